@@ -1,0 +1,96 @@
+//! The functions AWS adds to JSONata in Step Functions: `$partition`, `$range`, `$hash`,
+//! `$random`, `$uuid` and `$parse`.
+
+use crate::json::Scope;
+use jsonata::{Error, Host};
+use serde_json::Value;
+
+pub struct AwsFunctions<'a, 'b> {
+    pub scope: &'a Scope<'b>,
+}
+
+fn arg_err(f: &str, msg: &str) -> Error {
+    Error::new("T0410", format!("Argument of function ${f} {msg}"))
+}
+
+impl Host for AwsFunctions<'_, '_> {
+    fn has(&self, name: &str) -> bool {
+        matches!(name, "partition" | "range" | "hash" | "random" | "uuid" | "parse")
+    }
+
+    fn call(&self, name: &str, args: &[Option<Value>]) -> Option<Result<Option<Value>, Error>> {
+        let a = |i: usize| args.get(i).cloned().flatten();
+        let int = |i: usize, f: &str| -> Result<i64, Error> {
+            match a(i) {
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i64))
+                    .ok_or_else(|| arg_err(f, "must be an integer")),
+                _ => Err(arg_err(f, "must be an integer")),
+            }
+        };
+        let out = match name {
+            "partition" => (|| {
+                let arr = match a(0) {
+                    Some(Value::Array(v)) => v,
+                    Some(v) => vec![v],
+                    None => return Ok(None),
+                };
+                let n = int(1, name)?;
+                if n <= 0 {
+                    return Err(arg_err(name, "size must be positive"));
+                }
+                Ok(Some(Value::Array(
+                    arr.chunks(n as usize).map(|c| Value::Array(c.to_vec())).collect(),
+                )))
+            })(),
+            "range" => (|| {
+                let (s, e, st) = (int(0, name)?, int(1, name)?, int(2, name)?);
+                if st == 0 {
+                    return Err(arg_err(name, "step cannot be 0"));
+                }
+                let count = if (st > 0 && e >= s) || (st < 0 && e <= s) { (e - s) / st + 1 } else { 0 };
+                if count > 1000 {
+                    return Err(arg_err(name, "range exceeds 1000 items"));
+                }
+                Ok(Some(Value::Array((0..count).map(|k| Value::from(s + k * st)).collect())))
+            })(),
+            "hash" => (|| {
+                let data = a(0).and_then(|v| v.as_str().map(str::to_string)).ok_or_else(|| arg_err(name, "must be a string"))?;
+                let alg = a(1).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "SHA-256".into());
+                crate::intrinsics::eval(
+                    &crate::intrinsics::Call {
+                        name: "States.Hash".into(),
+                        args: vec![
+                            crate::intrinsics::Arg::Literal(Value::String(data)),
+                            crate::intrinsics::Arg::Literal(Value::String(alg)),
+                        ],
+                    },
+                    self.scope,
+                )
+                .map(Some)
+                .map_err(|e| Error::new("D3137", e))
+            })(),
+            "random" => (|| {
+                let seed = match a(0) {
+                    Some(_) => Some(int(0, name)?),
+                    None => None,
+                };
+                let r = match seed {
+                    Some(s) => Scope::new(self.scope.input, self.scope.context).with_seed(s as u64).next_u64(),
+                    None => self.scope.next_u64(),
+                };
+                Ok(Some(Value::from((r >> 11) as f64 / (1u64 << 53) as f64)))
+            })(),
+            "uuid" => Ok(Some(Value::String(self.scope.uuid()))),
+            "parse" => (|| {
+                let s = a(0).and_then(|v| v.as_str().map(str::to_string)).ok_or_else(|| arg_err(name, "must be a string"))?;
+                serde_json::from_str::<Value>(&s)
+                    .map(Some)
+                    .map_err(|e| Error::new("D3140", format!("Malformed JSON: {e}")))
+            })(),
+            _ => return None,
+        };
+        Some(out)
+    }
+}

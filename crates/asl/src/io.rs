@@ -1,0 +1,217 @@
+//! Input and output processing around a state, as AWS documents it:
+//! JSONPath mode `InputPath → Parameters → (work) → ResultSelector → ResultPath → OutputPath`,
+//! JSONata mode `Arguments → (work) → Output`, and `Assign` in both.
+
+use crate::definition::{QueryLanguage, State};
+use crate::error::Failure;
+use crate::json::{self, Scope, Variables};
+use crate::jsonpath::JsonPath;
+use crate::template::{Reference, Template};
+use serde_json::{Map, Value};
+
+/// The largest payload a state may produce: 256 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Applies `InputPath` (JSONPath mode): `null` gives `{}`.
+pub fn input_path(p: &Option<Option<Reference>>, scope: &Scope) -> Result<Value, Failure> {
+    match p {
+        None => Ok(scope.input.clone()),
+        Some(None) => Ok(Value::Object(Map::new())),
+        Some(Some(r)) => select_or_fail(r, scope),
+    }
+}
+
+/// Selects a reference or fails the way Jayway words a miss.
+pub fn select_or_fail(r: &Reference, scope: &Scope) -> Result<Value, Failure> {
+    r.select(scope).ok_or_else(|| {
+        Failure::runtime(format!(
+            "Invalid path '{}' : No results for path: {}",
+            r.text(),
+            r.normalized()
+        ))
+    })
+}
+
+/// The `$states` object JSONata expressions see.
+pub fn states_binding(
+    input: &Value,
+    context: &Value,
+    result: Option<&Value>,
+    error_output: Option<&Value>,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("input".into(), input.clone());
+    m.insert("context".into(), context.clone());
+    if let Some(r) = result {
+        m.insert("result".into(), r.clone());
+    }
+    if let Some(e) = error_output {
+        m.insert("errorOutput".into(), e.clone());
+    }
+    Value::Object(m)
+}
+
+/// The effective input of a state: what `Parameters`/`Arguments` (or the bare input) produce.
+pub fn effective_input(state: &State, scope: &Scope) -> Result<Value, Failure> {
+    match state.query_language {
+        QueryLanguage::JsonPath => {
+            let after = input_path(&state.io.input_path, scope)?;
+            match &state.io.parameters {
+                None => Ok(after),
+                Some(t) => {
+                    let s = scope.reborrow().with_input(&after);
+                    t.eval(&s, None)
+                }
+            }
+        }
+        QueryLanguage::Jsonata => match &state.io.parameters {
+            None => Ok(scope.input.clone()),
+            Some(t) => {
+                let states = states_binding(scope.input, scope.context, None, None);
+                t.eval(scope, Some(&states))
+            }
+        },
+    }
+}
+
+/// Writes `result` into `raw` at `ResultPath` (absent: replaces; `null`: discards).
+pub fn result_path(
+    p: &Option<Option<JsonPath>>,
+    raw: &Value,
+    result: Value,
+) -> Result<Value, Failure> {
+    match p {
+        None => Ok(result),
+        Some(None) => Ok(raw.clone()),
+        Some(Some(path)) => {
+            if path.is_root() {
+                return Ok(result);
+            }
+            let mut out = raw.clone();
+            path.set(&mut out, result).map_err(|e| {
+                Failure::new(
+                    "States.ResultPathMatchFailure",
+                    format!(
+                        "Unable to apply ResultPath \"{}\" to input \"{}\": {e}",
+                        path,
+                        json::compact(raw)
+                    ),
+                )
+            })?;
+            Ok(out)
+        }
+    }
+}
+
+/// `OutputPath` (JSONPath mode): `null` gives `{}`.
+pub fn output_path(
+    p: &Option<Option<Reference>>,
+    value: &Value,
+    scope: &Scope,
+) -> Result<Value, Failure> {
+    match p {
+        None => Ok(value.clone()),
+        Some(None) => Ok(Value::Object(Map::new())),
+        Some(Some(r)) => {
+            let s = scope.reborrow().with_input(value);
+            select_or_fail(r, &s)
+        }
+    }
+}
+
+/// What a finished state produces: its output and its variable assignments.
+pub struct Finished {
+    pub output: Value,
+    pub assigned: Option<Map<String, Value>>,
+}
+
+/// Completes a state that produced `result` from raw input `raw` (Pass, Task, Parallel, Map).
+/// Assignments are computed from the values before this state's own assignments, as AWS does.
+pub fn finish(
+    state: &State,
+    raw: &Value,
+    result: Value,
+    scope: &Scope,
+) -> Result<Finished, Failure> {
+    match state.query_language {
+        QueryLanguage::JsonPath => {
+            let selected = match &state.io.result_selector {
+                None => result,
+                Some(t) => {
+                    let s = scope.reborrow().with_input(&result);
+                    t.eval(&s, None)?
+                }
+            };
+            let assigned = match &state.assign {
+                None => None,
+                Some(t) => {
+                    let s = scope.reborrow().with_input(&selected);
+                    Some(as_object(t.eval(&s, None)?))
+                }
+            };
+            let merged = result_path(&state.io.result_path, raw, selected)?;
+            let s = scope.reborrow().with_input(raw);
+            let output = output_path(&state.io.output_path, &merged, &s)?;
+            Ok(Finished { output, assigned })
+        }
+        QueryLanguage::Jsonata => {
+            let states = states_binding(raw, scope.context, Some(&result), None);
+            let s = scope.reborrow().with_input(raw);
+            let assigned = match &state.assign {
+                None => None,
+                Some(t) => Some(as_object(t.eval(&s, Some(&states))?)),
+            };
+            let output = match &state.io.output {
+                None => result,
+                Some(t) => t.eval(&s, Some(&states))?,
+            };
+            Ok(Finished { output, assigned })
+        }
+    }
+}
+
+fn as_object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Applies assignments to the variables (after the state's expressions were all evaluated).
+pub fn apply_assignments(vars: &mut Variables, assigned: Option<Map<String, Value>>) {
+    if let Some(a) = assigned {
+        for (k, v) in a {
+            vars.insert(k, v);
+        }
+    }
+}
+
+/// Evaluates an `Assign` template against a given `$` (Choice, Wait, Catch).
+pub fn assign_with(
+    t: &Option<Template>,
+    ql: QueryLanguage,
+    dollar: &Value,
+    scope: &Scope,
+    states: Option<&Value>,
+) -> Result<Option<Map<String, Value>>, Failure> {
+    let Some(t) = t else { return Ok(None) };
+    let s = scope.reborrow().with_input(dollar);
+    let v = match ql {
+        QueryLanguage::JsonPath => t.eval(&s, None)?,
+        QueryLanguage::Jsonata => t.eval(&s, states)?,
+    };
+    Ok(Some(as_object(v)))
+}
+
+/// The 256 KiB check on a state's output.
+pub fn check_size(state: &str, v: &Value) -> Result<(), Failure> {
+    if json::size(v) > MAX_PAYLOAD_BYTES {
+        return Err(Failure::plain(
+            Some("States.DataLimitExceeded".into()),
+            Some(format!(
+                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
+            )),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! Map: which items to iterate, what each iteration gets as input, and the failure tolerance of
+//! a distributed run.
+
+use crate::definition::{Field, MapState, QueryLanguage, State};
+use crate::error::Failure;
+use crate::io;
+use crate::json::{self, Scope};
+use crate::template::eval_jsonata_opt;
+use serde_json::{json, Value};
+
+/// The items of one Map run and the effective input they came from.
+pub struct Plan {
+    pub effective: Value,
+    pub items: Vec<Value>,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    crate::json_type(v)
+}
+
+pub fn plan(state: &State, m: &MapState, raw: &Value, ctx: &Value, scope: &Scope) -> Result<Plan, Failure> {
+    let _ = ctx;
+    match state.query_language {
+        QueryLanguage::JsonPath => {
+            let effective = io::input_path(&state.io.input_path, scope)?;
+            let s = scope.reborrow().with_input(&effective);
+            let items = match &m.items_path {
+                None => effective.clone(),
+                Some(r) => io::select_or_fail(r, &s)?,
+            };
+            match items {
+                Value::Array(a) => Ok(Plan { effective, items: a }),
+                other => Err(Failure::runtime(format!(
+                    "Map state input must be an array but was: {}",
+                    json::compact(&other)
+                ))),
+            }
+        }
+        QueryLanguage::Jsonata => {
+            let states = io::states_binding(raw, scope.context, None, None);
+            let items = match &m.items {
+                None => raw.clone(),
+                Some(crate::template::Template::Dynamic { field, expr: crate::template::Dynamic::Jsonata(e, src) }) => {
+                    let v = eval_jsonata_opt(e, src, field, scope, Some(&states))?.unwrap_or(Value::Null);
+                    if !v.is_array() {
+                        return Err(Failure::new(
+                            "States.QueryEvaluationError",
+                            format!(
+                                "The JSONata expression '{src}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{}' for value: {}",
+                                type_name(&v),
+                                json::compact(&v)
+                            ),
+                        ));
+                    }
+                    v
+                }
+                Some(t) => t.eval(scope, Some(&states))?,
+            };
+            match items {
+                Value::Array(a) => Ok(Plan { effective: raw.clone(), items: a }),
+                other => Err(Failure::new(
+                    "States.QueryEvaluationError",
+                    format!("Map state input must be an array but was: {}", json::compact(&other)),
+                )),
+            }
+        }
+    }
+}
+
+/// The input of iteration `i`: `ItemSelector` (or legacy `Parameters`) with `$$.Map.Item`,
+/// else the item itself. With an `ItemBatcher`, items are grouped by the caller first.
+pub fn item_input(state: &State, m: &MapState, plan: &Plan, i: usize, item: &Value, ctx: &Value, scope: &Scope) -> Result<Value, Failure> {
+    let Some(sel) = &m.item_selector else {
+        return Ok(item.clone());
+    };
+    let mut ctx = ctx.clone();
+    if let Value::Object(o) = &mut ctx {
+        o.insert("Map".into(), json!({"Item": {"Index": i, "Value": item}}));
+    }
+    match state.query_language {
+        QueryLanguage::JsonPath => {
+            let s = scope.reborrow().with_input(&plan.effective).with_context(&ctx);
+            sel.eval(&s, None)
+        }
+        QueryLanguage::Jsonata => {
+            let states = io::states_binding(scope.input, &ctx, None, None);
+            let s = scope.reborrow().with_context(&ctx);
+            sel.eval(&s, Some(&states))
+        }
+    }
+}
+
+/// How many failures a distributed Map tolerates.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub max_concurrency: Option<u64>,
+    pub tolerated_count: Option<u64>,
+    pub tolerated_percentage: Option<f64>,
+}
+
+impl Limits {
+    /// True when `failures` of `total` items is more than the run tolerates.
+    pub fn exceeded(&self, failures: usize, total: usize) -> bool {
+        if failures == 0 {
+            return false;
+        }
+        let by_count = self.tolerated_count.map(|c| failures as u64 > c);
+        let by_pct = self
+            .tolerated_percentage
+            .map(|p| total > 0 && (failures as f64 * 100.0 / total as f64) > p);
+        match (by_count, by_pct) {
+            (None, None) => true,
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (Some(a), Some(b)) => a && b,
+        }
+    }
+}
+
+fn field_value(f: &Field, scope: &Scope, name: &str) -> Result<(Value, Option<String>), Failure> {
+    Ok(match f {
+        Field::Value(v) => (v.clone(), None),
+        Field::Path(r) => (io::select_or_fail(r, scope)?, Some(r.text())),
+        Field::Jsonata(e, src) => {
+            let states = io::states_binding(scope.input, scope.context, None, None);
+            (eval_jsonata_opt(e, src, name, scope, Some(&states))?.unwrap_or(Value::Null), None)
+        }
+        Field::Call(_) => (Value::Null, None),
+    })
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+}
+
+/// Resolves `MaxConcurrency(Path)` and `ToleratedFailure*(Path)`, with AWS's messages.
+pub fn limits(m: &MapState, effective: &Value, scope: &Scope) -> Result<Limits, Failure> {
+    let s = scope.reborrow().with_input(effective);
+    let mut l = Limits::default();
+    if let Some(f) = &m.max_concurrency {
+        let (v, path) = field_value(f, &s, "MaxConcurrency")?;
+        let n = as_number(&v).filter(|x| x.fract() == 0.0 && *x >= 0.0);
+        match (n, path) {
+            (Some(n), _) => l.max_concurrency = Some(n as u64),
+            (None, Some(p)) => {
+                return Err(Failure::runtime(format!(
+                    "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {p}",
+                    json::java_to_string(&v)
+                )))
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(f) = &m.tolerated_failure_count {
+        let (v, path) = field_value(f, &s, "ToleratedFailureCount")?;
+        let n = as_number(&v).filter(|x| x.fract() == 0.0);
+        match (n, path) {
+            (Some(n), _) if n < 0.0 => {
+                return Err(Failure::runtime("ToleratedFailureCount cannot be negative."))
+            }
+            (Some(n), _) => l.tolerated_count = Some(n as u64),
+            (None, Some(p)) => {
+                return Err(Failure::runtime(format!(
+                    "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {p}",
+                    json::java_to_string(&v)
+                )))
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(f) = &m.tolerated_failure_percentage {
+        let (v, path) = field_value(f, &s, "ToleratedFailurePercentage")?;
+        match (as_number(&v), path) {
+            (Some(p), _) if !(0.0..=100.0).contains(&p) => {
+                return Err(Failure::runtime("ToleratedFailurePercentage must be between 0 and 100."))
+            }
+            (Some(p), _) => l.tolerated_percentage = Some(p),
+            (None, Some(p)) => {
+                return Err(Failure::runtime(format!(
+                    "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
+                    json::java_to_string(&v)
+                )))
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerance() {
+        let none = Limits::default();
+        assert!(none.exceeded(1, 10));
+        assert!(!none.exceeded(0, 10));
+        let c = Limits { tolerated_count: Some(2), ..Default::default() };
+        assert!(!c.exceeded(2, 10));
+        assert!(c.exceeded(3, 10));
+        let p = Limits { tolerated_percentage: Some(20.0), ..Default::default() };
+        assert!(!p.exceeded(2, 10));
+        assert!(p.exceeded(3, 10));
+    }
+}

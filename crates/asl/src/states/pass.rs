@@ -1,0 +1,20 @@
+//! Pass: returns `Result` (or the effective input) through the usual result processing.
+
+use crate::definition::{QueryLanguage, State};
+use crate::error::Failure;
+use crate::io::{self, Finished};
+use crate::json::Scope;
+use serde_json::Value;
+
+pub fn run(state: &State, result: Option<&Value>, raw: &Value, scope: &Scope) -> Result<Finished, Failure> {
+    let produced = match (state.query_language, result) {
+        (QueryLanguage::JsonPath, Some(r)) => {
+            // InputPath still has to resolve even though Result replaces the value.
+            io::input_path(&state.io.input_path, scope)?;
+            r.clone()
+        }
+        (QueryLanguage::JsonPath, None) => io::effective_input(state, scope)?,
+        (QueryLanguage::Jsonata, _) => raw.clone(),
+    };
+    io::finish(state, raw, produced, scope)
+}

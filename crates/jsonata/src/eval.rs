@@ -1,0 +1,574 @@
+//! The evaluator: paths over sequences, operators, bindings, lambdas and function calls.
+
+use crate::parser::{Node, Step};
+use crate::value::{num_to_string, Closure, V};
+use crate::{functions, Env, Error};
+use indexmap::IndexMap;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A scope of variable bindings.
+pub struct Frame {
+    vars: RefCell<HashMap<String, V>>,
+    parent: Option<Rc<Frame>>,
+}
+
+impl Frame {
+    pub fn root() -> Rc<Frame> {
+        Rc::new(Frame { vars: RefCell::new(HashMap::new()), parent: None })
+    }
+
+    pub fn child(parent: &Rc<Frame>) -> Rc<Frame> {
+        Rc::new(Frame { vars: RefCell::new(HashMap::new()), parent: Some(parent.clone()) })
+    }
+
+    pub fn set(&self, k: &str, v: V) {
+        self.vars.borrow_mut().insert(k.to_string(), v);
+    }
+
+    fn get(&self, k: &str) -> Option<V> {
+        if let Some(v) = self.vars.borrow().get(k) {
+            return Some(v.clone());
+        }
+        self.parent.as_ref().and_then(|p| p.get(k))
+    }
+}
+
+/// Evaluation state shared by one `evaluate` call.
+pub struct Ctx<'e, 'h> {
+    pub env: &'e Env<'h>,
+    pub root: V,
+    pub depth: usize,
+    /// Host bindings converted on first use.
+    cache: RefCell<HashMap<String, V>>,
+}
+
+type R = Result<V, Error>;
+
+impl<'e, 'h> Ctx<'e, 'h> {
+    pub fn new(env: &'e Env<'h>, root: V) -> Self {
+        Ctx { env, root, depth: 0, cache: RefCell::new(HashMap::new()) }
+    }
+
+    fn lookup(&self, name: &str, frame: &Rc<Frame>) -> V {
+        if let Some(v) = frame.get(name) {
+            return v;
+        }
+        if let Some(v) = self.cache.borrow().get(name) {
+            return v.clone();
+        }
+        if let Some(j) = self.env.get(name) {
+            let v = V::from_json(j);
+            self.cache.borrow_mut().insert(name.to_string(), v.clone());
+            return v;
+        }
+        if functions::is_builtin(name) || self.env.host_has(name) {
+            return V::Builtin(Rc::from(name));
+        }
+        V::Undef
+    }
+
+    pub fn eval(&mut self, n: &Node, input: &V, frame: &Rc<Frame>) -> R {
+        self.depth += 1;
+        if self.depth > 500 {
+            return Err(Error::new("U1001", "Stack overflow error: check for non-terminating recursive function"));
+        }
+        let r = self.eval_inner(n, input, frame);
+        self.depth -= 1;
+        r
+    }
+
+    fn eval_inner(&mut self, n: &Node, input: &V, frame: &Rc<Frame>) -> R {
+        Ok(match n {
+            Node::Num(x) => V::Num(*x),
+            Node::Str(s) => V::str(s),
+            Node::Bool(b) => V::Bool(*b),
+            Node::Null => V::Null,
+            Node::Regex(r) => V::Regex(r.clone()),
+            Node::Context => input.clone(),
+            Node::Var(v) if v == "$" => self.root.clone(),
+            Node::Var(v) => self.lookup(v, frame),
+            Node::Name(_) | Node::Wildcard | Node::Descendants => {
+                let steps = [Step { node: n.clone(), predicates: vec![], keep: false }];
+                self.path(&steps, false, input, frame)?
+            }
+            Node::Parent => return Err(Error::new("S0217", "The parent operator '%' is not supported here")),
+            Node::Placeholder => return Err(Error::new("S0211", "Partial application is not supported")),
+            Node::Path(steps, keep) => self.path(steps, *keep, input, frame)?,
+            Node::Unary(e) => match self.eval(e, input, frame)? {
+                V::Undef => V::Undef,
+                V::Num(x) => V::Num(-x),
+                _ => return Err(Error::new("D1002", "Cannot negate a non-numeric value")),
+            },
+            Node::Binary(op, a, b) => {
+                let l = self.eval(a, input, frame)?;
+                let r = self.eval(b, input, frame)?;
+                binary(op, l, r)?
+            }
+            Node::And(a, b) => {
+                let l = self.eval(a, input, frame)?;
+                if !l.truthy() {
+                    V::Bool(false)
+                } else {
+                    V::Bool(self.eval(b, input, frame)?.truthy())
+                }
+            }
+            Node::Or(a, b) => {
+                let l = self.eval(a, input, frame)?;
+                if l.truthy() {
+                    V::Bool(true)
+                } else {
+                    V::Bool(self.eval(b, input, frame)?.truthy())
+                }
+            }
+            Node::Coalesce(a, b) => match self.eval(a, input, frame)? {
+                V::Undef | V::Null => self.eval(b, input, frame)?,
+                v => v,
+            },
+            Node::Default(a, b) => {
+                let v = self.eval(a, input, frame)?;
+                if v.truthy() {
+                    v
+                } else {
+                    self.eval(b, input, frame)?
+                }
+            }
+            Node::Array(items) => {
+                let mut out = Vec::new();
+                for it in items {
+                    match it {
+                        Node::Range(a, b) => {
+                            let (l, r) = (self.eval(a, input, frame)?, self.eval(b, input, frame)?);
+                            match (l, r) {
+                                (V::Num(x), V::Num(y)) => {
+                                    if x.fract() != 0.0 || y.fract() != 0.0 {
+                                        return Err(Error::new("T2003", "The left side of the range operator (..) must evaluate to an integer"));
+                                    }
+                                    if y - x > 10_000_000.0 {
+                                        return Err(Error::new("D2014", "The size of the sequence allocated by the range operator (..) must not exceed 1e7."));
+                                    }
+                                    let mut k = x;
+                                    while k <= y {
+                                        out.push(V::Num(k));
+                                        k += 1.0;
+                                    }
+                                }
+                                (V::Undef, _) | (_, V::Undef) => {}
+                                _ => return Err(Error::new("T2003", "The left side of the range operator (..) must evaluate to an integer")),
+                            }
+                        }
+                        other => match self.eval(other, input, frame)? {
+                            V::Undef => {}
+                            V::Seq(s) => out.extend(s.iter().cloned()),
+                            v @ V::Arr(_) if !matches!(other, Node::Array(_)) => out.extend(v.items()),
+                            v => out.push(v),
+                        },
+                    }
+                }
+                V::arr(out)
+            }
+            Node::Range(..) => return Err(Error::new("S0201", "The range operator is only valid inside [ ]")),
+            Node::Object(pairs) => self.object(pairs, input, frame)?,
+            Node::Group(src, pairs) => {
+                let v = self.eval(src, input, frame)?;
+                self.group(pairs, &v, frame)?
+            }
+            Node::Block(items) => {
+                let f = Frame::child(frame);
+                let mut last = V::Undef;
+                for it in items {
+                    last = self.eval(it, input, &f)?;
+                }
+                last
+            }
+            Node::Bind(name, e) => {
+                let v = self.eval(e, input, frame)?;
+                frame.set(name, v.clone());
+                v
+            }
+            Node::Cond(c, t, e) => {
+                if self.eval(c, input, frame)?.truthy() {
+                    self.eval(t, input, frame)?
+                } else if let Some(e) = e {
+                    self.eval(e, input, frame)?
+                } else {
+                    V::Undef
+                }
+            }
+            Node::Lambda(def) => V::Lambda(Rc::new(Closure {
+                params: def.0.clone(),
+                body: def.clone(),
+                env: frame.clone(),
+                input: input.clone(),
+            })),
+            Node::Call(f, args) => {
+                let func = self.eval(f, input, frame)?;
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.eval(a, input, frame)?);
+                }
+                if !func.is_func() {
+                    return Err(Error::new("T1006", "Attempted to invoke a non-function"));
+                }
+                self.apply(&func, vals, input)?
+            }
+            Node::Chain(a, b) => {
+                let l = self.eval(a, input, frame)?;
+                match &**b {
+                    Node::Call(f, args) => {
+                        let func = self.eval(f, input, frame)?;
+                        let mut vals = vec![l];
+                        for a in args {
+                            vals.push(self.eval(a, input, frame)?);
+                        }
+                        if !func.is_func() {
+                            return Err(Error::new("T2006", "The right side of the function application operator ~> must be a function"));
+                        }
+                        self.apply(&func, vals, input)?
+                    }
+                    other => {
+                        let func = self.eval(other, input, frame)?;
+                        if !func.is_func() {
+                            return Err(Error::new("T2006", "The right side of the function application operator ~> must be a function"));
+                        }
+                        self.apply(&func, vec![l], input)?
+                    }
+                }
+            }
+            Node::Filter(e, pred) => {
+                let v = self.eval(e, input, frame)?;
+                self.filter(v, pred, frame)?
+            }
+            Node::Sort(e, terms) => {
+                let v = self.eval(e, input, frame)?;
+                self.sort(v, terms, frame)?
+            }
+        })
+    }
+
+    /// Calls a function value.
+    pub fn apply(&mut self, f: &V, args: Vec<V>, input: &V) -> R {
+        match f {
+            V::Lambda(c) => {
+                let frame = Frame::child(&c.env);
+                for (i, p) in c.params.iter().enumerate() {
+                    frame.set(p, args.get(i).cloned().unwrap_or(V::Undef));
+                }
+                let body = c.body.clone();
+                let ci = c.input.clone();
+                self.eval(&body.1, &ci, &frame)
+            }
+            V::Builtin(name) => {
+                let name = name.clone();
+                if let Some(r) = self.host_call(&name, &args) {
+                    return r;
+                }
+                functions::call(self, &name, args, input)
+            }
+            _ => Err(Error::new("T1006", "Attempted to invoke a non-function")),
+        }
+    }
+
+    fn host_call(&self, name: &str, args: &[V]) -> Option<R> {
+        let json_args: Vec<Option<serde_json::Value>> = args.iter().map(V::to_json).collect();
+        let r = self.env.host.call(name, &json_args)?;
+        Some(r.map(|o| o.map(|v| V::from_json(&v)).unwrap_or(V::Undef)))
+    }
+
+    fn path(&mut self, steps: &[Step], keep: bool, input: &V, frame: &Rc<Frame>) -> R {
+        let first_is_var = matches!(steps.first().map(|s| &s.node), Some(Node::Var(_)));
+        let mut seq: Vec<V> = match input {
+            V::Arr(a) | V::Seq(a) if !first_is_var => a.as_ref().clone(),
+            V::Undef => vec![],
+            other => vec![other.clone()],
+        };
+        let last = steps.len().saturating_sub(1);
+        for (si, step) in steps.iter().enumerate() {
+            let mut out = Vec::new();
+            let single = seq.len() == 1;
+            for item in &seq {
+                let mut res = self.step(&step.node, item, frame)?;
+                for p in &step.predicates {
+                    res = self.filter(res, p, frame)?;
+                }
+                match res {
+                    V::Undef => {}
+                    // the last step over a single item keeps its array intact
+                    V::Arr(a) if si == last && single && !step.keep => out.push(V::Arr(a)),
+                    V::Arr(a) if !step.keep => out.extend(a.iter().cloned()),
+                    V::Seq(a) => out.extend(a.iter().cloned()),
+                    v => out.push(v),
+                }
+            }
+            seq = out;
+            if seq.is_empty() {
+                break;
+            }
+        }
+        Ok(match seq.len() {
+            0 => V::Undef,
+            1 if !keep => seq.pop().unwrap_or(V::Undef),
+            _ => V::Seq(Rc::new(seq)),
+        })
+    }
+
+    fn step(&mut self, n: &Node, item: &V, frame: &Rc<Frame>) -> R {
+        Ok(match n {
+            Node::Name(name) => field(item, name),
+            Node::Wildcard => match item {
+                V::Obj(o) => {
+                    let mut out = Vec::new();
+                    for v in o.values() {
+                        match v {
+                            V::Arr(a) => out.extend(a.iter().cloned()),
+                            v => out.push(v.clone()),
+                        }
+                    }
+                    V::Seq(Rc::new(out))
+                }
+                V::Arr(a) => V::Seq(a.clone()),
+                _ => V::Undef,
+            },
+            Node::Descendants => {
+                let mut out = Vec::new();
+                descendants(item, &mut out);
+                V::Seq(Rc::new(out))
+            }
+            other => self.eval(other, item, frame)?,
+        })
+    }
+
+    fn filter(&mut self, v: V, pred: &Node, frame: &Rc<Frame>) -> R {
+        let items = v.items();
+        let n = items.len() as f64;
+        let mut out = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            let p = self.eval(pred, it, frame)?;
+            let keep = match &p {
+                V::Num(k) => {
+                    let k = if *k < 0.0 { n + k.floor() } else { k.floor() };
+                    k == i as f64
+                }
+                V::Arr(a) | V::Seq(a) if !a.is_empty() && a.iter().all(|x| matches!(x, V::Num(_))) => a.iter().any(|x| {
+                    if let V::Num(k) = x {
+                        let k = if *k < 0.0 { n + k.floor() } else { k.floor() };
+                        k == i as f64
+                    } else {
+                        false
+                    }
+                }),
+                other => other.truthy(),
+            };
+            if keep {
+                out.push(it.clone());
+            }
+        }
+        Ok(match out.len() {
+            0 => V::Undef,
+            1 => out.pop().unwrap_or(V::Undef),
+            _ => V::Seq(Rc::new(out)),
+        })
+    }
+
+    fn sort(&mut self, v: V, terms: &[(Node, bool)], frame: &Rc<Frame>) -> R {
+        let items = v.items();
+        let mut keyed: Vec<(Vec<V>, V)> = Vec::with_capacity(items.len());
+        for it in items {
+            let mut keys = Vec::new();
+            for (t, _) in terms {
+                keys.push(self.eval(t, &it, frame)?);
+            }
+            keyed.push((keys, it));
+        }
+        let mut err = None;
+        keyed.sort_by(|a, b| {
+            for (i, (_, asc)) in terms.iter().enumerate() {
+                let o = match (&a.0[i], &b.0[i]) {
+                    (V::Num(x), V::Num(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
+                    (V::Str(x), V::Str(y)) => x.cmp(y),
+                    (V::Undef, V::Undef) => std::cmp::Ordering::Equal,
+                    (V::Undef, _) => std::cmp::Ordering::Greater,
+                    (_, V::Undef) => std::cmp::Ordering::Less,
+                    _ => {
+                        err = Some(Error::new("T2008", "The expressions within an order-by clause must evaluate to numeric or string values"));
+                        std::cmp::Ordering::Equal
+                    }
+                };
+                let o = if *asc { o } else { o.reverse() };
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        Ok(V::Seq(Rc::new(keyed.into_iter().map(|k| k.1).collect())))
+    }
+
+    fn object(&mut self, pairs: &[(Node, Node)], input: &V, frame: &Rc<Frame>) -> R {
+        let mut m = IndexMap::new();
+        for (k, v) in pairs {
+            let key = match self.eval(k, input, frame)? {
+                V::Str(s) => s.to_string(),
+                V::Undef => continue,
+                other => {
+                    return Err(Error::new("T1003", format!("Key in object structure must evaluate to a string; got: {}", other.type_name())))
+                }
+            };
+            let val = self.eval(v, input, frame)?;
+            if !val.is_undef() {
+                m.insert(key, val);
+            }
+        }
+        Ok(V::Obj(Rc::new(m)))
+    }
+
+    fn group(&mut self, pairs: &[(Node, Node)], v: &V, frame: &Rc<Frame>) -> R {
+        let items = v.items();
+        let mut groups: IndexMap<String, (usize, Vec<V>)> = IndexMap::new();
+        for it in &items {
+            for (pi, (k, _)) in pairs.iter().enumerate() {
+                match self.eval(k, it, frame)? {
+                    V::Str(s) => groups.entry(s.to_string()).or_insert((pi, vec![])).1.push(it.clone()),
+                    V::Undef => {}
+                    other => return Err(Error::new("T1003", format!("Key in object structure must evaluate to a string; got: {}", other.type_name()))),
+                }
+            }
+        }
+        let mut m = IndexMap::new();
+        for (key, (pi, members)) in groups {
+            let ctx = if members.len() == 1 { members[0].clone() } else { V::Seq(Rc::new(members)) };
+            let val = self.eval(&pairs[pi].1, &ctx, frame)?;
+            if !val.is_undef() {
+                m.insert(key, val);
+            }
+        }
+        Ok(V::Obj(Rc::new(m)))
+    }
+}
+
+fn field(item: &V, name: &str) -> V {
+    match item {
+        V::Obj(o) => o.get(name).cloned().unwrap_or(V::Undef),
+        V::Arr(a) | V::Seq(a) => {
+            let mut out = Vec::new();
+            for x in a.iter() {
+                match field(x, name) {
+                    V::Undef => {}
+                    V::Arr(inner) => out.extend(inner.iter().cloned()),
+                    V::Seq(inner) => out.extend(inner.iter().cloned()),
+                    v => out.push(v),
+                }
+            }
+            if out.is_empty() {
+                V::Undef
+            } else {
+                V::Seq(Rc::new(out))
+            }
+        }
+        _ => V::Undef,
+    }
+}
+
+fn descendants(v: &V, out: &mut Vec<V>) {
+    match v {
+        V::Obj(o) => {
+            for x in o.values() {
+                if !x.is_array() {
+                    out.push(x.clone());
+                }
+                descendants(x, out);
+            }
+        }
+        V::Arr(a) | V::Seq(a) => {
+            for x in a.iter() {
+                if !x.is_array() {
+                    out.push(x.clone());
+                }
+                descendants(x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `$string`-style text for `&`.
+pub fn to_text(v: &V) -> Result<String, Error> {
+    Ok(match v {
+        V::Undef => String::new(),
+        V::Str(s) => s.to_string(),
+        V::Num(n) => {
+            if !n.is_finite() {
+                return Err(Error::new("D3001", "Attempting to invoke string function on Infinity or NaN"));
+            }
+            num_to_string(*n)
+        }
+        V::Lambda(_) | V::Builtin(_) | V::Regex(_) => String::new(),
+        other => serde_json::to_string(&other.to_json().unwrap_or(serde_json::Value::Null)).unwrap_or_default(),
+    })
+}
+
+fn binary(op: &str, l: V, r: V) -> R {
+    match op {
+        "+" | "-" | "*" | "/" | "%" => {
+            if l.is_undef() || r.is_undef() {
+                return Ok(V::Undef);
+            }
+            let (V::Num(a), V::Num(b)) = (&l, &r) else {
+                let side = if matches!(l, V::Num(_)) { "right" } else { "left" };
+                let code = if side == "left" { "T2001" } else { "T2002" };
+                return Err(Error::new(code, format!("The {side} side of the \"{op}\" operator must evaluate to a number")));
+            };
+            let v = match op {
+                "+" => a + b,
+                "-" => a - b,
+                "*" => a * b,
+                "/" => a / b,
+                _ => a % b,
+            };
+            if !v.is_finite() {
+                return Err(Error::new("D1001", "Number out of range"));
+            }
+            Ok(V::Num(v))
+        }
+        "&" => Ok(V::str(&(to_text(&l)? + &to_text(&r)?))),
+        "=" | "!=" => {
+            if l.is_undef() || r.is_undef() {
+                return Ok(V::Bool(false));
+            }
+            let eq = l.deep_eq(&r);
+            Ok(V::Bool(if op == "=" { eq } else { !eq }))
+        }
+        "<" | "<=" | ">" | ">=" => {
+            if l.is_undef() || r.is_undef() {
+                return Ok(V::Bool(false));
+            }
+            let ord = match (&l, &r) {
+                (V::Num(a), V::Num(b)) => a.partial_cmp(b),
+                (V::Str(a), V::Str(b)) => Some(a.cmp(b)),
+                (V::Num(_) | V::Str(_), V::Num(_) | V::Str(_)) => {
+                    return Err(Error::new("T2009", format!("The values {:?} and {:?} either side of operator \"{op}\" must be of the same data type", l, r)))
+                }
+                _ => return Err(Error::new("T2010", format!("The expressions either side of operator \"{op}\" must evaluate to numeric or string values"))),
+            };
+            use std::cmp::Ordering::*;
+            Ok(V::Bool(match (op, ord) {
+                ("<", Some(Less)) => true,
+                ("<=", Some(Less | Equal)) => true,
+                (">", Some(Greater)) => true,
+                (">=", Some(Greater | Equal)) => true,
+                _ => false,
+            }))
+        }
+        "in" => {
+            if l.is_undef() || r.is_undef() {
+                return Ok(V::Bool(false));
+            }
+            Ok(V::Bool(r.items().iter().any(|x| x.deep_eq(&l))))
+        }
+        _ => Err(Error::new("S0201", format!("Unknown operator {op}"))),
+    }
+}

@@ -1,0 +1,28 @@
+//! Command-line interface: parses arguments and dispatches to the subcommands.
+
+mod asl;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// shoal runs the serverless system data engineers build on AWS — Step Functions first —
+/// locally, from the definitions they already have.
+#[derive(Parser, Debug)]
+#[command(name = "shoal", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Amazon States Language: validate definitions and run executions in process.
+    #[command(subcommand)]
+    Asl(asl::AslCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Asl(c) => asl::run(c),
+    }
+}
