@@ -14,6 +14,11 @@ fn arg_err(f: &str, msg: &str) -> Error {
 }
 
 impl Host for AwsFunctions<'_, '_> {
+    /// AWS's `$range` behaves like JSONata's `$filter`: `$range(1, 9, 9)` is `1`, not `[1]`.
+    fn returns_sequence(&self, name: &str) -> bool {
+        name == "range"
+    }
+
     fn has(&self, name: &str) -> bool {
         matches!(name, "partition" | "range" | "hash" | "random" | "uuid" | "parse")
     }

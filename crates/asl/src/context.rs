@@ -35,15 +35,19 @@ impl ExecutionInfo {
         )
     }
 
+    /// Standard: `...:execution:<machine>:<name>`; Express adds a run id after the name,
+    /// as StartSyncExecution's ARNs do: `...:express:<machine>:<name>:<id>`.
     pub fn execution_arn(&self) -> String {
-        let kind = match self.machine_type {
-            MachineType::Standard => "execution",
-            MachineType::Express => "express",
-        };
-        format!(
-            "arn:aws:states:{}:{}:{kind}:{}:{}",
-            self.region, self.account, self.state_machine_name, self.execution_name
-        )
+        match self.machine_type {
+            MachineType::Standard => format!(
+                "arn:aws:states:{}:{}:execution:{}:{}",
+                self.region, self.account, self.state_machine_name, self.execution_name
+            ),
+            MachineType::Express => format!(
+                "arn:aws:states:{}:{}:express:{}:{}:{:016x}",
+                self.region, self.account, self.state_machine_name, self.execution_name, self.seed
+            ),
+        }
     }
 
     pub fn map_run_arn(&self, label: Option<&str>) -> String {

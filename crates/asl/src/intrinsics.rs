@@ -281,6 +281,17 @@ pub fn eval(call: &Call, scope: &Scope) -> Result<Value, String> {
     apply(&call.name, args, scope)
 }
 
+/// A number truncated to an integer (`States.MathRandom` accepts `12.5` as AWS does).
+fn want_number_as_int(v: &Value, f: &str, what: &str) -> Result<i64, String> {
+    match v.as_f64() {
+        Some(x) if x.is_finite() => Ok(x.trunc() as i64),
+        _ => Err(format!(
+            "The {what} argument of {f} must be a number, got {}",
+            json::compact(v)
+        )),
+    }
+}
+
 fn want_int(v: &Value, f: &str, what: &str) -> Result<i64, String> {
     match v {
         Value::Number(n) => n
@@ -446,8 +457,8 @@ fn apply(name: &str, args: Vec<Value>, scope: &Scope) -> Result<Value, String> {
             Ok(Value::Object(out))
         }
         "States.MathRandom" => {
-            let lo = want_int(&args[0], name, "first")?;
-            let hi = want_int(&args[1], name, "second")?;
+            let lo = want_number_as_int(&args[0], name, "first")?;
+            let hi = want_number_as_int(&args[1], name, "second")?;
             if hi <= lo {
                 return Err(format!("{name}: the end must be greater than the start"));
             }

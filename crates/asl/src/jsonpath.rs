@@ -455,8 +455,10 @@ impl Parser<'_> {
             if c as u32 == q as u32 {
                 return Ok(out);
             }
-            if c == '\\' {
-                let n = self.src[self.i..].chars().next().ok_or("unterminated escape")?;
+            // Jayway unescapes only the quote and the backslash; `\"` inside '...' stays as is.
+            let n = self.src[self.i..].chars().next();
+            if c == '\\' && (n == Some(q as char) || n == Some('\\')) {
+                let n = n.unwrap_or('\\');
                 self.i += n.len_utf8();
                 out.push(n);
             } else {

@@ -76,7 +76,12 @@ impl<'e, 'h> Ctx<'e, 'h> {
         }
         let r = self.eval_inner(n, input, frame);
         self.depth -= 1;
-        r
+        // As in jsonata-js, a sequence is unwrapped after every evaluation: empty is
+        // undefined and a single item stands for itself.
+        match r {
+            Ok(V::Seq(s)) if s.len() <= 1 => Ok(s.first().cloned().unwrap_or(V::Undef)),
+            other => other,
+        }
     }
 
     fn eval_inner(&mut self, n: &Node, input: &V, frame: &Rc<Frame>) -> R {
@@ -273,7 +278,12 @@ impl<'e, 'h> Ctx<'e, 'h> {
     fn host_call(&self, name: &str, args: &[V]) -> Option<R> {
         let json_args: Vec<Option<serde_json::Value>> = args.iter().map(V::to_json).collect();
         let r = self.env.host.call(name, &json_args)?;
-        Some(r.map(|o| o.map(|v| V::from_json(&v)).unwrap_or(V::Undef)))
+        let seq = self.env.host.returns_sequence(name);
+        Some(r.map(|o| match o.map(|v| V::from_json(&v)) {
+            Some(V::Arr(a)) if seq => V::Seq(a),
+            Some(v) => v,
+            None => V::Undef,
+        }))
     }
 
     fn path(&mut self, steps: &[Step], keep: bool, input: &V, frame: &Rc<Frame>) -> R {
@@ -308,7 +318,9 @@ impl<'e, 'h> Ctx<'e, 'h> {
         }
         Ok(match seq.len() {
             0 => V::Undef,
-            1 if !keep => seq.pop().unwrap_or(V::Undef),
+            // `[]` keeps a singleton as an array
+            _ if keep => V::arr(seq),
+            1 => seq.pop().unwrap_or(V::Undef),
             _ => V::Seq(Rc::new(seq)),
         })
     }

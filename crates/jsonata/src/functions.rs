@@ -458,7 +458,8 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
                     out.push(x);
                 }
             }
-            V::arr(out)
+            // jsonata-js returns a sequence here: a single result stands alone
+            V::Seq(Rc::new(out))
         }
         "single" => {
             let f = arg(&args, 1);

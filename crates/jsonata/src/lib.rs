@@ -55,6 +55,11 @@ pub trait Host {
         let _ = name;
         false
     }
+    /// Whether an array returned by `name` is a sequence (a single item then stands alone).
+    fn returns_sequence(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
 }
 
 /// A host with no functions.
