@@ -433,7 +433,7 @@ impl Parser<'_> {
     fn name(&mut self) -> Result<String, String> {
         let start = self.i;
         while let Some(c) = self.peek() {
-            if matches!(c, b'.' | b'[' | b']' | b' ' | b')' | b'=' | b'!' | b'<' | b'>' | b'&' | b'|') {
+            if matches!(c, b'.' | b'[' | b']' | b' ' | b'(' | b')' | b'=' | b'!' | b'<' | b'>' | b'&' | b'|') {
                 break;
             }
             self.i += 1;

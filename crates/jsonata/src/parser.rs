@@ -568,13 +568,12 @@ fn step(n: Node) -> Step {
 }
 
 fn path_join(left: Node, right: Node) -> Node {
-    let mut steps = match left {
-        Node::Path(s, k) if !k => s,
-        Node::Path(s, k) => return Node::Path(append(s, right), k),
-        other => vec![step(other)],
+    let right_keep = matches!(right, Node::Path(_, true));
+    let (steps, keep) = match left {
+        Node::Path(s, k) => (s, k),
+        other => (vec![step(other)], false),
     };
-    steps = append(steps, right);
-    Node::Path(steps, false)
+    Node::Path(append(steps, right), keep || right_keep)
 }
 
 fn append(mut steps: Vec<Step>, right: Node) -> Vec<Step> {
