@@ -20,7 +20,10 @@ impl Host for AwsFunctions<'_, '_> {
     }
 
     fn has(&self, name: &str) -> bool {
-        matches!(name, "partition" | "range" | "hash" | "random" | "uuid" | "parse")
+        matches!(
+            name,
+            "partition" | "range" | "hash" | "random" | "uuid" | "parse"
+        )
     }
 
     fn call(&self, name: &str, args: &[Option<Value>]) -> Option<Result<Option<Value>, Error>> {
@@ -46,7 +49,9 @@ impl Host for AwsFunctions<'_, '_> {
                     return Err(arg_err(name, "size must be positive"));
                 }
                 Ok(Some(Value::Array(
-                    arr.chunks(n as usize).map(|c| Value::Array(c.to_vec())).collect(),
+                    arr.chunks(n as usize)
+                        .map(|c| Value::Array(c.to_vec()))
+                        .collect(),
                 )))
             })(),
             "range" => (|| {
@@ -54,15 +59,25 @@ impl Host for AwsFunctions<'_, '_> {
                 if st == 0 {
                     return Err(arg_err(name, "step cannot be 0"));
                 }
-                let count = if (st > 0 && e >= s) || (st < 0 && e <= s) { (e - s) / st + 1 } else { 0 };
+                let count = if (st > 0 && e >= s) || (st < 0 && e <= s) {
+                    (e - s) / st + 1
+                } else {
+                    0
+                };
                 if count > 1000 {
                     return Err(arg_err(name, "range exceeds 1000 items"));
                 }
-                Ok(Some(Value::Array((0..count).map(|k| Value::from(s + k * st)).collect())))
+                Ok(Some(Value::Array(
+                    (0..count).map(|k| Value::from(s + k * st)).collect(),
+                )))
             })(),
             "hash" => (|| {
-                let data = a(0).and_then(|v| v.as_str().map(str::to_string)).ok_or_else(|| arg_err(name, "must be a string"))?;
-                let alg = a(1).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "SHA-256".into());
+                let data = a(0)
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .ok_or_else(|| arg_err(name, "must be a string"))?;
+                let alg = a(1)
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "SHA-256".into());
                 crate::intrinsics::eval(
                     &crate::intrinsics::Call {
                         name: "States.Hash".into(),
@@ -82,14 +97,18 @@ impl Host for AwsFunctions<'_, '_> {
                     None => None,
                 };
                 let r = match seed {
-                    Some(s) => Scope::new(self.scope.input, self.scope.context).with_seed(s as u64).next_u64(),
+                    Some(s) => Scope::new(self.scope.input, self.scope.context)
+                        .with_seed(s as u64)
+                        .next_u64(),
                     None => self.scope.next_u64(),
                 };
                 Ok(Some(Value::from((r >> 11) as f64 / (1u64 << 53) as f64)))
             })(),
             "uuid" => Ok(Some(Value::String(self.scope.uuid()))),
             "parse" => (|| {
-                let s = a(0).and_then(|v| v.as_str().map(str::to_string)).ok_or_else(|| arg_err(name, "must be a string"))?;
+                let s = a(0)
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .ok_or_else(|| arg_err(name, "must be a string"))?;
                 serde_json::from_str::<Value>(&s)
                     .map(Some)
                     .map_err(|e| Error::new("D3140", format!("Malformed JSON: {e}")))

@@ -89,7 +89,9 @@ pub fn parse_rule(
     top: bool,
 ) -> Result<(Condition, Option<String>), Vec<Diagnostic>> {
     let err = |m: String| vec![Diagnostic::schema(m, at.to_string())];
-    let o = v.as_object().ok_or_else(|| err("A choice rule must be an object".into()))?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| err("A choice rule must be an object".into()))?;
     let next = if top {
         Some(
             o.get("Next")
@@ -113,15 +115,21 @@ pub fn parse_rule(
                 b.to_string(),
             ),
             Value::String(s) => {
-                let src = jsonata_source(s)
-                    .ok_or_else(|| err("Condition must be a JSONata expression '{% ... %}'".into()))?;
-                Condition::Jsonata(Box::new(compile_jsonata(src).map_err(err)?), src.to_string())
+                let src = jsonata_source(s).ok_or_else(|| {
+                    err("Condition must be a JSONata expression '{% ... %}'".into())
+                })?;
+                Condition::Jsonata(
+                    Box::new(compile_jsonata(src).map_err(err)?),
+                    src.to_string(),
+                )
             }
             _ => return Err(err("Condition must be a JSONata expression".into())),
         };
         return Ok((cond, next));
     }
-    let sub = |k: &str, i: usize, r: &Value| parse_rule(r, &format!("{at}/{k}/{i}"), ql, false).map(|(c, _)| c);
+    let sub = |k: &str, i: usize, r: &Value| {
+        parse_rule(r, &format!("{at}/{k}/{i}"), ql, false).map(|(c, _)| c)
+    };
     for k in ["And", "Or"] {
         if let Some(list) = o.get(k) {
             let list = list
@@ -132,7 +140,14 @@ pub fn parse_rule(
             for (i, r) in list.iter().enumerate() {
                 cs.push(sub(k, i, r)?);
             }
-            return Ok((if k == "And" { Condition::And(cs) } else { Condition::Or(cs) }, next));
+            return Ok((
+                if k == "And" {
+                    Condition::And(cs)
+                } else {
+                    Condition::Or(cs)
+                },
+                next,
+            ));
         }
     }
     if let Some(r) = o.get("Not") {
@@ -143,8 +158,11 @@ pub fn parse_rule(
         .get("Variable")
         .and_then(Value::as_str)
         .ok_or_else(|| err("These fields are required: [Variable]".into()))?;
-    let variable = Reference::parse(var)
-        .map_err(|_| err(format!("The value for the field 'Variable' must be a valid JSONPath: {var}")))?;
+    let variable = Reference::parse(var).map_err(|_| {
+        err(format!(
+            "The value for the field 'Variable' must be a valid JSONPath: {var}"
+        ))
+    })?;
     for (name, op) in OPERATORS {
         if let Some(rhs) = o.get(*name) {
             let ok = match op {
@@ -170,7 +188,11 @@ pub fn parse_rule(
             let r = rhs
                 .as_str()
                 .and_then(|s| Reference::parse(s).ok())
-                .ok_or_else(|| err(format!("The value for the field '{path_name}' must be a valid JSONPath")))?;
+                .ok_or_else(|| {
+                    err(format!(
+                        "The value for the field '{path_name}' must be a valid JSONPath"
+                    ))
+                })?;
             return Ok((
                 Condition::Compare {
                     variable,
@@ -361,7 +383,11 @@ mod tests {
     fn types_never_coerce() {
         assert!(!test(&json!("1"), Op::Numeric(Cmp::Eq), &json!(1)));
         assert!(test(&json!(1.0), Op::Numeric(Cmp::Eq), &json!(1)));
-        assert!(test(&json!("2016-03-14T01:59:00Z"), Op::Timestamp(Cmp::Lt), &json!("2016-03-14T02:00:00Z")));
+        assert!(test(
+            &json!("2016-03-14T01:59:00Z"),
+            Op::Timestamp(Cmp::Lt),
+            &json!("2016-03-14T02:00:00Z")
+        ));
         assert!(!test(&json!([]), Op::BooleanEquals, &json!(true)));
     }
 }

@@ -89,7 +89,10 @@ impl Context<'_> {
         let mut exec = Map::new();
         exec.insert("Id".into(), Value::String(i.execution_arn()));
         exec.insert("Input".into(), self.execution_input.clone());
-        exec.insert("StartTime".into(), Value::String(crate::time::format_time(i.start_time)));
+        exec.insert(
+            "StartTime".into(),
+            Value::String(crate::time::format_time(i.start_time)),
+        );
         exec.insert("Name".into(), Value::String(i.execution_name.clone()));
         exec.insert("RoleArn".into(), Value::String(i.role_arn.clone()));
         if i.machine_type == MachineType::Standard {
@@ -97,7 +100,10 @@ impl Context<'_> {
         }
         let mut state = Map::new();
         state.insert("Name".into(), Value::String(self.state_name.to_string()));
-        state.insert("EnteredTime".into(), Value::String(crate::time::format_time(self.entered_time)));
+        state.insert(
+            "EnteredTime".into(),
+            Value::String(crate::time::format_time(self.entered_time)),
+        );
         if let Some(r) = self.retry_count {
             state.insert("RetryCount".into(), json!(r));
         }

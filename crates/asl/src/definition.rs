@@ -169,7 +169,10 @@ impl StateMachine {
     pub fn from_value(v: &Value) -> Result<StateMachine, Vec<Diagnostic>> {
         let mut cx = Cx::default();
         let Some(obj) = v.as_object() else {
-            return Err(vec![Diagnostic::schema("The definition must be a JSON object", "/")]);
+            return Err(vec![Diagnostic::schema(
+                "The definition must be a JSON object",
+                "/",
+            )]);
         };
         let sm = cx.machine(obj, "", None, true);
         if let Some(sm) = sm {
@@ -222,8 +225,15 @@ fn allowed_fields(kind: &str, ql: QueryLanguage) -> Vec<&'static str> {
         }
         "Task" => {
             f.extend([
-                "Next", "End", "Assign", "Resource", "Retry", "Catch", "TimeoutSeconds",
-                "HeartbeatSeconds", "Credentials",
+                "Next",
+                "End",
+                "Assign",
+                "Resource",
+                "Retry",
+                "Catch",
+                "TimeoutSeconds",
+                "HeartbeatSeconds",
+                "Credentials",
             ]);
             if jp {
                 f.extend(["TimeoutSecondsPath", "HeartbeatSecondsPath"]);
@@ -265,14 +275,29 @@ fn allowed_fields(kind: &str, ql: QueryLanguage) -> Vec<&'static str> {
         }
         "Map" => {
             f.extend([
-                "Next", "End", "Assign", "Retry", "Catch", "ItemProcessor", "Iterator",
-                "ItemSelector", "ItemReader", "ItemBatcher", "ResultWriter", "MaxConcurrency",
-                "ToleratedFailurePercentage", "ToleratedFailureCount", "Label",
+                "Next",
+                "End",
+                "Assign",
+                "Retry",
+                "Catch",
+                "ItemProcessor",
+                "Iterator",
+                "ItemSelector",
+                "ItemReader",
+                "ItemBatcher",
+                "ResultWriter",
+                "MaxConcurrency",
+                "ToleratedFailurePercentage",
+                "ToleratedFailureCount",
+                "Label",
             ]);
             if jp {
                 f.extend([
-                    "ItemsPath", "MaxConcurrencyPath", "ToleratedFailurePercentagePath",
-                    "ToleratedFailureCountPath", "Parameters",
+                    "ItemsPath",
+                    "MaxConcurrencyPath",
+                    "ToleratedFailurePercentagePath",
+                    "ToleratedFailureCountPath",
+                    "Parameters",
                 ]);
             } else {
                 f.push("Items");
@@ -400,9 +425,9 @@ impl Cx {
                 });
             }
         }
-        let terminal = states.values().any(|s| {
-            s.end || matches!(s.kind, Kind::Succeed | Kind::Fail { .. })
-        });
+        let terminal = states
+            .values()
+            .any(|s| s.end || matches!(s.kind, Kind::Succeed | Kind::Fail { .. }));
         if !terminal && !states.is_empty() {
             self.diags.push(Diagnostic {
                 code: "NO_TERMINAL_STATE",
@@ -415,7 +440,10 @@ impl Cx {
             states,
             timeout_seconds,
             query_language: ql,
-            comment: obj.get("Comment").and_then(Value::as_str).map(str::to_string),
+            comment: obj
+                .get("Comment")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 
@@ -478,7 +506,11 @@ impl Cx {
                     QueryLanguage::Jsonata
                 };
                 if allowed_fields(ty, other_ql).contains(&key.as_str()) {
-                    let lang = if ql == QueryLanguage::Jsonata { "JSONata" } else { "JSONPath" };
+                    let lang = if ql == QueryLanguage::Jsonata {
+                        "JSONata"
+                    } else {
+                        "JSONPath"
+                    };
                     self.err(
                         format!("The field '{key}' is not supported for states with QueryLanguage '{lang}'"),
                         &ptr(at, key),
@@ -586,7 +618,11 @@ impl Cx {
             }
             "Wait" => {
                 let fields = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"];
-                let present: Vec<&str> = fields.iter().copied().filter(|f| o.contains_key(*f)).collect();
+                let present: Vec<&str> = fields
+                    .iter()
+                    .copied()
+                    .filter(|f| o.contains_key(*f))
+                    .collect();
                 if present.len() != 1 {
                     self.err(
                         "A Wait state must have exactly one of 'Seconds', 'SecondsPath', 'Timestamp' or 'TimestampPath'",
@@ -695,7 +731,10 @@ impl Cx {
                 }
             },
             Some(_) => {
-                self.err("ResultPath must be a string or null", &ptr(at, "ResultPath"));
+                self.err(
+                    "ResultPath must be a string or null",
+                    &ptr(at, "ResultPath"),
+                );
                 None
             }
         };
@@ -770,7 +809,10 @@ impl Cx {
             self.err("These fields are required: [ErrorEquals]", at);
             return vec![];
         };
-        let names: Vec<String> = a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+        let names: Vec<String> = a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
         if names.is_empty() || names.len() != a.len() {
             self.err(
                 "ErrorEquals must be a non-empty array of strings",
@@ -806,13 +848,21 @@ impl Cx {
             let num = |k: &str| o.get(k).and_then(Value::as_f64);
             let interval_seconds = num("IntervalSeconds").unwrap_or(1.0);
             if o.contains_key("IntervalSeconds")
-                && !(o["IntervalSeconds"].is_u64() && interval_seconds >= 1.0 && interval_seconds <= 99_999_999.0)
+                && !(o["IntervalSeconds"].is_u64()
+                    && interval_seconds >= 1.0
+                    && interval_seconds <= 99_999_999.0)
             {
-                self.err("IntervalSeconds must be an integer from 1 to 99999999", &ptr(&rp, "IntervalSeconds"));
+                self.err(
+                    "IntervalSeconds must be an integer from 1 to 99999999",
+                    &ptr(&rp, "IntervalSeconds"),
+                );
             }
             let max_attempts = o.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3);
             if o.contains_key("MaxAttempts") && !o["MaxAttempts"].is_u64() {
-                self.err("MaxAttempts must be a non-negative integer", &ptr(&rp, "MaxAttempts"));
+                self.err(
+                    "MaxAttempts must be a non-negative integer",
+                    &ptr(&rp, "MaxAttempts"),
+                );
             }
             let backoff_rate = num("BackoffRate").unwrap_or(2.0);
             if backoff_rate < 1.0 {
@@ -821,14 +871,20 @@ impl Cx {
             let max_delay_seconds = num("MaxDelaySeconds");
             if let Some(d) = max_delay_seconds {
                 if !(1.0..=31_622_400.0).contains(&d) {
-                    self.err("MaxDelaySeconds must be from 1 to 31622400", &ptr(&rp, "MaxDelaySeconds"));
+                    self.err(
+                        "MaxDelaySeconds must be from 1 to 31622400",
+                        &ptr(&rp, "MaxDelaySeconds"),
+                    );
                 }
             }
             let jitter = match o.get("JitterStrategy").and_then(Value::as_str) {
                 None | Some("NONE") => false,
                 Some("FULL") => true,
                 Some(_) => {
-                    self.err("JitterStrategy must be FULL or NONE", &ptr(&rp, "JitterStrategy"));
+                    self.err(
+                        "JitterStrategy must be FULL or NONE",
+                        &ptr(&rp, "JitterStrategy"),
+                    );
                     false
                 }
             };
@@ -883,7 +939,9 @@ impl Cx {
                 }
             };
             let output = match (ql, o.get("Output")) {
-                (QueryLanguage::Jsonata, Some(v)) => self.jsonata_template(v, "Output", &ptr(&cp, "Output")),
+                (QueryLanguage::Jsonata, Some(v)) => {
+                    self.jsonata_template(v, "Output", &ptr(&cp, "Output"))
+                }
                 (QueryLanguage::JsonPath, Some(_)) => {
                     self.err("The field 'Output' is not supported for states with QueryLanguage 'JSONPath'", &ptr(&cp, "Output"));
                     None
@@ -912,11 +970,16 @@ impl Cx {
     ) -> Option<Field> {
         let path_name = format!("{name}Path");
         if o.contains_key(name) && o.contains_key(&path_name) {
-            self.err(format!("Only one of '{name}' and '{path_name}' can be set"), at);
+            self.err(
+                format!("Only one of '{name}' and '{path_name}' can be set"),
+                at,
+            );
             return None;
         }
         if let Some(v) = o.get(&path_name) {
-            return self.reference(v, &ptr(at, &path_name), &path_name).map(Field::Path);
+            return self
+                .reference(v, &ptr(at, &path_name), &path_name)
+                .map(Field::Path);
         }
         let v = o.get(name)?;
         if let Some(src) = v.as_str().and_then(jsonata_source) {
@@ -942,9 +1005,16 @@ impl Cx {
         }
     }
 
-    fn timestamp_field(&mut self, o: &Map<String, Value>, at: &str, ql: QueryLanguage) -> Option<Field> {
+    fn timestamp_field(
+        &mut self,
+        o: &Map<String, Value>,
+        at: &str,
+        ql: QueryLanguage,
+    ) -> Option<Field> {
         if let Some(v) = o.get("TimestampPath") {
-            return self.reference(v, &ptr(at, "TimestampPath"), "TimestampPath").map(Field::Path);
+            return self
+                .reference(v, &ptr(at, "TimestampPath"), "TimestampPath")
+                .map(Field::Path);
         }
         let v = o.get("Timestamp")?;
         let s = v.as_str().unwrap_or("");
@@ -953,21 +1023,33 @@ impl Cx {
                 return match compile_jsonata(src) {
                     Ok(e) => Some(Field::Jsonata(Box::new(e), src.to_string())),
                     Err(e) => {
-                        self.err(format!("Invalid JSONata expression: {e}"), &ptr(at, "Timestamp"));
+                        self.err(
+                            format!("Invalid JSONata expression: {e}"),
+                            &ptr(at, "Timestamp"),
+                        );
                         None
                     }
                 };
             }
         }
         if crate::time::parse_timestamp(s).is_none() {
-            self.err("String does not match RFC3339 timestamp", &ptr(at, "Timestamp"));
+            self.err(
+                "String does not match RFC3339 timestamp",
+                &ptr(at, "Timestamp"),
+            );
             return None;
         }
         Some(Field::Value(v.clone()))
     }
 
     /// Fail's `Error`/`ErrorPath`, `Cause`/`CausePath`.
-    fn string_field(&mut self, o: &Map<String, Value>, at: &str, name: &str, ql: QueryLanguage) -> Option<Field> {
+    fn string_field(
+        &mut self,
+        o: &Map<String, Value>,
+        at: &str,
+        name: &str,
+        ql: QueryLanguage,
+    ) -> Option<Field> {
         let path_name = format!("{name}Path");
         if let Some(v) = o.get(&path_name) {
             let s = v.as_str().unwrap_or("");
@@ -983,7 +1065,9 @@ impl Cx {
                     }
                 };
             }
-            return self.reference(v, &ptr(at, &path_name), &path_name).map(Field::Path);
+            return self
+                .reference(v, &ptr(at, &path_name), &path_name)
+                .map(Field::Path);
         }
         let v = o.get(name)?;
         let s = v.as_str();
@@ -1028,7 +1112,10 @@ impl Cx {
             Some(Value::String(m)) if m == "INLINE" => false,
             Some(Value::String(m)) if m == "DISTRIBUTED" => true,
             Some(_) => {
-                self.err("Mode must be INLINE or DISTRIBUTED", &ptr(&ptr(&pp, "ProcessorConfig"), "Mode"));
+                self.err(
+                    "Mode must be INLINE or DISTRIBUTED",
+                    &ptr(&ptr(&pp, "ProcessorConfig"), "Mode"),
+                );
                 false
             }
         };
@@ -1075,7 +1162,9 @@ impl Cx {
                     max_input_bytes: self.num_field(b, &bp, "MaxInputBytesPerBatch", ql, 0),
                     batch_input: b.get("BatchInput").and_then(|v| match ql {
                         QueryLanguage::JsonPath => self.path_template(v, &ptr(&bp, "BatchInput")),
-                        QueryLanguage::Jsonata => self.jsonata_template(v, "BatchInput", &ptr(&bp, "BatchInput")),
+                        QueryLanguage::Jsonata => {
+                            self.jsonata_template(v, "BatchInput", &ptr(&bp, "BatchInput"))
+                        }
                     }),
                 })
             }
@@ -1091,7 +1180,12 @@ impl Cx {
             processor,
             distributed,
             max_concurrency: self.num_field(o, at, "MaxConcurrency", ql, 0),
-            tolerated_failure_percentage: self.loose_num_field(o, at, "ToleratedFailurePercentage", ql),
+            tolerated_failure_percentage: self.loose_num_field(
+                o,
+                at,
+                "ToleratedFailurePercentage",
+                ql,
+            ),
             tolerated_failure_count: self.loose_num_field(o, at, "ToleratedFailureCount", ql),
             label: o.get("Label").and_then(Value::as_str).map(str::to_string),
             item_batcher,
@@ -1101,10 +1195,18 @@ impl Cx {
     }
 
     /// Tolerated-failure fields: range checks happen at run time, as on AWS.
-    fn loose_num_field(&mut self, o: &Map<String, Value>, at: &str, name: &str, ql: QueryLanguage) -> Option<Field> {
+    fn loose_num_field(
+        &mut self,
+        o: &Map<String, Value>,
+        at: &str,
+        name: &str,
+        ql: QueryLanguage,
+    ) -> Option<Field> {
         let path_name = format!("{name}Path");
         if let Some(v) = o.get(&path_name) {
-            return self.reference(v, &ptr(at, &path_name), &path_name).map(Field::Path);
+            return self
+                .reference(v, &ptr(at, &path_name), &path_name)
+                .map(Field::Path);
         }
         let v = o.get(name)?;
         if let (QueryLanguage::Jsonata, Some(src)) = (ql, v.as_str().and_then(jsonata_source)) {
@@ -1138,7 +1240,10 @@ fn label_problem(l: &str) -> Option<String> {
             || (c as u32) < 0x20
             || (0x7f..=0x9f).contains(&(c as u32));
         if bad {
-            return Some(format!("Label contains invalid character: {}", python_repr(&c.to_string())));
+            return Some(format!(
+                "Label contains invalid character: {}",
+                python_repr(&c.to_string())
+            ));
         }
     }
     None
@@ -1146,7 +1251,11 @@ fn label_problem(l: &str) -> Option<String> {
 
 /// Python's `repr` of a string (AWS's Label messages come from a Python validator).
 fn python_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::new();
     out.push(quote);
     for c in s.chars() {
@@ -1176,7 +1285,10 @@ fn python_repr_list(item: &str) -> String {
 impl State {
     /// The states this one can move to.
     pub fn targets(&self) -> Vec<&str> {
-        self.targets_with_fields().into_iter().map(|(_, t)| t).collect()
+        self.targets_with_fields()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
     }
 
     fn targets_with_fields(&self) -> Vec<(String, &str)> {
@@ -1221,13 +1333,19 @@ mod tests {
     fn diags(v: Value) -> Vec<String> {
         match StateMachine::from_value(&v) {
             Ok(_) => vec![],
-            Err(d) => d.into_iter().map(|d| format!("{} {} @{}", d.code, d.message, d.location)).collect(),
+            Err(d) => d
+                .into_iter()
+                .map(|d| format!("{} {} @{}", d.code, d.message, d.location))
+                .collect(),
         }
     }
 
     #[test]
     fn valid_machine_parses() {
-        assert!(diags(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}})).is_empty());
+        assert!(
+            diags(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1238,33 +1356,56 @@ mod tests {
             "C": {"Type": "Wait", "Timestamp": "yesterday", "End": true}
         }}));
         let text = d.join("\n");
-        assert!(text.contains("MISSING_TRANSITION_TARGET Missing 'Next' target: Nope @/States/A/Next"), "{text}");
+        assert!(
+            text.contains("MISSING_TRANSITION_TARGET Missing 'Next' target: Nope @/States/A/Next"),
+            "{text}"
+        );
         assert!(text.contains("@/States/B"), "{text}");
         assert!(text.contains("UNREACHABLE_STATE"), "{text}");
-        assert!(text.contains("RFC3339 timestamp @/States/C/Timestamp"), "{text}");
+        assert!(
+            text.contains("RFC3339 timestamp @/States/C/Timestamp"),
+            "{text}"
+        );
     }
 
     #[test]
     fn missing_top_level_fields() {
-        assert_eq!(diags(json!({})), vec!["SCHEMA_VALIDATION_FAILED These fields are required: [States, StartAt] @/"]);
+        assert_eq!(
+            diags(json!({})),
+            vec!["SCHEMA_VALIDATION_FAILED These fields are required: [States, StartAt] @/"]
+        );
     }
 
     #[test]
     fn states_all_must_be_last() {
-        let d = diags(json!({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::x", "End": true,
-            "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}]}}}));
-        assert!(d.iter().any(|m| m.contains("must be the last retrier @/States/A/Retry/0")), "{d:?}");
+        let d = diags(
+            json!({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::x", "End": true,
+            "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}]}}}),
+        );
+        assert!(
+            d.iter()
+                .any(|m| m.contains("must be the last retrier @/States/A/Retry/0")),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn jsonpath_fields_in_jsonata_state() {
-        let d = diags(json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "InputPath": "$", "End": true}}}));
+        let d = diags(
+            json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "InputPath": "$", "End": true}}}),
+        );
         assert!(d.iter().any(|m| m.contains("'InputPath' is not supported for states with QueryLanguage 'JSONata' @/States/A/InputPath")), "{d:?}");
     }
 
     #[test]
     fn label_messages_match_aws() {
-        assert_eq!(label_problem("a b").unwrap(), "Label contains invalid character: ' '");
-        assert_eq!(python_repr_list("Label contains invalid character: '\"'"), "['Label contains invalid character: \\'\"\\'']");
+        assert_eq!(
+            label_problem("a b").unwrap(),
+            "Label contains invalid character: ' '"
+        );
+        assert_eq!(
+            python_repr_list("Label contains invalid character: '\"'"),
+            "['Label contains invalid character: \\'\"\\'']"
+        );
     }
 }

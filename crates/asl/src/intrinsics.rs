@@ -64,7 +64,10 @@ pub fn parse(text: &str) -> Result<Call, String> {
     let call = p.call()?;
     p.ws();
     if p.i != text.len() {
-        return Err(format!("unexpected text after the call: '{}'", &text[p.i..]));
+        return Err(format!(
+            "unexpected text after the call: '{}'",
+            &text[p.i..]
+        ));
     }
     Ok(call)
 }
@@ -125,7 +128,11 @@ impl P<'_> {
             }
         }
         if args.len() < min || args.len() > max {
-            return Err(format!("{name} takes {}, got {} arguments", arity(min, max), args.len()));
+            return Err(format!(
+                "{name} takes {}, got {} arguments",
+                arity(min, max),
+                args.len()
+            ));
         }
         self.depth -= 1;
         Ok(Call { name, args })
@@ -195,7 +202,9 @@ impl P<'_> {
                     Some((_, 'n')) => out.push('\n'),
                     Some((_, 't')) => out.push('\t'),
                     Some((_, 'r')) => out.push('\r'),
-                    Some((_, e)) => return Err(format!("illegal escape '\\{e}' in a string literal")),
+                    Some((_, e)) => {
+                        return Err(format!("illegal escape '\\{e}' in a string literal"))
+                    }
                     None => break,
                 },
                 _ => out.push(c),
@@ -218,7 +227,9 @@ fn arity(min: usize, max: usize) -> String {
 fn path_arg(text: &str) -> Result<Arg, String> {
     let perr = |e: crate::jsonpath::PathError| e.to_string();
     if let Some(ctx) = text.strip_prefix("$$") {
-        return Ok(Arg::Context(JsonPath::parse(&format!("${ctx}")).map_err(perr)?));
+        return Ok(Arg::Context(
+            JsonPath::parse(&format!("${ctx}")).map_err(perr)?,
+        ));
     }
     if let Some((name, path)) = json::split_variable(text) {
         return Ok(Arg::Variable(
@@ -265,14 +276,18 @@ pub fn eval(call: &Call, scope: &Scope) -> Result<Value, String> {
                 )
             })?,
             Arg::Context(p) => p.select(scope.context).ok_or_else(|| {
-                format!("The JSONPath ${} could not be found in the context object", p)
+                format!(
+                    "The JSONPath ${} could not be found in the context object",
+                    p
+                )
             })?,
             Arg::Variable(name, p) => {
                 let v = scope
                     .variable(name)
                     .ok_or_else(|| format!("The variable '${name}' is not defined"))?;
-                p.select(v)
-                    .ok_or_else(|| format!("The path '{p}' could not be found in variable '${name}'"))?
+                p.select(v).ok_or_else(|| {
+                    format!("The path '{p}' could not be found in variable '${name}'")
+                })?
             }
             Arg::Call(c) => eval(c, scope)?,
         };
@@ -392,9 +407,13 @@ fn apply(name: &str, args: Vec<Value>, scope: &Scope) -> Result<Value, String> {
                 0
             };
             if count > 1000 {
-                return Err(format!("{name}: the range has {count} items; at most 1000 are allowed"));
+                return Err(format!(
+                    "{name}: the range has {count} items; at most 1000 are allowed"
+                ));
             }
-            Ok(Value::Array((0..count).map(|k| Value::from(s + k * st)).collect()))
+            Ok(Value::Array(
+                (0..count).map(|k| Value::from(s + k * st)).collect(),
+            ))
         }
         "States.ArrayGetItem" => {
             let a = want_array(&args[0], name)?;
@@ -448,7 +467,9 @@ fn apply(name: &str, args: Vec<Value>, scope: &Scope) -> Result<Value, String> {
                 return Err(format!("{name}: both inputs must be objects"));
             };
             if args[2] != Value::Bool(false) {
-                return Err(format!("{name}: deep merging is not supported; the third argument must be false"));
+                return Err(format!(
+                    "{name}: deep merging is not supported; the third argument must be false"
+                ));
             }
             let mut out: Map<String, Value> = a.clone();
             for (k, v) in b {
@@ -473,7 +494,9 @@ fn apply(name: &str, args: Vec<Value>, scope: &Scope) -> Result<Value, String> {
                 v.as_f64()
                     .ok_or_else(|| format!("{name} expects numbers, got {}", json::compact(v)))
             };
-            Ok(Value::from(java_round(num(&args[0])?) + java_round(num(&args[1])?)))
+            Ok(Value::from(
+                java_round(num(&args[0])?) + java_round(num(&args[1])?),
+            ))
         }
         "States.StringSplit" => {
             let s = want_str(&args[0], name)?;
@@ -517,7 +540,10 @@ mod tests {
     #[test]
     fn format_and_escapes() {
         assert_eq!(
-            run("States.Format('a {} b \\{\\} {}', $.x, $.y)", json!({"x": 1, "y": {"k": [1, "s"]}})),
+            run(
+                "States.Format('a {} b \\{\\} {}', $.x, $.y)",
+                json!({"x": 1, "y": {"k": [1, "s"]}})
+            ),
             Ok(json!("a 1 b {} {k=[1, s]}"))
         );
         assert!(run("States.Format('{}')", json!({})).is_err());
@@ -525,7 +551,12 @@ mod tests {
 
     #[test]
     fn math_add_rounds_like_java() {
-        for (a, b, r) in [(1.5, 0.0, 2), (-1.5, 0.0, -1), (-2.5, 0.0, -2), (1.49, 1.5, 3)] {
+        for (a, b, r) in [
+            (1.5, 0.0, 2),
+            (-1.5, 0.0, -1),
+            (-2.5, 0.0, -2),
+            (1.49, 1.5, 3),
+        ] {
             assert_eq!(
                 run("States.MathAdd($.a, $.b)", json!({"a": a, "b": b})),
                 Ok(json!(r))
@@ -535,13 +566,22 @@ mod tests {
 
     #[test]
     fn arrays() {
-        assert_eq!(run("States.ArrayRange(1, 9, 2)", json!({})), Ok(json!([1, 3, 5, 7, 9])));
+        assert_eq!(
+            run("States.ArrayRange(1, 9, 2)", json!({})),
+            Ok(json!([1, 3, 5, 7, 9]))
+        );
         assert_eq!(
             run("States.ArrayPartition($.a, 2)", json!({"a": [1, 2, 3]})),
             Ok(json!([[1, 2], [3]]))
         );
-        assert_eq!(run("States.ArrayUnique($.a)", json!({"a": [1, 1.0, 2]})), Ok(json!([1, 2])));
-        assert_eq!(run("States.ArrayGetItem($.a, 1)", json!({"a": [1, 2]})), Ok(json!(2)));
+        assert_eq!(
+            run("States.ArrayUnique($.a)", json!({"a": [1, 1.0, 2]})),
+            Ok(json!([1, 2]))
+        );
+        assert_eq!(
+            run("States.ArrayGetItem($.a, 1)", json!({"a": [1, 2]})),
+            Ok(json!(2))
+        );
         assert!(run("States.ArrayGetItem($.a, 5)", json!({"a": [1]})).is_err());
     }
 

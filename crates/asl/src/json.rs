@@ -63,9 +63,7 @@ pub fn equal(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
         }
         _ => a == b,
     }
@@ -171,7 +169,14 @@ impl<'a> Scope<'a> {
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 }
 
@@ -182,7 +187,10 @@ mod tests {
 
     #[test]
     fn java_strings() {
-        assert_eq!(java_to_string(&json!({"a": 1, "b": [1, "x"]})), "{a=1, b=[1, x]}");
+        assert_eq!(
+            java_to_string(&json!({"a": 1, "b": [1, "x"]})),
+            "{a=1, b=[1, x]}"
+        );
     }
 
     #[test]

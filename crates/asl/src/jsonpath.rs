@@ -74,7 +74,9 @@ impl JsonPath {
             path: text.to_string(),
             reason: reason.to_string(),
         };
-        let rest = text.strip_prefix('$').ok_or_else(|| err("must start with '$'"))?;
+        let rest = text
+            .strip_prefix('$')
+            .ok_or_else(|| err("must start with '$'"))?;
         let mut p = Parser {
             s: rest.as_bytes(),
             src: rest,
@@ -82,7 +84,10 @@ impl JsonPath {
         };
         let segments = p.segments(false).map_err(|r| err(&r))?;
         if p.i != p.s.len() {
-            return Err(err(&format!("unexpected character at position {}", p.i + 1)));
+            return Err(err(&format!(
+                "unexpected character at position {}",
+                p.i + 1
+            )));
         }
         Ok(JsonPath {
             text: text.to_string(),
@@ -159,12 +164,10 @@ impl JsonPath {
                 Segment::Name(name) => {
                     let obj = match cur {
                         Value::Object(o) => o,
-                        other => {
-                            return Err(format!(
-                                "the path segment '{name}' crosses a value that is not an object: {}",
-                                crate::json::compact(other)
-                            ))
-                        }
+                        other => return Err(format!(
+                            "the path segment '{name}' crosses a value that is not an object: {}",
+                            crate::json::compact(other)
+                        )),
                     };
                     if n == last {
                         obj.insert(name.clone(), value);
@@ -331,7 +334,8 @@ fn filter_matches(root: &Value, cur: &Value, f: &Filter) -> bool {
         Filter::Or(a, b) => filter_matches(root, cur, a) || filter_matches(root, cur, b),
         Filter::Not(a) => !filter_matches(root, cur, a),
         Filter::Compare(l, op, r) => {
-            let (Some(l), Some(r)) = (operand_value(root, cur, l), operand_value(root, cur, r)) else {
+            let (Some(l), Some(r)) = (operand_value(root, cur, l), operand_value(root, cur, r))
+            else {
                 return false;
             };
             compare(&l, *op, &r)
@@ -433,7 +437,10 @@ impl Parser<'_> {
     fn name(&mut self) -> Result<String, String> {
         let start = self.i;
         while let Some(c) = self.peek() {
-            if matches!(c, b'.' | b'[' | b']' | b' ' | b'(' | b')' | b'=' | b'!' | b'<' | b'>' | b'&' | b'|') {
+            if matches!(
+                c,
+                b'.' | b'[' | b']' | b' ' | b'(' | b')' | b'=' | b'!' | b'<' | b'>' | b'&' | b'|'
+            ) {
                 break;
             }
             self.i += 1;
@@ -672,21 +679,33 @@ mod tests {
         assert_eq!(sel("$.items[:1]", &v), Some(json!([{"k": 1}])));
         assert_eq!(sel("$..k", &v), Some(json!([1, 2, 3])));
         assert_eq!(sel("$.users[?(@.s == 0)]", &v), Some(json!([{"s": 0}])));
-        assert_eq!(sel("$.items[?(@.k > 1 && @.k < 3)].k", &v), Some(json!([2])));
+        assert_eq!(
+            sel("$.items[?(@.k > 1 && @.k < 3)].k", &v),
+            Some(json!([2]))
+        );
         assert_eq!(sel("$.missing[*]", &v), Some(json!([])));
     }
 
     #[test]
     fn set_creates_objects() {
         let mut v = json!({"a": 1});
-        JsonPath::parse("$.b.c").unwrap().set(&mut v, json!(2)).unwrap();
+        JsonPath::parse("$.b.c")
+            .unwrap()
+            .set(&mut v, json!(2))
+            .unwrap();
         assert_eq!(v, json!({"a": 1, "b": {"c": 2}}));
-        assert!(JsonPath::parse("$.a.x").unwrap().set(&mut v, json!(0)).is_err());
+        assert!(JsonPath::parse("$.a.x")
+            .unwrap()
+            .set(&mut v, json!(0))
+            .is_err());
     }
 
     #[test]
     fn normalized_form() {
-        assert_eq!(JsonPath::parse("$.a.b[0]").unwrap().normalized(), "$['a']['b'][0]");
+        assert_eq!(
+            JsonPath::parse("$.a.b[0]").unwrap().normalized(),
+            "$['a']['b'][0]"
+        );
     }
 
     #[test]

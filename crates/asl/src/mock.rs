@@ -20,7 +20,9 @@ pub enum MockError {
     Json(#[from] serde_json::Error),
     #[error("the mock file has no test case named '{0}'")]
     NoTestCase(String),
-    #[error("the test case '{0}' exists in several state machines ({1}); name one with --state-machine")]
+    #[error(
+        "the test case '{0}' exists in several state machines ({1}); name one with --state-machine"
+    )]
     Ambiguous(String, String),
     #[error("the mock file is malformed at {at}: {reason}")]
     Malformed { at: String, reason: String },
@@ -42,9 +44,16 @@ pub struct MockTasks {
 
 impl MockTasks {
     /// Loads `test_case` (optionally of `state_machine`) from mock-file text.
-    pub fn from_str(text: &str, test_case: &str, state_machine: Option<&str>) -> Result<MockTasks, MockError> {
+    pub fn from_str(
+        text: &str,
+        test_case: &str,
+        state_machine: Option<&str>,
+    ) -> Result<MockTasks, MockError> {
         let v: Value = serde_json::from_str(text)?;
-        let bad = |at: &str, reason: &str| MockError::Malformed { at: at.into(), reason: reason.into() };
+        let bad = |at: &str, reason: &str| MockError::Malformed {
+            at: at.into(),
+            reason: reason.into(),
+        };
         let machines = v
             .get("StateMachines")
             .and_then(Value::as_object)
@@ -75,9 +84,12 @@ impl MockTasks {
             .ok_or_else(|| bad(&format!("/TestCases/{test_case}"), "expected an object"))?;
         let mut states = HashMap::new();
         for (state, resp_name) in case {
-            let rn = resp_name
-                .as_str()
-                .ok_or_else(|| bad(&format!("/TestCases/{test_case}/{state}"), "expected a response name"))?;
+            let rn = resp_name.as_str().ok_or_else(|| {
+                bad(
+                    &format!("/TestCases/{test_case}/{state}"),
+                    "expected a response name",
+                )
+            })?;
             let at = format!("/MockedResponses/{rn}");
             let r = responses
                 .get(rn)
@@ -85,13 +97,26 @@ impl MockTasks {
                 .ok_or_else(|| bad(&at, "no such mocked response"))?;
             let mut ranges = Vec::new();
             for (k, body) in r {
-                let (first, last) = parse_range(k).ok_or_else(|| bad(&format!("{at}/{k}"), "keys are invocation numbers like \"0\" or \"1-3\""))?;
+                let (first, last) = parse_range(k).ok_or_else(|| {
+                    bad(
+                        &format!("{at}/{k}"),
+                        "keys are invocation numbers like \"0\" or \"1-3\"",
+                    )
+                })?;
                 let resp = if let Some(ret) = body.get("Return") {
                     Response::Return(ret.clone())
                 } else if let Some(t) = body.get("Throw") {
                     Response::Throw {
-                        error: t.get("Error").and_then(Value::as_str).unwrap_or("").to_string(),
-                        cause: t.get("Cause").and_then(Value::as_str).unwrap_or("").to_string(),
+                        error: t
+                            .get("Error")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        cause: t
+                            .get("Cause")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
                     }
                 } else {
                     return Err(bad(&format!("{at}/{k}"), "expected 'Return' or 'Throw'"));
@@ -101,7 +126,10 @@ impl MockTasks {
             ranges.sort_by_key(|r| r.0);
             states.insert(state.clone(), ranges);
         }
-        Ok(MockTasks { states, calls: HashMap::new() })
+        Ok(MockTasks {
+            states,
+            calls: HashMap::new(),
+        })
     }
 }
 
@@ -123,7 +151,10 @@ impl TaskHandler for MockTasks {
         let Some(ranges) = self.states.get(call.state) else {
             return TaskOutcome::Failure {
                 error: "Shoal.NoMockedResponse".into(),
-                cause: format!("The test case has no mocked response for the Task state '{}'", call.state),
+                cause: format!(
+                    "The test case has no mocked response for the Task state '{}'",
+                    call.state
+                ),
             };
         };
         let n = self.calls.entry(call.state.to_string()).or_insert(0);
@@ -164,8 +195,21 @@ mod tests {
             "MockedResponses":{"R":{"0":{"Throw":{"Error":"E","Cause":"c"}},"1-2":{"Return":{"ok":1}}}}}"#;
         let mut m = MockTasks::from_str(text, "T", None).unwrap();
         let p = json!({});
-        let call = TaskCall { state: "S", resource: "arn:aws:states:::lambda:invoke", parameters: &p, attempt: 0, task_token: None, timeout_seconds: None };
-        assert_eq!(m.invoke(&call), TaskOutcome::Failure { error: "E".into(), cause: "c".into() });
+        let call = TaskCall {
+            state: "S",
+            resource: "arn:aws:states:::lambda:invoke",
+            parameters: &p,
+            attempt: 0,
+            task_token: None,
+            timeout_seconds: None,
+        };
+        assert_eq!(
+            m.invoke(&call),
+            TaskOutcome::Failure {
+                error: "E".into(),
+                cause: "c".into()
+            }
+        );
         assert_eq!(m.invoke(&call), TaskOutcome::Success(json!({"ok": 1})));
         assert_eq!(m.invoke(&call), TaskOutcome::Success(json!({"ok": 1})));
     }
@@ -173,6 +217,9 @@ mod tests {
     #[test]
     fn unknown_test_case_is_an_error() {
         let text = r#"{"StateMachines":{},"MockedResponses":{}}"#;
-        assert!(matches!(MockTasks::from_str(text, "T", None), Err(MockError::NoTestCase(_))));
+        assert!(matches!(
+            MockTasks::from_str(text, "T", None),
+            Err(MockError::NoTestCase(_))
+        ));
     }
 }

@@ -13,9 +13,7 @@ pub fn matches(error_equals: &[String], error: &str) -> bool {
             || (e == "States.ALL"
                 && error != "States.Runtime"
                 && error != "States.DataLimitExceeded")
-            || (e == "States.TaskFailed"
-                && !error.starts_with("States.")
-                && !error.is_empty())
+            || (e == "States.TaskFailed" && !error.starts_with("States.") && !error.is_empty())
     })
 }
 
@@ -30,8 +28,16 @@ pub struct Attempts(pub Vec<u64>);
 
 /// The delay before the next attempt, or `None` when no retrier applies or attempts are spent.
 /// `jitter_sample` is a number in `[0, 1)`; FULL jitter scales the delay by it.
-pub fn decide(retriers: &[Retrier], error: &str, attempts: &mut Attempts, jitter_sample: f64) -> Option<Duration> {
-    let (i, r) = retriers.iter().enumerate().find(|(_, r)| matches(&r.error_equals, error))?;
+pub fn decide(
+    retriers: &[Retrier],
+    error: &str,
+    attempts: &mut Attempts,
+    jitter_sample: f64,
+) -> Option<Duration> {
+    let (i, r) = retriers
+        .iter()
+        .enumerate()
+        .find(|(_, r)| matches(&r.error_equals, error))?;
     if attempts.0.len() < retriers.len() {
         attempts.0.resize(retriers.len(), 0);
     }
@@ -40,7 +46,9 @@ pub fn decide(retriers: &[Retrier], error: &str, attempts: &mut Attempts, jitter
         return None;
     }
     attempts.0[i] += 1;
-    Some(Duration::milliseconds((delay_seconds(r, done, jitter_sample) * 1000.0).round() as i64))
+    Some(Duration::milliseconds(
+        (delay_seconds(r, done, jitter_sample) * 1000.0).round() as i64,
+    ))
 }
 
 /// `IntervalSeconds × BackoffRate^attempt`, capped by `MaxDelaySeconds`, then jittered.
@@ -59,7 +67,14 @@ pub fn delay_seconds(r: &Retrier, attempt: u64, jitter_sample: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn retrier(errors: &[&str], interval: f64, max: u64, rate: f64, cap: Option<f64>, jitter: bool) -> Retrier {
+    fn retrier(
+        errors: &[&str],
+        interval: f64,
+        max: u64,
+        rate: f64,
+        cap: Option<f64>,
+        jitter: bool,
+    ) -> Retrier {
         Retrier {
             error_equals: errors.iter().map(|s| s.to_string()).collect(),
             interval_seconds: interval,
@@ -101,7 +116,10 @@ mod tests {
 
     #[test]
     fn attempts_run_out_per_retrier() {
-        let rs = vec![retrier(&["A"], 1.0, 2, 2.0, None, false), retrier(&["States.ALL"], 1.0, 1, 2.0, None, false)];
+        let rs = vec![
+            retrier(&["A"], 1.0, 2, 2.0, None, false),
+            retrier(&["States.ALL"], 1.0, 1, 2.0, None, false),
+        ];
         let mut a = Attempts::default();
         assert_eq!(decide(&rs, "A", &mut a, 0.0), Some(Duration::seconds(1)));
         assert_eq!(decide(&rs, "A", &mut a, 0.0), Some(Duration::seconds(2)));

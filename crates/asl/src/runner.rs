@@ -30,7 +30,10 @@ pub struct TaskCall<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskOutcome {
     Success(Value),
-    Failure { error: String, cause: String },
+    Failure {
+        error: String,
+        cause: String,
+    },
     /// The task ran longer than its `TimeoutSeconds` (or stopped heart-beating).
     TimedOut,
     HeartbeatTimedOut,
@@ -139,7 +142,11 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    pub fn new(info: ExecutionInfo, clock: &'a mut dyn Clock, tasks: &'a mut dyn TaskHandler) -> Self {
+    pub fn new(
+        info: ExecutionInfo,
+        clock: &'a mut dyn Clock,
+        tasks: &'a mut dyn TaskHandler,
+    ) -> Self {
         let seed = info.seed;
         Runner {
             info,
@@ -155,7 +162,9 @@ impl<'a> Runner<'a> {
     /// Runs the machine with `input` to completion.
     pub fn run(mut self, sm: &StateMachine, input: Value) -> ExecutionResult {
         let start = self.clock.now();
-        self.deadline = sm.timeout_seconds.map(|s| start + Duration::seconds(s as i64));
+        self.deadline = sm
+            .timeout_seconds
+            .map(|s| start + Duration::seconds(s as i64));
         self.history.push(
             start,
             "ExecutionStarted",
@@ -171,7 +180,9 @@ impl<'a> Runner<'a> {
         if json::size(&input) > io::MAX_PAYLOAD_BYTES {
             let f = Failure::plain(
                 Some("States.DataLimitExceeded".into()),
-                Some("The execution input exceeds the maximum number of bytes service limit.".into()),
+                Some(
+                    "The execution input exceeds the maximum number of bytes service limit.".into(),
+                ),
             );
             return self.failed(f);
         }
@@ -251,7 +262,9 @@ impl<'a> Runner<'a> {
             )));
         }
         let prev = self.history.len() as u64;
-        Ok(self.history.push(self.clock.now(), kind, prev, key, details))
+        Ok(self
+            .history
+            .push(self.clock.now(), kind, prev, key, details))
     }
 
     fn check_deadline(&self) -> Result<(), Stop> {
@@ -274,7 +287,10 @@ impl<'a> Runner<'a> {
     }
 
     fn next_seed(&mut self) -> u64 {
-        self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.seed
     }
 
@@ -297,9 +313,13 @@ impl<'a> Runner<'a> {
             let (next, output) = self.run_state(state, input, exec_input, vars, map_item)?;
             match next {
                 Some(n) => {
-                    name = sm.states.get_key_value(n.as_str()).map(|(k, _)| k.as_str()).ok_or_else(|| {
-                        Failure::runtime(format!("The state '{n}' does not exist"))
-                    })?;
+                    name = sm
+                        .states
+                        .get_key_value(n.as_str())
+                        .map(|(k, _)| k.as_str())
+                        .ok_or_else(|| {
+                            Failure::runtime(format!("The state '{n}' does not exist"))
+                        })?;
                     input = output;
                 }
                 None => return Ok(output),
@@ -307,7 +327,15 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn context(&self, state: &State, entered: DateTime<Utc>, exec_input: &Value, map_item: Option<&(usize, Value)>, retry_count: Option<u32>, token: Option<&str>) -> Value {
+    fn context(
+        &self,
+        state: &State,
+        entered: DateTime<Utc>,
+        exec_input: &Value,
+        map_item: Option<&(usize, Value)>,
+        retry_count: Option<u32>,
+        token: Option<&str>,
+    ) -> Value {
         Context {
             info: &self.info,
             execution_input: exec_input,
@@ -371,21 +399,42 @@ impl<'a> Runner<'a> {
         ctx: &Value,
         vars: &Variables,
         f: Failure,
-    ) -> Result<Option<(Option<String>, Value, Option<serde_json::Map<String, Value>>)>, Stop> {
+    ) -> Result<
+        Option<(
+            Option<String>,
+            Value,
+            Option<serde_json::Map<String, Value>>,
+        )>,
+        Stop,
+    > {
         let Some(c) = retry::find_catcher(&state.catch, f.name()) else {
             return Err(Stop::Failed(f));
         };
         let error_output = json!({"Error": f.error, "Cause": f.cause});
-        let scope = Scope::new(raw, ctx).with_variables(vars).with_seed(self.next_seed());
+        let scope = Scope::new(raw, ctx)
+            .with_variables(vars)
+            .with_seed(self.next_seed());
         let (output, assigned) = match state.query_language {
             QueryLanguage::JsonPath => {
-                let assigned = io::assign_with(&c.assign, QueryLanguage::JsonPath, &error_output, &scope, None)?;
+                let assigned = io::assign_with(
+                    &c.assign,
+                    QueryLanguage::JsonPath,
+                    &error_output,
+                    &scope,
+                    None,
+                )?;
                 let out = io::result_path(&c.result_path, raw, error_output)?;
                 (out, assigned)
             }
             QueryLanguage::Jsonata => {
                 let states = io::states_binding(raw, ctx, None, Some(&error_output));
-                let assigned = io::assign_with(&c.assign, QueryLanguage::Jsonata, raw, &scope, Some(&states))?;
+                let assigned = io::assign_with(
+                    &c.assign,
+                    QueryLanguage::Jsonata,
+                    raw,
+                    &scope,
+                    Some(&states),
+                )?;
                 let out = match &c.output {
                     Some(t) => t.eval(&scope, Some(&states))?,
                     None => error_output,
@@ -406,20 +455,33 @@ impl<'a> Runner<'a> {
         vars: &Variables,
         map_item: Option<&(usize, Value)>,
         entered_id: u64,
-    ) -> Result<(Option<String>, Value, Option<serde_json::Map<String, Value>>), Stop> {
+    ) -> Result<
+        (
+            Option<String>,
+            Value,
+            Option<serde_json::Map<String, Value>>,
+        ),
+        Stop,
+    > {
         let seed = self.next_seed();
         let scope = Scope::new(raw, ctx).with_variables(vars).with_seed(seed);
         let next = || state.next.clone();
         match &state.kind {
             Kind::Pass { result } => {
-                let Finished { output, assigned } = states::pass::run(state, result.as_ref(), raw, &scope)?;
+                let Finished { output, assigned } =
+                    states::pass::run(state, result.as_ref(), raw, &scope)?;
                 Ok((next(), output, assigned))
             }
             Kind::Succeed => {
                 let output = states::succeed::run(state, raw, &scope)?;
                 Ok((None, output, None))
             }
-            Kind::Fail { error, cause } => Err(Stop::Failed(states::fail::run(state, error.as_ref(), cause.as_ref(), &scope)?)),
+            Kind::Fail { error, cause } => Err(Stop::Failed(states::fail::run(
+                state,
+                error.as_ref(),
+                cause.as_ref(),
+                &scope,
+            )?)),
             Kind::Choice { choices, default } => {
                 let d = states::choice::run(state, choices, default.as_deref(), raw, &scope)?;
                 Ok((Some(d.next), d.output, d.assigned))
@@ -431,7 +493,9 @@ impl<'a> Runner<'a> {
                 self.sleep_until(until)?;
                 Ok((next(), f.output, f.assigned))
             }
-            Kind::Task(task) => self.task(state, task, raw, exec_input, ctx, vars, map_item, entered_id),
+            Kind::Task(task) => self.task(
+                state, task, raw, exec_input, ctx, vars, map_item, entered_id,
+            ),
             Kind::Parallel { branches } => {
                 let eff = io::effective_input(state, &scope)?;
                 let mut attempt = 0u32;
@@ -470,14 +534,16 @@ impl<'a> Runner<'a> {
                             let f = io::finish(state, raw, results, &scope)?;
                             return Ok((next(), f.output, f.assigned));
                         }
-                        Err(Stop::Failed(f)) => match self.retry_delay(state, &f, &mut delays, attempt) {
-                            Some(d) => {
-                                attempt += 1;
-                                let t = self.clock.now() + d;
-                                self.sleep_until(t)?;
+                        Err(Stop::Failed(f)) => {
+                            match self.retry_delay(state, &f, &mut delays, attempt) {
+                                Some(d) => {
+                                    attempt += 1;
+                                    let t = self.clock.now() + d;
+                                    self.sleep_until(t)?;
+                                }
+                                None => return Err(Stop::Failed(f)),
                             }
-                            None => return Err(Stop::Failed(f)),
-                        },
+                        }
                         Err(stop) => return Err(stop),
                     }
                 }
@@ -485,7 +551,13 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn retry_delay(&mut self, state: &State, f: &Failure, attempts: &mut retry::Attempts, _attempt: u32) -> Option<Duration> {
+    fn retry_delay(
+        &mut self,
+        state: &State,
+        f: &Failure,
+        attempts: &mut retry::Attempts,
+        _attempt: u32,
+    ) -> Option<Duration> {
         let jitter_sample = (self.next_seed() >> 11) as f64 / (1u64 << 53) as f64;
         retry::decide(&state.retry, f.name(), attempts, jitter_sample)
     }
@@ -526,7 +598,11 @@ impl<'a> Runner<'a> {
         let limits = states::map::limits(m, &plan.effective, scope)?;
         let mut results = Vec::with_capacity(plan.items.len());
         if m.distributed {
-            self.push("MapRunStarted", Some("mapRunStartedEventDetails"), json!({"mapRunArn": self.info.map_run_arn(m.label.as_deref())}))?;
+            self.push(
+                "MapRunStarted",
+                Some("mapRunStartedEventDetails"),
+                json!({"mapRunArn": self.info.map_run_arn(m.label.as_deref())}),
+            )?;
             let mut failures = 0usize;
             let mut first_failure: Option<Failure> = None;
             for (i, item) in plan.items.iter().enumerate() {
@@ -536,7 +612,13 @@ impl<'a> Runner<'a> {
                 child.deadline = self.deadline;
                 let mut inner = vars.clone();
                 let item_ctx = (i, item.clone());
-                let r = child.run_machine(&m.processor, input.clone(), &input, &mut inner, Some(&item_ctx));
+                let r = child.run_machine(
+                    &m.processor,
+                    input.clone(),
+                    &input,
+                    &mut inner,
+                    Some(&item_ctx),
+                );
                 match r {
                     Ok(v) => results.push(v),
                     Err(Stop::TimedOut) => return Err(Stop::TimedOut),
@@ -565,7 +647,8 @@ impl<'a> Runner<'a> {
                 )?;
                 let mut inner = vars.clone();
                 let item_ctx = (i, item.clone());
-                match self.run_machine(&m.processor, input, exec_input, &mut inner, Some(&item_ctx)) {
+                match self.run_machine(&m.processor, input, exec_input, &mut inner, Some(&item_ctx))
+                {
                     Ok(v) => {
                         self.push(
                             "MapIterationSucceeded",
@@ -602,23 +685,44 @@ impl<'a> Runner<'a> {
         vars: &Variables,
         map_item: Option<&(usize, Value)>,
         _entered_id: u64,
-    ) -> Result<(Option<String>, Value, Option<serde_json::Map<String, Value>>), Stop> {
+    ) -> Result<
+        (
+            Option<String>,
+            Value,
+            Option<serde_json::Map<String, Value>>,
+        ),
+        Stop,
+    > {
         let mut attempts = retry::Attempts::default();
         let mut attempt = 0u32;
         let wait_for_token = task.resource.ends_with(".waitForTaskToken");
         loop {
             let token = if wait_for_token {
                 self.tokens += 1;
-                Some(format!("{}-token-{}", self.info.execution_name, self.tokens))
+                Some(format!(
+                    "{}-token-{}",
+                    self.info.execution_name, self.tokens
+                ))
             } else {
                 None
             };
             let entered = self.clock.now();
-            let ctx = self.context(state, entered, exec_input, map_item, Some(attempt), token.as_deref());
-            let scope = Scope::new(raw, &ctx).with_variables(vars).with_seed(self.next_seed());
+            let ctx = self.context(
+                state,
+                entered,
+                exec_input,
+                map_item,
+                Some(attempt),
+                token.as_deref(),
+            );
+            let scope = Scope::new(raw, &ctx)
+                .with_variables(vars)
+                .with_seed(self.next_seed());
             let params = io::effective_input(state, &scope)?;
-            let timeout = states::task::seconds(task.timeout_seconds.as_ref(), &scope, "TimeoutSeconds")?;
-            let heartbeat = states::task::seconds(task.heartbeat_seconds.as_ref(), &scope, "HeartbeatSeconds")?;
+            let timeout =
+                states::task::seconds(task.timeout_seconds.as_ref(), &scope, "TimeoutSeconds")?;
+            let heartbeat =
+                states::task::seconds(task.heartbeat_seconds.as_ref(), &scope, "HeartbeatSeconds")?;
             let resource_type = states::task::resource_type(&task.resource);
             let mut sched = json!({
                 "resourceType": resource_type.0,
@@ -633,7 +737,11 @@ impl<'a> Runner<'a> {
                 sched["heartbeatInSeconds"] = json!(h);
             }
             self.push("TaskScheduled", Some("taskScheduledEventDetails"), sched)?;
-            self.push("TaskStarted", Some("taskStartedEventDetails"), json!({"resourceType": resource_type.0, "resource": resource_type.1}))?;
+            self.push(
+                "TaskStarted",
+                Some("taskStartedEventDetails"),
+                json!({"resourceType": resource_type.0, "resource": resource_type.1}),
+            )?;
             let call = TaskCall {
                 state: &state.name,
                 resource: &task.resource,

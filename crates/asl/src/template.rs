@@ -16,7 +16,10 @@ pub enum Template {
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
     /// A dynamic value: `field` is the name AWS prints in errors (`value.$`, `Output/result`).
-    Dynamic { field: String, expr: Dynamic },
+    Dynamic {
+        field: String,
+        expr: Dynamic,
+    },
 }
 
 /// Where a dynamic value comes from.
@@ -102,8 +105,7 @@ impl Template {
                 for (k, v) in o {
                     if let Some(name) = k.strip_suffix(".$") {
                         let expr = match v {
-                            Value::String(s) => dynamic_path(s)
-                                .map_err(|e| (k.clone(), e))?,
+                            Value::String(s) => dynamic_path(s).map_err(|e| (k.clone(), e))?,
                             _ => return Err((k.clone(), "must be a string".into())),
                         };
                         fields.push((

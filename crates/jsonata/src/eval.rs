@@ -16,11 +16,17 @@ pub struct Frame {
 
 impl Frame {
     pub fn root() -> Rc<Frame> {
-        Rc::new(Frame { vars: RefCell::new(HashMap::new()), parent: None })
+        Rc::new(Frame {
+            vars: RefCell::new(HashMap::new()),
+            parent: None,
+        })
     }
 
     pub fn child(parent: &Rc<Frame>) -> Rc<Frame> {
-        Rc::new(Frame { vars: RefCell::new(HashMap::new()), parent: Some(parent.clone()) })
+        Rc::new(Frame {
+            vars: RefCell::new(HashMap::new()),
+            parent: Some(parent.clone()),
+        })
     }
 
     pub fn set(&self, k: &str, v: V) {
@@ -48,7 +54,12 @@ type R = Result<V, Error>;
 
 impl<'e, 'h> Ctx<'e, 'h> {
     pub fn new(env: &'e Env<'h>, root: V) -> Self {
-        Ctx { env, root, depth: 0, cache: RefCell::new(HashMap::new()) }
+        Ctx {
+            env,
+            root,
+            depth: 0,
+            cache: RefCell::new(HashMap::new()),
+        }
     }
 
     fn lookup(&self, name: &str, frame: &Rc<Frame>) -> V {
@@ -72,7 +83,10 @@ impl<'e, 'h> Ctx<'e, 'h> {
     pub fn eval(&mut self, n: &Node, input: &V, frame: &Rc<Frame>) -> R {
         self.depth += 1;
         if self.depth > 500 {
-            return Err(Error::new("U1001", "Stack overflow error: check for non-terminating recursive function"));
+            return Err(Error::new(
+                "U1001",
+                "Stack overflow error: check for non-terminating recursive function",
+            ));
         }
         let r = self.eval_inner(n, input, frame);
         self.depth -= 1;
@@ -95,11 +109,22 @@ impl<'e, 'h> Ctx<'e, 'h> {
             Node::Var(v) if v == "$" => self.root.clone(),
             Node::Var(v) => self.lookup(v, frame),
             Node::Name(_) | Node::Wildcard | Node::Descendants => {
-                let steps = [Step { node: n.clone(), predicates: vec![], keep: false }];
+                let steps = [Step {
+                    node: n.clone(),
+                    predicates: vec![],
+                    keep: false,
+                }];
                 self.path(&steps, false, input, frame)?
             }
-            Node::Parent => return Err(Error::new("S0217", "The parent operator '%' is not supported here")),
-            Node::Placeholder => return Err(Error::new("S0211", "Partial application is not supported")),
+            Node::Parent => {
+                return Err(Error::new(
+                    "S0217",
+                    "The parent operator '%' is not supported here",
+                ))
+            }
+            Node::Placeholder => {
+                return Err(Error::new("S0211", "Partial application is not supported"))
+            }
             Node::Path(steps, keep) => self.path(steps, *keep, input, frame)?,
             Node::Unary(e) => match self.eval(e, input, frame)? {
                 V::Undef => V::Undef,
@@ -166,14 +191,21 @@ impl<'e, 'h> Ctx<'e, 'h> {
                         other => match self.eval(other, input, frame)? {
                             V::Undef => {}
                             V::Seq(s) => out.extend(s.iter().cloned()),
-                            v @ V::Arr(_) if !matches!(other, Node::Array(_)) => out.extend(v.items()),
+                            v @ V::Arr(_) if !matches!(other, Node::Array(_)) => {
+                                out.extend(v.items())
+                            }
                             v => out.push(v),
                         },
                     }
                 }
                 V::arr(out)
             }
-            Node::Range(..) => return Err(Error::new("S0201", "The range operator is only valid inside [ ]")),
+            Node::Range(..) => {
+                return Err(Error::new(
+                    "S0201",
+                    "The range operator is only valid inside [ ]",
+                ))
+            }
             Node::Object(pairs) => self.object(pairs, input, frame)?,
             Node::Group(src, pairs) => {
                 let v = self.eval(src, input, frame)?;
@@ -362,14 +394,18 @@ impl<'e, 'h> Ctx<'e, 'h> {
                     let k = if *k < 0.0 { n + k.floor() } else { k.floor() };
                     k == i as f64
                 }
-                V::Arr(a) | V::Seq(a) if !a.is_empty() && a.iter().all(|x| matches!(x, V::Num(_))) => a.iter().any(|x| {
-                    if let V::Num(k) = x {
-                        let k = if *k < 0.0 { n + k.floor() } else { k.floor() };
-                        k == i as f64
-                    } else {
-                        false
-                    }
-                }),
+                V::Arr(a) | V::Seq(a)
+                    if !a.is_empty() && a.iter().all(|x| matches!(x, V::Num(_))) =>
+                {
+                    a.iter().any(|x| {
+                        if let V::Num(k) = x {
+                            let k = if *k < 0.0 { n + k.floor() } else { k.floor() };
+                            k == i as f64
+                        } else {
+                            false
+                        }
+                    })
+                }
                 other => other.truthy(),
             };
             if keep {
@@ -427,7 +463,13 @@ impl<'e, 'h> Ctx<'e, 'h> {
                 V::Str(s) => s.to_string(),
                 V::Undef => continue,
                 other => {
-                    return Err(Error::new("T1003", format!("Key in object structure must evaluate to a string; got: {}", other.type_name())))
+                    return Err(Error::new(
+                        "T1003",
+                        format!(
+                            "Key in object structure must evaluate to a string; got: {}",
+                            other.type_name()
+                        ),
+                    ))
                 }
             };
             let val = self.eval(v, input, frame)?;
@@ -444,15 +486,31 @@ impl<'e, 'h> Ctx<'e, 'h> {
         for it in &items {
             for (pi, (k, _)) in pairs.iter().enumerate() {
                 match self.eval(k, it, frame)? {
-                    V::Str(s) => groups.entry(s.to_string()).or_insert((pi, vec![])).1.push(it.clone()),
+                    V::Str(s) => groups
+                        .entry(s.to_string())
+                        .or_insert((pi, vec![]))
+                        .1
+                        .push(it.clone()),
                     V::Undef => {}
-                    other => return Err(Error::new("T1003", format!("Key in object structure must evaluate to a string; got: {}", other.type_name()))),
+                    other => {
+                        return Err(Error::new(
+                            "T1003",
+                            format!(
+                                "Key in object structure must evaluate to a string; got: {}",
+                                other.type_name()
+                            ),
+                        ))
+                    }
                 }
             }
         }
         let mut m = IndexMap::new();
         for (key, (pi, members)) in groups {
-            let ctx = if members.len() == 1 { members[0].clone() } else { V::Seq(Rc::new(members)) };
+            let ctx = if members.len() == 1 {
+                members[0].clone()
+            } else {
+                V::Seq(Rc::new(members))
+            };
             let val = self.eval(&pairs[pi].1, &ctx, frame)?;
             if !val.is_undef() {
                 m.insert(key, val);
@@ -514,12 +572,16 @@ pub fn to_text(v: &V) -> Result<String, Error> {
         V::Str(s) => s.to_string(),
         V::Num(n) => {
             if !n.is_finite() {
-                return Err(Error::new("D3001", "Attempting to invoke string function on Infinity or NaN"));
+                return Err(Error::new(
+                    "D3001",
+                    "Attempting to invoke string function on Infinity or NaN",
+                ));
             }
             num_to_string(*n)
         }
         V::Lambda(_) | V::Builtin(_) | V::Regex(_) => String::new(),
-        other => serde_json::to_string(&other.to_json().unwrap_or(serde_json::Value::Null)).unwrap_or_default(),
+        other => serde_json::to_string(&other.to_json().unwrap_or(serde_json::Value::Null))
+            .unwrap_or_default(),
     })
 }
 
@@ -530,9 +592,16 @@ fn binary(op: &str, l: V, r: V) -> R {
                 return Ok(V::Undef);
             }
             let (V::Num(a), V::Num(b)) = (&l, &r) else {
-                let side = if matches!(l, V::Num(_)) { "right" } else { "left" };
+                let side = if matches!(l, V::Num(_)) {
+                    "right"
+                } else {
+                    "left"
+                };
                 let code = if side == "left" { "T2001" } else { "T2002" };
-                return Err(Error::new(code, format!("The {side} side of the \"{op}\" operator must evaluate to a number")));
+                return Err(Error::new(
+                    code,
+                    format!("The {side} side of the \"{op}\" operator must evaluate to a number"),
+                ));
             };
             let v = match op {
                 "+" => a + b,

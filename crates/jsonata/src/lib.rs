@@ -29,7 +29,11 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: &'static str, message: impl Into<String>) -> Error {
-        Error { code, message: message.into(), position: None }
+        Error {
+            code,
+            message: message.into(),
+            position: None,
+        }
     }
 
     pub fn at(mut self, pos: usize) -> Error {
@@ -79,7 +83,10 @@ pub struct Env<'h> {
 
 impl<'h> Env<'h> {
     pub fn new(host: &'h dyn Host) -> Env<'h> {
-        Env { vars: Vec::new(), host }
+        Env {
+            vars: Vec::new(),
+            host,
+        }
     }
 
     /// Binds `$name` to `value`.
@@ -88,7 +95,11 @@ impl<'h> Env<'h> {
     }
 
     fn get(&self, name: &str) -> Option<&'h Value> {
-        self.vars.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     fn host_has(&self, name: &str) -> bool {

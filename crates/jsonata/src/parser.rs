@@ -26,8 +26,9 @@ pub fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, Error> {
     let mut out: Vec<(Tok, usize)> = Vec::new();
     while i < b.len() {
         let c = b[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
+        let first = src[i..].chars().next().unwrap_or(' ');
+        if first.is_whitespace() {
+            i += first.len_utf8();
             continue;
         }
         if src[i..].starts_with("/*") {
@@ -63,7 +64,10 @@ pub fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, Error> {
                 j += ch.len_utf8();
             }
             if !closed {
-                return Err(Error::new("S0302", "No terminating / in regular expression"));
+                return Err(Error::new(
+                    "S0302",
+                    "No terminating / in regular expression",
+                ));
             }
             let fstart = j;
             while j < b.len() && b[j].is_ascii_alphabetic() {
@@ -99,12 +103,27 @@ pub fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, Error> {
                         'r' => s.push('\r'),
                         't' => s.push('\t'),
                         'u' => {
-                            let hex = src.get(j..j + 4).ok_or_else(|| Error::new("S0104", "The escape sequence \\u must be followed by 4 hex digits"))?;
-                            let cp = u32::from_str_radix(hex, 16).map_err(|_| Error::new("S0104", "The escape sequence \\u must be followed by 4 hex digits"))?;
+                            let hex = src.get(j..j + 4).ok_or_else(|| {
+                                Error::new(
+                                    "S0104",
+                                    "The escape sequence \\u must be followed by 4 hex digits",
+                                )
+                            })?;
+                            let cp = u32::from_str_radix(hex, 16).map_err(|_| {
+                                Error::new(
+                                    "S0104",
+                                    "The escape sequence \\u must be followed by 4 hex digits",
+                                )
+                            })?;
                             j += 4;
                             s.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
                         }
-                        other => return Err(Error::new("S0103", format!("Unsupported escape sequence: \\{other}"))),
+                        other => {
+                            return Err(Error::new(
+                                "S0103",
+                                format!("Unsupported escape sequence: \\{other}"),
+                            ))
+                        }
                     }
                     continue;
                 }
@@ -112,13 +131,24 @@ pub fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, Error> {
                 j += ch.len_utf8();
             }
             if !closed {
-                return Err(Error::new("S0101", "String literal must be terminated by a matching quote"));
+                return Err(Error::new(
+                    "S0101",
+                    "String literal must be terminated by a matching quote",
+                ));
             }
             out.push((Tok::Str(s), start));
             i = j;
             continue;
         }
-        if c.is_ascii_digit() || (c == b'.' && i + 1 < b.len() && b[i + 1].is_ascii_digit() && !matches!(out.last().map(|t| &t.0), Some(Tok::Name(_) | Tok::Op(")") | Tok::Op("]")))) {
+        if c.is_ascii_digit()
+            || (c == b'.'
+                && i + 1 < b.len()
+                && b[i + 1].is_ascii_digit()
+                && !matches!(
+                    out.last().map(|t| &t.0),
+                    Some(Tok::Name(_) | Tok::Op(")") | Tok::Op("]"))
+                ))
+        {
             let mut j = i;
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
@@ -141,13 +171,20 @@ pub fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, Error> {
                     j = k;
                 }
             }
-            let n: f64 = src[i..j].parse().map_err(|_| Error::new("S0102", "Number out of range"))?;
+            let n: f64 = src[i..j]
+                .parse()
+                .map_err(|_| Error::new("S0102", "Number out of range"))?;
             out.push((Tok::Num(n), start));
             i = j;
             continue;
         }
         if c == b'`' {
-            let e = src[i + 1..].find('`').ok_or_else(|| Error::new("S0105", "Quoted property name must be terminated with a backquote (`)"))?;
+            let e = src[i + 1..].find('`').ok_or_else(|| {
+                Error::new(
+                    "S0105",
+                    "Quoted property name must be terminated with a backquote (`)",
+                )
+            })?;
             out.push((Tok::QName(src[i + 1..i + 1 + e].to_string()), start));
             i += e + 2;
             continue;
@@ -259,7 +296,11 @@ pub struct Parser {
 
 impl Parser {
     pub fn new(toks: Vec<(Tok, usize)>) -> Self {
-        Parser { toks, i: 0, depth: 0 }
+        Parser {
+            toks,
+            i: 0,
+            depth: 0,
+        }
     }
 
     fn peek(&self) -> &Tok {
@@ -287,14 +328,21 @@ impl Parser {
             self.next();
             Ok(())
         } else {
-            Err(Error::new("S0202", format!("Expected \"{op}\", got {}", describe(self.peek()))).at(self.pos()))
+            Err(Error::new(
+                "S0202",
+                format!("Expected \"{op}\", got {}", describe(self.peek())),
+            )
+            .at(self.pos()))
         }
     }
 
     pub fn parse_all(&mut self) -> Result<Node, Error> {
         let n = self.expr(0)?;
         if *self.peek() != Tok::End {
-            return Err(Error::new("S0201", format!("Syntax error: {}", describe(self.peek()))).at(self.pos()));
+            return Err(
+                Error::new("S0201", format!("Syntax error: {}", describe(self.peek())))
+                    .at(self.pos()),
+            );
         }
         Ok(n)
     }
@@ -359,7 +407,8 @@ impl Parser {
                     pat.push_str("(?m)");
                 }
                 pat.push_str(&p);
-                let re = regex::Regex::new(&pat).map_err(|e| Error::new("S0301", format!("Invalid regular expression: {e}")))?;
+                let re = regex::Regex::new(&pat)
+                    .map_err(|e| Error::new("S0301", format!("Invalid regular expression: {e}")))?;
                 Ok(Node::Regex(std::rc::Rc::new(re)))
             }
             Tok::QName(n) => Ok(Node::Name(n)),
@@ -420,7 +469,14 @@ impl Parser {
                 Ok(Node::Array(items))
             }
             Tok::Op("{") => Ok(Node::Object(self.object_body()?)),
-            t => Err(Error::new("S0211", format!("The symbol {} cannot be used as a unary operator", describe(&t))).at(pos)),
+            t => Err(Error::new(
+                "S0211",
+                format!(
+                    "The symbol {} cannot be used as a unary operator",
+                    describe(&t)
+                ),
+            )
+            .at(pos)),
         }
     }
 
@@ -474,7 +530,11 @@ impl Parser {
             }
         }
         self.expect("{")?;
-        let body = if self.is_op("}") { Node::Block(vec![]) } else { self.expr(0)? };
+        let body = if self.is_op("}") {
+            Node::Block(vec![])
+        } else {
+            self.expr(0)?
+        };
         self.expect("}")?;
         Ok(Node::Lambda(std::rc::Rc::new((params, body))))
     }
@@ -543,7 +603,12 @@ impl Parser {
             ":=" => {
                 let name = match left {
                     Node::Var(v) => v,
-                    _ => return Err(Error::new("S0212", "The left side of := must be a variable name (start with $)")),
+                    _ => {
+                        return Err(Error::new(
+                            "S0212",
+                            "The left side of := must be a variable name (start with $)",
+                        ))
+                    }
                 };
                 Node::Bind(name, Box::new(self.expr(lbp - 1)?))
             }
@@ -564,7 +629,11 @@ impl Parser {
 
 fn step(n: Node) -> Step {
     let keep = matches!(n, Node::Array(_));
-    Step { node: n, predicates: vec![], keep }
+    Step {
+        node: n,
+        predicates: vec![],
+        keep,
+    }
 }
 
 fn path_join(left: Node, right: Node) -> Node {

@@ -2,7 +2,10 @@ use crate::{Env, Expr, NoHost, Output};
 use serde_json::{json, Value};
 
 fn ev(src: &str, input: Value) -> Output {
-    Expr::parse(src).unwrap().evaluate(&input, &Env::new(&NoHost)).unwrap()
+    Expr::parse(src)
+        .unwrap()
+        .evaluate(&input, &Env::new(&NoHost))
+        .unwrap()
 }
 
 fn val(src: &str, input: Value) -> Value {
@@ -37,26 +40,53 @@ fn paths_and_sequences() {
 
 #[test]
 fn functions_and_lambdas() {
-    assert_eq!(val("$map([1,2,3], function($v){ $v * 2 })", json!(null)), json!([2, 4, 6]));
-    assert_eq!(val("$reduce([1,2,3], function($a, $b){ $a + $b })", json!(null)), json!(6));
-    assert_eq!(val("($f := function($x){ $x + 1 }; $f(41))", json!(null)), json!(42));
-    assert_eq!(val("$merge([{'a':1},{'b':2}])", json!(null)), json!({"a": 1, "b": 2}));
-    assert_eq!(val("$contains('hello$world', /^hello\\$/)", json!(null)), json!(true));
+    assert_eq!(
+        val("$map([1,2,3], function($v){ $v * 2 })", json!(null)),
+        json!([2, 4, 6])
+    );
+    assert_eq!(
+        val("$reduce([1,2,3], function($a, $b){ $a + $b })", json!(null)),
+        json!(6)
+    );
+    assert_eq!(
+        val("($f := function($x){ $x + 1 }; $f(41))", json!(null)),
+        json!(42)
+    );
+    assert_eq!(
+        val("$merge([{'a':1},{'b':2}])", json!(null)),
+        json!({"a": 1, "b": 2})
+    );
+    assert_eq!(
+        val("$contains('hello$world', /^hello\\$/)", json!(null)),
+        json!(true)
+    );
     assert_eq!(val("$number('2')", json!(null)), json!(2));
-    assert_eq!(val("$string({'a': [1]})", json!(null)), json!("{\"a\":[1]}"));
+    assert_eq!(
+        val("$string({'a': [1]})", json!(null)),
+        json!("{\"a\":[1]}")
+    );
     assert_eq!(val("[3,1,2]^($)", json!(null)), json!([1, 2, 3]));
-    assert_eq!(val("$uppercase('x') ~> $lowercase()", json!(null)), json!("x"));
+    assert_eq!(
+        val("$uppercase('x') ~> $lowercase()", json!(null)),
+        json!("x")
+    );
     assert_eq!(val("true ? 'y' : 'n'", json!(null)), json!("y"));
 }
 
 #[test]
 fn errors_carry_codes() {
-    let e = Expr::parse("$nope()").unwrap().evaluate(&json!(null), &Env::new(&NoHost)).unwrap_err();
+    let e = Expr::parse("$nope()")
+        .unwrap()
+        .evaluate(&json!(null), &Env::new(&NoHost))
+        .unwrap_err();
     assert_eq!(e.to_string(), "T1006: Attempted to invoke a non-function");
     assert!(Expr::parse("'unterminated").is_err());
     assert!(Expr::parse("1 +").is_err());
     assert!(Expr::parse("(((").is_err());
-    let e = Expr::parse("'a' + 1").unwrap().evaluate(&json!(null), &Env::new(&NoHost)).unwrap_err();
+    let e = Expr::parse("'a' + 1")
+        .unwrap()
+        .evaluate(&json!(null), &Env::new(&NoHost))
+        .unwrap_err();
     assert_eq!(e.code, "T2001");
 }
 
@@ -65,7 +95,10 @@ fn bound_variables_are_read_lazily() {
     let states = json!({"input": {"v": 21}});
     let mut env = Env::new(&NoHost);
     env.bind("states", &states);
-    let out = Expr::parse("$states.input.v * 2").unwrap().evaluate(&json!(null), &env).unwrap();
+    let out = Expr::parse("$states.input.v * 2")
+        .unwrap()
+        .evaluate(&json!(null), &env)
+        .unwrap();
     assert_eq!(out, Output::Value(json!(42)));
 }
 
@@ -86,4 +119,12 @@ proptest::proptest! {
     fn integer_addition_matches(a in -1_000_000i64..1_000_000, b in -1_000_000i64..1_000_000) {
         proptest::prop_assert_eq!(val(&format!("{a} + {b}"), json!(null)), json!(a + b));
     }
+}
+
+#[test]
+fn unicode_names_and_whitespace() {
+    assert_eq!(ev("\u{a6518}", json!({})), Output::Undefined);
+    // U+0085 is whitespace: it must be skipped, not loop forever
+    assert!(Expr::parse("]2\u{85}x").is_err());
+    assert_eq!(val("\u{85}1\u{a0}+\u{2003}1", json!(null)), json!(2));
 }

@@ -48,7 +48,9 @@ impl V {
             Value::String(s) => V::Str(Rc::from(s.as_str())),
             Value::Array(a) => V::Arr(Rc::new(a.iter().map(V::from_json).collect())),
             Value::Object(o) => V::Obj(Rc::new(
-                o.iter().map(|(k, v)| (k.clone(), V::from_json(v))).collect(),
+                o.iter()
+                    .map(|(k, v)| (k.clone(), V::from_json(v)))
+                    .collect(),
             )),
         }
     }
@@ -138,7 +140,9 @@ impl V {
                 a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.deep_eq(y))
             }
             (V::Obj(a), V::Obj(b)) => {
-                a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| v.deep_eq(w)))
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|(k, v)| b.get(k).is_some_and(|w| v.deep_eq(w)))
             }
             _ => false,
         }

@@ -13,7 +13,13 @@ pub struct Decision {
     pub assigned: Option<Map<String, Value>>,
 }
 
-pub fn run(state: &State, choices: &[ChoiceRule], default: Option<&str>, raw: &Value, scope: &Scope) -> Result<Decision, Failure> {
+pub fn run(
+    state: &State,
+    choices: &[ChoiceRule],
+    default: Option<&str>,
+    raw: &Value,
+    scope: &Scope,
+) -> Result<Decision, Failure> {
     let ql = state.query_language;
     let input = match ql {
         QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?,
@@ -42,8 +48,16 @@ pub fn run(state: &State, choices: &[ChoiceRule], default: Option<&str>, raw: &V
         },
     };
     // A matched rule's Assign/Output replace the state's; with Default the state's apply.
-    let assign_t = if picked.is_some() && rule_assign.is_none() { &state.assign } else { rule_assign };
-    let output_t = if picked.is_some() && rule_output.is_none() { &state.io.output } else { rule_output };
+    let assign_t = if picked.is_some() && rule_assign.is_none() {
+        &state.assign
+    } else {
+        rule_assign
+    };
+    let output_t = if picked.is_some() && rule_output.is_none() {
+        &state.io.output
+    } else {
+        rule_output
+    };
     let assigned = io::assign_with(assign_t, ql, &input, scope, states_ref)?;
     let output = match ql {
         QueryLanguage::JsonPath => io::output_path(&state.io.output_path, &input, scope)?,
@@ -52,5 +66,9 @@ pub fn run(state: &State, choices: &[ChoiceRule], default: Option<&str>, raw: &V
             None => raw.clone(),
         },
     };
-    Ok(Decision { next, output, assigned })
+    Ok(Decision {
+        next,
+        output,
+        assigned,
+    })
 }

@@ -8,7 +8,12 @@ use crate::json::{self, Scope};
 use crate::template::eval_jsonata;
 use serde_json::Value;
 
-fn text(state: &State, f: Option<&Field>, name: &str, scope: &Scope) -> Result<Option<String>, Failure> {
+fn text(
+    state: &State,
+    f: Option<&Field>,
+    name: &str,
+    scope: &Scope,
+) -> Result<Option<String>, Failure> {
     let v = match f {
         None => return Ok(None),
         Some(Field::Value(v)) => v.clone(),
@@ -32,7 +37,12 @@ fn text(state: &State, f: Option<&Field>, name: &str, scope: &Scope) -> Result<O
     }))
 }
 
-pub fn run(state: &State, error: Option<&Field>, cause: Option<&Field>, scope: &Scope) -> Result<Failure, Failure> {
+pub fn run(
+    state: &State,
+    error: Option<&Field>,
+    cause: Option<&Field>,
+    scope: &Scope,
+) -> Result<Failure, Failure> {
     let e = text(state, error, "Error", scope)?;
     let c = text(state, cause, "Cause", scope)?;
     Ok(Failure::plain(e, c))

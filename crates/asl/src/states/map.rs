@@ -18,7 +18,13 @@ fn type_name(v: &Value) -> &'static str {
     crate::json_type(v)
 }
 
-pub fn plan(state: &State, m: &MapState, raw: &Value, ctx: &Value, scope: &Scope) -> Result<Plan, Failure> {
+pub fn plan(
+    state: &State,
+    m: &MapState,
+    raw: &Value,
+    ctx: &Value,
+    scope: &Scope,
+) -> Result<Plan, Failure> {
     let _ = ctx;
     match state.query_language {
         QueryLanguage::JsonPath => {
@@ -29,7 +35,10 @@ pub fn plan(state: &State, m: &MapState, raw: &Value, ctx: &Value, scope: &Scope
                 Some(r) => io::select_or_fail(r, &s)?,
             };
             match items {
-                Value::Array(a) => Ok(Plan { effective, items: a }),
+                Value::Array(a) => Ok(Plan {
+                    effective,
+                    items: a,
+                }),
                 other => Err(Failure::runtime(format!(
                     "Map state input must be an array but was: {}",
                     json::compact(&other)
@@ -40,8 +49,12 @@ pub fn plan(state: &State, m: &MapState, raw: &Value, ctx: &Value, scope: &Scope
             let states = io::states_binding(raw, scope.context, None, None);
             let items = match &m.items {
                 None => raw.clone(),
-                Some(crate::template::Template::Dynamic { field, expr: crate::template::Dynamic::Jsonata(e, src) }) => {
-                    let v = eval_jsonata_opt(e, src, field, scope, Some(&states))?.unwrap_or(Value::Null);
+                Some(crate::template::Template::Dynamic {
+                    field,
+                    expr: crate::template::Dynamic::Jsonata(e, src),
+                }) => {
+                    let v = eval_jsonata_opt(e, src, field, scope, Some(&states))?
+                        .unwrap_or(Value::Null);
                     if !v.is_array() {
                         return Err(Failure::new(
                             "States.QueryEvaluationError",
@@ -57,10 +70,16 @@ pub fn plan(state: &State, m: &MapState, raw: &Value, ctx: &Value, scope: &Scope
                 Some(t) => t.eval(scope, Some(&states))?,
             };
             match items {
-                Value::Array(a) => Ok(Plan { effective: raw.clone(), items: a }),
+                Value::Array(a) => Ok(Plan {
+                    effective: raw.clone(),
+                    items: a,
+                }),
                 other => Err(Failure::new(
                     "States.QueryEvaluationError",
-                    format!("Map state input must be an array but was: {}", json::compact(&other)),
+                    format!(
+                        "Map state input must be an array but was: {}",
+                        json::compact(&other)
+                    ),
                 )),
             }
         }
@@ -69,7 +88,15 @@ pub fn plan(state: &State, m: &MapState, raw: &Value, ctx: &Value, scope: &Scope
 
 /// The input of iteration `i`: `ItemSelector` (or legacy `Parameters`) with `$$.Map.Item`,
 /// else the item itself. With an `ItemBatcher`, items are grouped by the caller first.
-pub fn item_input(state: &State, m: &MapState, plan: &Plan, i: usize, item: &Value, ctx: &Value, scope: &Scope) -> Result<Value, Failure> {
+pub fn item_input(
+    state: &State,
+    m: &MapState,
+    plan: &Plan,
+    i: usize,
+    item: &Value,
+    ctx: &Value,
+    scope: &Scope,
+) -> Result<Value, Failure> {
     let Some(sel) = &m.item_selector else {
         return Ok(item.clone());
     };
@@ -79,7 +106,10 @@ pub fn item_input(state: &State, m: &MapState, plan: &Plan, i: usize, item: &Val
     }
     match state.query_language {
         QueryLanguage::JsonPath => {
-            let s = scope.reborrow().with_input(&plan.effective).with_context(&ctx);
+            let s = scope
+                .reborrow()
+                .with_input(&plan.effective)
+                .with_context(&ctx);
             sel.eval(&s, None)
         }
         QueryLanguage::Jsonata => {
@@ -123,7 +153,10 @@ fn field_value(f: &Field, scope: &Scope, name: &str) -> Result<(Value, Option<St
         Field::Path(r) => (io::select_or_fail(r, scope)?, Some(r.text())),
         Field::Jsonata(e, src) => {
             let states = io::states_binding(scope.input, scope.context, None, None);
-            (eval_jsonata_opt(e, src, name, scope, Some(&states))?.unwrap_or(Value::Null), None)
+            (
+                eval_jsonata_opt(e, src, name, scope, Some(&states))?.unwrap_or(Value::Null),
+                None,
+            )
         }
         Field::Call(_) => (Value::Null, None),
     })
@@ -200,10 +233,16 @@ mod tests {
         let none = Limits::default();
         assert!(none.exceeded(1, 10));
         assert!(!none.exceeded(0, 10));
-        let c = Limits { tolerated_count: Some(2), ..Default::default() };
+        let c = Limits {
+            tolerated_count: Some(2),
+            ..Default::default()
+        };
         assert!(!c.exceeded(2, 10));
         assert!(c.exceeded(3, 10));
-        let p = Limits { tolerated_percentage: Some(20.0), ..Default::default() };
+        let p = Limits {
+            tolerated_percentage: Some(20.0),
+            ..Default::default()
+        };
         assert!(!p.exceeded(2, 10));
         assert!(p.exceeded(3, 10));
     }

@@ -6,7 +6,12 @@ use crate::io::{self, Finished};
 use crate::json::Scope;
 use serde_json::Value;
 
-pub fn run(state: &State, result: Option<&Value>, raw: &Value, scope: &Scope) -> Result<Finished, Failure> {
+pub fn run(
+    state: &State,
+    result: Option<&Value>,
+    raw: &Value,
+    scope: &Scope,
+) -> Result<Finished, Failure> {
     let produced = match (state.query_language, result) {
         (QueryLanguage::JsonPath, Some(r)) => {
             // InputPath still has to resolve even though Result replaces the value.

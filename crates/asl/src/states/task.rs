@@ -13,7 +13,11 @@ pub fn seconds(f: Option<&Field>, scope: &Scope, name: &str) -> Result<Option<u6
         None => return Ok(None),
         Some(Field::Value(v)) => v.clone(),
         Some(Field::Path(r)) => r.select(scope).ok_or_else(|| {
-            Failure::runtime(format!("Invalid path '{}' : No results for path: {}", r.text(), r.normalized()))
+            Failure::runtime(format!(
+                "Invalid path '{}' : No results for path: {}",
+                r.text(),
+                r.normalized()
+            ))
         })?,
         Some(Field::Jsonata(e, src)) => {
             let states = io::states_binding(scope.input, scope.context, None, None);
@@ -39,10 +43,16 @@ pub fn resource_type(resource: &str) -> (String, String) {
         if let Some(sdk) = rest.strip_prefix("aws-sdk:") {
             let mut it = sdk.splitn(2, ':');
             let svc = it.next().unwrap_or("");
-            return (format!("aws-sdk:{svc}"), it.next().unwrap_or("").to_string());
+            return (
+                format!("aws-sdk:{svc}"),
+                it.next().unwrap_or("").to_string(),
+            );
         }
         let mut it = rest.splitn(2, ':');
-        return (it.next().unwrap_or("").to_string(), it.next().unwrap_or("").to_string());
+        return (
+            it.next().unwrap_or("").to_string(),
+            it.next().unwrap_or("").to_string(),
+        );
     }
     if parts.len() >= 6 {
         return (parts[2].to_string(), parts[5..].join(":"));

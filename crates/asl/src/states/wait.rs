@@ -12,7 +12,13 @@ use serde_json::Value;
 /// AWS refuses waits that end more than a year (and a bit) away.
 const MAX_WAIT_SECONDS: i64 = 99_999_999;
 
-pub fn until(state: &State, w: &WaitFor, raw: &Value, scope: &Scope, now: DateTime<Utc>) -> Result<DateTime<Utc>, Failure> {
+pub fn until(
+    state: &State,
+    w: &WaitFor,
+    raw: &Value,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, Failure> {
     let input = match state.query_language {
         QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?,
         QueryLanguage::Jsonata => raw.clone(),

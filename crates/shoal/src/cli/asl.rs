@@ -103,7 +103,10 @@ impl Clock for RealClock {
 }
 
 fn print(v: &Value) {
-    println!("{}", serde_json::to_string(v).unwrap_or_else(|_| "{}".into()));
+    println!(
+        "{}",
+        serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
+    );
 }
 
 fn invalid(cause: &str) -> ExitCode {
@@ -119,25 +122,34 @@ fn run_execution(a: RunArgs) -> Result<ExitCode> {
         Err(diags) => return Ok(invalid(&asl::error::invalid_definition_message(&diags))),
     };
     let input_text = match &a.input_file {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read the input {}", p.display()))?,
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read the input {}", p.display()))?,
         None => a.input.clone(),
     };
     let input: Value = match serde_json::from_str(&input_text) {
         Ok(v) => v,
         Err(e) => {
-            print(&json!({"status": "FAILED", "error": "InvalidExecutionInput", "cause": format!("Invalid State Machine Execution Input: '{e}'")}));
+            print(
+                &json!({"status": "FAILED", "error": "InvalidExecutionInput", "cause": format!("Invalid State Machine Execution Input: '{e}'")}),
+            );
             return Ok(ExitCode::from(2));
         }
     };
     let mut tasks: Box<dyn TaskHandler> = match (&a.mock, &a.test_case) {
         (Some(path), Some(case)) => {
-            let t = std::fs::read_to_string(path).with_context(|| format!("cannot read the mock file {}", path.display()))?;
-            Box::new(MockTasks::from_str(&t, case, a.state_machine.as_deref()).with_context(|| format!("in {}", path.display()))?)
+            let t = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the mock file {}", path.display()))?;
+            Box::new(
+                MockTasks::from_str(&t, case, a.state_machine.as_deref())
+                    .with_context(|| format!("in {}", path.display()))?,
+            )
         }
         _ => Box::new(NoTasks),
     };
     let start = Utc::now();
-    let seed = a.seed.unwrap_or_else(|| start.timestamp_nanos_opt().unwrap_or(0) as u64);
+    let seed = a
+        .seed
+        .unwrap_or_else(|| start.timestamp_nanos_opt().unwrap_or(0) as u64);
     let info = ExecutionInfo {
         region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
         account: "000000000000".into(),
@@ -155,7 +167,11 @@ fn run_execution(a: RunArgs) -> Result<ExitCode> {
     };
     let mut virtual_clock = VirtualClock(start);
     let mut real_clock = RealClock;
-    let clock: &mut dyn Clock = if a.real_time { &mut real_clock } else { &mut virtual_clock };
+    let clock: &mut dyn Clock = if a.real_time {
+        &mut real_clock
+    } else {
+        &mut virtual_clock
+    };
     let result = Runner::new(info, clock, tasks.as_mut()).run(&sm, input);
     let mut out = result.to_json();
     if a.history {
@@ -169,7 +185,8 @@ fn run_execution(a: RunArgs) -> Result<ExitCode> {
 }
 
 fn validate(a: ValidateArgs) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
     let diags = match StateMachine::from_str(&text) {
         Ok(_) => vec![],
         Err(d) => d,
@@ -179,14 +196,23 @@ fn validate(a: ValidateArgs) -> Result<ExitCode> {
             .iter()
             .map(|d| json!({"severity": "ERROR", "code": d.code, "message": d.message, "location": d.location}))
             .collect();
-        print(&json!({"result": if diags.is_empty() { "OK" } else { "FAIL" }, "diagnostics": list}));
+        print(
+            &json!({"result": if diags.is_empty() { "OK" } else { "FAIL" }, "diagnostics": list}),
+        );
     } else if diags.is_empty() {
-        println!("OK: {} is a valid state machine definition", a.file.display());
+        println!(
+            "OK: {} is a valid state machine definition",
+            a.file.display()
+        );
     } else {
         for d in &diags {
             println!("ERROR {} at {}: {}", d.code, d.location, d.message);
         }
         println!("{} problem(s) found in {}", diags.len(), a.file.display());
     }
-    Ok(if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if diags.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -1,0 +1,62 @@
+//! The ASL conformance corpus recorded from real AWS (`../shared/conformance/asl`), run through
+//! its own runner against the real binary. Every failure must be listed, with a reason, in
+//! `tests/conformance/asl-known-failures.txt`; a case that starts passing must be removed from it.
+
+use crate::support::{repo_root, shared_dir};
+use std::collections::BTreeSet;
+use std::process::Command;
+
+fn known_failures() -> BTreeSet<String> {
+    let text =
+        std::fs::read_to_string(repo_root().join("tests/conformance/asl-known-failures.txt"))
+            .expect("tests/conformance/asl-known-failures.txt");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(" -- ").next().unwrap_or(l).trim().to_string())
+        .collect()
+}
+
+#[test]
+fn asl_corpus_matches_aws() {
+    let shared = shared_dir();
+    let runner = shared.join("conformance/asl/run.py");
+    let cases = shared.join("conformance/asl/cases.jsonl");
+    let out = Command::new("python3")
+        .arg(&runner)
+        .arg("--cmd")
+        .arg(format!("{} asl run", env!("CARGO_BIN_EXE_shoal")))
+        .args(["--pass-type", "--show-failures", "--jobs", "4"])
+        .arg(&cases)
+        .output()
+        .expect("python3 runs the conformance runner");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or("");
+    let (passed, failed) =
+        parse_counts(last).unwrap_or_else(|| panic!("runner output ended with '{last}':\n{text}"));
+    let failing: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix('['))
+        .filter_map(|l| l.split_once("] ").map(|(_, n)| n.trim().to_string()))
+        .collect();
+    let known = known_failures();
+    let unexpected: Vec<_> = failing.difference(&known).collect();
+    let fixed: Vec<_> = known.difference(&failing).collect();
+    assert!(
+        unexpected.is_empty(),
+        "new conformance failures (not in the known-failures list):\n{}",
+        text
+    );
+    assert!(fixed.is_empty(), "these known failures pass now; remove them from tests/conformance/asl-known-failures.txt: {fixed:?}");
+    assert_eq!(passed + failed, 1003, "the corpus has 1,003 cases");
+    assert!(
+        passed * 100 >= 97 * 1003,
+        "at least 97% must pass, got {passed}"
+    );
+}
+
+fn parse_counts(line: &str) -> Option<(usize, usize)> {
+    let (p, rest) = line.split_once(" passed, ")?;
+    let f = rest.split_whitespace().next()?;
+    Some((p.trim().parse().ok()?, f.parse().ok()?))
+}
