@@ -164,10 +164,12 @@ impl JsonPath {
                 Segment::Name(name) => {
                     let obj = match cur {
                         Value::Object(o) => o,
-                        other => return Err(format!(
+                        other => {
+                            return Err(format!(
                             "the path segment '{name}' crosses a value that is not an object: {}",
                             crate::json::compact(other)
-                        )),
+                        ))
+                        }
                     };
                     if n == last {
                         obj.insert(name.clone(), value);

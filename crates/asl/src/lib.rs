@@ -34,6 +34,9 @@ pub mod states;
 pub mod template;
 pub mod time;
 
+#[cfg(test)]
+mod proptests;
+
 pub use definition::StateMachine;
 pub use error::{Diagnostic, Failure};
 
