@@ -76,13 +76,15 @@ fn choice_loop(jsonata: bool, n: u64) -> StateMachine {
     StateMachine::from_value(&d).expect("valid")
 }
 
+/// A distributed Map (an inline Map of 10,000 items would pass AWS's 25,000-event history limit,
+/// as it does on AWS): each item runs as a child execution with its own history.
 fn map_items(jsonata: bool) -> StateMachine {
     let d = if jsonata {
         json!({"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {"Type": "Map", "Items": "{% $states.input.items %}",
-            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% {'v': $states.input.v * 2} %}", "End": true}}}, "End": true}}})
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% {'v': $states.input.v * 2} %}", "End": true}}}, "End": true}}})
     } else {
         json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
-            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"v.$": "$.v"}, "End": true}}}, "End": true}}})
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"v.$": "$.v"}, "End": true}}}, "End": true}}})
     };
     StateMachine::from_value(&d).expect("valid")
 }

@@ -38,6 +38,9 @@ pub struct State {
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
     pub kind: Kind,
+    /// Whether anything in the state may read the context object (`$$`, `$states.context`):
+    /// the executor builds it only then.
+    pub uses_context: bool,
 }
 
 /// The input/output processing fields.
@@ -666,7 +669,10 @@ impl Cx {
             "Map" => Kind::Map(Box::new(self.map(o, at, ql)?)),
             _ => unreachable!("checked above"),
         };
+        let text = serde_json::to_string(o).unwrap_or_default();
+        let uses_context = text.contains("$$") || text.contains("context");
         Some(State {
+            uses_context,
             name: name.to_string(),
             query_language: ql,
             next,
@@ -1308,6 +1314,20 @@ impl State {
             out.push((format!("Catch/{i}/Next"), c.next.as_str()));
         }
         out
+    }
+
+    /// The history event types this state records on entry and exit.
+    pub fn entered_exited(&self) -> (&'static str, &'static str) {
+        match self.kind {
+            Kind::Pass { .. } => ("PassStateEntered", "PassStateExited"),
+            Kind::Task(_) => ("TaskStateEntered", "TaskStateExited"),
+            Kind::Choice { .. } => ("ChoiceStateEntered", "ChoiceStateExited"),
+            Kind::Wait(_) => ("WaitStateEntered", "WaitStateExited"),
+            Kind::Succeed => ("SucceedStateEntered", "SucceedStateExited"),
+            Kind::Fail { .. } => ("FailStateEntered", "FailStateExited"),
+            Kind::Parallel { .. } => ("ParallelStateEntered", "ParallelStateExited"),
+            Kind::Map(_) => ("MapStateEntered", "MapStateExited"),
+        }
     }
 
     /// The `Type` as AWS names it.

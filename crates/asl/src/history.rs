@@ -13,7 +13,7 @@ pub const MAX_HISTORY_EVENTS: usize = 25_000;
 pub struct HistoryEvent {
     pub timestamp: DateTime<Utc>,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: &'static str,
     pub id: u64,
     pub previous_event_id: u64,
     /// The `...EventDetails` member, keyed by its AWS name (absent for events without details).
@@ -45,7 +45,7 @@ impl History {
     pub fn push(
         &mut self,
         at: DateTime<Utc>,
-        kind: &str,
+        kind: &'static str,
         previous: u64,
         details_key: Option<&str>,
         details: Value,
@@ -58,7 +58,7 @@ impl History {
         });
         self.events.push(HistoryEvent {
             timestamp: at,
-            kind: kind.to_string(),
+            kind,
             id,
             previous_event_id: previous,
             details,
@@ -68,7 +68,7 @@ impl History {
 
     /// The event types in order (what the conformance corpus records).
     pub fn types(&self) -> Vec<&str> {
-        self.events.iter().map(|e| e.kind.as_str()).collect()
+        self.events.iter().map(|e| e.kind).collect()
     }
 }
 

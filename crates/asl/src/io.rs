@@ -8,16 +8,17 @@ use crate::json::{self, Scope, Variables};
 use crate::jsonpath::JsonPath;
 use crate::template::{Reference, Template};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The largest payload a state may produce: 256 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// Applies `InputPath` (JSONPath mode): `null` gives `{}`.
-pub fn input_path(p: &Option<Option<Reference>>, scope: &Scope) -> Result<Value, Failure> {
+pub fn input_path<'a>(p: &Option<Option<Reference>>, scope: &Scope<'a>) -> Result<Cow<'a, Value>, Failure> {
     match p {
-        None => Ok(scope.input.clone()),
-        Some(None) => Ok(Value::Object(Map::new())),
-        Some(Some(r)) => select_or_fail(r, scope),
+        None => Ok(Cow::Borrowed(scope.input)),
+        Some(None) => Ok(Cow::Owned(Value::Object(Map::new()))),
+        Some(Some(r)) => select_or_fail(r, scope).map(Cow::Owned),
     }
 }
 
@@ -57,7 +58,7 @@ pub fn effective_input(state: &State, scope: &Scope) -> Result<Value, Failure> {
         QueryLanguage::JsonPath => {
             let after = input_path(&state.io.input_path, scope)?;
             match &state.io.parameters {
-                None => Ok(after),
+                None => Ok(after.into_owned()),
                 Some(t) => {
                     let s = scope.reborrow().with_input(&after);
                     t.eval(&s, None)
@@ -106,14 +107,14 @@ pub fn result_path(
 /// `OutputPath` (JSONPath mode): `null` gives `{}`.
 pub fn output_path(
     p: &Option<Option<Reference>>,
-    value: &Value,
+    value: Value,
     scope: &Scope,
 ) -> Result<Value, Failure> {
     match p {
-        None => Ok(value.clone()),
+        None => Ok(value),
         Some(None) => Ok(Value::Object(Map::new())),
         Some(Some(r)) => {
-            let s = scope.reborrow().with_input(value);
+            let s = scope.reborrow().with_input(&value);
             select_or_fail(r, &s)
         }
     }
@@ -151,7 +152,7 @@ pub fn finish(
             };
             let merged = result_path(&state.io.result_path, raw, selected)?;
             let s = scope.reborrow().with_input(raw);
-            let output = output_path(&state.io.output_path, &merged, &s)?;
+            let output = output_path(&state.io.output_path, merged, &s)?;
             Ok(Finished { output, assigned })
         }
         QueryLanguage::Jsonata => {
@@ -205,7 +206,7 @@ pub fn assign_with(
 
 /// The 256 KiB check on a state's output.
 pub fn check_size(state: &str, v: &Value) -> Result<(), Failure> {
-    if json::size(v) > MAX_PAYLOAD_BYTES {
+    if json::exceeds(v, MAX_PAYLOAD_BYTES) {
         return Err(Failure::plain(
             Some("States.DataLimitExceeded".into()),
             Some(format!(

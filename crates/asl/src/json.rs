@@ -3,7 +3,6 @@
 
 use serde_json::{Map, Value};
 use std::cell::Cell;
-use std::rc::Rc;
 
 /// Variables visible to a state (`Assign` writes them, `$name` reads them).
 pub type Variables = Map<String, Value>;
@@ -28,6 +27,54 @@ pub fn size(v: &Value) -> usize {
     let mut c = Counter(0);
     let _ = serde_json::to_writer(&mut c, v);
     c.0
+}
+
+/// Whether the serialised size exceeds `limit`, serialising only when a cheap walk cannot tell:
+/// the walk bounds the size from below (no escapes) and above (every character escaped).
+pub fn exceeds(v: &Value, limit: usize) -> bool {
+    fn bounds(v: &Value, lo: &mut usize, hi: &mut usize) {
+        match v {
+            Value::Null => {
+                *lo += 4;
+                *hi += 4;
+            }
+            Value::Bool(_) => {
+                *lo += 4;
+                *hi += 5;
+            }
+            Value::Number(_) => {
+                *lo += 1;
+                *hi += 24;
+            }
+            Value::String(s) => {
+                *lo += s.len() + 2;
+                *hi += s.len() * 6 + 2;
+            }
+            Value::Array(a) => {
+                *lo += 2 + a.len().saturating_sub(1);
+                *hi += 2 + a.len();
+                a.iter().for_each(|x| bounds(x, lo, hi));
+            }
+            Value::Object(o) => {
+                *lo += 2 + o.len().saturating_sub(1);
+                *hi += 2 + o.len();
+                for (k, x) in o {
+                    *lo += k.len() + 3;
+                    *hi += k.len() * 6 + 3;
+                    bounds(x, lo, hi);
+                }
+            }
+        }
+    }
+    let (mut lo, mut hi) = (0, 0);
+    bounds(v, &mut lo, &mut hi);
+    if hi <= limit {
+        return false;
+    }
+    if lo > limit {
+        return true;
+    }
+    size(v) > limit
 }
 
 /// Java's `toString` of the value Jackson would hold, as `States.Format` prints arguments:
@@ -87,7 +134,22 @@ pub struct Scope<'a> {
     pub input: &'a Value,
     pub context: &'a Value,
     pub variables: Option<&'a Variables>,
-    rng: Rc<Cell<u64>>,
+    rng: Rng<'a>,
+}
+
+/// The random state: owned by the outermost scope, borrowed by the scopes derived from it.
+enum Rng<'a> {
+    Own(Cell<u64>),
+    Shared(&'a Cell<u64>),
+}
+
+impl Rng<'_> {
+    fn cell(&self) -> &Cell<u64> {
+        match self {
+            Rng::Own(c) => c,
+            Rng::Shared(c) => c,
+        }
+    }
 }
 
 impl<'a> Scope<'a> {
@@ -96,7 +158,7 @@ impl<'a> Scope<'a> {
             input,
             context,
             variables: None,
-            rng: Rc::new(Cell::new(0x9E37_79B9_7F4A_7C15)),
+            rng: Rng::Own(Cell::new(0x9E37_79B9_7F4A_7C15)),
         }
     }
 
@@ -107,7 +169,7 @@ impl<'a> Scope<'a> {
             input: self.input,
             context: self.context,
             variables: self.variables,
-            rng: self.rng.clone(),
+            rng: Rng::Shared(self.rng.cell()),
         }
     }
 
@@ -129,7 +191,7 @@ impl<'a> Scope<'a> {
     }
 
     pub fn with_seed(self, seed: u64) -> Self {
-        self.rng.set(seed ^ 0x9E37_79B9_7F4A_7C15);
+        self.rng.cell().set(seed ^ 0x9E37_79B9_7F4A_7C15);
         self
     }
 
@@ -139,8 +201,9 @@ impl<'a> Scope<'a> {
 
     /// SplitMix64: small, fast and good enough for `MathRandom` and UUIDs.
     pub fn next_u64(&self) -> u64 {
-        let mut z = self.rng.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-        self.rng.set(z);
+        let cell = self.rng.cell();
+        let mut z = cell.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        cell.set(z);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
@@ -184,6 +247,15 @@ impl<'a> Scope<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn size_bounds_agree_with_serialisation() {
+        for v in [json!(null), json!({"a": "x\"y\n", "b": [1, 2.5, true]}), json!("é\u{1}")] {
+            let n = size(&v);
+            assert!(!exceeds(&v, n));
+            assert!(exceeds(&v, n - 1));
+        }
+    }
 
     #[test]
     fn java_strings() {

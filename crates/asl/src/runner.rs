@@ -117,6 +117,9 @@ impl ExecutionResult {
     }
 }
 
+/// What a state produced: the next state (none at the end), the output, the assignments.
+type Step<'m> = (Option<&'m str>, Value, Option<serde_json::Map<String, Value>>);
+
 /// Why a branch stopped early.
 enum Stop {
     Failed(Failure),
@@ -139,6 +142,9 @@ pub struct Runner<'a> {
     deadline: Option<DateTime<Utc>>,
     seed: u64,
     tokens: u64,
+    /// Whether history events carry their details (inputs, outputs...); ids and types are
+    /// always recorded, since AWS's causes quote event ids.
+    details: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -156,7 +162,14 @@ impl<'a> Runner<'a> {
             deadline: None,
             seed,
             tokens: 0,
+            details: false,
         }
+    }
+
+    /// Keeps the details of every history event (for `--history` and the API).
+    pub fn with_history_details(mut self, on: bool) -> Self {
+        self.details = on;
+        self
     }
 
     /// Runs the machine with `input` to completion.
@@ -165,18 +178,15 @@ impl<'a> Runner<'a> {
         self.deadline = sm
             .timeout_seconds
             .map(|s| start + Duration::seconds(s as i64));
-        self.history.push(
-            start,
-            "ExecutionStarted",
-            0,
-            Some("executionStartedEventDetails"),
+        let (role, arn) = (self.info.role_arn.clone(), self.info.state_machine_arn());
+        self.record(start, "ExecutionStarted", Some("executionStartedEventDetails"), || {
             json!({
                 "input": json::compact(&input),
                 "inputDetails": {"truncated": false},
-                "roleArn": self.info.role_arn,
-                "stateMachineArn": self.info.state_machine_arn(),
-            }),
-        );
+                "roleArn": role,
+                "stateMachineArn": arn,
+            })
+        });
         if json::size(&input) > io::MAX_PAYLOAD_BYTES {
             let f = Failure::plain(
                 Some("States.DataLimitExceeded".into()),
@@ -189,15 +199,10 @@ impl<'a> Runner<'a> {
         let mut vars = Variables::new();
         let outcome = self.run_machine(sm, input.clone(), &input, &mut vars, None);
         let now = self.clock.now();
-        let prev = self.history.len() as u64;
         match outcome {
             Ok(output) => {
-                self.history.push(
-                    now,
-                    "ExecutionSucceeded",
-                    prev,
-                    Some("executionSucceededEventDetails"),
-                    json!({"output": json::compact(&output), "outputDetails": {"truncated": false}}),
+                self.record(now, "ExecutionSucceeded", Some("executionSucceededEventDetails"),
+                    || json!({"output": json::compact(&output), "outputDetails": {"truncated": false}}),
                 );
                 ExecutionResult {
                     status: Status::Succeeded,
@@ -209,12 +214,8 @@ impl<'a> Runner<'a> {
             }
             Err(Stop::Failed(f)) => self.failed(f),
             Err(Stop::TimedOut) => {
-                self.history.push(
-                    self.deadline.unwrap_or(now),
-                    "ExecutionTimedOut",
-                    prev,
-                    Some("executionTimedOutEventDetails"),
-                    json!({"error": "States.Timeout", "cause": "The execution timed out."}),
+                self.record(self.deadline.unwrap_or(now), "ExecutionTimedOut", Some("executionTimedOutEventDetails"),
+                    || json!({"error": "States.Timeout", "cause": "The execution timed out."}),
                 );
                 ExecutionResult {
                     status: Status::TimedOut,
@@ -228,7 +229,6 @@ impl<'a> Runner<'a> {
     }
 
     fn failed(mut self, f: Failure) -> ExecutionResult {
-        let prev = self.history.len() as u64;
         let mut d = serde_json::Map::new();
         if let Some(e) = &f.error {
             d.insert("error".into(), Value::String(e.clone()));
@@ -236,13 +236,8 @@ impl<'a> Runner<'a> {
         if let Some(c) = &f.cause {
             d.insert("cause".into(), Value::String(c.clone()));
         }
-        self.history.push(
-            self.clock.now(),
-            "ExecutionFailed",
-            prev,
-            Some("executionFailedEventDetails"),
-            Value::Object(d),
-        );
+        let at = self.clock.now();
+        self.record(at, "ExecutionFailed", Some("executionFailedEventDetails"), || Value::Object(d));
         ExecutionResult {
             status: Status::Failed,
             output: None,
@@ -252,7 +247,8 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn push(&mut self, kind: &str, key: Option<&str>, details: Value) -> Result<u64, Stop> {
+    /// Records an event; the details are computed only when the runner keeps them.
+    fn push(&mut self, kind: &'static str, key: Option<&str>, details: impl FnOnce() -> Value) -> Result<u64, Stop> {
         if self.history.len() >= MAX_HISTORY_EVENTS {
             return Err(Stop::Failed(Failure::plain(
                 Some("States.Runtime".into()),
@@ -261,10 +257,16 @@ impl<'a> Runner<'a> {
                 )),
             )));
         }
+        let at = self.clock.now();
+        Ok(self.record(at, kind, key, details))
+    }
+
+    /// Appends an event without the history-size check (for the execution's own events).
+    fn record(&mut self, at: DateTime<Utc>, kind: &'static str, key: Option<&str>, details: impl FnOnce() -> Value) -> u64 {
         let prev = self.history.len() as u64;
-        Ok(self
-            .history
-            .push(self.clock.now(), kind, prev, key, details))
+        let key = if self.details { key } else { None };
+        let details = if key.is_some() { details() } else { Value::Null };
+        self.history.push(at, kind, prev, key, details)
     }
 
     fn check_deadline(&self) -> Result<(), Stop> {
@@ -313,13 +315,7 @@ impl<'a> Runner<'a> {
             let (next, output) = self.run_state(state, input, exec_input, vars, map_item)?;
             match next {
                 Some(n) => {
-                    name = sm
-                        .states
-                        .get_key_value(n.as_str())
-                        .map(|(k, _)| k.as_str())
-                        .ok_or_else(|| {
-                            Failure::runtime(format!("The state '{n}' does not exist"))
-                        })?;
+                    name = n;
                     input = output;
                 }
                 None => return Ok(output),
@@ -349,22 +345,24 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs one state; returns the next state (None at the end) and the output.
-    fn run_state(
+    fn run_state<'m>(
         &mut self,
-        state: &State,
+        state: &'m State,
         raw: Value,
         exec_input: &Value,
         vars: &mut Variables,
         map_item: Option<&(usize, Value)>,
-    ) -> Result<(Option<String>, Value), Stop> {
-        let ty = state.type_name();
-        let entered_id = self.push(
-            &format!("{ty}StateEntered"),
-            Some("stateEnteredEventDetails"),
-            entered_details(&state.name, &raw),
-        )?;
+    ) -> Result<(Option<&'m str>, Value), Stop> {
+        let (entered_kind, exited_kind) = state.entered_exited();
+        let entered_id = self.push(entered_kind, Some("stateEnteredEventDetails"), || {
+            entered_details(&state.name, &raw)
+        })?;
         let entered = self.clock.now();
-        let ctx = self.context(state, entered, exec_input, map_item, None, None);
+        let ctx = if state.uses_context {
+            self.context(state, entered, exec_input, map_item, None, None)
+        } else {
+            Value::Null
+        };
         let result = self.execute(state, &raw, exec_input, &ctx, vars, map_item, entered_id);
         let (next, output, assigned) = match result {
             Ok(v) => v,
@@ -381,30 +379,24 @@ impl<'a> Runner<'a> {
             return Err(Stop::Failed(f));
         }
         if !matches!(state.kind, Kind::Fail { .. }) {
-            self.push(
-                &format!("{ty}StateExited"),
-                Some("stateExitedEventDetails"),
-                exited_details(&state.name, &output),
-            )?;
+            self.push(exited_kind, Some("stateExitedEventDetails"), || {
+                exited_details(&state.name, &output)
+            })?;
         }
         io::apply_assignments(vars, assigned);
         Ok((next, output))
     }
 
     /// Applies the first matching catcher, or returns the failure.
-    fn catch(
+    fn catch<'m>(
         &mut self,
-        state: &State,
+        state: &'m State,
         raw: &Value,
         ctx: &Value,
         vars: &Variables,
         f: Failure,
     ) -> Result<
-        Option<(
-            Option<String>,
-            Value,
-            Option<serde_json::Map<String, Value>>,
-        )>,
+        Option<Step<'m>>,
         Stop,
     > {
         let Some(c) = retry::find_catcher(&state.catch, f.name()) else {
@@ -442,13 +434,13 @@ impl<'a> Runner<'a> {
                 (out, assigned)
             }
         };
-        Ok(Some((Some(c.next.clone()), output, assigned)))
+        Ok(Some((Some(c.next.as_str()), output, assigned)))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn execute(
+    fn execute<'m>(
         &mut self,
-        state: &State,
+        state: &'m State,
         raw: &Value,
         exec_input: &Value,
         ctx: &Value,
@@ -456,16 +448,12 @@ impl<'a> Runner<'a> {
         map_item: Option<&(usize, Value)>,
         entered_id: u64,
     ) -> Result<
-        (
-            Option<String>,
-            Value,
-            Option<serde_json::Map<String, Value>>,
-        ),
+        Step<'m>,
         Stop,
     > {
         let seed = self.next_seed();
         let scope = Scope::new(raw, ctx).with_variables(vars).with_seed(seed);
-        let next = || state.next.clone();
+        let next = || state.next.as_deref();
         match &state.kind {
             Kind::Pass { result } => {
                 let Finished { output, assigned } =
@@ -501,10 +489,10 @@ impl<'a> Runner<'a> {
                 let mut attempt = 0u32;
                 let mut delays = retry::Attempts::default();
                 loop {
-                    self.push("ParallelStateStarted", None, Value::Null)?;
+                    self.push("ParallelStateStarted", None, || Value::Null)?;
                     match self.parallel(branches, &eff, exec_input, vars) {
                         Ok(results) => {
-                            self.push("ParallelStateSucceeded", None, Value::Null)?;
+                            self.push("ParallelStateSucceeded", None, || Value::Null)?;
                             let f = io::finish(state, raw, Value::Array(results), &scope)?;
                             return Ok((next(), f.output, f.assigned));
                         }
@@ -516,7 +504,7 @@ impl<'a> Runner<'a> {
                                     self.sleep_until(t)?;
                                 }
                                 None => {
-                                    self.push("ParallelStateFailed", None, Value::Null)?;
+                                    self.push("ParallelStateFailed", None, || Value::Null)?;
                                     return Err(Stop::Failed(f));
                                 }
                             }
@@ -593,7 +581,7 @@ impl<'a> Runner<'a> {
         self.push(
             "MapStateStarted",
             Some("mapStateStartedEventDetails"),
-            json!({"length": plan.items.len()}),
+            || json!({"length": plan.items.len()}),
         )?;
         let limits = states::map::limits(m, &plan.effective, scope)?;
         let mut results = Vec::with_capacity(plan.items.len());
@@ -601,7 +589,10 @@ impl<'a> Runner<'a> {
             self.push(
                 "MapRunStarted",
                 Some("mapRunStartedEventDetails"),
-                json!({"mapRunArn": self.info.map_run_arn(m.label.as_deref())}),
+                {
+                    let arn = self.info.map_run_arn(m.label.as_deref());
+                    move || json!({"mapRunArn": arn})
+                },
             )?;
             let mut failures = 0usize;
             let mut first_failure: Option<Failure> = None;
@@ -627,7 +618,7 @@ impl<'a> Runner<'a> {
                         results.push(json!({"Error": f.error, "Cause": f.cause}));
                         first_failure.get_or_insert(f);
                         if limits.exceeded(failures, plan.items.len()) {
-                            self.push("MapRunFailed", Some("mapRunFailedEventDetails"), json!({"error": "States.ExceedToleratedFailureThreshold", "cause": "The specified tolerated failure threshold for the Map Run was exceeded."}))?;
+                            self.push("MapRunFailed", Some("mapRunFailedEventDetails"), || json!({"error": "States.ExceedToleratedFailureThreshold", "cause": "The specified tolerated failure threshold for the Map Run was exceeded."}))?;
                             return Err(Stop::Failed(Failure::plain(
                                 Some("States.ExceedToleratedFailureThreshold".into()),
                                 Some("The specified tolerated failure threshold for the Map Run was exceeded.".into()),
@@ -636,14 +627,14 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
-            self.push("MapRunSucceeded", None, Value::Null)?;
+            self.push("MapRunSucceeded", None, || Value::Null)?;
         } else {
             for (i, item) in plan.items.iter().enumerate() {
                 let input = states::map::item_input(state, m, &plan, i, item, ctx, scope)?;
                 self.push(
                     "MapIterationStarted",
                     Some("mapIterationStartedEventDetails"),
-                    json!({"name": state.name, "index": i}),
+                    || json!({"name": state.name, "index": i}),
                 )?;
                 let mut inner = vars.clone();
                 let item_ctx = (i, item.clone());
@@ -653,7 +644,7 @@ impl<'a> Runner<'a> {
                         self.push(
                             "MapIterationSucceeded",
                             Some("mapIterationSucceededEventDetails"),
-                            json!({"name": state.name, "index": i}),
+                            || json!({"name": state.name, "index": i}),
                         )?;
                         results.push(v);
                     }
@@ -661,23 +652,23 @@ impl<'a> Runner<'a> {
                         self.push(
                             "MapIterationFailed",
                             Some("mapIterationFailedEventDetails"),
-                            json!({"name": state.name, "index": i}),
+                            || json!({"name": state.name, "index": i}),
                         )?;
-                        self.push("MapStateFailed", None, Value::Null)?;
+                        self.push("MapStateFailed", None, || Value::Null)?;
                         return Err(Stop::Failed(f));
                     }
                     Err(stop) => return Err(stop),
                 }
             }
         }
-        self.push("MapStateSucceeded", None, Value::Null)?;
+        self.push("MapStateSucceeded", None, || Value::Null)?;
         Ok(Value::Array(results))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn task(
+    fn task<'m>(
         &mut self,
-        state: &State,
+        state: &'m State,
         task: &crate::definition::Task,
         raw: &Value,
         exec_input: &Value,
@@ -686,11 +677,7 @@ impl<'a> Runner<'a> {
         map_item: Option<&(usize, Value)>,
         _entered_id: u64,
     ) -> Result<
-        (
-            Option<String>,
-            Value,
-            Option<serde_json::Map<String, Value>>,
-        ),
+        Step<'m>,
         Stop,
     > {
         let mut attempts = retry::Attempts::default();
@@ -724,23 +711,27 @@ impl<'a> Runner<'a> {
             let heartbeat =
                 states::task::seconds(task.heartbeat_seconds.as_ref(), &scope, "HeartbeatSeconds")?;
             let resource_type = states::task::resource_type(&task.resource);
-            let mut sched = json!({
-                "resourceType": resource_type.0,
-                "resource": resource_type.1,
-                "region": self.info.region,
-                "parameters": json::compact(&params),
-            });
-            if let Some(t) = timeout {
-                sched["timeoutInSeconds"] = json!(t);
-            }
-            if let Some(h) = heartbeat {
-                sched["heartbeatInSeconds"] = json!(h);
-            }
+            let region = self.info.region.clone();
+            let sched = || {
+                let mut d = json!({
+                    "resourceType": resource_type.0,
+                    "resource": resource_type.1,
+                    "region": region,
+                    "parameters": json::compact(&params),
+                });
+                if let Some(t) = timeout {
+                    d["timeoutInSeconds"] = json!(t);
+                }
+                if let Some(h) = heartbeat {
+                    d["heartbeatInSeconds"] = json!(h);
+                }
+                d
+            };
             self.push("TaskScheduled", Some("taskScheduledEventDetails"), sched)?;
             self.push(
                 "TaskStarted",
                 Some("taskStartedEventDetails"),
-                json!({"resourceType": resource_type.0, "resource": resource_type.1}),
+                || json!({"resourceType": resource_type.0, "resource": resource_type.1}),
             )?;
             let call = TaskCall {
                 state: &state.name,
@@ -756,19 +747,19 @@ impl<'a> Runner<'a> {
                     self.push(
                         "TaskSucceeded",
                         Some("taskSucceededEventDetails"),
-                        json!({"resourceType": resource_type.0, "resource": resource_type.1, "output": json::compact(&result), "outputDetails": {"truncated": false}}),
+                        || json!({"resourceType": resource_type.0, "resource": resource_type.1, "output": json::compact(&result), "outputDetails": {"truncated": false}}),
                     )?;
                     if let Err(f) = check_size(&state.name, &result) {
                         return Err(Stop::Failed(f));
                     }
                     let f = io::finish(state, raw, result, &scope)?;
-                    return Ok((state.next.clone(), f.output, f.assigned));
+                    return Ok((state.next.as_deref(), f.output, f.assigned));
                 }
                 TaskOutcome::Failure { error, cause } => {
                     self.push(
                         "TaskFailed",
                         Some("taskFailedEventDetails"),
-                        json!({"resourceType": resource_type.0, "resource": resource_type.1, "error": error, "cause": cause}),
+                        || json!({"resourceType": resource_type.0, "resource": resource_type.1, "error": error, "cause": cause}),
                     )?;
                     Failure::plain(Some(error), Some(cause))
                 }
@@ -785,7 +776,7 @@ impl<'a> Runner<'a> {
                     self.push(
                         "TaskTimedOut",
                         Some("taskTimedOutEventDetails"),
-                        json!({"resourceType": resource_type.0, "resource": resource_type.1, "error": err, "cause": cause}),
+                        || json!({"resourceType": resource_type.0, "resource": resource_type.1, "error": err, "cause": cause}),
                     )?;
                     Failure::plain(Some(err.into()), Some(cause.into()))
                 }

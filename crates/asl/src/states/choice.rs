@@ -7,22 +7,22 @@ use crate::io;
 use crate::json::Scope;
 use serde_json::{Map, Value};
 
-pub struct Decision {
-    pub next: String,
+pub struct Decision<'m> {
+    pub next: &'m str,
     pub output: Value,
     pub assigned: Option<Map<String, Value>>,
 }
 
-pub fn run(
-    state: &State,
-    choices: &[ChoiceRule],
-    default: Option<&str>,
+pub fn run<'m>(
+    state: &'m State,
+    choices: &'m [ChoiceRule],
+    default: Option<&'m str>,
     raw: &Value,
     scope: &Scope,
-) -> Result<Decision, Failure> {
+) -> Result<Decision<'m>, Failure> {
     let ql = state.query_language;
     let input = match ql {
-        QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?,
+        QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?.into_owned(),
         QueryLanguage::Jsonata => raw.clone(),
     };
     let s = scope.reborrow().with_input(&input);
@@ -36,9 +36,9 @@ pub fn run(
         }
     }
     let (next, rule_assign, rule_output) = match picked {
-        Some(r) => (r.next.clone(), &r.assign, &r.output),
+        Some(r) => (r.next.as_str(), &r.assign, &r.output),
         None => match default {
-            Some(d) => (d.to_string(), &state.assign, &state.io.output),
+            Some(d) => (d, &state.assign, &state.io.output),
             None => {
                 return Err(Failure::plain(
                     Some("States.NoChoiceMatched".into()),
@@ -60,7 +60,7 @@ pub fn run(
     };
     let assigned = io::assign_with(assign_t, ql, &input, scope, states_ref)?;
     let output = match ql {
-        QueryLanguage::JsonPath => io::output_path(&state.io.output_path, &input, scope)?,
+        QueryLanguage::JsonPath => io::output_path(&state.io.output_path, input.clone(), scope)?,
         QueryLanguage::Jsonata => match output_t {
             Some(t) => t.eval(&s, Some(&states))?,
             None => raw.clone(),

@@ -28,7 +28,7 @@ pub fn plan(
     let _ = ctx;
     match state.query_language {
         QueryLanguage::JsonPath => {
-            let effective = io::input_path(&state.io.input_path, scope)?;
+            let effective = io::input_path(&state.io.input_path, scope)?.into_owned();
             let s = scope.reborrow().with_input(&effective);
             let items = match &m.items_path {
                 None => effective.clone(),

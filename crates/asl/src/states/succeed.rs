@@ -9,8 +9,8 @@ use serde_json::Value;
 pub fn run(state: &State, raw: &Value, scope: &Scope) -> Result<Value, Failure> {
     match state.query_language {
         QueryLanguage::JsonPath => {
-            let v = io::input_path(&state.io.input_path, scope)?;
-            io::output_path(&state.io.output_path, &v, scope)
+            let v = io::input_path(&state.io.input_path, scope)?.into_owned();
+            io::output_path(&state.io.output_path, v, scope)
         }
         QueryLanguage::Jsonata => match &state.io.output {
             None => Ok(raw.clone()),

@@ -20,7 +20,7 @@ pub fn until(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, Failure> {
     let input = match state.query_language {
-        QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?,
+        QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?.into_owned(),
         QueryLanguage::Jsonata => raw.clone(),
     };
     let s = scope.reborrow().with_input(&input);
@@ -136,14 +136,14 @@ fn check_far(t: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, Fail
 pub fn finish(state: &State, raw: &Value, scope: &Scope) -> Result<Finished, Failure> {
     let ql = state.query_language;
     let input = match ql {
-        QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?,
+        QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?.into_owned(),
         QueryLanguage::Jsonata => raw.clone(),
     };
     let states = io::states_binding(raw, scope.context, None, None);
     let states_ref = (ql == QueryLanguage::Jsonata).then_some(&states);
     let assigned = io::assign_with(&state.assign, ql, &input, scope, states_ref)?;
     let output = match ql {
-        QueryLanguage::JsonPath => io::output_path(&state.io.output_path, &input, scope)?,
+        QueryLanguage::JsonPath => io::output_path(&state.io.output_path, input.clone(), scope)?,
         QueryLanguage::Jsonata => match &state.io.output {
             Some(t) => t.eval(scope, Some(&states))?,
             None => raw.clone(),

@@ -172,7 +172,9 @@ fn run_execution(a: RunArgs) -> Result<ExitCode> {
     } else {
         &mut virtual_clock
     };
-    let result = Runner::new(info, clock, tasks.as_mut()).run(&sm, input);
+    let result = Runner::new(info, clock, tasks.as_mut())
+        .with_history_details(a.history)
+        .run(&sm, input);
     let mut out = result.to_json();
     if a.history {
         out["history"] = serde_json::to_value(&result.history.events)?;
