@@ -3,6 +3,7 @@
 
 use crate::definition::QueryLanguage;
 use crate::error::{Diagnostic, Failure};
+use crate::io::States;
 use crate::json::Scope;
 use crate::template::{compile_jsonata, eval_jsonata, jsonata_source, Reference};
 use crate::time::parse_timestamp;
@@ -207,7 +208,7 @@ pub fn parse_rule(
 }
 
 /// Evaluates a condition. JSONata conditions must produce a boolean.
-pub fn eval(c: &Condition, scope: &Scope, states: Option<&Value>) -> Result<bool, Failure> {
+pub fn eval(c: &Condition, scope: &Scope, states: Option<&States>) -> Result<bool, Failure> {
     Ok(match c {
         Condition::And(cs) => {
             for c in cs {

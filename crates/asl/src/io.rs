@@ -14,7 +14,10 @@ use std::borrow::Cow;
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// Applies `InputPath` (JSONPath mode): `null` gives `{}`.
-pub fn input_path<'a>(p: &Option<Option<Reference>>, scope: &Scope<'a>) -> Result<Cow<'a, Value>, Failure> {
+pub fn input_path<'a>(
+    p: &Option<Option<Reference>>,
+    scope: &Scope<'a>,
+) -> Result<Cow<'a, Value>, Failure> {
     match p {
         None => Ok(Cow::Borrowed(scope.input)),
         Some(None) => Ok(Cow::Owned(Value::Object(Map::new()))),
@@ -33,23 +36,42 @@ pub fn select_or_fail(r: &Reference, scope: &Scope) -> Result<Value, Failure> {
     })
 }
 
-/// The `$states` object JSONata expressions see.
-pub fn states_binding(
-    input: &Value,
-    context: &Value,
-    result: Option<&Value>,
-    error_output: Option<&Value>,
-) -> Value {
-    let mut m = Map::new();
-    m.insert("input".into(), input.clone());
-    m.insert("context".into(), context.clone());
-    if let Some(r) = result {
-        m.insert("result".into(), r.clone());
+/// The `$states` object JSONata expressions see, borrowed: nothing is copied to bind it.
+#[derive(Clone, Copy)]
+pub struct States<'a> {
+    pub input: &'a Value,
+    pub context: &'a Value,
+    pub result: Option<&'a Value>,
+    pub error_output: Option<&'a Value>,
+}
+
+impl<'a> States<'a> {
+    /// The members in the order AWS documents them.
+    pub fn fields(&self) -> Vec<(&'static str, &'a Value)> {
+        let mut f = vec![("input", self.input), ("context", self.context)];
+        if let Some(r) = self.result {
+            f.push(("result", r));
+        }
+        if let Some(e) = self.error_output {
+            f.push(("errorOutput", e));
+        }
+        f
     }
-    if let Some(e) = error_output {
-        m.insert("errorOutput".into(), e.clone());
+}
+
+/// Builds the `$states` binding.
+pub fn states_binding<'a>(
+    input: &'a Value,
+    context: &'a Value,
+    result: Option<&'a Value>,
+    error_output: Option<&'a Value>,
+) -> States<'a> {
+    States {
+        input,
+        context,
+        result,
+        error_output,
     }
-    Value::Object(m)
 }
 
 /// The effective input of a state: what `Parameters`/`Arguments` (or the bare input) produce.
@@ -193,7 +215,7 @@ pub fn assign_with(
     ql: QueryLanguage,
     dollar: &Value,
     scope: &Scope,
-    states: Option<&Value>,
+    states: Option<&States>,
 ) -> Result<Option<Map<String, Value>>, Failure> {
     let Some(t) = t else { return Ok(None) };
     let s = scope.reborrow().with_input(dollar);

@@ -250,7 +250,11 @@ mod tests {
 
     #[test]
     fn size_bounds_agree_with_serialisation() {
-        for v in [json!(null), json!({"a": "x\"y\n", "b": [1, 2.5, true]}), json!("é\u{1}")] {
+        for v in [
+            json!(null),
+            json!({"a": "x\"y\n", "b": [1, 2.5, true]}),
+            json!("é\u{1}"),
+        ] {
             let n = size(&v);
             assert!(!exceeds(&v, n));
             assert!(exceeds(&v, n - 1));

@@ -118,7 +118,11 @@ impl ExecutionResult {
 }
 
 /// What a state produced: the next state (none at the end), the output, the assignments.
-type Step<'m> = (Option<&'m str>, Value, Option<serde_json::Map<String, Value>>);
+type Step<'m> = (
+    Option<&'m str>,
+    Value,
+    Option<serde_json::Map<String, Value>>,
+);
 
 /// Why a branch stopped early.
 enum Stop {
@@ -179,14 +183,19 @@ impl<'a> Runner<'a> {
             .timeout_seconds
             .map(|s| start + Duration::seconds(s as i64));
         let (role, arn) = (self.info.role_arn.clone(), self.info.state_machine_arn());
-        self.record(start, "ExecutionStarted", Some("executionStartedEventDetails"), || {
-            json!({
-                "input": json::compact(&input),
-                "inputDetails": {"truncated": false},
-                "roleArn": role,
-                "stateMachineArn": arn,
-            })
-        });
+        self.record(
+            start,
+            "ExecutionStarted",
+            Some("executionStartedEventDetails"),
+            || {
+                json!({
+                    "input": json::compact(&input),
+                    "inputDetails": {"truncated": false},
+                    "roleArn": role,
+                    "stateMachineArn": arn,
+                })
+            },
+        );
         if json::size(&input) > io::MAX_PAYLOAD_BYTES {
             let f = Failure::plain(
                 Some("States.DataLimitExceeded".into()),
@@ -214,7 +223,10 @@ impl<'a> Runner<'a> {
             }
             Err(Stop::Failed(f)) => self.failed(f),
             Err(Stop::TimedOut) => {
-                self.record(self.deadline.unwrap_or(now), "ExecutionTimedOut", Some("executionTimedOutEventDetails"),
+                self.record(
+                    self.deadline.unwrap_or(now),
+                    "ExecutionTimedOut",
+                    Some("executionTimedOutEventDetails"),
                     || json!({"error": "States.Timeout", "cause": "The execution timed out."}),
                 );
                 ExecutionResult {
@@ -237,7 +249,12 @@ impl<'a> Runner<'a> {
             d.insert("cause".into(), Value::String(c.clone()));
         }
         let at = self.clock.now();
-        self.record(at, "ExecutionFailed", Some("executionFailedEventDetails"), || Value::Object(d));
+        self.record(
+            at,
+            "ExecutionFailed",
+            Some("executionFailedEventDetails"),
+            || Value::Object(d),
+        );
         ExecutionResult {
             status: Status::Failed,
             output: None,
@@ -248,7 +265,12 @@ impl<'a> Runner<'a> {
     }
 
     /// Records an event; the details are computed only when the runner keeps them.
-    fn push(&mut self, kind: &'static str, key: Option<&str>, details: impl FnOnce() -> Value) -> Result<u64, Stop> {
+    fn push(
+        &mut self,
+        kind: &'static str,
+        key: Option<&str>,
+        details: impl FnOnce() -> Value,
+    ) -> Result<u64, Stop> {
         if self.history.len() >= MAX_HISTORY_EVENTS {
             return Err(Stop::Failed(Failure::plain(
                 Some("States.Runtime".into()),
@@ -262,10 +284,20 @@ impl<'a> Runner<'a> {
     }
 
     /// Appends an event without the history-size check (for the execution's own events).
-    fn record(&mut self, at: DateTime<Utc>, kind: &'static str, key: Option<&str>, details: impl FnOnce() -> Value) -> u64 {
+    fn record(
+        &mut self,
+        at: DateTime<Utc>,
+        kind: &'static str,
+        key: Option<&str>,
+        details: impl FnOnce() -> Value,
+    ) -> u64 {
         let prev = self.history.len() as u64;
         let key = if self.details { key } else { None };
-        let details = if key.is_some() { details() } else { Value::Null };
+        let details = if key.is_some() {
+            details()
+        } else {
+            Value::Null
+        };
         self.history.push(at, kind, prev, key, details)
     }
 
@@ -395,10 +427,7 @@ impl<'a> Runner<'a> {
         ctx: &Value,
         vars: &Variables,
         f: Failure,
-    ) -> Result<
-        Option<Step<'m>>,
-        Stop,
-    > {
+    ) -> Result<Option<Step<'m>>, Stop> {
         let Some(c) = retry::find_catcher(&state.catch, f.name()) else {
             return Err(Stop::Failed(f));
         };
@@ -447,10 +476,7 @@ impl<'a> Runner<'a> {
         vars: &Variables,
         map_item: Option<&(usize, Value)>,
         entered_id: u64,
-    ) -> Result<
-        Step<'m>,
-        Stop,
-    > {
+    ) -> Result<Step<'m>, Stop> {
         let seed = self.next_seed();
         let scope = Scope::new(raw, ctx).with_variables(vars).with_seed(seed);
         let next = || state.next.as_deref();
@@ -586,14 +612,10 @@ impl<'a> Runner<'a> {
         let limits = states::map::limits(m, &plan.effective, scope)?;
         let mut results = Vec::with_capacity(plan.items.len());
         if m.distributed {
-            self.push(
-                "MapRunStarted",
-                Some("mapRunStartedEventDetails"),
-                {
-                    let arn = self.info.map_run_arn(m.label.as_deref());
-                    move || json!({"mapRunArn": arn})
-                },
-            )?;
+            self.push("MapRunStarted", Some("mapRunStartedEventDetails"), {
+                let arn = self.info.map_run_arn(m.label.as_deref());
+                move || json!({"mapRunArn": arn})
+            })?;
             let mut failures = 0usize;
             let mut first_failure: Option<Failure> = None;
             for (i, item) in plan.items.iter().enumerate() {
@@ -676,10 +698,7 @@ impl<'a> Runner<'a> {
         vars: &Variables,
         map_item: Option<&(usize, Value)>,
         _entered_id: u64,
-    ) -> Result<
-        Step<'m>,
-        Stop,
-    > {
+    ) -> Result<Step<'m>, Stop> {
         let mut attempts = retry::Attempts::default();
         let mut attempt = 0u32;
         let wait_for_token = task.resource.ends_with(".waitForTaskToken");

@@ -5,6 +5,7 @@
 
 use crate::error::Failure;
 use crate::intrinsics::{self, Call};
+use crate::io::States;
 use crate::json::{self, split_variable, Scope};
 use crate::jsonpath::JsonPath;
 use serde_json::{Map, Value};
@@ -169,7 +170,7 @@ impl Template {
     }
 
     /// Evaluates the template. `states` is the `$states` binding for JSONata expressions.
-    pub fn eval(&self, scope: &Scope, states: Option<&Value>) -> Result<Value, Failure> {
+    pub fn eval(&self, scope: &Scope, states: Option<&States>) -> Result<Value, Failure> {
         Ok(match self {
             Template::Literal(v) => v.clone(),
             Template::Object(fields) => {
@@ -205,7 +206,7 @@ fn eval_dynamic(
     field: &str,
     expr: &Dynamic,
     scope: &Scope,
-    states: Option<&Value>,
+    states: Option<&States>,
 ) -> Result<Value, Failure> {
     let not_found = |path: String, within: &Value| {
         Failure::runtime(format!(
@@ -245,7 +246,7 @@ pub fn eval_jsonata(
     src: &str,
     field: &str,
     scope: &Scope,
-    states: Option<&Value>,
+    states: Option<&States>,
 ) -> Result<Value, Failure> {
     match eval_jsonata_opt(e, src, field, scope, states)? {
         Some(v) => Ok(v),
@@ -264,7 +265,7 @@ pub fn eval_jsonata_opt(
     src: &str,
     field: &str,
     scope: &Scope,
-    states: Option<&Value>,
+    states: Option<&States>,
 ) -> Result<Option<Value>, Failure> {
     let host = crate::aws_functions::AwsFunctions { scope };
     let mut env = jsonata::Env::new(&host);
@@ -274,9 +275,9 @@ pub fn eval_jsonata_opt(
         }
     }
     if let Some(s) = states {
-        env.bind("states", s);
+        env.bind_object("states", s.fields());
     }
-    let input = states.and_then(|s| s.get("input")).unwrap_or(scope.input);
+    let input = states.map(|s| s.input).unwrap_or(scope.input);
     match e.evaluate(input, &env) {
         Ok(jsonata::Output::Value(v)) => Ok(Some(v)),
         Ok(jsonata::Output::Undefined) => Ok(None),

@@ -1,40 +1,44 @@
 //! The evaluator: paths over sequences, operators, bindings, lambdas and function calls.
 
 use crate::parser::{Node, Step};
+use crate::value::ObjMap;
 use crate::value::{num_to_string, Closure, V};
 use crate::{functions, Env, Error};
-use indexmap::IndexMap;
+use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A scope of variable bindings.
-pub struct Frame {
-    vars: RefCell<HashMap<String, V>>,
-    parent: Option<Rc<Frame>>,
+pub struct Frame<'a> {
+    vars: RefCell<Vec<(String, V<'a>)>>,
+    parent: Option<Rc<Frame<'a>>>,
 }
 
-impl Frame {
-    pub fn root() -> Rc<Frame> {
+impl<'a> Frame<'a> {
+    pub fn root() -> Rc<Frame<'a>> {
         Rc::new(Frame {
-            vars: RefCell::new(HashMap::new()),
+            vars: RefCell::new(Vec::new()),
             parent: None,
         })
     }
 
-    pub fn child(parent: &Rc<Frame>) -> Rc<Frame> {
+    pub fn child(parent: &Rc<Frame<'a>>) -> Rc<Frame<'a>> {
         Rc::new(Frame {
-            vars: RefCell::new(HashMap::new()),
+            vars: RefCell::new(Vec::new()),
             parent: Some(parent.clone()),
         })
     }
 
-    pub fn set(&self, k: &str, v: V) {
-        self.vars.borrow_mut().insert(k.to_string(), v);
+    pub fn set(&self, k: &str, v: V<'a>) {
+        let mut vars = self.vars.borrow_mut();
+        match vars.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = v,
+            None => vars.push((k.to_string(), v)),
+        }
     }
 
-    fn get(&self, k: &str) -> Option<V> {
-        if let Some(v) = self.vars.borrow().get(k) {
+    fn get(&self, k: &str) -> Option<V<'a>> {
+        if let Some((_, v)) = self.vars.borrow().iter().find(|(n, _)| n == k) {
             return Some(v.clone());
         }
         self.parent.as_ref().and_then(|p| p.get(k))
@@ -42,36 +46,35 @@ impl Frame {
 }
 
 /// Evaluation state shared by one `evaluate` call.
-pub struct Ctx<'e, 'h> {
-    pub env: &'e Env<'h>,
-    pub root: V,
+pub struct Ctx<'e, 'a> {
+    pub env: &'e Env<'a>,
+    pub root: V<'a>,
     pub depth: usize,
-    /// Host bindings converted on first use.
-    cache: RefCell<HashMap<String, V>>,
+    /// Object bindings, assembled once per evaluation.
+    objects: Vec<(&'a str, V<'a>)>,
 }
 
-type R = Result<V, Error>;
+type R<'a> = Result<V<'a>, Error>;
 
-impl<'e, 'h> Ctx<'e, 'h> {
-    pub fn new(env: &'e Env<'h>, root: V) -> Self {
+impl<'e, 'a> Ctx<'e, 'a> {
+    pub fn new(env: &'e Env<'a>, root: V<'a>) -> Self {
+        let objects = env.objects();
         Ctx {
             env,
             root,
             depth: 0,
-            cache: RefCell::new(HashMap::new()),
+            objects,
         }
     }
 
-    fn lookup(&self, name: &str, frame: &Rc<Frame>) -> V {
+    fn lookup(&self, name: &str, frame: &Rc<Frame<'a>>) -> V<'a> {
         if let Some(v) = frame.get(name) {
             return v;
         }
-        if let Some(v) = self.cache.borrow().get(name) {
+        if let Some((_, v)) = self.objects.iter().rev().find(|(n, _)| *n == name) {
             return v.clone();
         }
-        if let Some(j) = self.env.get(name) {
-            let v = V::from_json(j);
-            self.cache.borrow_mut().insert(name.to_string(), v.clone());
+        if let Some(v) = self.env.get(name) {
             return v;
         }
         if functions::is_builtin(name) || self.env.host_has(name) {
@@ -80,7 +83,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
         V::Undef
     }
 
-    pub fn eval(&mut self, n: &Node, input: &V, frame: &Rc<Frame>) -> R {
+    pub fn eval(&mut self, n: &Node, input: &V<'a>, frame: &Rc<Frame<'a>>) -> R<'a> {
         self.depth += 1;
         if self.depth > 500 {
             return Err(Error::new(
@@ -98,7 +101,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
         }
     }
 
-    fn eval_inner(&mut self, n: &Node, input: &V, frame: &Rc<Frame>) -> R {
+    fn eval_inner(&mut self, n: &Node, input: &V<'a>, frame: &Rc<Frame<'a>>) -> R<'a> {
         Ok(match n {
             Node::Num(x) => V::Num(*x),
             Node::Str(s) => V::str(s),
@@ -126,7 +129,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
                 return Err(Error::new("S0211", "Partial application is not supported"))
             }
             Node::Path(steps, keep) => self.path(steps, *keep, input, frame)?,
-            Node::Unary(e) => match self.eval(e, input, frame)? {
+            Node::Unary(e) => match self.eval(e, input, frame)?.resolve() {
                 V::Undef => V::Undef,
                 V::Num(x) => V::Num(-x),
                 _ => return Err(Error::new("D1002", "Cannot negate a non-numeric value")),
@@ -152,7 +155,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
                     V::Bool(self.eval(b, input, frame)?.truthy())
                 }
             }
-            Node::Coalesce(a, b) => match self.eval(a, input, frame)? {
+            Node::Coalesce(a, b) => match self.eval(a, input, frame)?.resolve() {
                 V::Undef | V::Null => self.eval(b, input, frame)?,
                 v => v,
             },
@@ -169,7 +172,10 @@ impl<'e, 'h> Ctx<'e, 'h> {
                 for it in items {
                     match it {
                         Node::Range(a, b) => {
-                            let (l, r) = (self.eval(a, input, frame)?, self.eval(b, input, frame)?);
+                            let (l, r) = (
+                                self.eval(a, input, frame)?.resolve(),
+                                self.eval(b, input, frame)?.resolve(),
+                            );
                             match (l, r) {
                                 (V::Num(x), V::Num(y)) => {
                                     if x.fract() != 0.0 || y.fract() != 0.0 {
@@ -188,7 +194,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
                                 _ => return Err(Error::new("T2003", "The left side of the range operator (..) must evaluate to an integer")),
                             }
                         }
-                        other => match self.eval(other, input, frame)? {
+                        other => match self.eval(other, input, frame)?.resolve() {
                             V::Undef => {}
                             V::Seq(s) => out.extend(s.iter().cloned()),
                             v @ V::Arr(_) if !matches!(other, Node::Array(_)) => {
@@ -285,7 +291,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
     }
 
     /// Calls a function value.
-    pub fn apply(&mut self, f: &V, args: Vec<V>, input: &V) -> R {
+    pub fn apply(&mut self, f: &V<'a>, args: Vec<V<'a>>, input: &V<'a>) -> R<'a> {
         match f {
             V::Lambda(c) => {
                 let frame = Frame::child(&c.env);
@@ -307,7 +313,10 @@ impl<'e, 'h> Ctx<'e, 'h> {
         }
     }
 
-    fn host_call(&self, name: &str, args: &[V]) -> Option<R> {
+    fn host_call(&self, name: &str, args: &[V<'a>]) -> Option<R<'a>> {
+        if !self.env.host_has(name) {
+            return None;
+        }
         let json_args: Vec<Option<serde_json::Value>> = args.iter().map(V::to_json).collect();
         let r = self.env.host.call(name, &json_args)?;
         let seq = self.env.host.returns_sequence(name);
@@ -318,9 +327,49 @@ impl<'e, 'h> Ctx<'e, 'h> {
         }))
     }
 
-    fn path(&mut self, steps: &[Step], keep: bool, input: &V, frame: &Rc<Frame>) -> R {
+    /// `$x.a.b` or `a.b` over single objects: no sequences to build. `None` when the general
+    /// path semantics are needed (arrays on the way, predicates, `[]`).
+    fn simple_path(
+        &mut self,
+        steps: &[Step],
+        input: &V<'a>,
+        frame: &Rc<Frame<'a>>,
+    ) -> Option<V<'a>> {
+        if steps.iter().any(|s| !s.predicates.is_empty() || s.keep) {
+            return None;
+        }
+        let (first, rest) = steps.split_first()?;
+        let mut cur = match &first.node {
+            Node::Var(v) if v == "$" => self.root.clone(),
+            Node::Var(v) => self.lookup(v, frame),
+            Node::Name(n) if !input.is_array() => field(input, n),
+            _ => return None,
+        };
+        for s in rest {
+            let Node::Name(n) = &s.node else { return None };
+            if cur.is_array() {
+                return None;
+            }
+            if cur.is_undef() {
+                return Some(V::Undef);
+            }
+            cur = field(&cur, n);
+        }
+        if matches!(cur, V::Seq(_)) {
+            return None;
+        }
+        Some(cur)
+    }
+
+    fn path(&mut self, steps: &[Step], keep: bool, input: &V<'a>, frame: &Rc<Frame<'a>>) -> R<'a> {
+        if !keep {
+            if let Some(v) = self.simple_path(steps, input, frame) {
+                return Ok(v);
+            }
+        }
         let first_is_var = matches!(steps.first().map(|s| &s.node), Some(Node::Var(_)));
-        let mut seq: Vec<V> = match input {
+        let mut seq: Vec<V<'a>> = match input {
+            V::Ref(Value::Array(a)) if !first_is_var => a.iter().map(V::Ref).collect(),
             V::Arr(a) | V::Seq(a) if !first_is_var => a.as_ref().clone(),
             V::Undef => vec![],
             other => vec![other.clone()],
@@ -333,6 +382,9 @@ impl<'e, 'h> Ctx<'e, 'h> {
                 let mut res = self.step(&step.node, item, frame)?;
                 for p in &step.predicates {
                     res = self.filter(res, p, frame)?;
+                }
+                if let V::Ref(Value::Array(_)) = res {
+                    res = res.resolve();
                 }
                 match res {
                     V::Undef => {}
@@ -357,10 +409,10 @@ impl<'e, 'h> Ctx<'e, 'h> {
         })
     }
 
-    fn step(&mut self, n: &Node, item: &V, frame: &Rc<Frame>) -> R {
+    fn step(&mut self, n: &Node, item: &V<'a>, frame: &Rc<Frame<'a>>) -> R<'a> {
         Ok(match n {
             Node::Name(name) => field(item, name),
-            Node::Wildcard => match item {
+            Node::Wildcard => match item.resolve() {
                 V::Obj(o) => {
                     let mut out = Vec::new();
                     for v in o.values() {
@@ -371,7 +423,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
                     }
                     V::Seq(Rc::new(out))
                 }
-                V::Arr(a) => V::Seq(a.clone()),
+                V::Arr(a) => V::Seq(a),
                 _ => V::Undef,
             },
             Node::Descendants => {
@@ -383,12 +435,12 @@ impl<'e, 'h> Ctx<'e, 'h> {
         })
     }
 
-    fn filter(&mut self, v: V, pred: &Node, frame: &Rc<Frame>) -> R {
+    fn filter(&mut self, v: V<'a>, pred: &Node, frame: &Rc<Frame<'a>>) -> R<'a> {
         let items = v.items();
         let n = items.len() as f64;
         let mut out = Vec::new();
         for (i, it) in items.iter().enumerate() {
-            let p = self.eval(pred, it, frame)?;
+            let p = self.eval(pred, it, frame)?.resolve();
             let keep = match &p {
                 V::Num(k) => {
                     let k = if *k < 0.0 { n + k.floor() } else { k.floor() };
@@ -419,9 +471,9 @@ impl<'e, 'h> Ctx<'e, 'h> {
         })
     }
 
-    fn sort(&mut self, v: V, terms: &[(Node, bool)], frame: &Rc<Frame>) -> R {
+    fn sort(&mut self, v: V<'a>, terms: &[(Node, bool)], frame: &Rc<Frame<'a>>) -> R<'a> {
         let items = v.items();
-        let mut keyed: Vec<(Vec<V>, V)> = Vec::with_capacity(items.len());
+        let mut keyed: Vec<(Vec<V<'a>>, V<'a>)> = Vec::with_capacity(items.len());
         for it in items {
             let mut keys = Vec::new();
             for (t, _) in terms {
@@ -432,7 +484,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
         let mut err = None;
         keyed.sort_by(|a, b| {
             for (i, (_, asc)) in terms.iter().enumerate() {
-                let o = match (&a.0[i], &b.0[i]) {
+                let o = match (&a.0[i].resolve(), &b.0[i].resolve()) {
                     (V::Num(x), V::Num(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
                     (V::Str(x), V::Str(y)) => x.cmp(y),
                     (V::Undef, V::Undef) => std::cmp::Ordering::Equal,
@@ -456,10 +508,10 @@ impl<'e, 'h> Ctx<'e, 'h> {
         Ok(V::Seq(Rc::new(keyed.into_iter().map(|k| k.1).collect())))
     }
 
-    fn object(&mut self, pairs: &[(Node, Node)], input: &V, frame: &Rc<Frame>) -> R {
-        let mut m = IndexMap::new();
+    fn object(&mut self, pairs: &[(Node, Node)], input: &V<'a>, frame: &Rc<Frame<'a>>) -> R<'a> {
+        let mut m = ObjMap::new();
         for (k, v) in pairs {
-            let key = match self.eval(k, input, frame)? {
+            let key = match self.eval(k, input, frame)?.resolve() {
                 V::Str(s) => s.to_string(),
                 V::Undef => continue,
                 other => {
@@ -480,12 +532,12 @@ impl<'e, 'h> Ctx<'e, 'h> {
         Ok(V::Obj(Rc::new(m)))
     }
 
-    fn group(&mut self, pairs: &[(Node, Node)], v: &V, frame: &Rc<Frame>) -> R {
+    fn group(&mut self, pairs: &[(Node, Node)], v: &V<'a>, frame: &Rc<Frame<'a>>) -> R<'a> {
         let items = v.items();
-        let mut groups: IndexMap<String, (usize, Vec<V>)> = IndexMap::new();
+        let mut groups: indexmap::IndexMap<String, (usize, Vec<V<'a>>)> = indexmap::IndexMap::new();
         for it in &items {
             for (pi, (k, _)) in pairs.iter().enumerate() {
-                match self.eval(k, it, frame)? {
+                match self.eval(k, it, frame)?.resolve() {
                     V::Str(s) => groups
                         .entry(s.to_string())
                         .or_insert((pi, vec![]))
@@ -504,7 +556,7 @@ impl<'e, 'h> Ctx<'e, 'h> {
                 }
             }
         }
-        let mut m = IndexMap::new();
+        let mut m = ObjMap::new();
         for (key, (pi, members)) in groups {
             let ctx = if members.len() == 1 {
                 members[0].clone()
@@ -520,14 +572,31 @@ impl<'e, 'h> Ctx<'e, 'h> {
     }
 }
 
-fn field(item: &V, name: &str) -> V {
+fn field<'a>(item: &V<'a>, name: &str) -> V<'a> {
     match item {
+        V::Ref(Value::Object(o)) => o.get(name).map(V::Ref).unwrap_or(V::Undef),
+        V::Ref(Value::Array(a)) => {
+            let mut out = Vec::new();
+            for x in a.iter() {
+                match field(&V::Ref(x), name) {
+                    V::Undef => {}
+                    V::Ref(Value::Array(inner)) => out.extend(inner.iter().map(V::Ref)),
+                    v => out.push(v),
+                }
+            }
+            if out.is_empty() {
+                V::Undef
+            } else {
+                V::Seq(Rc::new(out))
+            }
+        }
         V::Obj(o) => o.get(name).cloned().unwrap_or(V::Undef),
         V::Arr(a) | V::Seq(a) => {
             let mut out = Vec::new();
             for x in a.iter() {
                 match field(x, name) {
                     V::Undef => {}
+                    V::Ref(Value::Array(inner)) => out.extend(inner.iter().map(V::Ref)),
                     V::Arr(inner) => out.extend(inner.iter().cloned()),
                     V::Seq(inner) => out.extend(inner.iter().cloned()),
                     v => out.push(v),
@@ -543,8 +612,9 @@ fn field(item: &V, name: &str) -> V {
     }
 }
 
-fn descendants(v: &V, out: &mut Vec<V>) {
+fn descendants<'a>(v: &V<'a>, out: &mut Vec<V<'a>>) {
     match v {
+        V::Ref(_) => descendants(&v.resolve(), out),
         V::Obj(o) => {
             for x in o.values() {
                 if !x.is_array() {
@@ -568,6 +638,7 @@ fn descendants(v: &V, out: &mut Vec<V>) {
 /// `$string`-style text for `&`.
 pub fn to_text(v: &V) -> Result<String, Error> {
     Ok(match v {
+        V::Ref(_) => return to_text(&v.resolve()),
         V::Undef => String::new(),
         V::Str(s) => s.to_string(),
         V::Num(n) => {
@@ -585,7 +656,8 @@ pub fn to_text(v: &V) -> Result<String, Error> {
     })
 }
 
-fn binary(op: &str, l: V, r: V) -> R {
+fn binary<'a>(op: &str, l: V<'a>, r: V<'a>) -> R<'a> {
+    let (l, r) = (l.resolve(), r.resolve());
     match op {
         "+" | "-" | "*" | "/" | "%" => {
             if l.is_undef() || r.is_undef() {

@@ -1,10 +1,10 @@
 //! The built-in function library.
 
 use crate::eval::{to_text, Ctx};
+use crate::value::ObjMap;
 use crate::value::V;
 use crate::Error;
 use base64::Engine as _;
-use indexmap::IndexMap;
 use std::rc::Rc;
 
 const BUILTINS: &[&str] = &[
@@ -76,9 +76,9 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTINS.contains(&name)
 }
 
-type R = Result<V, Error>;
+type R<'a> = Result<V<'a>, Error>;
 
-fn arg(args: &[V], i: usize) -> V {
+fn arg<'a>(args: &[V<'a>], i: usize) -> V<'a> {
     args.get(i).cloned().unwrap_or(V::Undef)
 }
 
@@ -146,12 +146,13 @@ fn round_half_even(x: f64, places: i32) -> f64 {
     r / m
 }
 
-pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
+pub fn call<'a>(cx: &mut Ctx<'_, 'a>, name: &str, args: Vec<V<'a>>, input: &V<'a>) -> R<'a> {
+    let args: Vec<V<'a>> = args.iter().map(V::resolve).collect();
     let a0 = arg(&args, 0);
     // functions whose first argument defaults to the context
-    let ctx_default = |v: V| {
+    let ctx_default = |v: V<'a>| -> V<'a> {
         if v.is_undef() && args.is_empty() {
-            input.clone()
+            input.resolve()
         } else {
             v
         }
@@ -299,7 +300,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
                 let groups: Vec<V> = (1..c.len())
                     .map(|i| V::str(c.get(i).map(|g| g.as_str()).unwrap_or("")))
                     .collect();
-                let mut o = IndexMap::new();
+                let mut o = ObjMap::new();
                 o.insert("match".to_string(), V::str(m.0));
                 o.insert("index".to_string(), V::Num(s[..m.1].chars().count() as f64));
                 o.insert("groups".to_string(), V::arr(groups));
@@ -338,7 +339,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
                         }
                         let Some(m) = c.get(0) else { continue };
                         out.push_str(&s[last..m.start()]);
-                        let mut o = IndexMap::new();
+                        let mut o = ObjMap::new();
                         o.insert("match".to_string(), V::str(m.as_str()));
                         o.insert("index".to_string(), V::Num(m.start() as f64));
                         o.insert(
@@ -489,7 +490,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
             let f = arg(&args, 1);
             if f.is_func() {
                 // insertion-stable merge sort driven by the comparator ($a > $b means swap)
-                let mut out: Vec<V> = Vec::with_capacity(v.len());
+                let mut out: Vec<V<'a>> = Vec::with_capacity(v.len());
                 for x in v {
                     let mut pos = out.len();
                     while pos > 0 {
@@ -528,7 +529,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
             if a0.is_undef() {
                 return Ok(V::Undef);
             }
-            let mut out: Vec<V> = Vec::new();
+            let mut out: Vec<V<'a>> = Vec::new();
             for x in a0.items() {
                 if !out.iter().any(|o| o.deep_eq(&x)) {
                     out.push(x);
@@ -538,7 +539,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
         }
         "shuffle" => a0,
         "zip" => {
-            let lists: Vec<Vec<V>> = args.iter().map(V::items).collect();
+            let lists: Vec<Vec<V<'a>>> = args.iter().map(V::items).collect();
             let n = lists.iter().map(Vec::len).min().unwrap_or(0);
             V::arr(
                 (0..n)
@@ -547,7 +548,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
             )
         }
         "keys" => {
-            let mut out: Vec<V> = Vec::new();
+            let mut out: Vec<V<'a>> = Vec::new();
             for x in a0.items() {
                 if let V::Obj(o) = x {
                     for k in o.keys() {
@@ -585,7 +586,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
             if a0.is_undef() {
                 return Ok(V::Undef);
             }
-            let mut m = IndexMap::new();
+            let mut m = ObjMap::new();
             for x in a0.items() {
                 match x {
                     V::Obj(o) => {
@@ -608,7 +609,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
             for x in a0.items() {
                 if let V::Obj(o) = x {
                     for (k, v) in o.iter() {
-                        let mut m = IndexMap::new();
+                        let mut m = ObjMap::new();
                         m.insert(k.clone(), v.clone());
                         out.push(V::Obj(Rc::new(m)));
                     }
@@ -633,7 +634,7 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
         }
         "sift" => {
             let f = arg(&args, 1);
-            let mut m = IndexMap::new();
+            let mut m = ObjMap::new();
             if let V::Obj(o) = &a0 {
                 for (k, v) in o.iter() {
                     if cx
@@ -873,11 +874,8 @@ pub fn call(cx: &mut Ctx, name: &str, args: Vec<V>, input: &V) -> R {
                 V::Undef => input.clone(),
                 v => v,
             };
-            let j = ctx.to_json().unwrap_or(serde_json::Value::Null);
-            match e.evaluate(&j, cx.env)? {
-                crate::Output::Value(v) => V::from_json(&v),
-                _ => V::Undef,
-            }
+            let frame = crate::eval::Frame::root();
+            cx.eval(e.root(), &ctx, &frame)?
         }
         _ => return Err(Error::new("T1006", "Attempted to invoke a non-function")),
     })

@@ -78,6 +78,7 @@ impl Host for NoHost {
 /// Variable bindings (borrowed) and the host.
 pub struct Env<'h> {
     vars: Vec<(&'h str, &'h Value)>,
+    objects: Vec<(&'h str, Vec<(&'h str, &'h Value)>)>,
     host: &'h dyn Host,
 }
 
@@ -85,6 +86,7 @@ impl<'h> Env<'h> {
     pub fn new(host: &'h dyn Host) -> Env<'h> {
         Env {
             vars: Vec::new(),
+            objects: Vec::new(),
             host,
         }
     }
@@ -94,12 +96,32 @@ impl<'h> Env<'h> {
         self.vars.push((name, value));
     }
 
-    fn get(&self, name: &str) -> Option<&'h Value> {
+    /// The object bindings as values (built once per evaluation).
+    fn objects(&self) -> Vec<(&'h str, value::V<'h>)> {
+        self.objects
+            .iter()
+            .map(|(name, fields)| {
+                let m = fields
+                    .iter()
+                    .map(|(k, v)| (*k, value::V::Ref(*v)))
+                    .collect();
+                (*name, value::V::Obj(std::rc::Rc::new(m)))
+            })
+            .collect()
+    }
+
+    fn get(&self, name: &str) -> Option<value::V<'h>> {
         self.vars
             .iter()
             .rev()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
+            .map(|(_, v)| value::V::Ref(*v))
+    }
+
+    /// Binds `$name` to an object assembled from borrowed members, without copying them
+    /// (how Step Functions' `$states` is bound).
+    pub fn bind_object(&mut self, name: &'h str, fields: Vec<(&'h str, &'h Value)>) {
+        self.objects.push((name, fields));
     }
 
     fn host_has(&self, name: &str) -> bool {
@@ -130,9 +152,13 @@ impl Expr {
         Ok(Expr { root })
     }
 
+    pub(crate) fn root(&self) -> &parser::Node {
+        &self.root
+    }
+
     /// Evaluates against `input` with `env`'s bindings.
-    pub fn evaluate(&self, input: &Value, env: &Env) -> Result<Output, Error> {
-        let v = value::V::from_json(input);
+    pub fn evaluate<'h>(&self, input: &'h Value, env: &Env<'h>) -> Result<Output, Error> {
+        let v = value::V::Ref(input);
         let mut cx = eval::Ctx::new(env, v.clone());
         let frame = eval::Frame::root();
         let out = cx.eval(&self.root, &v, &frame)?;

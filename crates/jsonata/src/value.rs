@@ -1,35 +1,92 @@
 //! The evaluator's values: JSON plus `undefined`, sequences and functions.
 
 use crate::parser::Node;
-use indexmap::IndexMap;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::rc::Rc;
 
-/// A user-defined function and the scope it closes over.
-pub struct Closure {
-    pub params: Vec<String>,
-    pub body: Rc<(Vec<String>, Node)>,
-    pub env: Rc<crate::eval::Frame>,
-    pub input: V,
+/// An object: a short list of members in insertion order. JSONata objects are small, so a
+/// linear scan beats hashing; keys borrowed from the input are not copied.
+#[derive(Clone, Default)]
+pub struct ObjMap<'a>(Vec<(Cow<'a, str>, V<'a>)>);
+
+impl<'a> ObjMap<'a> {
+    pub fn new() -> Self {
+        ObjMap(Vec::new())
+    }
+
+    pub fn get(&self, k: &str) -> Option<&V<'a>> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v)
+    }
+
+    /// Sets a member, keeping the position of an existing key.
+    pub fn insert(&mut self, k: impl Into<Cow<'a, str>>, v: V<'a>) {
+        let k = k.into();
+        match self.0.iter_mut().find(|(n, _)| *n == k) {
+            Some(slot) => slot.1 = v,
+            None => self.0.push((k, v)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Cow<'a, str>, &V<'a>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Cow<'a, str>> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V<'a>> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
+impl<'a, K: Into<Cow<'a, str>>> FromIterator<(K, V<'a>)> for ObjMap<'a> {
+    fn from_iter<I: IntoIterator<Item = (K, V<'a>)>>(it: I) -> Self {
+        let mut m = ObjMap::new();
+        for (k, v) in it {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+/// A user-defined function and the scope it closes over.
+pub struct Closure<'a> {
+    pub params: Vec<String>,
+    pub body: Rc<(Vec<String>, Node)>,
+    pub env: Rc<crate::eval::Frame<'a>>,
+    pub input: V<'a>,
+}
+
+/// A value. `Ref` borrows caller-owned JSON so that inputs and bindings are never copied;
+/// [`V::resolve`] turns it into the owned variants one level at a time.
 #[derive(Clone)]
-pub enum V {
+pub enum V<'a> {
     Undef,
+    Ref(&'a Value),
     Null,
     Bool(bool),
     Num(f64),
     Str(Rc<str>),
-    Arr(Rc<Vec<V>>),
+    Arr(Rc<Vec<V<'a>>>),
     /// A sequence produced by a path (flattened into its parent when nested).
-    Seq(Rc<Vec<V>>),
-    Obj(Rc<IndexMap<String, V>>),
-    Lambda(Rc<Closure>),
+    Seq(Rc<Vec<V<'a>>>),
+    Obj(Rc<ObjMap<'a>>),
+    Lambda(Rc<Closure<'a>>),
     Builtin(Rc<str>),
     Regex(Rc<regex::Regex>),
 }
 
-impl std::fmt::Debug for V {
+impl std::fmt::Debug for V<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             V::Lambda(_) | V::Builtin(_) => f.write_str("<function>"),
@@ -39,8 +96,27 @@ impl std::fmt::Debug for V {
     }
 }
 
-impl V {
-    pub fn from_json(v: &Value) -> V {
+impl<'a> V<'a> {
+    /// Replaces a borrowed value by the owned variant of its top level (children stay borrowed).
+    pub fn resolve(&self) -> V<'a> {
+        match self {
+            V::Ref(v) => match v {
+                Value::Null => V::Null,
+                Value::Bool(b) => V::Bool(*b),
+                Value::Number(n) => V::Num(n.as_f64().unwrap_or(0.0)),
+                Value::String(s) => V::Str(Rc::from(s.as_str())),
+                Value::Array(a) => V::Arr(Rc::new(a.iter().map(V::Ref).collect())),
+                Value::Object(o) => V::Obj(Rc::new(ObjMap(
+                    o.iter()
+                        .map(|(k, v)| (Cow::Borrowed(k.as_str()), V::Ref(v)))
+                        .collect(),
+                ))),
+            },
+            other => other.clone(),
+        }
+    }
+
+    pub fn from_json(v: &Value) -> V<'a> {
         match v {
             Value::Null => V::Null,
             Value::Bool(b) => V::Bool(*b),
@@ -60,6 +136,7 @@ impl V {
     pub fn to_json(&self) -> Option<Value> {
         Some(match self {
             V::Undef => return None,
+            V::Ref(v) => (*v).clone(),
             V::Null => Value::Null,
             V::Bool(b) => Value::Bool(*b),
             V::Num(n) => num_to_json(*n),
@@ -67,7 +144,7 @@ impl V {
             V::Arr(a) | V::Seq(a) => Value::Array(a.iter().filter_map(V::to_json).collect()),
             V::Obj(o) => Value::Object(
                 o.iter()
-                    .filter_map(|(k, v)| v.to_json().map(|j| (k.clone(), j)))
+                    .filter_map(|(k, v)| v.to_json().map(|j| (k.to_string(), j)))
                     .collect(),
             ),
             V::Lambda(_) | V::Builtin(_) | V::Regex(_) => Value::String(String::new()),
@@ -83,28 +160,32 @@ impl V {
     }
 
     pub fn is_array(&self) -> bool {
-        matches!(self, V::Arr(_) | V::Seq(..))
+        matches!(self, V::Arr(_) | V::Seq(..) | V::Ref(Value::Array(_)))
     }
 
-    /// The members of an array or sequence; a single value as a one-item list; nothing for undefined.
-    pub fn items(&self) -> Vec<V> {
+    /// The members of an array or sequence (each resolved one level); a single value as a
+    /// one-item list; nothing for undefined.
+    pub fn items(&self) -> Vec<V<'a>> {
         match self {
             V::Undef => vec![],
-            V::Arr(a) | V::Seq(a) => a.as_ref().clone(),
+            V::Ref(Value::Array(a)) => a.iter().map(|x| V::Ref(x).resolve()).collect(),
+            V::Ref(_) => vec![self.resolve()],
+            V::Arr(a) | V::Seq(a) => a.iter().map(V::resolve).collect(),
             other => vec![other.clone()],
         }
     }
 
-    pub fn str(s: &str) -> V {
+    pub fn str(s: &str) -> V<'a> {
         V::Str(Rc::from(s))
     }
 
-    pub fn arr(v: Vec<V>) -> V {
+    pub fn arr(v: Vec<V<'a>>) -> V<'a> {
         V::Arr(Rc::new(v))
     }
 
     pub fn type_name(&self) -> &'static str {
         match self {
+            V::Ref(_) => self.resolve().type_name(),
             V::Undef => "undefined",
             V::Null => "null",
             V::Bool(_) => "boolean",
@@ -119,6 +200,7 @@ impl V {
     /// JSONata's boolean cast.
     pub fn truthy(&self) -> bool {
         match self {
+            V::Ref(_) => self.resolve().truthy(),
             V::Undef | V::Null => false,
             V::Bool(b) => *b,
             V::Num(n) => *n != 0.0,
@@ -131,6 +213,14 @@ impl V {
 
     /// Deep equality as `=` compares.
     pub fn deep_eq(&self, other: &V) -> bool {
+        if let (V::Ref(a), V::Ref(b)) = (self, other) {
+            if a == b {
+                return true;
+            }
+        }
+        if matches!(self, V::Ref(_)) || matches!(other, V::Ref(_)) {
+            return self.resolve().deep_eq(&other.resolve());
+        }
         match (self, other) {
             (V::Num(a), V::Num(b)) => a == b,
             (V::Str(a), V::Str(b)) => a == b,

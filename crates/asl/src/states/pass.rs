@@ -19,7 +19,22 @@ pub fn run(
             r.clone()
         }
         (QueryLanguage::JsonPath, None) => io::effective_input(state, scope)?,
-        (QueryLanguage::Jsonata, _) => raw.clone(),
+        // JSONata Pass has no result: Output (default: the input) and Assign see $states.input.
+        (QueryLanguage::Jsonata, _) => {
+            let states = io::states_binding(raw, scope.context, None, None);
+            let assigned = io::assign_with(
+                &state.assign,
+                QueryLanguage::Jsonata,
+                raw,
+                scope,
+                Some(&states),
+            )?;
+            let output = match &state.io.output {
+                Some(t) => t.eval(scope, Some(&states))?,
+                None => raw.clone(),
+            };
+            return Ok(Finished { output, assigned });
+        }
     };
     io::finish(state, raw, produced, scope)
 }
