@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(sm) = asl::StateMachine::from_str(text) else { return };
+    let Ok(sm) = asl::StateMachine::parse(text) else { return };
     let start = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
     let info = ExecutionInfo {
         region: "us-east-1".into(),

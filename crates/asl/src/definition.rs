@@ -157,7 +157,7 @@ pub struct Catcher {
 
 impl StateMachine {
     /// Parses definition text; JSON syntax errors are reported with line and column.
-    pub fn from_str(text: &str) -> Result<StateMachine, Vec<Diagnostic>> {
+    pub fn parse(text: &str) -> Result<StateMachine, Vec<Diagnostic>> {
         let v: Value = serde_json::from_str(text).map_err(|e| {
             vec![Diagnostic {
                 code: "INVALID_JSON_DESCRIPTION",
@@ -855,8 +855,7 @@ impl Cx {
             let interval_seconds = num("IntervalSeconds").unwrap_or(1.0);
             if o.contains_key("IntervalSeconds")
                 && !(o["IntervalSeconds"].is_u64()
-                    && interval_seconds >= 1.0
-                    && interval_seconds <= 99_999_999.0)
+                    && (1.0..=99_999_999.0).contains(&interval_seconds))
             {
                 self.err(
                     "IntervalSeconds must be an integer from 1 to 99999999",

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use asl::{StateMachine, runner::{Runner, VirtualClock, NoTasks}, context::{ExecutionInfo, MachineType}};
-//! let sm = StateMachine::from_str(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Result":{"x":1},"ResultPath":"$.r","End":true}}}"#).unwrap();
+//! let sm = StateMachine::parse(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Result":{"x":1},"ResultPath":"$.r","End":true}}}"#).unwrap();
 //! let start = chrono::Utc::now();
 //! let info = ExecutionInfo { region: "us-east-1".into(), account: "123456789012".into(),
 //!     state_machine_name: "m".into(), execution_name: "e".into(), machine_type: MachineType::Standard,

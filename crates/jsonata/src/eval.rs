@@ -708,13 +708,13 @@ fn binary<'a>(op: &str, l: V<'a>, r: V<'a>) -> R<'a> {
                 _ => return Err(Error::new("T2010", format!("The expressions either side of operator \"{op}\" must evaluate to numeric or string values"))),
             };
             use std::cmp::Ordering::*;
-            Ok(V::Bool(match (op, ord) {
-                ("<", Some(Less)) => true,
-                ("<=", Some(Less | Equal)) => true,
-                (">", Some(Greater)) => true,
-                (">=", Some(Greater | Equal)) => true,
-                _ => false,
-            }))
+            Ok(V::Bool(matches!(
+                (op, ord),
+                ("<", Some(Less))
+                    | ("<=", Some(Less | Equal))
+                    | (">", Some(Greater))
+                    | (">=", Some(Greater | Equal))
+            )))
         }
         "in" => {
             if l.is_undef() || r.is_undef() {

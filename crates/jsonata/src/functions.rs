@@ -571,7 +571,7 @@ pub fn call<'a>(cx: &mut Ctx<'_, 'a>, name: &str, args: Vec<V<'a>>, input: &V<'a
             let mut out = Vec::new();
             for x in a0.items() {
                 if let V::Obj(o) = x {
-                    if let Some(v) = o.get(&*k) {
+                    if let Some(v) = o.get(&k) {
                         out.extend(v.items());
                     }
                 }
@@ -775,7 +775,7 @@ pub fn call<'a>(cx: &mut Ctx<'_, 'a>, name: &str, args: Vec<V<'a>>, input: &V<'a
                 let mut out = Vec::new();
                 let mut i = 0;
                 while i < b.len() {
-                    if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+                    if b[i] == b'%' && i + 2 < b.len() {
                         if let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                             out.push(x);
                             i += 3;
@@ -809,7 +809,7 @@ pub fn call<'a>(cx: &mut Ctx<'_, 'a>, name: &str, args: Vec<V<'a>>, input: &V<'a
                 let digits: Vec<char> = int.trim_start_matches('-').chars().collect();
                 let mut grouped = String::new();
                 for (i, c) in digits.iter().enumerate() {
-                    if i > 0 && (digits.len() - i) % 3 == 0 {
+                    if i > 0 && (digits.len() - i).is_multiple_of(3) {
                         grouped.push(',');
                     }
                     grouped.push(*c);

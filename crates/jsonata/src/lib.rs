@@ -101,10 +101,7 @@ impl<'h> Env<'h> {
         self.objects
             .iter()
             .map(|(name, fields)| {
-                let m = fields
-                    .iter()
-                    .map(|(k, v)| (*k, value::V::Ref(*v)))
-                    .collect();
+                let m = fields.iter().map(|(k, v)| (*k, value::V::Ref(v))).collect();
                 (*name, value::V::Obj(std::rc::Rc::new(m)))
             })
             .collect()
@@ -115,7 +112,7 @@ impl<'h> Env<'h> {
             .iter()
             .rev()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| value::V::Ref(*v))
+            .map(|(_, v)| value::V::Ref(v))
     }
 
     /// Binds `$name` to an object assembled from borrowed members, without copying them

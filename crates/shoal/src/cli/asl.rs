@@ -117,7 +117,7 @@ fn invalid(cause: &str) -> ExitCode {
 fn run_execution(a: RunArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&a.definition)
         .with_context(|| format!("cannot read the definition {}", a.definition.display()))?;
-    let sm = match StateMachine::from_str(&text) {
+    let sm = match StateMachine::parse(&text) {
         Ok(sm) => sm,
         Err(diags) => return Ok(invalid(&asl::error::invalid_definition_message(&diags))),
     };
@@ -189,7 +189,7 @@ fn run_execution(a: RunArgs) -> Result<ExitCode> {
 fn validate(a: ValidateArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&a.file)
         .with_context(|| format!("cannot read {}", a.file.display()))?;
-    let diags = match StateMachine::from_str(&text) {
+    let diags = match StateMachine::parse(&text) {
         Ok(_) => vec![],
         Err(d) => d,
     };

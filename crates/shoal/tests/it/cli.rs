@@ -230,31 +230,83 @@ fn garbage_never_panics() {
 fn readme_examples_behave_as_documented() {
     let root = crate::support::repo_root();
     let ex = |p: &str| root.join(p);
-    let (code, out, _) = run(shoal().args(["asl", "validate"]).arg(ex("examples/quickstart/typo.asl.json")));
+    let (code, out, _) = run(shoal()
+        .args(["asl", "validate"])
+        .arg(ex("examples/quickstart/typo.asl.json")));
     assert_eq!(code, 2);
-    assert!(out.contains("ERROR MISSING_TRANSITION_TARGET at /States/Raw/Next: Missing 'Next' target: Bronz"), "{out}");
-    assert!(out.contains("ERROR UNREACHABLE_STATE at /States/Bronze: State \"Bronze\" is not reachable."), "{out}");
+    assert!(
+        out.contains(
+            "ERROR MISSING_TRANSITION_TARGET at /States/Raw/Next: Missing 'Next' target: Bronz"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "ERROR UNREACHABLE_STATE at /States/Bronze: State \"Bronze\" is not reachable."
+        ),
+        "{out}"
+    );
     let runs = [
-        ("examples/quickstart/double.asl.json", r#"{"n": 3}"#, 0, json!({"status": "SUCCEEDED", "output": {"n": 3, "result": {"doubled": 6}}})),
-        ("examples/quickstart/double.asl.json", r#"{"n": 60}"#, 1, json!({"status": "FAILED", "error": "TooBig", "cause": "the doubled value is over 100"})),
-        ("examples/quickstart/missing-path.asl.json", "{}", 1, json!({"status": "FAILED", "error": "States.Runtime", "cause": "An error occurred while executing the state 'Pick' (entered at the event id #2). The JSONPath '$.missing' specified for the field 'value.$' could not be found in the input '{}'"})),
+        (
+            "examples/quickstart/double.asl.json",
+            r#"{"n": 3}"#,
+            0,
+            json!({"status": "SUCCEEDED", "output": {"n": 3, "result": {"doubled": 6}}}),
+        ),
+        (
+            "examples/quickstart/double.asl.json",
+            r#"{"n": 60}"#,
+            1,
+            json!({"status": "FAILED", "error": "TooBig", "cause": "the doubled value is over 100"}),
+        ),
+        (
+            "examples/quickstart/missing-path.asl.json",
+            "{}",
+            1,
+            json!({"status": "FAILED", "error": "States.Runtime", "cause": "An error occurred while executing the state 'Pick' (entered at the event id #2). The JSONPath '$.missing' specified for the field 'value.$' could not be found in the input '{}'"}),
+        ),
     ];
     for (def, input, want_code, want) in runs {
-        let (code, out, _) = run(shoal().args(["asl", "run", "--definition"]).arg(ex(def)).args(["--input", input]));
+        let (code, out, _) = run(shoal()
+            .args(["asl", "run", "--definition"])
+            .arg(ex(def))
+            .args(["--input", input]));
         assert_eq!(code, want_code, "{def}");
-        assert_eq!(serde_json::from_str::<Value>(out.trim()).expect("json"), want, "{def}");
+        assert_eq!(
+            serde_json::from_str::<Value>(out.trim()).expect("json"),
+            want,
+            "{def}"
+        );
     }
     for case in ["HappyPath", "FlakyRaw", "PartialRaw", "BronzeBroken"] {
-        let (code, out, _) = run(shoal().args(["asl", "run", "--history", "--definition"]).arg(ex("examples/pipeline/definition.asl.json"))
-            .args(["--input", r#"{"endpoints": ["posts", "pages"]}"#, "--mock"]).arg(ex("examples/pipeline/mock.json")).args(["--test-case", case]));
+        let (code, out, _) = run(shoal()
+            .args(["asl", "run", "--history", "--definition"])
+            .arg(ex("examples/pipeline/definition.asl.json"))
+            .args(["--input", r#"{"endpoints": ["posts", "pages"]}"#, "--mock"])
+            .arg(ex("examples/pipeline/mock.json"))
+            .args(["--test-case", case]));
         let v: Value = serde_json::from_str(out.trim()).expect("json");
-        assert_eq!((code, &v["status"]), (0, &json!("SUCCEEDED")), "{case}: {v}");
-        let types: Vec<&str> = v["history"].as_array().expect("h").iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(
+            (code, &v["status"]),
+            (0, &json!("SUCCEEDED")),
+            "{case}: {v}"
+        );
+        let types: Vec<&str> = v["history"]
+            .as_array()
+            .expect("h")
+            .iter()
+            .filter_map(|e| e["type"].as_str())
+            .collect();
         let failed = types.iter().filter(|t| **t == "TaskFailed").count();
         match case {
             "FlakyRaw" => assert_eq!(failed, 2, "{types:?}"),
-            "BronzeBroken" => assert_eq!(v["output"]["MessageId"], "5d5e3b6a-0000-4000-8000-000000000001"),
-            "PartialRaw" => assert!(types.iter().filter(|t| **t == "TaskStateEntered").count() == 3),
+            "BronzeBroken" => assert_eq!(
+                v["output"]["MessageId"],
+                "5d5e3b6a-0000-4000-8000-000000000001"
+            ),
+            "PartialRaw" => {
+                assert!(types.iter().filter(|t| **t == "TaskStateEntered").count() == 3)
+            }
             _ => assert_eq!(failed, 0),
         }
     }
