@@ -422,7 +422,8 @@ impl Cx {
             }
             if !seen.contains(name) {
                 self.diags.push(Diagnostic {
-                    code: "UNREACHABLE_STATE",
+                    // AWS reports unreachable states under this code too: "State \"X\" is not reachable."
+                    code: "MISSING_TRANSITION_TARGET",
                     message: format!("State \"{name}\" is not reachable."),
                     location: sp,
                 });
@@ -1380,7 +1381,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("@/States/B"), "{text}");
-        assert!(text.contains("UNREACHABLE_STATE"), "{text}");
+        assert!(
+            text.contains("MISSING_TRANSITION_TARGET State \"B\" is not reachable. @/States/B"),
+            "{text}"
+        );
         assert!(
             text.contains("RFC3339 timestamp @/States/C/Timestamp"),
             "{text}"

@@ -601,6 +601,46 @@ mod tests {
         );
     }
 
+    /// One example per function, so each of the 18 has a unit test of its own.
+    #[test]
+    fn every_function() {
+        let input = json!({"s": "a,b", "o": {"k": 1}, "a": [1, 2, 2], "j": "{\"x\":1}"});
+        let table: &[(&str, Value)] = &[
+            ("States.Format('{}-{}', $.s, 2)", json!("a,b-2")),
+            ("States.StringToJson($.j)", json!({"x": 1})),
+            ("States.JsonToString($.o)", json!("{\"k\":1}")),
+            ("States.Array(1, 'x', $.o)", json!([1, "x", {"k": 1}])),
+            ("States.ArrayPartition($.a, 2)", json!([[1, 2], [2]])),
+            ("States.ArrayContains($.a, 2)", json!(true)),
+            ("States.ArrayRange(0, 6, 3)", json!([0, 3, 6])),
+            ("States.ArrayGetItem($.a, 0)", json!(1)),
+            ("States.ArrayLength($.a)", json!(3)),
+            ("States.ArrayUnique($.a)", json!([1, 2])),
+            ("States.Base64Encode('hi')", json!("aGk=")),
+            ("States.Base64Decode('aGk=')", json!("hi")),
+            (
+                "States.Hash('input data', 'SHA-1')",
+                json!("aaff4a450a104cd177d28d18d74485e8cae074b7"),
+            ),
+            (
+                "States.JsonMerge($.o, States.StringToJson($.j), false)",
+                json!({"k": 1, "x": 1}),
+            ),
+            ("States.MathAdd(2, -5)", json!(-3)),
+            ("States.StringSplit($.s, ',')", json!(["a", "b"])),
+        ];
+        for (expr, want) in table {
+            assert_eq!(run(expr, input.clone()).as_ref(), Ok(want), "{expr}");
+        }
+        // the two random functions: shape and bounds
+        let r = run("States.MathRandom(1, 10)", input.clone()).unwrap();
+        assert!((1..=10).contains(&r.as_i64().unwrap()));
+        let seeded = |s: &str| run(&format!("States.MathRandom(1, 1000, {s})"), json!({})).unwrap();
+        assert_eq!(seeded("7"), seeded("7"));
+        let u = run("States.UUID()", input).unwrap();
+        assert_eq!(u.as_str().map(str::len), Some(36));
+    }
+
     #[test]
     fn syntax_errors() {
         assert!(parse("States.Nope(1)").is_err());

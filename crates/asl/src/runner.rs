@@ -603,6 +603,15 @@ impl<'a> Runner<'a> {
         vars: &Variables,
         scope: &Scope,
     ) -> Result<Value, Stop> {
+        if m.item_reader.is_some() || m.result_writer.is_some() {
+            return Err(Stop::Failed(Failure::plain(
+                Some("Shoal.Unsupported".into()),
+                Some(format!(
+                    "The Map state '{}' uses ItemReader or ResultWriter, which read and write S3 objects; the in-process runner has no object store (they work with `shoal serve` once it serves S3)",
+                    state.name
+                )),
+            )));
+        }
         let plan = states::map::plan(state, m, raw, ctx, scope)?;
         self.push(
             "MapStateStarted",
@@ -616,15 +625,33 @@ impl<'a> Runner<'a> {
                 let arn = self.info.map_run_arn(m.label.as_deref());
                 move || json!({"mapRunArn": arn})
             })?;
-            let mut failures = 0usize;
-            let mut first_failure: Option<Failure> = None;
+            let mut inputs = Vec::with_capacity(plan.items.len());
             for (i, item) in plan.items.iter().enumerate() {
-                let input = states::map::item_input(state, m, &plan, i, item, ctx, scope)?;
+                inputs.push(states::map::item_input(
+                    state, m, &plan, i, item, ctx, scope,
+                )?);
+            }
+            // With an ItemBatcher each child execution gets a batch: {"BatchInput": ..., "Items": [...]}.
+            let units: Vec<Value> = match &m.item_batcher {
+                Some(b) => states::map::batches(state, b, inputs, &plan.effective, scope)?,
+                None => inputs,
+            };
+            let total = units.len();
+            let mut failures = 0usize;
+            for (i, input) in units.into_iter().enumerate() {
+                let item = plan.items.get(i).cloned().unwrap_or(Value::Null);
                 // Child executions keep their own history, as on AWS.
                 let mut child = Runner::new(self.info.child(i), &mut *self.clock, &mut *self.tasks);
                 child.deadline = self.deadline;
                 let mut inner = vars.clone();
-                let item_ctx = (i, item.clone());
+                let item_ctx = (
+                    i,
+                    if m.item_batcher.is_some() {
+                        input.clone()
+                    } else {
+                        item
+                    },
+                );
                 let r = child.run_machine(
                     &m.processor,
                     input.clone(),
@@ -638,8 +665,7 @@ impl<'a> Runner<'a> {
                     Err(Stop::Failed(f)) => {
                         failures += 1;
                         results.push(json!({"Error": f.error, "Cause": f.cause}));
-                        first_failure.get_or_insert(f);
-                        if limits.exceeded(failures, plan.items.len()) {
+                        if limits.exceeded(failures, total) {
                             self.push("MapRunFailed", Some("mapRunFailedEventDetails"), || json!({"error": "States.ExceedToleratedFailureThreshold", "cause": "The specified tolerated failure threshold for the Map Run was exceeded."}))?;
                             return Err(Stop::Failed(Failure::plain(
                                 Some("States.ExceedToleratedFailureThreshold".into()),

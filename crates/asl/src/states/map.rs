@@ -120,6 +120,69 @@ pub fn item_input(
     }
 }
 
+/// Groups item inputs into batches under `MaxItemsPerBatch` and `MaxInputBytesPerBatch`
+/// (AWS caps a batch at 256 KiB); each batch is `{"BatchInput": ..., "Items": [...]}`.
+pub fn batches(
+    state: &State,
+    b: &crate::definition::ItemBatcher,
+    inputs: Vec<Value>,
+    effective: &Value,
+    scope: &Scope,
+) -> Result<Vec<Value>, Failure> {
+    let s = scope.reborrow().with_input(effective);
+    let positive = |f: &Option<Field>, name: &str| -> Result<Option<u64>, Failure> {
+        let Some(f) = f else { return Ok(None) };
+        let (v, _) = field_value(f, &s, name)?;
+        match as_number(&v) {
+            Some(n) if n >= 1.0 && n.fract() == 0.0 => Ok(Some(n as u64)),
+            _ => Err(Failure::runtime(format!(
+                "The {name} field must be a positive integer, but was {}",
+                json::compact(&v)
+            ))),
+        }
+    };
+    let max_items = positive(&b.max_items, "MaxItemsPerBatch")?;
+    let max_bytes = positive(&b.max_input_bytes, "MaxInputBytesPerBatch")?
+        .unwrap_or(crate::io::MAX_PAYLOAD_BYTES as u64)
+        .min(crate::io::MAX_PAYLOAD_BYTES as u64) as usize;
+    let batch_input = match &b.batch_input {
+        None => None,
+        Some(t) => Some(match state.query_language {
+            QueryLanguage::JsonPath => t.eval(&s, None)?,
+            QueryLanguage::Jsonata => {
+                let states = io::states_binding(scope.input, scope.context, None, None);
+                t.eval(scope, Some(&states))?
+            }
+        }),
+    };
+    let make = |items: Vec<Value>| {
+        let mut o = serde_json::Map::new();
+        if let Some(bi) = &batch_input {
+            o.insert("BatchInput".into(), bi.clone());
+        }
+        o.insert("Items".into(), Value::Array(items));
+        Value::Object(o)
+    };
+    let mut out = Vec::new();
+    let mut cur: Vec<Value> = Vec::new();
+    let mut cur_bytes = 0usize;
+    for v in inputs {
+        let size = json::size(&v) + 1;
+        let full_by_count = max_items.is_some_and(|m| cur.len() as u64 >= m);
+        let full_by_bytes = !cur.is_empty() && cur_bytes + size > max_bytes;
+        if full_by_count || full_by_bytes {
+            out.push(make(std::mem::take(&mut cur)));
+            cur_bytes = 0;
+        }
+        cur_bytes += size;
+        cur.push(v);
+    }
+    if !cur.is_empty() {
+        out.push(make(cur));
+    }
+    Ok(out)
+}
+
 /// How many failures a distributed Map tolerates.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Limits {
@@ -227,6 +290,56 @@ pub fn limits(m: &MapState, effective: &Value, scope: &Scope) -> Result<Limits, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        use crate::definition::ItemBatcher;
+        let sm = crate::StateMachine::from_value(&json!({"StartAt": "M", "States": {"M": {"Type": "Map",
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+            "End": true}}})).unwrap();
+        let state = &sm.states["M"];
+        let ctx = json!({});
+        let input = json!({"k": "v"});
+        let scope = Scope::new(&input, &ctx);
+        let b = ItemBatcher {
+            max_items: Some(Field::Value(json!(2))),
+            max_input_bytes: None,
+            batch_input: Some(crate::template::Template::Literal(json!({"k": 1}))),
+        };
+        let out = batches(
+            state,
+            &b,
+            vec![json!(1), json!(2), json!(3)],
+            &input,
+            &scope,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                json!({"BatchInput": {"k": 1}, "Items": [1, 2]}),
+                json!({"BatchInput": {"k": 1}, "Items": [3]})
+            ]
+        );
+        let b = ItemBatcher {
+            max_items: None,
+            max_input_bytes: Some(Field::Value(json!(10))),
+            batch_input: None,
+        };
+        let out = batches(
+            state,
+            &b,
+            vec![json!("aaa"), json!("bbb"), json!("c")],
+            &input,
+            &scope,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![json!({"Items": ["aaa"]}), json!({"Items": ["bbb", "c"]})]
+        );
+    }
 
     #[test]
     fn tolerance() {

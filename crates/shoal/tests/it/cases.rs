@@ -43,6 +43,26 @@ fn retry_delays(history: &[Value]) -> Vec<f64> {
     out
 }
 
+/// Seconds between each WaitStateEntered and the next WaitStateExited.
+fn wait_delays(history: &[Value]) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut entered: Option<DateTime<chrono::FixedOffset>> = None;
+    for e in history {
+        let t =
+            DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap_or("")).expect("timestamp");
+        match e["type"].as_str().unwrap_or("") {
+            "WaitStateEntered" => entered = Some(t),
+            "WaitStateExited" => {
+                if let Some(s) = entered.take() {
+                    out.push((t - s).num_milliseconds() as f64 / 1000.0);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[test]
 fn behaviour_cases() {
     let files = case_files();
@@ -109,6 +129,18 @@ fn behaviour_cases() {
                 failures.push(format!(
                     "{name}: retry delays {delays:?}, expected {want:?}"
                 ));
+            }
+        }
+        if let Some(want) = case.get("wait_delays") {
+            let want: Vec<f64> = want
+                .as_array()
+                .expect("array")
+                .iter()
+                .filter_map(Value::as_f64)
+                .collect();
+            let got = wait_delays(&history);
+            if got != want {
+                failures.push(format!("{name}: wait delays {got:?}, expected {want:?}"));
             }
         }
         if let Some(max) = case.get("retry_delays_at_most") {

@@ -242,7 +242,7 @@ fn readme_examples_behave_as_documented() {
     );
     assert!(
         out.contains(
-            "ERROR UNREACHABLE_STATE at /States/Bronze: State \"Bronze\" is not reachable."
+            "ERROR MISSING_TRANSITION_TARGET at /States/Bronze: State \"Bronze\" is not reachable."
         ),
         "{out}"
     );
