@@ -581,10 +581,22 @@ impl Cx {
                         &ptr(at, "Resource"),
                     );
                 }
+                let timeout_seconds = self.num_field(o, at, "TimeoutSeconds", ql, 1);
+                let heartbeat_seconds = self.num_field(o, at, "HeartbeatSeconds", ql, 1);
+                if let (Some(Field::Value(t)), Some(Field::Value(h))) =
+                    (&timeout_seconds, &heartbeat_seconds)
+                {
+                    if h.as_i64() >= t.as_i64() {
+                        self.err(
+                            "HeartbeatSeconds must be smaller than TimeoutSeconds",
+                            &ptr(at, "HeartbeatSeconds"),
+                        );
+                    }
+                }
                 Kind::Task(Box::new(Task {
                     resource,
-                    timeout_seconds: self.num_field(o, at, "TimeoutSeconds", ql, 1),
-                    heartbeat_seconds: self.num_field(o, at, "HeartbeatSeconds", ql, 1),
+                    timeout_seconds,
+                    heartbeat_seconds,
                     credentials: o.get("Credentials").cloned(),
                 }))
             }

@@ -400,6 +400,15 @@ impl<'a> Runner<'a> {
             Ok(v) => v,
             Err(Stop::Failed(f)) => {
                 let f = f.located(&state.name, entered_id);
+                if f.name() == "States.QueryEvaluationError" {
+                    // AWS records JSONata failures in an EvaluationFailed event.
+                    let (e, c, n) = (f.error.clone(), f.cause.clone(), state.name.clone());
+                    self.push(
+                        "EvaluationFailed",
+                        Some("evaluationFailedEventDetails"),
+                        || json!({"state": n, "error": e, "cause": c}),
+                    )?;
+                }
                 match self.catch(state, &raw, &ctx, vars, f)? {
                     Some(v) => v,
                     None => unreachable!("catch returns Err when nothing catches"),

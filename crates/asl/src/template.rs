@@ -230,10 +230,11 @@ fn eval_dynamic(
                 &p.as_str()[1..]
             ))),
         },
+        // The ASL specification's name for a failed intrinsic call in a payload template.
         Dynamic::Call(c) => intrinsics::eval(c, scope).map_err(|e| {
             Failure::new(
-                "States.Runtime",
-                format!("The function for the field '{field}' failed: {e}"),
+                "States.IntrinsicFailure",
+                format!("The intrinsic function for the field '{field}' failed: {e}"),
             )
         }),
         Dynamic::Jsonata(e, src) => eval_jsonata(e, src, field, scope, states),

@@ -24,7 +24,12 @@ fn text(
                 json::compact(scope.input)
             ))
         })?,
-        Some(Field::Call(c)) => intrinsics::eval(c, scope).map_err(Failure::runtime)?,
+        Some(Field::Call(c)) => intrinsics::eval(c, scope).map_err(|e| {
+            Failure::new(
+                "States.IntrinsicFailure",
+                format!("The intrinsic function for the field '{name}Path' failed: {e}"),
+            )
+        })?,
         Some(Field::Jsonata(e, src)) => {
             let states = io::states_binding(scope.input, scope.context, None, None);
             eval_jsonata(e, src, name, scope, Some(&states))?
