@@ -31,6 +31,7 @@ pub mod mock;
 pub mod retry;
 pub mod runner;
 pub mod states;
+pub mod step;
 pub mod template;
 pub mod time;
 

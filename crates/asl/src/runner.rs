@@ -1,16 +1,17 @@
 //! An in-process executor: runs a whole execution synchronously, recording AWS history events.
 //! Tasks are answered by a [`TaskHandler`]; time comes from a [`Clock`] (virtual by default, so
-//! a day-long Wait finishes at once). The server's durable executor reuses the same state
-//! semantics (`states`, `io`, `retry`); this runner is what `shoal asl run` and the benchmarks use.
+//! a day-long Wait finishes at once). Every decision comes from [`crate::step`], which a durable
+//! executor reuses; this runner is what `shoal asl run`, the tests and the benchmarks use.
 
 use crate::context::{Context, ExecutionInfo};
-use crate::definition::{Kind, QueryLanguage, State, StateMachine};
+use crate::definition::{Kind, State, StateMachine};
 use crate::error::Failure;
 use crate::history::{entered_details, exited_details, History, MAX_HISTORY_EVENTS};
-use crate::io::{self, check_size, Finished};
+use crate::io::{self, check_size};
 use crate::json::{self, Scope, Variables};
 use crate::retry;
 use crate::states;
+use crate::step::{self, Invocation, Iterations, Outcome, Recovery, Transition};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
@@ -116,13 +117,6 @@ impl ExecutionResult {
         }
     }
 }
-
-/// What a state produced: the next state (none at the end), the output, the assignments.
-type Step<'m> = (
-    Option<&'m str>,
-    Value,
-    Option<serde_json::Map<String, Value>>,
-);
 
 /// Why a branch stopped early.
 enum Stop {
@@ -376,7 +370,9 @@ impl<'a> Runner<'a> {
         .to_value()
     }
 
-    /// Runs one state; returns the next state (None at the end) and the output.
+    /// Runs one state: starts it, performs what it asks for, and recovers from failures with
+    /// its retriers and catchers — all decided by [`crate::step`]. Returns the next state (none
+    /// at the end of the branch) and the output.
     fn run_state<'m>(
         &mut self,
         state: &'m State,
@@ -390,283 +386,263 @@ impl<'a> Runner<'a> {
             entered_details(&state.name, &raw)
         })?;
         let entered = self.clock.now();
-        let ctx = if state.uses_context {
-            self.context(state, entered, exec_input, map_item, None, None)
-        } else {
-            Value::Null
-        };
-        let result = self.execute(state, &raw, exec_input, &ctx, vars, map_item, entered_id);
-        let (next, output, assigned) = match result {
-            Ok(v) => v,
-            Err(Stop::Failed(f)) => {
-                let f = f.located(&state.name, entered_id);
-                if f.name() == "States.QueryEvaluationError" {
-                    // AWS records JSONata failures in an EvaluationFailed event.
-                    let (e, c, n) = (f.error.clone(), f.cause.clone(), state.name.clone());
-                    self.push(
-                        "EvaluationFailed",
-                        Some("evaluationFailedEventDetails"),
-                        || json!({"state": n, "error": e, "cause": c}),
-                    )?;
+        let is_task = matches!(state.kind, Kind::Task(_));
+        let mut attempts = retry::Attempts::default();
+        let mut attempt = 0u32;
+        let transition = loop {
+            let token = match &state.kind {
+                Kind::Task(t) if t.resource.ends_with(".waitForTaskToken") => {
+                    self.tokens += 1;
+                    Some(format!(
+                        "{}-token-{}",
+                        self.info.execution_name, self.tokens
+                    ))
                 }
-                match self.catch(state, &raw, &ctx, vars, f)? {
-                    Some(v) => v,
-                    None => unreachable!("catch returns Err when nothing catches"),
-                }
+                _ => None,
+            };
+            let ctx = if state.uses_context {
+                let retry_count = is_task.then_some(attempt);
+                self.context(
+                    state,
+                    entered,
+                    exec_input,
+                    map_item,
+                    retry_count,
+                    token.as_deref(),
+                )
+            } else {
+                Value::Null
+            };
+            let scope = Scope::new(&raw, &ctx)
+                .with_variables(vars)
+                .with_seed(self.next_seed());
+            let failure = match self.attempt(state, &raw, exec_input, vars, &scope, token, attempt)
+            {
+                Ok(t) => break t,
+                Err(Stop::Failed(f)) => f.located(&state.name, entered_id),
+                Err(stop) => return Err(stop),
+            };
+            if failure.name() == "States.QueryEvaluationError" {
+                // AWS records JSONata failures in an EvaluationFailed event.
+                let (e, c, n) = (
+                    failure.error.clone(),
+                    failure.cause.clone(),
+                    state.name.clone(),
+                );
+                self.push(
+                    "EvaluationFailed",
+                    Some("evaluationFailedEventDetails"),
+                    || json!({"state": n, "error": e, "cause": c}),
+                )?;
             }
-            Err(stop) => return Err(stop),
+            let jitter = (self.next_seed() >> 11) as f64 / (1u64 << 53) as f64;
+            let recovery = step::recover(state, &raw, failure, &mut attempts, jitter, &scope)?;
+            if !matches!(recovery, Recovery::Retry { .. }) {
+                // a fan-out state records its failure once no retry follows
+                match state.kind {
+                    Kind::Parallel { .. } => {
+                        self.push("ParallelStateFailed", None, || Value::Null)?
+                    }
+                    Kind::Map(_) => self.push("MapStateFailed", None, || Value::Null)?,
+                    _ => 0,
+                };
+            }
+            match recovery {
+                Recovery::Retry { delay } => {
+                    attempt += 1;
+                    let t = self.clock.now() + delay;
+                    self.sleep_until(t)?;
+                }
+                Recovery::Catch(t) => break t,
+                Recovery::Fail(f) => return Err(Stop::Failed(f)),
+            }
         };
+        let Transition {
+            next,
+            output,
+            assigned,
+        } = transition;
         if let Err(f) = check_size(&state.name, &output) {
             return Err(Stop::Failed(f));
         }
-        if !matches!(state.kind, Kind::Fail { .. }) {
-            self.push(exited_kind, Some("stateExitedEventDetails"), || {
-                exited_details(&state.name, &output)
-            })?;
-        }
+        self.push(exited_kind, Some("stateExitedEventDetails"), || {
+            exited_details(&state.name, &output)
+        })?;
         io::apply_assignments(vars, assigned);
         Ok((next, output))
     }
 
-    /// Applies the first matching catcher, or returns the failure.
-    fn catch<'m>(
-        &mut self,
-        state: &'m State,
-        raw: &Value,
-        ctx: &Value,
-        vars: &Variables,
-        f: Failure,
-    ) -> Result<Option<Step<'m>>, Stop> {
-        let Some(c) = retry::find_catcher(&state.catch, f.name()) else {
-            return Err(Stop::Failed(f));
-        };
-        let error_output = json!({"Error": f.error, "Cause": f.cause});
-        let scope = Scope::new(raw, ctx)
-            .with_variables(vars)
-            .with_seed(self.next_seed());
-        let (output, assigned) = match state.query_language {
-            QueryLanguage::JsonPath => {
-                let assigned = io::assign_with(
-                    &c.assign,
-                    QueryLanguage::JsonPath,
-                    &error_output,
-                    &scope,
-                    None,
-                )?;
-                let out = io::result_path(&c.result_path, raw, error_output)?;
-                (out, assigned)
-            }
-            QueryLanguage::Jsonata => {
-                let states = io::states_binding(raw, ctx, None, Some(&error_output));
-                let assigned = io::assign_with(
-                    &c.assign,
-                    QueryLanguage::Jsonata,
-                    raw,
-                    &scope,
-                    Some(&states),
-                )?;
-                let out = match &c.output {
-                    Some(t) => t.eval(&scope, Some(&states))?,
-                    None => error_output,
-                };
-                (out, assigned)
-            }
-        };
-        Ok(Some((Some(c.next.as_str()), output, assigned)))
-    }
-
+    /// One attempt at a state: start it and perform what it asks for.
     #[allow(clippy::too_many_arguments)]
-    fn execute<'m>(
+    fn attempt<'m>(
         &mut self,
         state: &'m State,
         raw: &Value,
         exec_input: &Value,
-        ctx: &Value,
         vars: &Variables,
-        map_item: Option<&(usize, Value)>,
-        entered_id: u64,
-    ) -> Result<Step<'m>, Stop> {
-        let seed = self.next_seed();
-        let scope = Scope::new(raw, ctx).with_variables(vars).with_seed(seed);
-        let next = || state.next.as_deref();
-        match &state.kind {
-            Kind::Pass { result } => {
-                let Finished { output, assigned } =
-                    states::pass::run(state, result.as_ref(), raw, &scope)?;
-                Ok((next(), output, assigned))
-            }
-            Kind::Succeed => {
-                let output = states::succeed::run(state, raw, &scope)?;
-                Ok((None, output, None))
-            }
-            Kind::Fail { error, cause } => Err(Stop::Failed(states::fail::run(
-                state,
-                error.as_ref(),
-                cause.as_ref(),
-                &scope,
-            )?)),
-            Kind::Choice { choices, default } => {
-                let d = states::choice::run(state, choices, default.as_deref(), raw, &scope)?;
-                Ok((Some(d.next), d.output, d.assigned))
-            }
-            Kind::Wait(w) => {
-                let now = self.clock.now();
-                let until = states::wait::until(state, w, raw, &scope, now)?;
-                let f = states::wait::finish(state, raw, &scope)?;
+        scope: &Scope,
+        token: Option<String>,
+        attempt: u32,
+    ) -> Result<Transition<'m>, Stop> {
+        let outcome = step::start(state, raw, scope, self.clock.now())?;
+        match outcome {
+            Outcome::Done(t) => Ok(t),
+            Outcome::WaitUntil { until, then } => {
                 self.sleep_until(until)?;
-                Ok((next(), f.output, f.assigned))
+                Ok(then)
             }
-            Kind::Task(task) => self.task(
-                state, task, raw, exec_input, ctx, vars, map_item, entered_id,
-            ),
-            Kind::Parallel { branches } => {
-                let eff = io::effective_input(state, &scope)?;
-                let mut attempt = 0u32;
-                let mut delays = retry::Attempts::default();
-                loop {
-                    self.push("ParallelStateStarted", None, || Value::Null)?;
-                    match self.parallel(branches, &eff, exec_input, vars) {
-                        Ok(results) => {
-                            self.push("ParallelStateSucceeded", None, || Value::Null)?;
-                            let f = io::finish(state, raw, Value::Array(results), &scope)?;
-                            return Ok((next(), f.output, f.assigned));
-                        }
-                        Err(Stop::Failed(f)) => {
-                            match self.retry_delay(state, &f, &mut delays, attempt) {
-                                Some(d) => {
-                                    attempt += 1;
-                                    let t = self.clock.now() + d;
-                                    self.sleep_until(t)?;
-                                }
-                                None => {
-                                    self.push("ParallelStateFailed", None, || Value::Null)?;
-                                    return Err(Stop::Failed(f));
-                                }
-                            }
-                        }
-                        Err(stop) => return Err(stop),
-                    }
-                }
+            Outcome::Invoke(inv) => {
+                let result = self.invoke(state, &inv, token, attempt)?;
+                Ok(step::task_succeeded(state, raw, result, scope)?)
             }
-            Kind::Map(m) => {
-                let mut attempt = 0u32;
-                let mut delays = retry::Attempts::default();
-                loop {
-                    match self.map(state, m, raw, exec_input, ctx, vars, &scope) {
-                        Ok(results) => {
-                            let f = io::finish(state, raw, results, &scope)?;
-                            return Ok((next(), f.output, f.assigned));
-                        }
-                        Err(Stop::Failed(f)) => {
-                            match self.retry_delay(state, &f, &mut delays, attempt) {
-                                Some(d) => {
-                                    attempt += 1;
-                                    let t = self.clock.now() + d;
-                                    self.sleep_until(t)?;
-                                }
-                                None => return Err(Stop::Failed(f)),
-                            }
-                        }
-                        Err(stop) => return Err(stop),
-                    }
+            Outcome::Branches { input } => {
+                let Kind::Parallel { branches } = &state.kind else {
+                    unreachable!("only Parallel states ask for branches")
+                };
+                self.push("ParallelStateStarted", None, || Value::Null)?;
+                let mut results = Vec::with_capacity(branches.len());
+                for b in branches {
+                    // A branch sees the outer variables but its assignments stay inside it.
+                    let mut inner = vars.clone();
+                    results.push(self.run_machine(
+                        b,
+                        input.clone(),
+                        exec_input,
+                        &mut inner,
+                        None,
+                    )?);
                 }
+                self.push("ParallelStateSucceeded", None, || Value::Null)?;
+                Ok(step::fan_succeeded(state, raw, results, scope)?)
+            }
+            Outcome::Iterations(it) => {
+                let Kind::Map(m) = &state.kind else {
+                    unreachable!("only Map states ask for iterations")
+                };
+                let results = self.iterations(state, m, it, exec_input, vars, scope)?;
+                Ok(step::fan_succeeded(state, raw, results, scope)?)
             }
         }
     }
 
-    fn retry_delay(
+    /// Performs a task through the handler, recording AWS's task events.
+    fn invoke(
         &mut self,
         state: &State,
-        f: &Failure,
-        attempts: &mut retry::Attempts,
-        _attempt: u32,
-    ) -> Option<Duration> {
-        let jitter_sample = (self.next_seed() >> 11) as f64 / (1u64 << 53) as f64;
-        retry::decide(&state.retry, f.name(), attempts, jitter_sample)
-    }
-
-    fn parallel(
-        &mut self,
-        branches: &[StateMachine],
-        input: &Value,
-        exec_input: &Value,
-        vars: &Variables,
-    ) -> Result<Vec<Value>, Stop> {
-        let mut out = Vec::with_capacity(branches.len());
-        for b in branches {
-            // A branch sees the outer variables but its assignments stay inside it.
-            let mut inner = vars.clone();
-            out.push(self.run_machine(b, input.clone(), exec_input, &mut inner, None)?);
+        inv: &Invocation,
+        token: Option<String>,
+        attempt: u32,
+    ) -> Result<Value, Stop> {
+        let (rtype, rname) = states::task::resource_type(&inv.resource);
+        let region = self.info.region.clone();
+        self.push("TaskScheduled", Some("taskScheduledEventDetails"), || {
+            let mut d = json!({
+                "resourceType": rtype,
+                "resource": rname,
+                "region": region,
+                "parameters": json::compact(&inv.parameters),
+            });
+            if let Some(t) = inv.timeout_seconds {
+                d["timeoutInSeconds"] = json!(t);
+            }
+            if let Some(h) = inv.heartbeat_seconds {
+                d["heartbeatInSeconds"] = json!(h);
+            }
+            d
+        })?;
+        self.push(
+            "TaskStarted",
+            Some("taskStartedEventDetails"),
+            || json!({"resourceType": rtype, "resource": rname}),
+        )?;
+        let call = TaskCall {
+            state: &state.name,
+            resource: &inv.resource,
+            parameters: &inv.parameters,
+            attempt,
+            task_token: token,
+            timeout_seconds: inv.timeout_seconds,
+        };
+        match self.tasks.invoke(&call) {
+            TaskOutcome::Success(result) => {
+                self.push("TaskSucceeded", Some("taskSucceededEventDetails"), || {
+                    json!({"resourceType": rtype, "resource": rname, "output": json::compact(&result), "outputDetails": {"truncated": false}})
+                })?;
+                Ok(result)
+            }
+            TaskOutcome::Failure { error, cause } => {
+                self.push("TaskFailed", Some("taskFailedEventDetails"), || {
+                    json!({"resourceType": rtype, "resource": rname, "error": error, "cause": cause})
+                })?;
+                Err(Stop::Failed(Failure::plain(Some(error), Some(cause))))
+            }
+            outcome @ (TaskOutcome::TimedOut | TaskOutcome::HeartbeatTimedOut) => {
+                let (err, cause) = if outcome == TaskOutcome::TimedOut {
+                    ("States.Timeout", "Task timed out.")
+                } else {
+                    ("States.HeartbeatTimeout", "Task heartbeat timed out.")
+                };
+                let waited = if outcome == TaskOutcome::TimedOut {
+                    inv.timeout_seconds
+                } else {
+                    inv.heartbeat_seconds
+                };
+                if let Some(t) = waited {
+                    let until = self.clock.now() + Duration::seconds(t as i64);
+                    self.sleep_until(until)?;
+                }
+                self.push("TaskTimedOut", Some("taskTimedOutEventDetails"), || {
+                    json!({"resourceType": rtype, "resource": rname, "error": err, "cause": cause})
+                })?;
+                Err(Stop::Failed(Failure::plain(
+                    Some(err.into()),
+                    Some(cause.into()),
+                )))
+            }
         }
-        Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn map(
+    /// Runs a Map's iterations: inline in this history, or distributed as child executions.
+    fn iterations(
         &mut self,
         state: &State,
         m: &crate::definition::MapState,
-        raw: &Value,
+        it: Iterations,
         exec_input: &Value,
-        ctx: &Value,
         vars: &Variables,
         scope: &Scope,
-    ) -> Result<Value, Stop> {
-        if m.item_reader.is_some() || m.result_writer.is_some() {
-            return Err(Stop::Failed(Failure::plain(
-                Some("Shoal.Unsupported".into()),
-                Some(format!(
-                    "The Map state '{}' uses ItemReader or ResultWriter, which read and write S3 objects; the in-process runner has no object store (they work with `shoal serve` once it serves S3)",
-                    state.name
-                )),
-            )));
-        }
-        let plan = states::map::plan(state, m, raw, ctx, scope)?;
+    ) -> Result<Vec<Value>, Stop> {
         self.push(
             "MapStateStarted",
             Some("mapStateStartedEventDetails"),
-            || json!({"length": plan.items.len()}),
+            || json!({"length": it.items.len()}),
         )?;
-        let limits = states::map::limits(m, &plan.effective, scope)?;
-        let mut results = Vec::with_capacity(plan.items.len());
-        if m.distributed {
+        let limits = states::map::limits(m, &it.effective, scope)?;
+        let mut results = Vec::with_capacity(it.inputs.len());
+        let batched = m.item_batcher.is_some();
+        if it.distributed {
             self.push("MapRunStarted", Some("mapRunStartedEventDetails"), {
                 let arn = self.info.map_run_arn(m.label.as_deref());
                 move || json!({"mapRunArn": arn})
             })?;
-            let mut inputs = Vec::with_capacity(plan.items.len());
-            for (i, item) in plan.items.iter().enumerate() {
-                inputs.push(states::map::item_input(
-                    state, m, &plan, i, item, ctx, scope,
-                )?);
-            }
-            // With an ItemBatcher each child execution gets a batch: {"BatchInput": ..., "Items": [...]}.
-            let units: Vec<Value> = match &m.item_batcher {
-                Some(b) => states::map::batches(state, b, inputs, &plan.effective, scope)?,
-                None => inputs,
-            };
-            let total = units.len();
+            let total = it.inputs.len();
             let mut failures = 0usize;
-            for (i, input) in units.into_iter().enumerate() {
-                let item = plan.items.get(i).cloned().unwrap_or(Value::Null);
+            for (i, input) in it.inputs.into_iter().enumerate() {
+                let value = if batched {
+                    input.clone()
+                } else {
+                    it.items.get(i).cloned().unwrap_or(Value::Null)
+                };
                 // Child executions keep their own history, as on AWS.
                 let mut child = Runner::new(self.info.child(i), &mut *self.clock, &mut *self.tasks);
                 child.deadline = self.deadline;
                 let mut inner = vars.clone();
-                let item_ctx = (
-                    i,
-                    if m.item_batcher.is_some() {
-                        input.clone()
-                    } else {
-                        item
-                    },
-                );
                 let r = child.run_machine(
                     &m.processor,
                     input.clone(),
                     &input,
                     &mut inner,
-                    Some(&item_ctx),
+                    Some(&(i, value)),
                 );
                 match r {
                     Ok(v) => results.push(v),
@@ -675,10 +651,13 @@ impl<'a> Runner<'a> {
                         failures += 1;
                         results.push(json!({"Error": f.error, "Cause": f.cause}));
                         if limits.exceeded(failures, total) {
-                            self.push("MapRunFailed", Some("mapRunFailedEventDetails"), || json!({"error": "States.ExceedToleratedFailureThreshold", "cause": "The specified tolerated failure threshold for the Map Run was exceeded."}))?;
+                            let cause = "The specified tolerated failure threshold for the Map Run was exceeded.";
+                            self.push("MapRunFailed", Some("mapRunFailedEventDetails"), || {
+                                json!({"error": "States.ExceedToleratedFailureThreshold", "cause": cause})
+                            })?;
                             return Err(Stop::Failed(Failure::plain(
                                 Some("States.ExceedToleratedFailureThreshold".into()),
-                                Some("The specified tolerated failure threshold for the Map Run was exceeded.".into()),
+                                Some(cause.into()),
                             )));
                         }
                     }
@@ -686,22 +665,33 @@ impl<'a> Runner<'a> {
             }
             self.push("MapRunSucceeded", None, || Value::Null)?;
         } else {
-            for (i, item) in plan.items.iter().enumerate() {
-                let input = states::map::item_input(state, m, &plan, i, item, ctx, scope)?;
+            for (i, input) in it.inputs.into_iter().enumerate() {
+                let value = if batched {
+                    input.clone()
+                } else {
+                    it.items.get(i).cloned().unwrap_or(Value::Null)
+                };
+                let name = state.name.clone();
                 self.push(
                     "MapIterationStarted",
                     Some("mapIterationStartedEventDetails"),
-                    || json!({"name": state.name, "index": i}),
+                    || json!({"name": name, "index": i}),
                 )?;
                 let mut inner = vars.clone();
-                let item_ctx = (i, item.clone());
-                match self.run_machine(&m.processor, input, exec_input, &mut inner, Some(&item_ctx))
-                {
+                let r = self.run_machine(
+                    &m.processor,
+                    input,
+                    exec_input,
+                    &mut inner,
+                    Some(&(i, value)),
+                );
+                let name = state.name.clone();
+                match r {
                     Ok(v) => {
                         self.push(
                             "MapIterationSucceeded",
                             Some("mapIterationSucceededEventDetails"),
-                            || json!({"name": state.name, "index": i}),
+                            || json!({"name": name, "index": i}),
                         )?;
                         results.push(v);
                     }
@@ -709,9 +699,8 @@ impl<'a> Runner<'a> {
                         self.push(
                             "MapIterationFailed",
                             Some("mapIterationFailedEventDetails"),
-                            || json!({"name": state.name, "index": i}),
+                            || json!({"name": name, "index": i}),
                         )?;
-                        self.push("MapStateFailed", None, || Value::Null)?;
                         return Err(Stop::Failed(f));
                     }
                     Err(stop) => return Err(stop),
@@ -719,130 +708,6 @@ impl<'a> Runner<'a> {
             }
         }
         self.push("MapStateSucceeded", None, || Value::Null)?;
-        Ok(Value::Array(results))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn task<'m>(
-        &mut self,
-        state: &'m State,
-        task: &crate::definition::Task,
-        raw: &Value,
-        exec_input: &Value,
-        _ctx: &Value,
-        vars: &Variables,
-        map_item: Option<&(usize, Value)>,
-        _entered_id: u64,
-    ) -> Result<Step<'m>, Stop> {
-        let mut attempts = retry::Attempts::default();
-        let mut attempt = 0u32;
-        let wait_for_token = task.resource.ends_with(".waitForTaskToken");
-        loop {
-            let token = if wait_for_token {
-                self.tokens += 1;
-                Some(format!(
-                    "{}-token-{}",
-                    self.info.execution_name, self.tokens
-                ))
-            } else {
-                None
-            };
-            let entered = self.clock.now();
-            let ctx = self.context(
-                state,
-                entered,
-                exec_input,
-                map_item,
-                Some(attempt),
-                token.as_deref(),
-            );
-            let scope = Scope::new(raw, &ctx)
-                .with_variables(vars)
-                .with_seed(self.next_seed());
-            let params = io::effective_input(state, &scope)?;
-            let timeout =
-                states::task::seconds(task.timeout_seconds.as_ref(), &scope, "TimeoutSeconds")?;
-            let heartbeat =
-                states::task::seconds(task.heartbeat_seconds.as_ref(), &scope, "HeartbeatSeconds")?;
-            let resource_type = states::task::resource_type(&task.resource);
-            let region = self.info.region.clone();
-            let sched = || {
-                let mut d = json!({
-                    "resourceType": resource_type.0,
-                    "resource": resource_type.1,
-                    "region": region,
-                    "parameters": json::compact(&params),
-                });
-                if let Some(t) = timeout {
-                    d["timeoutInSeconds"] = json!(t);
-                }
-                if let Some(h) = heartbeat {
-                    d["heartbeatInSeconds"] = json!(h);
-                }
-                d
-            };
-            self.push("TaskScheduled", Some("taskScheduledEventDetails"), sched)?;
-            self.push(
-                "TaskStarted",
-                Some("taskStartedEventDetails"),
-                || json!({"resourceType": resource_type.0, "resource": resource_type.1}),
-            )?;
-            let call = TaskCall {
-                state: &state.name,
-                resource: &task.resource,
-                parameters: &params,
-                attempt,
-                task_token: token.clone(),
-                timeout_seconds: timeout,
-            };
-            let outcome = self.tasks.invoke(&call);
-            let failure = match outcome {
-                TaskOutcome::Success(result) => {
-                    self.push(
-                        "TaskSucceeded",
-                        Some("taskSucceededEventDetails"),
-                        || json!({"resourceType": resource_type.0, "resource": resource_type.1, "output": json::compact(&result), "outputDetails": {"truncated": false}}),
-                    )?;
-                    if let Err(f) = check_size(&state.name, &result) {
-                        return Err(Stop::Failed(f));
-                    }
-                    let f = io::finish(state, raw, result, &scope)?;
-                    return Ok((state.next.as_deref(), f.output, f.assigned));
-                }
-                TaskOutcome::Failure { error, cause } => {
-                    self.push(
-                        "TaskFailed",
-                        Some("taskFailedEventDetails"),
-                        || json!({"resourceType": resource_type.0, "resource": resource_type.1, "error": error, "cause": cause}),
-                    )?;
-                    Failure::plain(Some(error), Some(cause))
-                }
-                TaskOutcome::TimedOut | TaskOutcome::HeartbeatTimedOut => {
-                    let (err, cause) = if outcome == TaskOutcome::TimedOut {
-                        ("States.Timeout", "Task timed out.")
-                    } else {
-                        ("States.HeartbeatTimeout", "Task heartbeat timed out.")
-                    };
-                    if let Some(t) = timeout {
-                        let until = self.clock.now() + Duration::seconds(t as i64);
-                        self.sleep_until(until)?;
-                    }
-                    self.push(
-                        "TaskTimedOut",
-                        Some("taskTimedOutEventDetails"),
-                        || json!({"resourceType": resource_type.0, "resource": resource_type.1, "error": err, "cause": cause}),
-                    )?;
-                    Failure::plain(Some(err.into()), Some(cause.into()))
-                }
-            };
-            match self.retry_delay(state, &failure, &mut attempts, attempt) {
-                Some(d) => {
-                    attempt += 1;
-                    let t = self.clock.now() + d;
-                    self.sleep_until(t)?;
-                }
-                None => return Err(Stop::Failed(failure)),
-            }
-        }
+        Ok(results)
     }
 }
