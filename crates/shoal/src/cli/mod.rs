@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments and dispatches to the subcommands.
 
 mod asl;
+mod schedule;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,10 +20,14 @@ pub enum Command {
     /// Amazon States Language: validate definitions and run executions in process.
     #[command(subcommand)]
     Asl(asl::AslCommand),
+    /// EventBridge schedule expressions: validate them and list their next fire times.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Asl(c) => asl::run(c),
+        Command::Schedule(c) => schedule::run(c),
     }
 }

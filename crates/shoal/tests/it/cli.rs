@@ -311,3 +311,85 @@ fn readme_examples_behave_as_documented() {
         }
     }
 }
+
+#[test]
+fn schedule_next_prints_fire_times_and_rejects_bad_input() {
+    let (code, out, _) = run(shoal().args([
+        "schedule",
+        "next",
+        "cron(0 7 * * ? *)",
+        "--from",
+        "2024-02-02T00:00:00Z",
+        "--count",
+        "2",
+    ]));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "2024-02-02T07:00:00Z\n2024-02-03T07:00:00Z\n")
+    );
+    // 07:00 in London is 06:00Z in summer
+    let (code, out, _) = run(shoal().args([
+        "schedule",
+        "next",
+        "cron(0 7 * * ? *)",
+        "--kind",
+        "scheduler",
+        "--tz",
+        "Europe/London",
+        "--from",
+        "2024-06-01T00:00:00Z",
+        "--count",
+        "1",
+    ]));
+    assert_eq!((code, out.as_str()), (0, "2024-06-01T06:00:00Z\n"));
+    // the README's example, across the spring-forward weekend
+    let (code, out, _) = run(shoal().args([
+        "schedule",
+        "next",
+        "cron(0 7 * * ? *)",
+        "--kind",
+        "scheduler",
+        "--tz",
+        "Europe/London",
+        "--from",
+        "2024-03-29T12:00:00Z",
+        "--count",
+        "3",
+    ]));
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "2024-03-30T07:00:00Z\n2024-03-31T06:00:00Z\n2024-04-01T06:00:00Z\n"
+        )
+    );
+    let (code, out, err) = run(shoal().args(["schedule", "next", "rate(1 minutes)"]));
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.contains("ValidationException: Parameter ScheduleExpression is not valid."),
+        "{err}"
+    );
+    let (code, _, err) = run(shoal().args([
+        "schedule",
+        "next",
+        "cron(0 1 * * * *)",
+        "--kind",
+        "scheduler",
+    ]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("Invalid Schedule Expression cron(0 1 * * * *)."),
+        "{err}"
+    );
+    let (code, _, err) = run(shoal().args([
+        "schedule",
+        "next",
+        "cron(0 7 * * ? *)",
+        "--kind",
+        "scheduler",
+        "--tz",
+        "Mars/Olympus",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("Invalid ScheduleExpressionTimezone"), "{err}");
+}

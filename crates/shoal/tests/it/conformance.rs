@@ -60,3 +60,20 @@ fn parse_counts(line: &str) -> Option<(usize, usize)> {
     let f = rest.split_whitespace().next()?;
     Some((p.trim().parse().ok()?, f.parse().ok()?))
 }
+
+/// `../shared/conformance/schedules`: cron/rate/at validation for rules and Scheduler, and fire
+/// times. The one case the runner skips depends on the bus a rule lives on (tested with the API).
+#[test]
+fn schedule_corpus_matches_aws() {
+    let shared = shared_dir();
+    let out = Command::new("python3")
+        .arg(shared.join("conformance/schedules/run.py"))
+        .arg("--cmd")
+        .arg(format!("{} schedule next", env!("CARGO_BIN_EXE_shoal")))
+        .arg("--show-failures")
+        .output()
+        .expect("python3 runs the schedule runner");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or("");
+    assert_eq!(last, "126 passed, 0 failed, 1 skipped", "{text}");
+}
