@@ -52,6 +52,19 @@ pub struct Ctx<'e, 'a> {
     pub depth: usize,
     /// Object bindings, assembled once per evaluation.
     objects: Vec<(&'a str, V<'a>)>,
+    /// Every frame this evaluation made. A lambda stored in the frame it closes over is a
+    /// reference cycle; clearing the frames when the evaluation ends breaks every such cycle.
+    frames: Vec<std::rc::Weak<Frame<'a>>>,
+}
+
+impl Drop for Ctx<'_, '_> {
+    fn drop(&mut self) {
+        for f in self.frames.drain(..) {
+            if let Some(f) = f.upgrade() {
+                f.vars.borrow_mut().clear();
+            }
+        }
+    }
 }
 
 type R<'a> = Result<V<'a>, Error>;
@@ -64,7 +77,18 @@ impl<'e, 'a> Ctx<'e, 'a> {
             root,
             depth: 0,
             objects,
+            frames: Vec::new(),
         }
+    }
+
+    /// A new scope under `parent` (or a root scope), registered for cleanup.
+    pub fn frame(&mut self, parent: Option<&Rc<Frame<'a>>>) -> Rc<Frame<'a>> {
+        let f = match parent {
+            Some(p) => Frame::child(p),
+            None => Frame::root(),
+        };
+        self.frames.push(Rc::downgrade(&f));
+        f
     }
 
     fn lookup(&self, name: &str, frame: &Rc<Frame<'a>>) -> V<'a> {
@@ -218,7 +242,7 @@ impl<'e, 'a> Ctx<'e, 'a> {
                 self.group(pairs, &v, frame)?
             }
             Node::Block(items) => {
-                let f = Frame::child(frame);
+                let f = self.frame(Some(frame));
                 let mut last = V::Undef;
                 for it in items {
                     last = self.eval(it, input, &f)?;
@@ -294,7 +318,7 @@ impl<'e, 'a> Ctx<'e, 'a> {
     pub fn apply(&mut self, f: &V<'a>, args: Vec<V<'a>>, input: &V<'a>) -> R<'a> {
         match f {
             V::Lambda(c) => {
-                let frame = Frame::child(&c.env);
+                let frame = self.frame(Some(&c.env));
                 for (i, p) in c.params.iter().enumerate() {
                     frame.set(p, args.get(i).cloned().unwrap_or(V::Undef));
                 }

@@ -874,7 +874,7 @@ pub fn call<'a>(cx: &mut Ctx<'_, 'a>, name: &str, args: Vec<V<'a>>, input: &V<'a
                 V::Undef => input.clone(),
                 v => v,
             };
-            let frame = crate::eval::Frame::root();
+            let frame = cx.frame(None);
             cx.eval(e.root(), &ctx, &frame)?
         }
         _ => return Err(Error::new("T1006", "Attempted to invoke a non-function")),

@@ -157,7 +157,7 @@ impl Expr {
     pub fn evaluate<'h>(&self, input: &'h Value, env: &Env<'h>) -> Result<Output, Error> {
         let v = value::V::Ref(input);
         let mut cx = eval::Ctx::new(env, v.clone());
-        let frame = eval::Frame::root();
+        let frame = cx.frame(None);
         let out = cx.eval(&self.root, &v, &frame)?;
         Ok(match out {
             value::V::Undef => Output::Undefined,

@@ -128,3 +128,32 @@ fn unicode_names_and_whitespace() {
     assert!(Expr::parse("]2\u{85}x").is_err());
     assert_eq!(val("\u{85}1\u{a0}+\u{2003}1", json!(null)), json!(2));
 }
+
+/// A lambda stored in the scope it closes over is a reference cycle; the evaluation must free it
+/// (found by the `expressions` fuzz target with LeakSanitizer).
+#[test]
+fn closures_stored_in_their_own_scope_are_freed() {
+    use std::rc::Rc;
+    let e = Expr::parse("($fn := function($x){ $x + $y }; $y := 1; $fn(1))").unwrap();
+    assert_eq!(
+        e.evaluate(&json!(null), &Env::new(&NoHost)).unwrap(),
+        Output::Value(json!(2))
+    );
+    // the frame registry empties every frame at the end, so nothing keeps the closure alive
+    let root = crate::eval::Frame::root();
+    let weak = Rc::downgrade(&root);
+    {
+        let env = Env::new(&NoHost);
+        let mut cx = crate::eval::Ctx::new(&env, crate::value::V::Null);
+        let f = cx.frame(None);
+        let lam = Expr::parse("function($x){$x}").unwrap();
+        let v = cx.eval(lam.root(), &crate::value::V::Null, &f).unwrap();
+        f.set("fn", v);
+        drop(root);
+        let w = Rc::downgrade(&f);
+        drop(f);
+        drop(cx);
+        assert!(w.upgrade().is_none(), "the frame leaked");
+    }
+    assert!(weak.upgrade().is_none());
+}
