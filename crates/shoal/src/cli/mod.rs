@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments and dispatches to the subcommands.
 
 mod asl;
+mod events;
 mod schedule;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,9 @@ pub enum Command {
     /// Amazon States Language: validate definitions and run executions in process.
     #[command(subcommand)]
     Asl(asl::AslCommand),
+    /// EventBridge event patterns: test them against events.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// EventBridge schedule expressions: validate them and list their next fire times.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
@@ -29,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Asl(c) => asl::run(c),
         Command::Schedule(c) => schedule::run(c),
+        Command::Events(c) => events::run(c),
     }
 }

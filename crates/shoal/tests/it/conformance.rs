@@ -1,15 +1,18 @@
-//! The ASL conformance corpus recorded from real AWS (`../shared/conformance/asl`), run through
-//! its own runner against the real binary. Every failure must be listed, with a reason, in
-//! `tests/conformance/asl-known-failures.txt`; a case that starts passing must be removed from it.
+//! The conformance corpora in `../shared/conformance`, run through their own runners against the
+//! real binary. Every failure must be listed, with a reason, in `tests/conformance/*-known-failures.txt`;
+//! a case that starts passing must be removed from its list.
 
 use crate::support::{repo_root, shared_dir};
 use std::collections::BTreeSet;
 use std::process::Command;
 
 fn known_failures() -> BTreeSet<String> {
-    let text =
-        std::fs::read_to_string(repo_root().join("tests/conformance/asl-known-failures.txt"))
-            .expect("tests/conformance/asl-known-failures.txt");
+    known("asl-known-failures.txt")
+}
+
+fn known(file: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo_root().join("tests/conformance").join(file))
+        .unwrap_or_else(|_| panic!("tests/conformance/{file}"));
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -76,4 +79,44 @@ fn schedule_corpus_matches_aws() {
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or("");
     assert_eq!(last, "126 passed, 0 failed, 1 skipped", "{text}");
+}
+
+/// `../shared/conformance/event-patterns`: 1,096 patterns recorded from AWS and from event-ruler.
+#[test]
+fn event_pattern_corpus_matches_aws() {
+    let shared = shared_dir();
+    let out = Command::new("python3")
+        .arg(shared.join("conformance/event-patterns/run.py"))
+        .arg("--cmd")
+        .arg(format!(
+            "{} events test-pattern",
+            env!("CARGO_BIN_EXE_shoal")
+        ))
+        .args(["--batch", "--show-failures", "2000", "--cases"])
+        .arg(shared.join("conformance/event-patterns/cases.jsonl"))
+        .output()
+        .expect("python3 runs the event-pattern runner");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let failing: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("- "))
+        .filter_map(|l| l.rsplit_once(" [").map(|(n, _)| n.trim().to_string()))
+        .collect();
+    let known = known("event-patterns-known-failures.txt");
+    let unexpected: Vec<_> = failing.difference(&known).collect();
+    let fixed: Vec<_> = known.difference(&failing).collect();
+    assert!(
+        unexpected.is_empty(),
+        "new event-pattern failures: {unexpected:?}\n{text}"
+    );
+    assert!(
+        fixed.is_empty(),
+        "these known failures pass now; remove them from the list: {fixed:?}"
+    );
+    let last = text.lines().last().unwrap_or("");
+    assert_eq!(
+        last,
+        format!("{} passed, {} failed", 1096 - known.len(), known.len()),
+        "{text}"
+    );
 }

@@ -1,0 +1,586 @@
+//! Compiling an event pattern (with EventBridge's validation) and matching one event against it.
+
+use crate::json::Json;
+use crate::number::exact_double;
+use crate::{cidr::Cidr, wildcard::Wildcard};
+
+/// Why a pattern is rejected (`InvalidEventPatternException`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Event pattern is not valid. Reason: {0}")]
+pub struct InvalidPattern(pub String);
+
+fn bad<T>(msg: impl Into<String>) -> Result<T, InvalidPattern> {
+    Err(InvalidPattern(msg.into()))
+}
+
+/// A compiled pattern: alternatives (one per combination of `$or` branches), each a list of
+/// dotted field paths with their matchers. A field matches when any value at its path (arrays
+/// flattened) satisfies any of its matchers; a rule matches when every field of one alternative does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    pub(crate) alternatives: Vec<Rule>,
+}
+
+/// One alternative: dotted paths with the matchers any value there may satisfy.
+pub(crate) type Rule = Vec<(String, Vec<Matcher>)>;
+
+/// Merges two alternatives; a branch's field overrides the same path outside the `$or`, as
+/// event-ruler (and so EventBridge) does.
+fn merge(
+    base: &[(String, Vec<Matcher>)],
+    extra: &[(String, Vec<Matcher>)],
+) -> Vec<(String, Vec<Matcher>)> {
+    let mut out: Vec<(String, Vec<Matcher>)> = base.to_vec();
+    for (k, m) in extra {
+        match out.iter_mut().find(|(p, _)| p == k) {
+            Some(slot) => slot.1 = m.clone(),
+            None => out.push((k.clone(), m.clone())),
+        }
+    }
+    out
+}
+
+/// The most alternatives a pattern may expand to (each `$or` multiplies them).
+const MAX_ALTERNATIVES: usize = 1024;
+
+/// A scalar as EventBridge compares it: strings by text, numbers by value when exact.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Lit {
+    Null,
+    Bool(bool),
+    Str(String),
+    Num(String, Option<f64>),
+}
+
+impl Lit {
+    fn from_json(j: &Json) -> Option<Lit> {
+        Some(match j {
+            Json::Null => Lit::Null,
+            Json::Bool(b) => Lit::Bool(*b),
+            Json::Str(s) => Lit::Str(s.clone()),
+            Json::Num(n) => Lit::Num(n.clone(), exact_double(n)),
+            _ => return None,
+        })
+    }
+
+    fn same(&self, other: &Lit) -> bool {
+        match (self, other) {
+            (Lit::Num(a, Some(x)), Lit::Num(b, Some(y))) => x == y || a == b,
+            (Lit::Num(a, _), Lit::Num(b, _)) => a == b,
+            (a, b) => a == b,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Matcher {
+    Exact(Lit),
+    Prefix(String, bool),
+    Suffix(String, bool),
+    EqualsIgnoreCase(String),
+    Wildcard(Wildcard),
+    AnythingBut(Vec<Lit>),
+    AnythingButPrefix(Vec<String>),
+    AnythingButSuffix(Vec<String>),
+    AnythingButIgnoreCase(Vec<String>),
+    AnythingButWildcard(Vec<Wildcard>),
+    Numeric(Vec<(Cmp, f64)>),
+    Exists(bool),
+    Cidr(Cidr),
+}
+
+/// Folds case the way `equals-ignore-case` compares (ß matches SS, Ä matches ä).
+pub(crate) fn fold(s: &str) -> String {
+    s.to_uppercase().to_lowercase()
+}
+
+impl Pattern {
+    /// Compiles pattern text.
+    pub fn parse(text: &str) -> Result<Pattern, InvalidPattern> {
+        let j = crate::json::parse(text)
+            .map_err(|e| InvalidPattern(format!("Filter is not valid JSON: {e}")))?;
+        Pattern::compile(&j)
+    }
+
+    pub(crate) fn compile(j: &Json) -> Result<Pattern, InvalidPattern> {
+        if !matches!(j, Json::Obj(_)) {
+            return bad("Filter is not an object");
+        }
+        Ok(Pattern {
+            alternatives: alternatives(j, "")?,
+        })
+    }
+
+    /// Whether the event (JSON text) matches.
+    pub fn matches_text(&self, event: &str) -> Result<bool, String> {
+        let e = crate::json::parse(event)?;
+        if !matches!(e, Json::Obj(_)) {
+            return Err("the event must be a JSON object".into());
+        }
+        Ok(self.matches(&e))
+    }
+
+    /// Whether a parsed event matches. Values that come from elements of one array must come
+    /// from the same element (event-ruler's array consistency).
+    pub fn matches(&self, event: &Json) -> bool {
+        let mut leaves: Vec<Leaf> = Vec::new();
+        let mut next_array = 0u32;
+        flatten(event, "", &mut Vec::new(), &mut next_array, &mut leaves);
+        self.alternatives.iter().any(|fields| {
+            // fields that may be satisfied by absence go last: every other field narrows the
+            // array elements in play first
+            let mut order: Vec<&(String, Vec<Matcher>)> = fields.iter().collect();
+            order.sort_by_key(|(_, ms)| ms.iter().any(|m| matches!(m, Matcher::Exists(false))));
+            search(&order, &leaves, &mut Vec::new())
+        })
+    }
+}
+
+/// A scalar of the event, its dotted path, and the array elements it lies in.
+struct Leaf<'a> {
+    path: String,
+    value: &'a Json,
+    trail: Vec<(u32, u32)>,
+}
+
+fn flatten<'a>(
+    v: &'a Json,
+    path: &str,
+    trail: &mut Vec<(u32, u32)>,
+    arrays: &mut u32,
+    out: &mut Vec<Leaf<'a>>,
+) {
+    match v {
+        Json::Obj(members) => {
+            for (k, x) in members {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                flatten(x, &p, trail, arrays, out);
+            }
+        }
+        Json::Arr(items) => {
+            let id = *arrays;
+            *arrays += 1;
+            for (i, x) in items.iter().enumerate() {
+                trail.push((id, i as u32));
+                flatten(x, path, trail, arrays, out);
+                trail.pop();
+            }
+        }
+        scalar => out.push(Leaf {
+            path: path.to_string(),
+            value: scalar,
+            trail: trail.clone(),
+        }),
+    }
+}
+
+fn consistent(trail: &[(u32, u32)], chosen: &[(u32, u32)]) -> bool {
+    trail
+        .iter()
+        .all(|(a, i)| chosen.iter().all(|(b, j)| a != b || i == j))
+}
+
+fn search(
+    fields: &[&(String, Vec<Matcher>)],
+    leaves: &[Leaf],
+    chosen: &mut Vec<(u32, u32)>,
+) -> bool {
+    let Some((field, rest)) = fields.split_first() else {
+        return true;
+    };
+    let (path, ms) = (&field.0, &field.1);
+    let mut any_present = false;
+    let candidates: Vec<&Leaf> = leaves
+        .iter()
+        .filter(|l| &l.path == path && consistent(&l.trail, chosen))
+        .collect();
+    for leaf in candidates {
+        any_present = true;
+        let Some(lit) = Lit::from_json(leaf.value) else {
+            continue;
+        };
+        let hit = ms.iter().any(|m| match m {
+            Matcher::Exists(want) => *want,
+            _ => test(m, &lit),
+        });
+        if hit {
+            let mark = chosen.len();
+            for t in &leaf.trail {
+                if !chosen.contains(t) {
+                    chosen.push(*t);
+                }
+            }
+            if search(rest, leaves, chosen) {
+                return true;
+            }
+            chosen.truncate(mark);
+        }
+    }
+    !any_present
+        && ms.iter().any(|m| matches!(m, Matcher::Exists(false)))
+        && search(rest, leaves, chosen)
+}
+
+/// The alternatives of a pattern object under `prefix`.
+fn alternatives(j: &Json, prefix: &str) -> Result<Vec<Rule>, InvalidPattern> {
+    let Json::Obj(members) = j else {
+        return bad("Filter is not an object");
+    };
+    if members.is_empty() {
+        return bad("Empty objects are not allowed");
+    }
+    let mut alts: Vec<Rule> = vec![Vec::new()];
+    for (k, v) in members {
+        let branch_sets: Vec<Rule> = match (k.as_str(), v) {
+            ("$or", Json::Arr(branches)) => {
+                if branches.len() < 2 {
+                    return bad("Must have at least 2 elements inside an $or array");
+                }
+                let mut all = Vec::new();
+                for b in branches {
+                    if !matches!(b, Json::Obj(_)) {
+                        return bad("$or array elements must be objects");
+                    }
+                    all.extend(alternatives(b, prefix)?);
+                }
+                all
+            }
+            _ => {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    Json::Obj(_) => alternatives(v, &path)?,
+                    Json::Arr(items) => {
+                        if items.is_empty() {
+                            return bad("Empty arrays are not allowed");
+                        }
+                        let ms = items.iter().map(matcher).collect::<Result<Vec<_>, _>>()?;
+                        vec![vec![(path, ms)]]
+                    }
+                    _ => return bad(format!("\"{k}\" must be an object or an array")),
+                }
+            }
+        };
+        let mut next = Vec::new();
+        for a in &alts {
+            for b in &branch_sets {
+                next.push(merge(a, b));
+                if next.len() > MAX_ALTERNATIVES {
+                    return bad("Rule is too complex - too many $or combinations");
+                }
+            }
+        }
+        alts = next;
+    }
+    Ok(alts)
+}
+
+fn test(m: &Matcher, v: &Lit) -> bool {
+    let s = match v {
+        Lit::Str(s) => Some(s.as_str()),
+        _ => None,
+    };
+    match m {
+        Matcher::Exact(l) => l.same(v),
+        Matcher::Prefix(p, ic) => s.is_some_and(|s| {
+            if *ic {
+                fold(s).starts_with(&fold(p))
+            } else {
+                s.starts_with(p.as_str())
+            }
+        }),
+        Matcher::Suffix(p, ic) => s.is_some_and(|s| {
+            if *ic {
+                fold(s).ends_with(&fold(p))
+            } else {
+                s.ends_with(p.as_str())
+            }
+        }),
+        Matcher::EqualsIgnoreCase(p) => s.is_some_and(|s| fold(s) == fold(p)),
+        Matcher::Wildcard(w) => s.is_some_and(|s| w.matches(s)),
+        Matcher::AnythingBut(ls) => !ls.iter().any(|l| l.same(v)),
+        Matcher::AnythingButPrefix(ps) => {
+            s.is_none_or(|s| !ps.iter().any(|p| s.starts_with(p.as_str())))
+        }
+        Matcher::AnythingButSuffix(ps) => {
+            s.is_none_or(|s| !ps.iter().any(|p| s.ends_with(p.as_str())))
+        }
+        Matcher::AnythingButIgnoreCase(ps) => {
+            s.is_none_or(|s| !ps.iter().any(|p| fold(s) == fold(p)))
+        }
+        Matcher::AnythingButWildcard(ws) => s.is_none_or(|s| !ws.iter().any(|w| w.matches(s))),
+        Matcher::Numeric(cs) => match v {
+            Lit::Num(_, Some(x)) => cs.iter().all(|(c, b)| match c {
+                Cmp::Lt => x < b,
+                Cmp::Le => x <= b,
+                Cmp::Gt => x > b,
+                Cmp::Ge => x >= b,
+                Cmp::Eq => x == b,
+            }),
+            _ => false,
+        },
+        Matcher::Cidr(c) => s.is_some_and(|s| c.contains(s)),
+        Matcher::Exists(_) => false,
+    }
+}
+
+fn string_or_list(op: &str, v: &Json) -> Result<Vec<String>, InvalidPattern> {
+    match v {
+        Json::Str(s) => Ok(vec![s.clone()]),
+        Json::Arr(items) if !items.is_empty() => items
+            .iter()
+            .map(|x| match x {
+                Json::Str(s) => Ok(s.clone()),
+                _ => bad(format!(
+                    "{op} match pattern must be a string or an array of strings"
+                )),
+            })
+            .collect(),
+        _ => bad(format!(
+            "{op} match pattern must be a string or an array of strings"
+        )),
+    }
+}
+
+fn non_empty(op: &str, v: Vec<String>) -> Result<Vec<String>, InvalidPattern> {
+    if v.iter().any(|s| s.is_empty()) {
+        return bad(format!("Null {op} not allowed"));
+    }
+    Ok(v)
+}
+
+fn matcher(j: &Json) -> Result<Matcher, InvalidPattern> {
+    let Json::Obj(members) = j else {
+        return match j {
+            Json::Arr(_) => bad("Match value must be String, number, true, false, or null"),
+            _ => Ok(Matcher::Exact(
+                Lit::from_json(j).ok_or_else(|| InvalidPattern("bad literal".into()))?,
+            )),
+        };
+    };
+    if members.len() != 1 {
+        return bad("Only one key allowed in match expression");
+    }
+    let (op, v) = &members[0];
+    Ok(match op.as_str() {
+        "prefix" | "suffix" => {
+            let (s, ic) = match v {
+                Json::Str(s) => (s.clone(), false),
+                Json::Obj(m) if m.len() == 1 && m[0].0 == "equals-ignore-case" => match &m[0].1 {
+                    Json::Str(s) => (s.clone(), true),
+                    _ => return bad(format!("{op} match pattern must be a string")),
+                },
+                _ => return bad(format!("{op} match pattern must be a string")),
+            };
+            if op == "prefix" {
+                Matcher::Prefix(s, ic)
+            } else {
+                Matcher::Suffix(s, ic)
+            }
+        }
+        "equals-ignore-case" => match v {
+            Json::Str(s) => Matcher::EqualsIgnoreCase(s.clone()),
+            _ => return bad("equals-ignore-case match pattern must be a string"),
+        },
+        "wildcard" => match v {
+            Json::Str(s) => Matcher::Wildcard(Wildcard::parse(s).map_err(InvalidPattern)?),
+            _ => return bad("wildcard match pattern must be a string"),
+        },
+        "exists" => match v {
+            Json::Bool(b) => Matcher::Exists(*b),
+            _ => return bad("exists match pattern must be either true or false."),
+        },
+        "cidr" => match v {
+            Json::Str(s) => Matcher::Cidr(Cidr::parse(s).map_err(InvalidPattern)?),
+            _ => return bad("prefix match pattern must be a string"),
+        },
+        "numeric" => numeric(v)?,
+        "anything-but" => anything_but(v)?,
+        other => return bad(format!("Unrecognized match type {other}")),
+    })
+}
+
+fn anything_but(v: &Json) -> Result<Matcher, InvalidPattern> {
+    Ok(match v {
+        Json::Str(_) | Json::Num(_) => Matcher::AnythingBut(vec![
+            Lit::from_json(v).ok_or_else(|| InvalidPattern("bad value".into()))?
+        ]),
+        Json::Arr(items) => {
+            if items.is_empty() {
+                return bad("Empty arrays are not allowed");
+            }
+            let strings = items.iter().all(|x| matches!(x, Json::Str(_)));
+            let numbers = items.iter().all(|x| matches!(x, Json::Num(_)));
+            if !strings && !numbers {
+                return bad("Inside anything but list, start|null|boolean is not supported.");
+            }
+            Matcher::AnythingBut(items.iter().filter_map(Lit::from_json).collect())
+        }
+        Json::Obj(m) if m.len() == 1 => {
+            let (op, x) = &m[0];
+            match op.as_str() {
+                "prefix" => Matcher::AnythingButPrefix(non_empty(
+                    "prefix/suffix",
+                    string_or_list("prefix", x)?,
+                )?),
+                "suffix" => Matcher::AnythingButSuffix(non_empty(
+                    "prefix/suffix",
+                    string_or_list("suffix", x)?,
+                )?),
+                "equals-ignore-case" => {
+                    Matcher::AnythingButIgnoreCase(string_or_list("equals-ignore-case", x)?)
+                }
+                "wildcard" => Matcher::AnythingButWildcard(
+                    string_or_list("wildcard", x)?
+                        .iter()
+                        .map(|s| Wildcard::parse(s).map_err(InvalidPattern))
+                        .collect::<Result<_, _>>()?,
+                ),
+                _ => {
+                    return bad(
+                        "Value of anything-but must be an array or single string/number value.",
+                    )
+                }
+            }
+        }
+        _ => return bad("Value of anything-but must be an array or single string/number value."),
+    })
+}
+
+fn numeric(v: &Json) -> Result<Matcher, InvalidPattern> {
+    let Json::Arr(items) = v else {
+        return bad("Value of numeric must be an array.");
+    };
+    if items.is_empty() {
+        return bad("Empty arrays are not allowed");
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    let (mut lower, mut upper): (Option<f64>, Option<f64>) = (None, None);
+    while i < items.len() {
+        let op = match &items[i] {
+            Json::Str(s) => match s.as_str() {
+                "<" => Cmp::Lt,
+                "<=" => Cmp::Le,
+                ">" => Cmp::Gt,
+                ">=" => Cmp::Ge,
+                "=" => Cmp::Eq,
+                other => return bad(format!("Unrecognized numeric range operator: {other}")),
+            },
+            _ => return bad("Value of numeric must be an array of operators and numbers."),
+        };
+        let n = match items.get(i + 1) {
+            Some(Json::Num(t)) => exact_double(t)
+                .ok_or_else(|| InvalidPattern(format!("Cannot compare number : {t}")))?,
+            _ => return bad("Value of comparison must be a number"),
+        };
+        match op {
+            Cmp::Gt | Cmp::Ge => {
+                if lower.is_some() {
+                    return bad("Only one lower bound is allowed in a numeric range");
+                }
+                lower = Some(n);
+            }
+            Cmp::Lt | Cmp::Le => {
+                if upper.is_some() {
+                    return bad("Only one upper bound is allowed in a numeric range");
+                }
+                // event-ruler reads a range lower bound first: nothing may follow an upper bound
+                if i + 2 < items.len() {
+                    return bad("Too many elements in numeric expression");
+                }
+                upper = Some(n);
+            }
+            Cmp::Eq => {
+                if items.len() != 2 {
+                    return bad("Equality cannot be combined with other numeric operators");
+                }
+            }
+        }
+        out.push((op, n));
+        i += 2;
+    }
+    if let (Some(l), Some(u)) = (lower, upper) {
+        if l >= u {
+            return bad("Bottom must be less than top");
+        }
+    }
+    Ok(Matcher::Numeric(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, e: &str) -> bool {
+        Pattern::parse(p).unwrap().matches_text(e).unwrap()
+    }
+
+    #[test]
+    fn the_cost_control_rule() {
+        let p = r#"{"source": ["aws.glue"], "detail-type": ["AWS API Call via CloudTrail"], "detail": {"eventSource": ["glue.amazonaws.com"], "eventName": ["CreateSession"]}}"#;
+        let e = r#"{"source": "aws.glue", "detail-type": "AWS API Call via CloudTrail", "detail": {"eventSource": "glue.amazonaws.com", "eventName": "CreateSession", "requestParameters": {"id": "s1"}}}"#;
+        assert!(m(p, e));
+        assert!(!m(p, &e.replace("CreateSession", "StopSession")));
+    }
+
+    #[test]
+    fn arrays_keep_their_elements_together() {
+        let p = r#"{"a": {"b": ["x"], "c": ["y"]}}"#;
+        assert!(m(p, r#"{"a": [{"b": "x", "c": "y"}]}"#));
+        assert!(!m(
+            p,
+            r#"{"a": [{"b": "x", "c": "n"}, {"b": "n", "c": "y"}]}"#
+        ));
+    }
+
+    #[test]
+    fn or_branches_override_outer_fields() {
+        let p = r#"{"name": ["a", "b"], "$or": [{"name": [{"anything-but": "a"}]}, {"c": ["x"]}]}"#;
+        assert!(m(p, r#"{"name": "c"}"#));
+        assert!(m(p, r#"{"name": "a", "c": "x"}"#));
+        assert!(!m(p, r#"{"name": "a"}"#));
+    }
+
+    #[test]
+    fn invalid_patterns_are_rejected() {
+        for p in [
+            "{}",
+            "[]",
+            r#"{"a": []}"#,
+            r#"{"a": "x"}"#,
+            r#"{"a": [{"numeric": 1}]}"#,
+            r#"{"a": [{"nope": 1}]}"#,
+            r#"{"a": [{"prefix": "x", "suffix": "y"}]}"#,
+            r#"{"$or": [{"a": ["x"]}]}"#,
+            r#"{"a": [{"wildcard": "a**"}]}"#,
+        ] {
+            assert!(Pattern::parse(p).is_err(), "{p}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(p in "\\{\"[a-z.$]{1,4}\": \\[[\\[\\]{}\":a-z0-9*<=>., -]{0,40}\\]\\}", e in "\\{\"[a-z]{1,3}\": [\\[\\]{}\":a-z0-9 ,.-]{0,30}\\}") {
+            if let Ok(p) = Pattern::parse(&p) {
+                let _ = p.matches_text(&e);
+            }
+        }
+    }
+}
