@@ -16,6 +16,7 @@ pub mod cidr;
 pub mod json;
 pub mod number;
 pub mod pattern;
+pub mod transform;
 pub mod wildcard;
 
 pub use pattern::{InvalidPattern, Pattern};

@@ -15,6 +15,42 @@ pub enum EventsCommand {
     /// With --cases FILE.jsonl (lines with "pattern"/"pattern_text" and "event"/"event_text"),
     /// prints one line per case: true, false or invalid.
     TestPattern(TestPatternArgs),
+    /// Build the body EventBridge delivers to a target for an event: the whole event, or what
+    /// InputPath / InputTransformer (InputPathsMap + InputTemplate) make of it. A configuration
+    /// PutTargets rejects exits 2; a result that is not valid JSON (EventBridge drops the event)
+    /// exits 3; each with a message on stderr.
+    Transform(TransformArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TransformArgs {
+    /// The event (JSON object, as EventBridge hands it to targets).
+    #[arg(long)]
+    event: String,
+    /// A constant Input (JSON text).
+    #[arg(long)]
+    input: Option<String>,
+    /// InputPath, e.g. `$.detail`.
+    #[arg(long)]
+    input_path: Option<String>,
+    /// InputTransformer's InputPathsMap (a JSON object of name → path).
+    #[arg(long)]
+    input_paths_map: Option<String>,
+    /// InputTransformer's InputTemplate.
+    #[arg(long)]
+    input_template: Option<String>,
+    /// For <aws.events.rule-name>.
+    #[arg(long, default_value = "")]
+    rule_name: String,
+    /// For <aws.events.rule-arn>.
+    #[arg(long, default_value = "")]
+    rule_arn: String,
+    /// The bus the rule belongs to.
+    #[arg(long, default_value = "default")]
+    event_bus_name: String,
+    /// For <aws.events.event.ingestion-time> (default: the event's time).
+    #[arg(long)]
+    ingestion_time: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -31,7 +67,10 @@ pub struct TestPatternArgs {
 }
 
 pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
-    let EventsCommand::TestPattern(a) = cmd;
+    let a = match cmd {
+        EventsCommand::TestPattern(a) => a,
+        EventsCommand::Transform(t) => return transform(t),
+    };
     if let Some(path) = a.cases {
         return batch(&path);
     }
@@ -107,4 +146,52 @@ fn batch(path: &PathBuf) -> Result<ExitCode> {
         writeln!(out, "{verdict}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn transform(a: TransformArgs) -> Result<ExitCode> {
+    use patterns::transform::{RuleContext, TargetInput, TransformError};
+    let event = match patterns::json::parse(&a.event) {
+        Ok(e @ patterns::json::Json::Obj(_)) => e,
+        _ => {
+            eprintln!("error: --event must be a JSON object");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let map = match a.input_paths_map.as_deref().map(patterns::json::parse) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            eprintln!("ValidationException: InputPathsMap is not valid JSON: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let target = TargetInput::new(
+        a.input.as_deref(),
+        a.input_path.as_deref(),
+        map.as_ref(),
+        a.input_template.as_deref(),
+    );
+    let ctx = RuleContext {
+        rule_name: a.rule_name,
+        rule_arn: a.rule_arn,
+        event_bus_name: a.event_bus_name,
+        ingestion_time: a.ingestion_time.unwrap_or_else(|| match event.get("time") {
+            Some(patterns::json::Json::Str(t)) => t.clone(),
+            _ => String::new(),
+        }),
+    };
+    match target.and_then(|t| t.apply(&event, &ctx)) {
+        Ok(body) => {
+            println!("{body}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(TransformError::Invalid(m)) => {
+            eprintln!("ValidationException: {m}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e @ TransformError::Dropped(_)) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(3))
+        }
+    }
 }

@@ -393,3 +393,59 @@ fn schedule_next_prints_fire_times_and_rejects_bad_input() {
     assert_eq!(code, 2);
     assert!(err.contains("Invalid ScheduleExpressionTimezone"), "{err}");
 }
+
+#[test]
+fn events_commands_follow_the_design_interface() {
+    let (code, out, _) = run(shoal().args([
+        "events",
+        "test-pattern",
+        "--pattern",
+        r#"{"source": ["aws.glue"]}"#,
+        "--event",
+        r#"{"source": "aws.glue"}"#,
+    ]));
+    assert_eq!((code, out.as_str()), (0, "true\n"));
+    let (code, out, err) = run(shoal().args([
+        "events",
+        "test-pattern",
+        "--pattern",
+        r#"{"source": "aws.glue"}"#,
+        "--event",
+        "{}",
+    ]));
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("InvalidEventPatternException"), "{err}");
+    // the cost-control rule's transformer
+    let event = r#"{"source": "aws.glue", "detail": {"eventName": "CreateSession", "requestParameters": {"id": "sess-1"}}}"#;
+    let (code, out, _) = run(shoal().args([
+        "events",
+        "transform",
+        "--event",
+        event,
+        "--input-paths-map",
+        r#"{"id": "$.detail.requestParameters.id"}"#,
+        "--input-template",
+        r#"{"session_id": <id>}"#,
+    ]));
+    assert_eq!((code, out.as_str()), (0, "{\"session_id\": \"sess-1\"}\n"));
+    let (code, _, err) = run(shoal().args([
+        "events",
+        "transform",
+        "--event",
+        event,
+        "--input-paths-map",
+        r#"{"p": "$.detail"}"#,
+        "--input-template",
+        r#"{"x": "<p>"}"#,
+    ]));
+    assert_eq!(code, 3, "{err}");
+    let (code, _, _) = run(shoal().args([
+        "events",
+        "transform",
+        "--event",
+        event,
+        "--input-template",
+        r#""<undefined>""#,
+    ]));
+    assert_eq!(code, 2);
+}

@@ -120,3 +120,22 @@ fn event_pattern_corpus_matches_aws() {
         "{text}"
     );
 }
+
+/// `../shared/conformance/input-transformers`: InputPath and InputTransformer bodies recorded from AWS.
+#[test]
+fn input_transformer_corpus_matches_aws() {
+    let shared = shared_dir();
+    let out = Command::new("python3")
+        .arg(shared.join("conformance/input-transformers/run.py"))
+        .arg("--cmd")
+        .arg(format!("{} events transform", env!("CARGO_BIN_EXE_shoal")))
+        .arg("--show-failures")
+        .output()
+        .expect("python3 runs the input-transformer runner");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().last().unwrap_or(""),
+        "35 passed, 0 failed",
+        "{text}"
+    );
+}
