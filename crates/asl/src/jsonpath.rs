@@ -454,7 +454,10 @@ impl Parser<'_> {
     }
 
     fn quoted(&mut self) -> Result<String, String> {
-        let q = self.peek().ok_or("unterminated string")?;
+        let q = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => return Err("expected a quoted name".to_string()),
+        };
         self.i += 1;
         let mut out = String::new();
         loop {
@@ -712,6 +715,8 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
+        // found by the expressions fuzz target: a multi-byte character where a quote must be
+        assert!(JsonPath::parse("$.c['b',\tܤ&[f )] 'c'").is_err());
         assert!(JsonPath::parse("a.b").is_err());
         assert!(JsonPath::parse("$.a[").is_err());
         assert!(JsonPath::parse("$.a]").is_err());
