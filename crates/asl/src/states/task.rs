@@ -12,13 +12,7 @@ pub fn seconds(f: Option<&Field>, scope: &Scope, name: &str) -> Result<Option<u6
     let v = match f {
         None => return Ok(None),
         Some(Field::Value(v)) => v.clone(),
-        Some(Field::Path(r)) => r.select(scope).ok_or_else(|| {
-            Failure::runtime(format!(
-                "Invalid path '{}' : No results for path: {}",
-                r.text(),
-                r.normalized()
-            ))
-        })?,
+        Some(Field::Path(r)) => io::select_or_fail(r, scope)?,
         Some(Field::Jsonata(e, src)) => {
             let states = io::states_binding(scope.input, scope.context, None, None);
             eval_jsonata(e, src, name, scope, Some(&states))?

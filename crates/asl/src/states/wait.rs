@@ -30,13 +30,7 @@ pub fn until(
             let secs = match f {
                 Field::Value(v) => v.as_i64().unwrap_or(0),
                 Field::Path(r) => {
-                    let v = r.select(&s).ok_or_else(|| {
-                        Failure::runtime(format!(
-                            "Invalid path '{}' : No results for path: {}",
-                            r.text(),
-                            r.normalized()
-                        ))
-                    })?;
+                    let v = io::select_or_fail(r, &s)?;
                     let n = match &v {
                         Value::Number(n) => n.as_i64(),
                         _ => None,
@@ -83,13 +77,7 @@ pub fn until(
             let (text, path) = match f {
                 Field::Value(v) => (v.as_str().unwrap_or("").to_string(), None),
                 Field::Path(r) => {
-                    let v = r.select(&s).ok_or_else(|| {
-                        Failure::runtime(format!(
-                            "Invalid path '{}' : No results for path: {}",
-                            r.text(),
-                            r.normalized()
-                        ))
-                    })?;
+                    let v = io::select_or_fail(r, &s)?;
                     match v {
                         Value::String(t) => (t, Some(r.text())),
                         other => (json::compact(&other), Some(r.text())),
