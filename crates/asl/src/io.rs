@@ -143,19 +143,67 @@ pub fn output_path(
 }
 
 /// What a finished state produces: its output and its variable assignments.
-pub struct Finished {
-    pub output: Value,
+pub struct Finished<'m> {
+    pub output: Output<'m>,
     pub assigned: Option<Map<String, Value>>,
+}
+
+/// A state's output. `ResultPath` writes the result into the state's input; when nothing could
+/// need that input afterwards (no Retry, no Catch) the write is left to the executor, which owns
+/// the input and can move it instead of copying it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output<'m> {
+    Ready(Value),
+    /// Write `result` at `path` in the state's input, then apply `output_path`.
+    Merge {
+        result: Value,
+        path: &'m JsonPath,
+        output_path: &'m Option<Option<Reference>>,
+    },
+}
+
+impl Output<'_> {
+    /// The output value, given the state's raw input (moved in) and the scope for `OutputPath`.
+    pub fn resolve(self, raw: Value, scope: &Scope) -> Result<Value, Failure> {
+        match self {
+            Output::Ready(v) => Ok(v),
+            Output::Merge {
+                result,
+                path,
+                output_path: op,
+            } => {
+                let mut merged = raw;
+                if let Err(e) = path.set(&mut merged, result) {
+                    return Err(Failure::new(
+                        "States.ResultPathMatchFailure",
+                        format!(
+                            "Unable to apply ResultPath \"{path}\" to input \"{}\": {e}",
+                            json::compact(&merged)
+                        ),
+                    ));
+                }
+                output_path(op, merged, scope)
+            }
+        }
+    }
+
+    /// The value when it is already computed.
+    pub fn ready(&self) -> Option<&Value> {
+        match self {
+            Output::Ready(v) => Some(v),
+            Output::Merge { .. } => None,
+        }
+    }
 }
 
 /// Completes a state that produced `result` from raw input `raw` (Pass, Task, Parallel, Map).
 /// Assignments are computed from the values before this state's own assignments, as AWS does.
-pub fn finish(
-    state: &State,
+pub fn finish<'m>(
+    state: &'m State,
     raw: &Value,
     result: Value,
     scope: &Scope,
-) -> Result<Finished, Failure> {
+) -> Result<Finished<'m>, Failure> {
     match state.query_language {
         QueryLanguage::JsonPath => {
             let selected = match &state.io.result_selector {
@@ -172,9 +220,19 @@ pub fn finish(
                     Some(as_object(t.eval(&s, None)?))
                 }
             };
+            if let Some(Some(path)) = &state.io.result_path {
+                if !path.is_root() && state.retry.is_empty() && state.catch.is_empty() {
+                    let output = Output::Merge {
+                        result: selected,
+                        path,
+                        output_path: &state.io.output_path,
+                    };
+                    return Ok(Finished { output, assigned });
+                }
+            }
             let merged = result_path(&state.io.result_path, raw, selected)?;
             let s = scope.reborrow().with_input(raw);
-            let output = output_path(&state.io.output_path, merged, &s)?;
+            let output = Output::Ready(output_path(&state.io.output_path, merged, &s)?);
             Ok(Finished { output, assigned })
         }
         QueryLanguage::Jsonata => {
@@ -188,7 +246,10 @@ pub fn finish(
                 None => result,
                 Some(t) => t.eval(&s, Some(&states))?,
             };
-            Ok(Finished { output, assigned })
+            Ok(Finished {
+                output: Output::Ready(output),
+                assigned,
+            })
         }
     }
 }

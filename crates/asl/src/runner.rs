@@ -418,7 +418,7 @@ impl<'a> Runner<'a> {
                 .with_seed(self.next_seed());
             let failure = match self.attempt(state, &raw, exec_input, vars, &scope, token, attempt)
             {
-                Ok(t) => break t,
+                Ok(t) => break (t, ctx),
                 Err(Stop::Failed(f)) => f.located(&state.name, entered_id),
                 Err(stop) => return Err(stop),
             };
@@ -453,15 +453,23 @@ impl<'a> Runner<'a> {
                     let t = self.clock.now() + delay;
                     self.sleep_until(t)?;
                 }
-                Recovery::Catch(t) => break t,
+                Recovery::Catch(t) => break (t, ctx),
                 Recovery::Fail(f) => return Err(Stop::Failed(f)),
             }
         };
-        let Transition {
-            next,
-            output,
-            assigned,
-        } = transition;
+        let (
+            Transition {
+                next,
+                output,
+                assigned,
+            },
+            ctx,
+        ) = transition;
+        // the input is ours now: a deferred ResultPath write moves it instead of copying it
+        let scope = Scope::new(&Value::Null, &ctx).with_variables(vars);
+        let output = output
+            .resolve(raw, &scope)
+            .map_err(|f| Stop::Failed(f.located(&state.name, entered_id)))?;
         if let Err(f) = check_size(&state.name, &output) {
             return Err(Stop::Failed(f));
         }

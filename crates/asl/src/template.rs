@@ -35,7 +35,7 @@ pub enum Dynamic {
 
 /// A JSONPath-mode reference (`$.x`, `$$.x`, `$var.x`) used by `InputPath`, `ItemsPath`,
 /// `SecondsPath`, choice `Variable` and the like.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Reference {
     Input(JsonPath),
     Context(JsonPath),

@@ -2,16 +2,16 @@
 
 use crate::definition::{QueryLanguage, State};
 use crate::error::Failure;
-use crate::io::{self, Finished};
+use crate::io::{self, Finished, Output};
 use crate::json::Scope;
 use serde_json::Value;
 
-pub fn run(
-    state: &State,
+pub fn run<'m>(
+    state: &'m State,
     result: Option<&Value>,
     raw: &Value,
     scope: &Scope,
-) -> Result<Finished, Failure> {
+) -> Result<Finished<'m>, Failure> {
     let produced = match (state.query_language, result) {
         (QueryLanguage::JsonPath, Some(r)) => {
             // InputPath still has to resolve even though Result replaces the value.
@@ -33,7 +33,10 @@ pub fn run(
                 Some(t) => t.eval(scope, Some(&states))?,
                 None => raw.clone(),
             };
-            return Ok(Finished { output, assigned });
+            return Ok(Finished {
+                output: Output::Ready(output),
+                assigned,
+            });
         }
     };
     io::finish(state, raw, produced, scope)

@@ -2,7 +2,7 @@
 
 use crate::definition::{Field, QueryLanguage, State, WaitFor};
 use crate::error::Failure;
-use crate::io::{self, Finished};
+use crate::io::{self, Finished, Output};
 use crate::json::{self, Scope};
 use crate::template::eval_jsonata;
 use crate::time::parse_timestamp;
@@ -121,7 +121,7 @@ fn check_far(t: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, Fail
 }
 
 /// Output and assignments of a Wait (computed before waiting, applied after).
-pub fn finish(state: &State, raw: &Value, scope: &Scope) -> Result<Finished, Failure> {
+pub fn finish<'m>(state: &'m State, raw: &Value, scope: &Scope) -> Result<Finished<'m>, Failure> {
     let ql = state.query_language;
     let input = match ql {
         QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?.into_owned(),
@@ -137,5 +137,8 @@ pub fn finish(state: &State, raw: &Value, scope: &Scope) -> Result<Finished, Fai
             None => raw.clone(),
         },
     };
-    Ok(Finished { output, assigned })
+    Ok(Finished {
+        output: Output::Ready(output),
+        assigned,
+    })
 }
