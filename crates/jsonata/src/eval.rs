@@ -52,8 +52,8 @@ pub struct Ctx<'e, 'a> {
     pub depth: usize,
     /// Object bindings, assembled once per evaluation.
     objects: Vec<(&'a str, V<'a>)>,
-    /// Every frame this evaluation made. A lambda stored in the frame it closes over is a
-    /// reference cycle; clearing the frames when the evaluation ends breaks every such cycle.
+    /// Every frame a lambda was bound into. A lambda stored in a frame it closes over is a
+    /// reference cycle; clearing those frames when the evaluation ends breaks every such cycle.
     frames: Vec<std::rc::Weak<Frame<'a>>>,
 }
 
@@ -81,13 +81,12 @@ impl<'e, 'a> Ctx<'e, 'a> {
         }
     }
 
-    /// A new scope under `parent` (or a root scope), registered for cleanup.
+    /// A new scope under `parent` (or a root scope).
     pub fn frame(&mut self, parent: Option<&Rc<Frame<'a>>>) -> Rc<Frame<'a>> {
         let f = match parent {
             Some(p) => Frame::child(p),
             None => Frame::root(),
         };
-        self.frames.push(Rc::downgrade(&f));
         f
     }
 
@@ -251,6 +250,10 @@ impl<'e, 'a> Ctx<'e, 'a> {
             }
             Node::Bind(name, e) => {
                 let v = self.eval(e, input, frame)?;
+                if matches!(v, V::Lambda(_)) {
+                    // a closure stored in a frame it may capture: clear that frame at the end
+                    self.frames.push(Rc::downgrade(frame));
+                }
                 frame.set(name, v.clone());
                 v
             }
@@ -535,18 +538,22 @@ impl<'e, 'a> Ctx<'e, 'a> {
     fn object(&mut self, pairs: &[(Node, Node)], input: &V<'a>, frame: &Rc<Frame<'a>>) -> R<'a> {
         let mut m = ObjMap::new();
         for (k, v) in pairs {
-            let key = match self.eval(k, input, frame)?.resolve() {
-                V::Str(s) => s.to_string(),
-                V::Undef => continue,
-                other => {
-                    return Err(Error::new(
-                        "T1003",
-                        format!(
-                            "Key in object structure must evaluate to a string; got: {}",
-                            other.type_name()
-                        ),
-                    ))
-                }
+            // a literal key (the usual case) needs no evaluation
+            let key = match k {
+                Node::Str(s) => s.clone(),
+                _ => match self.eval(k, input, frame)?.resolve() {
+                    V::Str(s) => s.to_string(),
+                    V::Undef => continue,
+                    other => {
+                        return Err(Error::new(
+                            "T1003",
+                            format!(
+                                "Key in object structure must evaluate to a string; got: {}",
+                                other.type_name()
+                            ),
+                        ))
+                    }
+                },
             };
             let val = self.eval(v, input, frame)?;
             if !val.is_undef() {
@@ -598,6 +605,12 @@ impl<'e, 'a> Ctx<'e, 'a> {
 
 fn field<'a>(item: &V<'a>, name: &str) -> V<'a> {
     match item {
+        // small objects: a scan beats hashing the key
+        V::Ref(Value::Object(o)) if o.len() <= 8 => o
+            .iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| V::Ref(v))
+            .unwrap_or(V::Undef),
         V::Ref(Value::Object(o)) => o.get(name).map(V::Ref).unwrap_or(V::Undef),
         V::Ref(Value::Array(a)) => {
             let mut out = Vec::new();

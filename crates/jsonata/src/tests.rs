@@ -139,16 +139,15 @@ fn closures_stored_in_their_own_scope_are_freed() {
         e.evaluate(&json!(null), &Env::new(&NoHost)).unwrap(),
         Output::Value(json!(2))
     );
-    // the frame registry empties every frame at the end, so nothing keeps the closure alive
+    // binding a lambda registers its frame, which is emptied at the end: nothing stays alive
     let root = crate::eval::Frame::root();
     let weak = Rc::downgrade(&root);
     {
         let env = Env::new(&NoHost);
         let mut cx = crate::eval::Ctx::new(&env, crate::value::V::Null);
         let f = cx.frame(None);
-        let lam = Expr::parse("function($x){$x}").unwrap();
-        let v = cx.eval(lam.root(), &crate::value::V::Null, &f).unwrap();
-        f.set("fn", v);
+        let bind = Expr::parse("$fn := function($x){$x}").unwrap();
+        cx.eval(bind.root(), &crate::value::V::Null, &f).unwrap();
         drop(root);
         let w = Rc::downgrade(&f);
         drop(f);

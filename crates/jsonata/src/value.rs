@@ -141,12 +141,21 @@ impl<'a> V<'a> {
             V::Bool(b) => Value::Bool(*b),
             V::Num(n) => num_to_json(*n),
             V::Str(s) => Value::String(s.to_string()),
-            V::Arr(a) | V::Seq(a) => Value::Array(a.iter().filter_map(V::to_json).collect()),
-            V::Obj(o) => Value::Object(
-                o.iter()
-                    .filter_map(|(k, v)| v.to_json().map(|j| (k.to_string(), j)))
-                    .collect(),
-            ),
+            V::Arr(a) | V::Seq(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                out.extend(a.iter().filter_map(V::to_json));
+                Value::Array(out)
+            }
+            V::Obj(o) => {
+                // sized up front: growing the map rehashes every key
+                let mut m = serde_json::Map::with_capacity(o.len());
+                for (k, v) in o.iter() {
+                    if let Some(j) = v.to_json() {
+                        m.insert(k.to_string(), j);
+                    }
+                }
+                Value::Object(m)
+            }
             V::Lambda(_) | V::Builtin(_) | V::Regex(_) => Value::String(String::new()),
         })
     }
