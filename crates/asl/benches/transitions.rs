@@ -3,6 +3,11 @@
 //! Criterion prints the throughput as elements (state transitions) per second.
 
 use asl::context::{ExecutionInfo, MachineType};
+
+// the allocator the shoal binary uses
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use asl::runner::{NoTasks, Runner, Status, VirtualClock};
 use asl::StateMachine;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -5,6 +5,11 @@
 //! `cargo run --release --example transitions -- pass_chain|choice_loop|map jsonpath|jsonata N`
 
 use asl::context::{ExecutionInfo, MachineType};
+
+// the allocator the shoal binary uses
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use asl::runner::{NoTasks, Runner, Status, VirtualClock};
 use asl::StateMachine;
 use serde_json::{json, Map, Value};

@@ -46,16 +46,23 @@ pub struct States<'a> {
 }
 
 impl<'a> States<'a> {
-    /// The members in the order AWS documents them.
-    pub fn fields(&self) -> Vec<(&'static str, &'a Value)> {
-        let mut f = vec![("input", self.input), ("context", self.context)];
-        if let Some(r) = self.result {
-            f.push(("result", r));
+    /// The members in the order AWS documents them, in a fixed array (no allocation) with the
+    /// number of members used.
+    pub fn fields(&self) -> ([(&'static str, &'a Value); 4], usize) {
+        let mut f = [
+            ("input", self.input),
+            ("context", self.context),
+            ("", self.input),
+            ("", self.input),
+        ];
+        let mut n = 2;
+        for (name, v) in [("result", self.result), ("errorOutput", self.error_output)] {
+            if let Some(v) = v {
+                f[n] = (name, v);
+                n += 1;
+            }
         }
-        if let Some(e) = self.error_output {
-            f.push(("errorOutput", e));
-        }
-        f
+        (f, n)
     }
 }
 

@@ -269,14 +269,15 @@ pub fn eval_jsonata_opt(
     states: Option<&States>,
 ) -> Result<Option<Value>, Failure> {
     let host = crate::aws_functions::AwsFunctions { scope };
+    let fields = states.map(|s| s.fields());
     let mut env = jsonata::Env::new(&host);
     if let Some(vars) = scope.variables {
         for (k, v) in vars {
             env.bind(k, v);
         }
     }
-    if let Some(s) = states {
-        env.bind_object("states", s.fields());
+    if let Some((f, n)) = &fields {
+        env.bind_object("states", &f[..*n]);
     }
     let input = states.map(|s| s.input).unwrap_or(scope.input);
     match e.evaluate(input, &env) {

@@ -51,7 +51,7 @@ pub struct Ctx<'e, 'a> {
     pub root: V<'a>,
     pub depth: usize,
     /// Object bindings, assembled once per evaluation.
-    objects: Vec<(&'a str, V<'a>)>,
+    object: Option<(&'a str, V<'a>)>,
     /// Every frame a lambda was bound into. A lambda stored in a frame it closes over is a
     /// reference cycle; clearing those frames when the evaluation ends breaks every such cycle.
     frames: Vec<std::rc::Weak<Frame<'a>>>,
@@ -71,12 +71,12 @@ type R<'a> = Result<V<'a>, Error>;
 
 impl<'e, 'a> Ctx<'e, 'a> {
     pub fn new(env: &'e Env<'a>, root: V<'a>) -> Self {
-        let objects = env.objects();
+        let object = env.object();
         Ctx {
             env,
             root,
             depth: 0,
-            objects,
+            object,
             frames: Vec::new(),
         }
     }
@@ -94,8 +94,10 @@ impl<'e, 'a> Ctx<'e, 'a> {
         if let Some(v) = frame.get(name) {
             return v;
         }
-        if let Some((_, v)) = self.objects.iter().rev().find(|(n, _)| *n == name) {
-            return v.clone();
+        if let Some((n, v)) = &self.object {
+            if *n == name {
+                return v.clone();
+            }
         }
         if let Some(v) = self.env.get(name) {
             return v;

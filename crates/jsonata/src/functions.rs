@@ -587,8 +587,18 @@ pub fn call<'a>(cx: &mut Ctx<'_, 'a>, name: &str, args: Vec<V<'a>>, input: &V<'a
                 return Ok(V::Undef);
             }
             let mut m = ObjMap::new();
-            for x in a0.items() {
+            let members: Vec<V<'a>> = match &a0 {
+                V::Arr(a) | V::Seq(a) => a.as_ref().clone(),
+                other => vec![other.clone()],
+            };
+            for x in members {
                 match x {
+                    // borrowed objects are read in place, without resolving them first
+                    V::Ref(serde_json::Value::Object(o)) => {
+                        for (k, v) in o {
+                            m.insert(k.as_str(), V::Ref(v));
+                        }
+                    }
                     V::Obj(o) => {
                         for (k, v) in o.iter() {
                             m.insert(k.clone(), v.clone());

@@ -78,7 +78,7 @@ impl Host for NoHost {
 /// Variable bindings (borrowed) and the host.
 pub struct Env<'h> {
     vars: Vec<(&'h str, &'h Value)>,
-    objects: Vec<(&'h str, Vec<(&'h str, &'h Value)>)>,
+    object: Option<(&'h str, &'h [(&'h str, &'h Value)])>,
     host: &'h dyn Host,
 }
 
@@ -86,7 +86,7 @@ impl<'h> Env<'h> {
     pub fn new(host: &'h dyn Host) -> Env<'h> {
         Env {
             vars: Vec::new(),
-            objects: Vec::new(),
+            object: None,
             host,
         }
     }
@@ -96,15 +96,11 @@ impl<'h> Env<'h> {
         self.vars.push((name, value));
     }
 
-    /// The object bindings as values (built once per evaluation).
-    fn objects(&self) -> Vec<(&'h str, value::V<'h>)> {
-        self.objects
-            .iter()
-            .map(|(name, fields)| {
-                let m = fields.iter().map(|(k, v)| (*k, value::V::Ref(v))).collect();
-                (*name, value::V::Obj(std::rc::Rc::new(m)))
-            })
-            .collect()
+    /// The object binding as a value (built once per evaluation).
+    fn object(&self) -> Option<(&'h str, value::V<'h>)> {
+        let (name, fields) = self.object?;
+        let m = fields.iter().map(|(k, v)| (*k, value::V::Ref(v))).collect();
+        Some((name, value::V::Obj(std::rc::Rc::new(m))))
     }
 
     fn get(&self, name: &str) -> Option<value::V<'h>> {
@@ -116,9 +112,10 @@ impl<'h> Env<'h> {
     }
 
     /// Binds `$name` to an object assembled from borrowed members, without copying them
-    /// (how Step Functions' `$states` is bound).
-    pub fn bind_object(&mut self, name: &'h str, fields: Vec<(&'h str, &'h Value)>) {
-        self.objects.push((name, fields));
+    /// (how Step Functions' `$states` is bound). One such binding at a time: a later call
+    /// replaces it.
+    pub fn bind_object(&mut self, name: &'h str, fields: &'h [(&'h str, &'h Value)]) {
+        self.object = Some((name, fields));
     }
 
     fn host_has(&self, name: &str) -> bool {

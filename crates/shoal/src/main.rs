@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// mimalloc: the engine allocates many small short-lived values; glibc's allocator spent a
+/// quarter of the time of a JSONata transition.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use std::process::ExitCode;
 
