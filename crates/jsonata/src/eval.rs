@@ -51,7 +51,10 @@ pub struct Ctx<'e, 'a> {
     pub root: V<'a>,
     pub depth: usize,
     /// Object bindings, assembled once per evaluation.
-    object: Option<(&'a str, V<'a>)>,
+    /// The object binding (`$states`): its members are read in place; the object value itself
+    /// is only assembled when an expression uses it whole.
+    object: Option<(&'a str, &'a [(&'a str, &'a Value)])>,
+    object_value: Option<V<'a>>,
     /// Every frame a lambda was bound into. A lambda stored in a frame it closes over is a
     /// reference cycle; clearing those frames when the evaluation ends breaks every such cycle.
     frames: Vec<std::rc::Weak<Frame<'a>>>,
@@ -71,12 +74,13 @@ type R<'a> = Result<V<'a>, Error>;
 
 impl<'e, 'a> Ctx<'e, 'a> {
     pub fn new(env: &'e Env<'a>, root: V<'a>) -> Self {
-        let object = env.object();
+        let object = env.object_fields();
         Ctx {
             env,
             root,
             depth: 0,
             object,
+            object_value: None,
             frames: Vec::new(),
         }
     }
@@ -90,12 +94,32 @@ impl<'e, 'a> Ctx<'e, 'a> {
         f
     }
 
-    fn lookup(&self, name: &str, frame: &Rc<Frame<'a>>) -> V<'a> {
+    /// A member of the object binding, read in place (`$states.input`).
+    fn object_member(&self, var: &str, member: &str) -> Option<V<'a>> {
+        let (n, fields) = self.object?;
+        if n != var {
+            return None;
+        }
+        Some(
+            fields
+                .iter()
+                .find(|(k, _)| *k == member)
+                .map(|(_, v)| V::Ref(v))
+                .unwrap_or(V::Undef),
+        )
+    }
+
+    fn lookup(&mut self, name: &str, frame: &Rc<Frame<'a>>) -> V<'a> {
         if let Some(v) = frame.get(name) {
             return v;
         }
-        if let Some((n, v)) = &self.object {
-            if *n == name {
+        if let Some((n, fields)) = self.object {
+            if n == name {
+                let v = self.object_value.get_or_insert_with(|| {
+                    V::Obj(Rc::new(
+                        fields.iter().map(|(k, v)| (*k, V::Ref(v))).collect(),
+                    ))
+                });
                 return v.clone();
             }
         }
@@ -367,10 +391,23 @@ impl<'e, 'a> Ctx<'e, 'a> {
         if steps.iter().any(|s| !s.predicates.is_empty() || s.keep) {
             return None;
         }
-        let (first, rest) = steps.split_first()?;
+        let (first, mut rest) = steps.split_first()?;
         let mut cur = match &first.node {
             Node::Var(v) if v == "$" => self.root.clone(),
-            Node::Var(v) => self.lookup(v, frame),
+            Node::Var(v) => {
+                // `$states.input...`: read the member without assembling `$states`
+                let member = match rest.first().map(|s| &s.node) {
+                    Some(Node::Name(m)) if frame.get(v).is_none() => self.object_member(v, m),
+                    _ => None,
+                };
+                match member {
+                    Some(m) => {
+                        rest = &rest[1..];
+                        m
+                    }
+                    None => self.lookup(v, frame),
+                }
+            }
             Node::Name(n) if !input.is_array() => field(input, n),
             _ => return None,
         };

@@ -96,11 +96,8 @@ impl<'h> Env<'h> {
         self.vars.push((name, value));
     }
 
-    /// The object binding as a value (built once per evaluation).
-    fn object(&self) -> Option<(&'h str, value::V<'h>)> {
-        let (name, fields) = self.object?;
-        let m = fields.iter().map(|(k, v)| (*k, value::V::Ref(v))).collect();
-        Some((name, value::V::Obj(std::rc::Rc::new(m))))
+    fn object_fields(&self) -> Option<(&'h str, &'h [(&'h str, &'h Value)])> {
+        self.object
     }
 
     fn get(&self, name: &str) -> Option<value::V<'h>> {
