@@ -583,15 +583,7 @@ impl<'e, 'a> Ctx<'e, 'a> {
                 _ => match self.eval(k, input, frame)?.resolve() {
                     V::Str(s) => s.to_string(),
                     V::Undef => continue,
-                    other => {
-                        return Err(Error::new(
-                            "T1003",
-                            format!(
-                                "Key in object structure must evaluate to a string; got: {}",
-                                other.type_name()
-                            ),
-                        ))
-                    }
+                    other => return Err(key_error(&other)),
                 },
             };
             let val = self.eval(v, input, frame)?;
@@ -614,15 +606,7 @@ impl<'e, 'a> Ctx<'e, 'a> {
                         .1
                         .push(it.clone()),
                     V::Undef => {}
-                    other => {
-                        return Err(Error::new(
-                            "T1003",
-                            format!(
-                                "Key in object structure must evaluate to a string; got: {}",
-                                other.type_name()
-                            ),
-                        ))
-                    }
+                    other => return Err(key_error(&other)),
                 }
             }
         }
@@ -640,6 +624,17 @@ impl<'e, 'a> Ctx<'e, 'a> {
         }
         Ok(V::Obj(Rc::new(m)))
     }
+}
+
+/// T1003: an object key that is not a string.
+fn key_error(v: &V) -> Error {
+    Error::new(
+        "T1003",
+        format!(
+            "Key in object structure must evaluate to a string; got: {}",
+            v.type_name()
+        ),
+    )
 }
 
 fn field<'a>(item: &V<'a>, name: &str) -> V<'a> {
