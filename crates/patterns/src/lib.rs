@@ -13,6 +13,7 @@
 //! ```
 
 pub mod cidr;
+pub mod filter_policy;
 pub mod json;
 pub mod number;
 pub mod pattern;
