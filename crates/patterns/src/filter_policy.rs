@@ -41,8 +41,8 @@ impl FilterPolicy {
         };
         if scope == Scope::MessageAttributes {
             for (k, v) in members {
-                let ok = matches!(v, Json::Arr(_)) || (k == "$or" && matches!(v, Json::Arr(_)));
-                if !ok {
+                // a key holds an array of conditions (`$or` an array of flat policies)
+                if !matches!(v, Json::Arr(_)) {
                     return Err(invalid(&format!(
                         "FilterPolicy: \"{k}\" must be an array of conditions: nested policies need FilterPolicyScope MessageBody"
                     )));
