@@ -444,8 +444,13 @@ impl<'e, 'a> Ctx<'e, 'a> {
         for (si, step) in steps.iter().enumerate() {
             let mut out = Vec::new();
             let single = seq.len() == 1;
+            // `a.b^(>x)`: the order-by sorts the whole sequence the step produces
+            let (node, order) = match &step.node {
+                Node::Sort(inner, terms) => (&**inner, Some(terms)),
+                other => (other, None),
+            };
             for item in &seq {
-                let mut res = self.step(&step.node, item, frame)?;
+                let mut res = self.step(node, item, frame)?;
                 for p in &step.predicates {
                     res = self.filter(res, p, frame)?;
                 }
@@ -460,6 +465,13 @@ impl<'e, 'a> Ctx<'e, 'a> {
                     V::Seq(a) => out.extend(a.iter().cloned()),
                     v => out.push(v),
                 }
+            }
+            if let Some(terms) = order {
+                out = match self.sort(V::Seq(Rc::new(out)), terms, frame)? {
+                    V::Seq(v) => v.as_ref().clone(),
+                    V::Undef => Vec::new(),
+                    other => vec![other],
+                };
             }
             seq = out;
             if seq.is_empty() {

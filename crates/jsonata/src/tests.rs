@@ -156,3 +156,136 @@ fn closures_stored_in_their_own_scope_are_freed() {
     }
     assert!(weak.upgrade().is_none());
 }
+
+/// The built-in library against the results the JSONata documentation gives.
+#[test]
+fn function_library() {
+    let data = json!({
+        "Account": {"Order": [
+            {"OrderID": "order103", "Product": [{"Name": "Bowler Hat", "Price": 34.45, "Quantity": 2}, {"Name": "Trilby hat", "Price": 21.67, "Quantity": 1}]},
+            {"OrderID": "order104", "Product": [{"Name": "Bowler Hat", "Price": 34.45, "Quantity": 4}, {"Name": "Cloak", "Price": 107.99, "Quantity": 1}]}
+        ]},
+        "s": "Hello World", "n": [3, 1, 2], "o": {"a": 1, "b": 2}
+    });
+    let table: &[(&str, Value)] = &[
+        ("$substring('Hello World', 3)", json!("lo World")),
+        ("$substring('Hello World', 3, 5)", json!("lo Wo")),
+        ("$substring('Hello World', -4)", json!("orld")),
+        ("$substringBefore('Hello World', ' ')", json!("Hello")),
+        ("$substringAfter('Hello World', ' ')", json!("World")),
+        ("$uppercase(s)", json!("HELLO WORLD")),
+        ("$lowercase(s)", json!("hello world")),
+        ("$length(s)", json!(11)),
+        ("$trim('   Hello    World   ')", json!("Hello World")),
+        ("$pad('foo', 5)", json!("foo  ")),
+        ("$pad('foo', -5, '#')", json!("##foo")),
+        ("$contains(s, 'World')", json!(true)),
+        (
+            "$split('so many words', ' ')",
+            json!(["so", "many", "words"]),
+        ),
+        ("$split('so many words', ' ', 2)", json!(["so", "many"])),
+        ("$join(['a','b','c'], '-')", json!("a-b-c")),
+        (
+            "$replace('John Smith and John Jones', 'John', 'Mr')",
+            json!("Mr Smith and Mr Jones"),
+        ),
+        ("$replace('abracadabra', /bra/, '*')", json!("a*cada*")),
+        (
+            "$match('ababbabbcc', /a(b+)/).match",
+            json!(["ab", "abb", "abb"]),
+        ),
+        ("$string(5)", json!("5")),
+        ("$string([1, 2])", json!("[1,2]")),
+        ("$number('0x12')", json!(18)),
+        ("$abs(-5)", json!(5)),
+        ("$floor(5.3)", json!(5)),
+        ("$ceil(5.3)", json!(6)),
+        ("$round(123.456, 2)", json!(123.46)),
+        ("$round(11.5)", json!(12)),
+        ("$round(12.5)", json!(12)),
+        ("$power(2, 8)", json!(256)),
+        ("$sqrt(4)", json!(2)),
+        ("$sum(Account.Order.Product.Price)", json!(198.56)),
+        ("$max(n)", json!(3)),
+        ("$min(n)", json!(1)),
+        ("$average(n)", json!(2)),
+        ("$count(Account.Order.Product)", json!(4)),
+        ("$boolean('')", json!(false)),
+        ("$not(true)", json!(false)),
+        ("$exists(s)", json!(true)),
+        ("$append([1,2], [3,4])", json!([1, 2, 3, 4])),
+        ("$reverse(n)", json!([2, 1, 3])),
+        ("$sort(n)", json!([1, 2, 3])),
+        ("$sort(n, function($a, $b){ $a < $b })", json!([3, 2, 1])),
+        ("$distinct([1, 2, 2, 3, 1])", json!([1, 2, 3])),
+        ("$keys(o)", json!(["a", "b"])),
+        ("$lookup(o, 'b')", json!(2)),
+        ("$spread(o)", json!([{"a": 1}, {"b": 2}])),
+        (
+            "$each(o, function($v, $k){ $k & '=' & $v })",
+            json!(["a=1", "b=2"]),
+        ),
+        ("$filter(n, function($v){ $v > 1 })", json!([3, 2])),
+        ("$zip([1,2,3], [4,5,6])", json!([[1, 4], [2, 5], [3, 6]])),
+        ("$type(o)", json!("object")),
+        (
+            "$base64encode('myuser:mypass')",
+            json!("bXl1c2VyOm15cGFzcw=="),
+        ),
+        (
+            "$base64decode('bXl1c2VyOm15cGFzcw==')",
+            json!("myuser:mypass"),
+        ),
+        ("$encodeUrlComponent('?x=test')", json!("%3Fx%3Dtest")),
+        ("$formatBase(100, 2)", json!("1100100")),
+        ("$formatNumber(12345.6, '#,###.00')", json!("12,345.60")),
+        (
+            "$fromMillis(1510067557121)",
+            json!("2017-11-07T15:12:37.121Z"),
+        ),
+        (
+            "$toMillis('2017-11-07T15:07:54.972Z')",
+            json!(1510067274972i64),
+        ),
+        ("Account.Order[0].OrderID", json!("order103")),
+        ("Account.Order.Product[Price > 100].Name", json!("Cloak")),
+        (
+            "Account.Order.Product^(>Price).Name",
+            json!(["Cloak", "Bowler Hat", "Bowler Hat", "Trilby hat"]),
+        ),
+        (
+            "Account.Order.Product{Name: $sum(Quantity)}",
+            json!({"Bowler Hat": 6, "Trilby hat": 1, "Cloak": 1}),
+        ),
+        (
+            "$sum(Account.Order.Product.(Price * Quantity))",
+            json!(336.36),
+        ),
+        ("'Hello' & ' ' & 'World'", json!("Hello World")),
+        ("5 in n", json!(false)),
+        (
+            "[1..3] ~> $map(function($v){ $v * 10 })",
+            json!([10, 20, 30]),
+        ),
+        ("($x := 5; $y := $x * 2)", json!(10)),
+    ];
+    let mut failures = Vec::new();
+    for (src, want) in table {
+        let got = Expr::parse(src).map_err(|e| e.to_string()).and_then(|e| {
+            e.evaluate(&data, &Env::new(&NoHost))
+                .map_err(|e| e.to_string())
+        });
+        let ok = match (&got, want) {
+            (Ok(Output::Value(v)), w) => match (v.as_f64(), w.as_f64()) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                _ => v == w,
+            },
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!("{src}: got {got:?}, want {want}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
