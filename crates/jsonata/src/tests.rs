@@ -289,3 +289,99 @@ fn function_library() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Sequence and type corners that Step Functions users meet.
+#[test]
+fn semantics_corners() {
+    let data = json!({"items": [{"id": 1, "tags": ["a", "b"]}, {"id": 2, "tags": ["c"]}], "one": [{"id": 9}], "empty": [], "nul": null, "t": true});
+    let table: &[(&str, Option<Value>)] = &[
+        ("items.id", Some(json!([1, 2]))),
+        ("items.tags", Some(json!(["a", "b", "c"]))),
+        ("items[0].tags", Some(json!(["a", "b"]))),
+        ("one.id", Some(json!(9))),
+        ("one", Some(json!([{"id": 9}]))),
+        ("empty", Some(json!([]))),
+        ("empty[0]", None),
+        ("nul", Some(json!(null))),
+        ("missing", None),
+        ("missing.deeper", None),
+        ("$count(missing)", Some(json!(0))),
+        ("$exists(missing)", Some(json!(false))),
+        ("$string(1.5)", Some(json!("1.5"))),
+        ("$string(100)", Some(json!("100"))),
+        ("$string(true)", Some(json!("true"))),
+        ("$string(nul)", Some(json!("null"))),
+        ("t ? 'yes' : 'no'", Some(json!("yes"))),
+        ("missing ? 'yes' : 'no'", Some(json!("no"))),
+        ("items[id = 2].tags[0]", Some(json!("c"))),
+        ("[items.id]", Some(json!([1, 2]))),
+        ("{'ids': items.id}", Some(json!({"ids": [1, 2]}))),
+        ("{'x': missing}", Some(json!({}))),
+        ("items.{'i': id}", Some(json!([{"i": 1}, {"i": 2}]))),
+        (
+            "$map(items, function($v){ $v.id * 2 })",
+            Some(json!([2, 4])),
+        ),
+        (
+            "$reduce([1,2,3,4], function($a, $b){ $a + $b }, 10)",
+            Some(json!(20)),
+        ),
+        (
+            "$single(items, function($v){ $v.id = 2 }).id",
+            Some(json!(2)),
+        ),
+        (
+            "$sift({'a': 1, 'b': 2}, function($v){ $v > 1 })",
+            Some(json!({"b": 2})),
+        ),
+        ("$boolean([])", Some(json!(false))),
+        ("$boolean([0, 1])", Some(json!(true))),
+        ("1 = 1.0", Some(json!(true))),
+        ("'a' < 'b'", Some(json!(true))),
+        ("$append(1, [2])", Some(json!([1, 2]))),
+        ("$lookup(items, 'id')", Some(json!([1, 2]))),
+        (
+            "$merge([{'a': 1}, {'a': 2, 'b': 3}])",
+            Some(json!({"a": 2, "b": 3})),
+        ),
+        ("-(5)", Some(json!(-5))),
+        ("10 / 4", Some(json!(2.5))),
+        ("7 % 3", Some(json!(1))),
+        ("items[-1].id", Some(json!(2))),
+        ("$uppercase('straße')", Some(json!("STRASSE"))),
+        ("$length('héllo')", Some(json!(5))),
+        ("$substring('héllo', 1, 2)", Some(json!("él"))),
+    ];
+    let mut failures = Vec::new();
+    for (src, want) in table {
+        let got = Expr::parse(src).map_err(|e| e.to_string()).and_then(|e| {
+            e.evaluate(&data, &Env::new(&NoHost))
+                .map_err(|e| e.to_string())
+        });
+        let ok = match (&got, want) {
+            (Ok(Output::Value(v)), Some(w)) => {
+                v == w || (v.as_f64().is_some() && v.as_f64() == w.as_f64())
+            }
+            (Ok(Output::Undefined), None) => true,
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!("{src}: got {got:?}, want {want:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // type errors carry JSONata's codes
+    for (src, code) in [
+        ("'a' + 1", "T2001"),
+        ("1 + 'a'", "T2002"),
+        ("1 < 'a'", "T2009"),
+        ("$nope()", "T1006"),
+        ("$number('x')", "D3030"),
+    ] {
+        let err = Expr::parse(src)
+            .unwrap()
+            .evaluate(&data, &Env::new(&NoHost))
+            .unwrap_err();
+        assert_eq!(err.code, code, "{src}");
+    }
+}
