@@ -56,20 +56,9 @@ impl Host for AwsFunctions<'_, '_> {
             })(),
             "range" => (|| {
                 let (s, e, st) = (int(0, name)?, int(1, name)?, int(2, name)?);
-                if st == 0 {
-                    return Err(arg_err(name, "step cannot be 0"));
-                }
-                let count = if (st > 0 && e >= s) || (st < 0 && e <= s) {
-                    (e - s) / st + 1
-                } else {
-                    0
-                };
-                if count > 1000 {
-                    return Err(arg_err(name, "range exceeds 1000 items"));
-                }
-                Ok(Some(Value::Array(
-                    (0..count).map(|k| Value::from(s + k * st)).collect(),
-                )))
+                crate::intrinsics::range(s, e, st)
+                    .map(|v| Some(Value::Array(v)))
+                    .map_err(|e| arg_err(name, &e))
             })(),
             "hash" => (|| {
                 let data = a(0)
@@ -78,18 +67,14 @@ impl Host for AwsFunctions<'_, '_> {
                 let alg = a(1)
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_else(|| "SHA-256".into());
-                crate::intrinsics::eval(
-                    &crate::intrinsics::Call {
-                        name: "States.Hash".into(),
-                        args: vec![
-                            crate::intrinsics::Arg::Literal(Value::String(data)),
-                            crate::intrinsics::Arg::Literal(Value::String(alg)),
-                        ],
-                    },
-                    self.scope,
-                )
-                .map(Some)
-                .map_err(|e| Error::new("D3137", e))
+                crate::intrinsics::hash(data.as_bytes(), &alg)
+                    .map(|h| Some(Value::String(h)))
+                    .ok_or_else(|| {
+                        Error::new(
+                            "D3137",
+                            format!("unsupported algorithm '{alg}' (use MD5, SHA-1, SHA-256, SHA-384 or SHA-512)"),
+                        )
+                    })
             })(),
             "random" => (|| {
                 let seed = match a(0) {
@@ -116,5 +101,40 @@ impl Host for AwsFunctions<'_, '_> {
             _ => return None,
         };
         Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hash_and_range_share_the_intrinsics() {
+        let v = json!(null);
+        let scope = Scope::new(&v, &v);
+        let f = AwsFunctions { scope: &scope };
+        // the data is hashed as given: a backslash is not an intrinsic escape here
+        let h = f
+            .call("hash", &[Some(json!("a\\b")), Some(json!("MD5"))])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            h,
+            Some(json!(crate::intrinsics::hash(b"a\\b", "MD5").unwrap()))
+        );
+        assert_ne!(
+            h,
+            Some(json!(crate::intrinsics::hash(b"ab", "MD5").unwrap()))
+        );
+        let r = f
+            .call("range", &[Some(json!(0)), Some(json!(6)), Some(json!(3))])
+            .unwrap()
+            .unwrap();
+        assert_eq!(r, Some(json!([0, 3, 6])));
+        assert!(f
+            .call("range", &[Some(json!(0)), Some(json!(6)), Some(json!(0))])
+            .unwrap()
+            .is_err());
     }
 }

@@ -398,22 +398,9 @@ fn apply(name: &str, args: Vec<Value>, scope: &Scope) -> Result<Value, String> {
             let s = want_int(&args[0], name, "first")?;
             let e = want_int(&args[1], name, "second")?;
             let st = want_int(&args[2], name, "third")?;
-            if st == 0 {
-                return Err(format!("{name}: the step cannot be 0"));
-            }
-            let count = if (st > 0 && e >= s) || (st < 0 && e <= s) {
-                (e - s) / st + 1
-            } else {
-                0
-            };
-            if count > 1000 {
-                return Err(format!(
-                    "{name}: the range has {count} items; at most 1000 are allowed"
-                ));
-            }
-            Ok(Value::Array(
-                (0..count).map(|k| Value::from(s + k * st)).collect(),
-            ))
+            range(s, e, st)
+                .map(Value::Array)
+                .map_err(|e| format!("{name}: {e}"))
         }
         "States.ArrayGetItem" => {
             let a = want_array(&args[0], name)?;
@@ -513,7 +500,26 @@ fn apply(name: &str, args: Vec<Value>, scope: &Scope) -> Result<Value, String> {
     }
 }
 
-fn hash(data: &[u8], alg: &str) -> Option<String> {
+/// `start..=end` by `step`, at most 1000 values (`States.ArrayRange` and JSONata's `$range`).
+pub(crate) fn range(start: i64, end: i64, step: i64) -> Result<Vec<Value>, String> {
+    if step == 0 {
+        return Err("the step cannot be 0".into());
+    }
+    let count = if (step > 0 && end >= start) || (step < 0 && end <= start) {
+        (end - start) / step + 1
+    } else {
+        0
+    };
+    if count > 1000 {
+        return Err(format!(
+            "the range has {count} items; at most 1000 are allowed"
+        ));
+    }
+    Ok((0..count).map(|k| Value::from(start + k * step)).collect())
+}
+
+/// The hex digest `States.Hash` and JSONata's `$hash` return; `None` for an unknown algorithm.
+pub(crate) fn hash(data: &[u8], alg: &str) -> Option<String> {
     use sha2::Digest;
     let bytes: Vec<u8> = match alg {
         "MD5" => md5::Md5::digest(data).to_vec(),
