@@ -977,6 +977,22 @@ impl Cx {
         out
     }
 
+    /// A `{% ... %}` value of a JSONata state, compiled. `None` when `v` is not one (the caller
+    /// checks the literal); `Some(None)` when the expression does not compile (reported).
+    fn jsonata_field(&mut self, v: &Value, ql: QueryLanguage, at: &str) -> Option<Option<Field>> {
+        let src = v
+            .as_str()
+            .and_then(jsonata_source)
+            .filter(|_| ql == QueryLanguage::Jsonata)?;
+        Some(match compile_jsonata(src) {
+            Ok(e) => Some(Field::Jsonata(Box::new(e), src.to_string())),
+            Err(e) => {
+                self.err(format!("Invalid JSONata expression: {e}"), at);
+                None
+            }
+        })
+    }
+
     /// `X` / `XPath` numeric fields (Seconds, TimeoutSeconds, MaxConcurrency...).
     fn num_field(
         &mut self,
@@ -1000,16 +1016,8 @@ impl Cx {
                 .map(Field::Path);
         }
         let v = o.get(name)?;
-        if let Some(src) = v.as_str().and_then(jsonata_source) {
-            if ql == QueryLanguage::Jsonata {
-                return match compile_jsonata(src) {
-                    Ok(e) => Some(Field::Jsonata(Box::new(e), src.to_string())),
-                    Err(e) => {
-                        self.err(format!("Invalid JSONata expression: {e}"), &ptr(at, name));
-                        None
-                    }
-                };
-            }
+        if let Some(f) = self.jsonata_field(v, ql, &ptr(at, name)) {
+            return f;
         }
         match v.as_i64() {
             Some(n) if n >= min && n <= 99_999_999 => Some(Field::Value(v.clone())),
@@ -1035,21 +1043,10 @@ impl Cx {
                 .map(Field::Path);
         }
         let v = o.get("Timestamp")?;
-        let s = v.as_str().unwrap_or("");
-        if ql == QueryLanguage::Jsonata {
-            if let Some(src) = jsonata_source(s) {
-                return match compile_jsonata(src) {
-                    Ok(e) => Some(Field::Jsonata(Box::new(e), src.to_string())),
-                    Err(e) => {
-                        self.err(
-                            format!("Invalid JSONata expression: {e}"),
-                            &ptr(at, "Timestamp"),
-                        );
-                        None
-                    }
-                };
-            }
+        if let Some(f) = self.jsonata_field(v, ql, &ptr(at, "Timestamp")) {
+            return f;
         }
+        let s = v.as_str().unwrap_or("");
         if crate::time::parse_timestamp(s).is_none() {
             self.err(
                 "String does not match RFC3339 timestamp",
@@ -1088,21 +1085,12 @@ impl Cx {
                 .map(Field::Path);
         }
         let v = o.get(name)?;
-        let s = v.as_str();
-        if s.is_none() {
+        if !v.is_string() {
             self.err(format!("'{name}' must be a string"), &ptr(at, name));
             return None;
         }
-        if ql == QueryLanguage::Jsonata {
-            if let Some(src) = s.and_then(jsonata_source) {
-                return match compile_jsonata(src) {
-                    Ok(e) => Some(Field::Jsonata(Box::new(e), src.to_string())),
-                    Err(e) => {
-                        self.err(format!("Invalid JSONata expression: {e}"), &ptr(at, name));
-                        None
-                    }
-                };
-            }
+        if let Some(f) = self.jsonata_field(v, ql, &ptr(at, name)) {
+            return f;
         }
         Some(Field::Value(v.clone()))
     }
@@ -1227,14 +1215,8 @@ impl Cx {
                 .map(Field::Path);
         }
         let v = o.get(name)?;
-        if let (QueryLanguage::Jsonata, Some(src)) = (ql, v.as_str().and_then(jsonata_source)) {
-            return match compile_jsonata(src) {
-                Ok(e) => Some(Field::Jsonata(Box::new(e), src.to_string())),
-                Err(e) => {
-                    self.err(format!("Invalid JSONata expression: {e}"), &ptr(at, name));
-                    None
-                }
-            };
+        if let Some(f) = self.jsonata_field(v, ql, &ptr(at, name)) {
+            return f;
         }
         if !v.is_number() {
             self.err(format!("'{name}' must be a number"), &ptr(at, name));
