@@ -22,45 +22,33 @@ fn case_files() -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Delays in seconds between each TaskFailed/TaskTimedOut and the next TaskScheduled, or
-/// between a failed attempt's last event and the next ParallelStateStarted.
-fn retry_delays(history: &[Value]) -> Vec<f64> {
+/// Seconds from each event of a `from` type to the next event of type `to`.
+fn delays(history: &[Value], from: &[&str], to: &str) -> Vec<f64> {
     let mut out = Vec::new();
-    let mut failed_at: Option<DateTime<chrono::FixedOffset>> = None;
+    let mut start: Option<DateTime<chrono::FixedOffset>> = None;
     for e in history {
         let t =
             DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap_or("")).expect("timestamp");
-        match e["type"].as_str().unwrap_or("") {
-            "TaskFailed" | "TaskTimedOut" => failed_at = Some(t),
-            "TaskScheduled" => {
-                if let Some(f) = failed_at.take() {
-                    out.push((t - f).num_milliseconds() as f64 / 1000.0);
-                }
+        let kind = e["type"].as_str().unwrap_or("");
+        if from.contains(&kind) {
+            start = Some(t);
+        } else if kind == to {
+            if let Some(s) = start.take() {
+                out.push((t - s).num_milliseconds() as f64 / 1000.0);
             }
-            _ => {}
         }
     }
     out
 }
 
-/// Seconds between each WaitStateEntered and the next WaitStateExited.
+/// Retry delays: from a failed or timed-out attempt to the next TaskScheduled.
+fn retry_delays(history: &[Value]) -> Vec<f64> {
+    delays(history, &["TaskFailed", "TaskTimedOut"], "TaskScheduled")
+}
+
+/// How long each Wait state waited.
 fn wait_delays(history: &[Value]) -> Vec<f64> {
-    let mut out = Vec::new();
-    let mut entered: Option<DateTime<chrono::FixedOffset>> = None;
-    for e in history {
-        let t =
-            DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap_or("")).expect("timestamp");
-        match e["type"].as_str().unwrap_or("") {
-            "WaitStateEntered" => entered = Some(t),
-            "WaitStateExited" => {
-                if let Some(s) = entered.take() {
-                    out.push((t - s).num_milliseconds() as f64 / 1000.0);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+    delays(history, &["WaitStateEntered"], "WaitStateExited")
 }
 
 #[test]
