@@ -8,6 +8,13 @@ fn ev(src: &str, input: Value) -> Output {
         .unwrap()
 }
 
+/// Parses and evaluates, with any error as its text.
+fn eval_text(src: &str, data: &Value) -> Result<Output, String> {
+    let e = Expr::parse(src).map_err(|e| e.to_string())?;
+    e.evaluate(data, &Env::new(&NoHost))
+        .map_err(|e| e.to_string())
+}
+
 fn val(src: &str, input: Value) -> Value {
     match ev(src, input) {
         Output::Value(v) => v,
@@ -272,10 +279,7 @@ fn function_library() {
     ];
     let mut failures = Vec::new();
     for (src, want) in table {
-        let got = Expr::parse(src).map_err(|e| e.to_string()).and_then(|e| {
-            e.evaluate(&data, &Env::new(&NoHost))
-                .map_err(|e| e.to_string())
-        });
+        let got = eval_text(src, &data);
         let ok = match (&got, want) {
             (Ok(Output::Value(v)), w) => match (v.as_f64(), w.as_f64()) {
                 (Some(a), Some(b)) => (a - b).abs() < 1e-9,
@@ -354,10 +358,7 @@ fn semantics_corners() {
     ];
     let mut failures = Vec::new();
     for (src, want) in table {
-        let got = Expr::parse(src).map_err(|e| e.to_string()).and_then(|e| {
-            e.evaluate(&data, &Env::new(&NoHost))
-                .map_err(|e| e.to_string())
-        });
+        let got = eval_text(src, &data);
         let ok = match (&got, want) {
             (Ok(Output::Value(v)), Some(w)) => {
                 v == w || (v.as_f64().is_some() && v.as_f64() == w.as_f64())
