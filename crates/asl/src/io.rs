@@ -118,19 +118,23 @@ pub fn result_path(
                 return Ok(result);
             }
             let mut out = raw.clone();
-            path.set(&mut out, result).map_err(|e| {
-                Failure::new(
-                    "States.ResultPathMatchFailure",
-                    format!(
-                        "Unable to apply ResultPath \"{}\" to input \"{}\": {e}",
-                        path,
-                        json::compact(raw)
-                    ),
-                )
-            })?;
+            write_result(path, &mut out, result)?;
             Ok(out)
         }
     }
+}
+
+/// Writes `result` at a (non-root) `ResultPath` inside `target`, the state's input.
+fn write_result(path: &JsonPath, target: &mut Value, result: Value) -> Result<(), Failure> {
+    path.set(target, result).map_err(|e| {
+        Failure::new(
+            "States.ResultPathMatchFailure",
+            format!(
+                "Unable to apply ResultPath \"{path}\" to input \"{}\": {e}",
+                json::compact(target)
+            ),
+        )
+    })
 }
 
 /// `OutputPath` (JSONPath mode): `null` gives `{}`.
@@ -180,15 +184,7 @@ impl Output<'_> {
                 output_path: op,
             } => {
                 let mut merged = raw;
-                if let Err(e) = path.set(&mut merged, result) {
-                    return Err(Failure::new(
-                        "States.ResultPathMatchFailure",
-                        format!(
-                            "Unable to apply ResultPath \"{path}\" to input \"{}\": {e}",
-                            json::compact(&merged)
-                        ),
-                    ));
-                }
+                write_result(path, &mut merged, result)?;
                 output_path(op, merged, scope)
             }
         }
