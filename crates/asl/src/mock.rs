@@ -202,6 +202,7 @@ mod tests {
             attempt: 0,
             task_token: None,
             timeout_seconds: None,
+            heartbeat_seconds: None,
         };
         assert_eq!(
             m.invoke(&call),

@@ -6,7 +6,7 @@
 use crate::context::{Context, ExecutionInfo};
 use crate::definition::{Kind, State, StateMachine};
 use crate::error::Failure;
-use crate::history::{entered_details, exited_details, History, MAX_HISTORY_EVENTS};
+use crate::history::{entered_details, exited_details, History, HistoryEvent, MAX_HISTORY_EVENTS};
 use crate::io::{self, check_size};
 use crate::json::{self, Scope, Variables};
 use crate::retry;
@@ -25,6 +25,7 @@ pub struct TaskCall<'a> {
     pub attempt: u32,
     pub task_token: Option<String>,
     pub timeout_seconds: Option<u64>,
+    pub heartbeat_seconds: Option<u64>,
 }
 
 /// What a task returned.
@@ -38,6 +39,27 @@ pub enum TaskOutcome {
     /// The task ran longer than its `TimeoutSeconds` (or stopped heart-beating).
     TimedOut,
     HeartbeatTimedOut,
+    /// The task made progress that history records before its outcome (`TaskSubmitted` for a
+    /// callback or `.sync` integration, `ActivityStarted` when a worker takes an activity task);
+    /// the runner records the event and asks the handler again.
+    Progress {
+        kind: &'static str,
+        details_key: &'static str,
+        details: Value,
+    },
+    /// The executor stops the run here and resumes it later by replaying the history.
+    Suspend,
+}
+
+/// The executor interrupted a run (to suspend it, or because it was stopped); a durable
+/// executor resumes it by replaying its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupt;
+
+/// Sees every history event as the runner records it: a durable executor persists them and,
+/// while replaying, checks them against the stored history.
+pub trait Journal {
+    fn recorded(&mut self, event: &HistoryEvent) -> Result<(), Interrupt>;
 }
 
 /// Performs Task states.
@@ -60,10 +82,11 @@ impl TaskHandler for NoTasks {
     }
 }
 
-/// Where time comes from. `sleep_until` either jumps (virtual) or really waits.
+/// Where time comes from. `sleep_until` either jumps (virtual), really waits, or interrupts the
+/// run so that a durable executor can resume it when the time has come.
 pub trait Clock {
     fn now(&self) -> DateTime<Utc>;
-    fn sleep_until(&mut self, t: DateTime<Utc>);
+    fn sleep_until(&mut self, t: DateTime<Utc>) -> Result<(), Interrupt>;
 }
 
 /// A clock that jumps: a Wait of a day costs nothing.
@@ -73,10 +96,11 @@ impl Clock for VirtualClock {
     fn now(&self) -> DateTime<Utc> {
         self.0
     }
-    fn sleep_until(&mut self, t: DateTime<Utc>) {
+    fn sleep_until(&mut self, t: DateTime<Utc>) -> Result<(), Interrupt> {
         if t > self.0 {
             self.0 = t;
         }
+        Ok(())
     }
 }
 
@@ -86,6 +110,8 @@ pub enum Status {
     Succeeded,
     Failed,
     TimedOut,
+    /// The executor interrupted the run; it is not finished.
+    Interrupted,
 }
 
 impl Status {
@@ -94,6 +120,7 @@ impl Status {
             Status::Succeeded => "SUCCEEDED",
             Status::Failed => "FAILED",
             Status::TimedOut => "TIMED_OUT",
+            Status::Interrupted => "RUNNING",
         }
     }
 }
@@ -123,6 +150,14 @@ enum Stop {
     Failed(Failure),
     /// The execution's `TimeoutSeconds` elapsed: nothing may catch it.
     TimedOut,
+    /// The executor interrupted the run.
+    Interrupted,
+}
+
+impl From<Interrupt> for Stop {
+    fn from(_: Interrupt) -> Stop {
+        Stop::Interrupted
+    }
 }
 
 impl From<Failure> for Stop {
@@ -136,6 +171,9 @@ pub struct Runner<'a> {
     pub info: ExecutionInfo,
     pub clock: &'a mut dyn Clock,
     pub tasks: &'a mut dyn TaskHandler,
+    journal: Option<&'a mut dyn Journal>,
+    /// Task tokens are `<prefix>-<n>`; the prefix defaults to the execution name.
+    token_prefix: Option<String>,
     history: History,
     deadline: Option<DateTime<Utc>>,
     seed: u64,
@@ -156,6 +194,8 @@ impl<'a> Runner<'a> {
             info,
             clock,
             tasks,
+            journal: None,
+            token_prefix: None,
             history: History::default(),
             deadline: None,
             seed,
@@ -170,6 +210,18 @@ impl<'a> Runner<'a> {
         self
     }
 
+    /// Sends every recorded event to `journal` (which may interrupt the run).
+    pub fn with_journal(mut self, journal: &'a mut dyn Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Task tokens become `<prefix>-<n>` (a durable executor makes them unguessable).
+    pub fn with_token_prefix(mut self, prefix: String) -> Self {
+        self.token_prefix = Some(prefix);
+        self
+    }
+
     /// Runs the machine with `input` to completion.
     pub fn run(mut self, sm: &StateMachine, input: Value) -> ExecutionResult {
         let start = self.clock.now();
@@ -177,19 +229,24 @@ impl<'a> Runner<'a> {
             .timeout_seconds
             .map(|s| start + Duration::seconds(s as i64));
         let (role, arn) = (self.info.role_arn.clone(), self.info.state_machine_arn());
-        self.record(
-            start,
-            "ExecutionStarted",
-            Some("executionStartedEventDetails"),
-            || {
-                json!({
-                    "input": json::compact(&input),
-                    "inputDetails": {"truncated": false},
-                    "roleArn": role,
-                    "stateMachineArn": arn,
-                })
-            },
-        );
+        if self
+            .record(
+                start,
+                "ExecutionStarted",
+                Some("executionStartedEventDetails"),
+                || {
+                    json!({
+                        "input": json::compact(&input),
+                        "inputDetails": {"truncated": false},
+                        "roleArn": role,
+                        "stateMachineArn": arn,
+                    })
+                },
+            )
+            .is_err()
+        {
+            return self.interrupted();
+        }
         if json::size(&input) > io::MAX_PAYLOAD_BYTES {
             let f = Failure::plain(
                 Some("States.DataLimitExceeded".into()),
@@ -204,9 +261,11 @@ impl<'a> Runner<'a> {
         let now = self.clock.now();
         match outcome {
             Ok(output) => {
-                self.record(now, "ExecutionSucceeded", Some("executionSucceededEventDetails"),
+                if self.record(now, "ExecutionSucceeded", Some("executionSucceededEventDetails"),
                     || json!({"output": json::compact(&output), "outputDetails": {"truncated": false}}),
-                );
+                ).is_err() {
+                    return self.interrupted();
+                }
                 ExecutionResult {
                     status: Status::Succeeded,
                     output: Some(output),
@@ -216,13 +275,19 @@ impl<'a> Runner<'a> {
                 }
             }
             Err(Stop::Failed(f)) => self.failed(f),
+            Err(Stop::Interrupted) => self.interrupted(),
             Err(Stop::TimedOut) => {
-                self.record(
-                    self.deadline.unwrap_or(now),
-                    "ExecutionTimedOut",
-                    Some("executionTimedOutEventDetails"),
-                    || json!({"error": "States.Timeout", "cause": "The execution timed out."}),
-                );
+                if self
+                    .record(
+                        self.deadline.unwrap_or(now),
+                        "ExecutionTimedOut",
+                        Some("executionTimedOutEventDetails"),
+                        || json!({"error": "States.Timeout", "cause": "The execution timed out."}),
+                    )
+                    .is_err()
+                {
+                    return self.interrupted();
+                }
                 ExecutionResult {
                     status: Status::TimedOut,
                     output: None,
@@ -243,17 +308,32 @@ impl<'a> Runner<'a> {
             d.insert("cause".into(), Value::String(c.clone()));
         }
         let at = self.clock.now();
-        self.record(
-            at,
-            "ExecutionFailed",
-            Some("executionFailedEventDetails"),
-            || Value::Object(d),
-        );
+        if self
+            .record(
+                at,
+                "ExecutionFailed",
+                Some("executionFailedEventDetails"),
+                || Value::Object(d),
+            )
+            .is_err()
+        {
+            return self.interrupted();
+        }
         ExecutionResult {
             status: Status::Failed,
             output: None,
             error: f.error,
             cause: f.cause,
+            history: self.history,
+        }
+    }
+
+    fn interrupted(self) -> ExecutionResult {
+        ExecutionResult {
+            status: Status::Interrupted,
+            output: None,
+            error: None,
+            cause: None,
             history: self.history,
         }
     }
@@ -274,7 +354,7 @@ impl<'a> Runner<'a> {
             )));
         }
         let at = self.clock.now();
-        Ok(self.record(at, kind, key, details))
+        Ok(self.record(at, kind, key, details)?)
     }
 
     /// Appends an event without the history-size check (for the execution's own events).
@@ -284,7 +364,7 @@ impl<'a> Runner<'a> {
         kind: &'static str,
         key: Option<&str>,
         details: impl FnOnce() -> Value,
-    ) -> u64 {
+    ) -> Result<u64, Interrupt> {
         let prev = self.history.len() as u64;
         let key = if self.details { key } else { None };
         let details = if key.is_some() {
@@ -292,7 +372,11 @@ impl<'a> Runner<'a> {
         } else {
             Value::Null
         };
-        self.history.push(at, kind, prev, key, details)
+        let id = self.history.push(at, kind, prev, key, details);
+        if let (Some(j), Some(e)) = (self.journal.as_deref_mut(), self.history.events.last()) {
+            j.recorded(e)?;
+        }
+        Ok(id)
     }
 
     fn check_deadline(&self) -> Result<(), Stop> {
@@ -306,11 +390,11 @@ impl<'a> Runner<'a> {
     fn sleep_until(&mut self, t: DateTime<Utc>) -> Result<(), Stop> {
         if let Some(d) = self.deadline {
             if t >= d {
-                self.clock.sleep_until(d);
+                self.clock.sleep_until(d)?;
                 return Err(Stop::TimedOut);
             }
         }
-        self.clock.sleep_until(t);
+        self.clock.sleep_until(t)?;
         Ok(())
     }
 
@@ -393,10 +477,11 @@ impl<'a> Runner<'a> {
             let token = match &state.kind {
                 Kind::Task(t) if t.resource.ends_with(".waitForTaskToken") => {
                     self.tokens += 1;
-                    Some(format!(
-                        "{}-token-{}",
-                        self.info.execution_name, self.tokens
-                    ))
+                    let prefix = self
+                        .token_prefix
+                        .as_deref()
+                        .unwrap_or(&self.info.execution_name);
+                    Some(format!("{prefix}-token-{}", self.tokens))
                 }
                 _ => None,
             };
@@ -533,7 +618,8 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Performs a task through the handler, recording AWS's task events.
+    /// Performs a task through the handler, recording AWS's task events (the `Activity*`
+    /// events for an activity resource).
     fn invoke(
         &mut self,
         state: &State,
@@ -542,27 +628,43 @@ impl<'a> Runner<'a> {
         attempt: u32,
     ) -> Result<Value, Stop> {
         let (rtype, rname) = states::task::resource_type(&inv.resource);
+        let activity = rtype == "activity";
         let region = self.info.region.clone();
-        self.push("TaskScheduled", Some("taskScheduledEventDetails"), || {
-            let mut d = json!({
-                "resourceType": rtype,
-                "resource": rname,
-                "region": region,
-                "parameters": json::compact(&inv.parameters),
-            });
-            if let Some(t) = inv.timeout_seconds {
-                d["timeoutInSeconds"] = json!(t);
-            }
-            if let Some(h) = inv.heartbeat_seconds {
-                d["heartbeatInSeconds"] = json!(h);
-            }
-            d
-        })?;
-        self.push(
-            "TaskStarted",
-            Some("taskStartedEventDetails"),
-            || json!({"resourceType": rtype, "resource": rname}),
-        )?;
+        if activity {
+            self.push("ActivityScheduled", Some("activityScheduledEventDetails"), || {
+                let mut d = json!({"resource": inv.resource, "input": json::compact(&inv.parameters),
+                    "inputDetails": {"truncated": false}});
+                if let Some(t) = inv.timeout_seconds {
+                    d["timeoutInSeconds"] = json!(t);
+                }
+                if let Some(h) = inv.heartbeat_seconds {
+                    d["heartbeatInSeconds"] = json!(h);
+                }
+                d
+            })?;
+        } else {
+            self.push("TaskScheduled", Some("taskScheduledEventDetails"), || {
+                let mut d = json!({
+                    "resourceType": rtype,
+                    "resource": rname,
+                    "region": region,
+                    "parameters": json::compact(&inv.parameters),
+                });
+                if let Some(t) = inv.timeout_seconds {
+                    d["timeoutInSeconds"] = json!(t);
+                }
+                if let Some(h) = inv.heartbeat_seconds {
+                    d["heartbeatInSeconds"] = json!(h);
+                }
+                d
+            })?;
+            self.push(
+                "TaskStarted",
+                Some("taskStartedEventDetails"),
+                || json!({"resourceType": rtype, "resource": rname}),
+            )?;
+        }
+        let started = self.clock.now();
         let call = TaskCall {
             state: &state.name,
             resource: &inv.resource,
@@ -570,37 +672,70 @@ impl<'a> Runner<'a> {
             attempt,
             task_token: token,
             timeout_seconds: inv.timeout_seconds,
+            heartbeat_seconds: inv.heartbeat_seconds,
         };
-        match self.tasks.invoke(&call) {
+        let outcome = loop {
+            match self.tasks.invoke(&call) {
+                TaskOutcome::Progress {
+                    kind,
+                    details_key,
+                    details,
+                } => {
+                    self.push(kind, Some(details_key), || details)?;
+                }
+                TaskOutcome::Suspend => return Err(Stop::Interrupted),
+                other => break other,
+            }
+        };
+        let (succeeded, failed, timed_out) = if activity {
+            ("ActivitySucceeded", "ActivityFailed", "ActivityTimedOut")
+        } else {
+            ("TaskSucceeded", "TaskFailed", "TaskTimedOut")
+        };
+        let details_of = |kind: &str| {
+            let mut k = kind[..1].to_ascii_lowercase();
+            k.push_str(&kind[1..]);
+            k.push_str("EventDetails");
+            k
+        };
+        let with_resource = |mut d: Value| {
+            if !activity {
+                d["resourceType"] = json!(rtype);
+                d["resource"] = json!(rname);
+            }
+            d
+        };
+        match outcome {
             TaskOutcome::Success(result) => {
-                self.push("TaskSucceeded", Some("taskSucceededEventDetails"), || {
-                    json!({"resourceType": rtype, "resource": rname, "output": json::compact(&result), "outputDetails": {"truncated": false}})
+                self.push(succeeded, Some(&details_of(succeeded)), || {
+                    with_resource(json!({"output": json::compact(&result), "outputDetails": {"truncated": false}}))
                 })?;
                 Ok(result)
             }
             TaskOutcome::Failure { error, cause } => {
-                self.push("TaskFailed", Some("taskFailedEventDetails"), || {
-                    json!({"resourceType": rtype, "resource": rname, "error": error, "cause": cause})
+                self.push(failed, Some(&details_of(failed)), || {
+                    with_resource(json!({"error": error, "cause": cause}))
                 })?;
                 Err(Stop::Failed(Failure::plain(Some(error), Some(cause))))
             }
-            outcome @ (TaskOutcome::TimedOut | TaskOutcome::HeartbeatTimedOut) => {
-                let (err, cause) = if outcome == TaskOutcome::TimedOut {
+            outcome => {
+                let timeout = outcome == TaskOutcome::TimedOut;
+                let (err, cause) = if timeout {
                     ("States.Timeout", "Task timed out.")
                 } else {
                     ("States.HeartbeatTimeout", "Task heartbeat timed out.")
                 };
-                let waited = if outcome == TaskOutcome::TimedOut {
+                let waited = if timeout {
                     inv.timeout_seconds
                 } else {
                     inv.heartbeat_seconds
                 };
+                // A handler that really waited has let the time pass; a mocked timeout has not.
                 if let Some(t) = waited {
-                    let until = self.clock.now() + Duration::seconds(t as i64);
-                    self.sleep_until(until)?;
+                    self.sleep_until(started + Duration::seconds(t as i64))?;
                 }
-                self.push("TaskTimedOut", Some("taskTimedOutEventDetails"), || {
-                    json!({"resourceType": rtype, "resource": rname, "error": err, "cause": cause})
+                self.push(timed_out, Some(&details_of(timed_out)), || {
+                    with_resource(json!({"error": err, "cause": cause}))
                 })?;
                 Err(Stop::Failed(Failure::plain(
                     Some(err.into()),
@@ -654,7 +789,7 @@ impl<'a> Runner<'a> {
                 );
                 match r {
                     Ok(v) => results.push(v),
-                    Err(Stop::TimedOut) => return Err(Stop::TimedOut),
+                    Err(stop @ (Stop::TimedOut | Stop::Interrupted)) => return Err(stop),
                     Err(Stop::Failed(f)) => {
                         failures += 1;
                         results.push(json!({"Error": f.error, "Cause": f.cause}));

@@ -250,7 +250,7 @@ pub enum Node {
     Str(String),
     Bool(bool),
     Null,
-    Regex(std::rc::Rc<regex::Regex>),
+    Regex(std::sync::Arc<regex::Regex>),
     Name(String),
     Var(String),
     Context,
@@ -271,7 +271,7 @@ pub enum Node {
     Coalesce(Box<Node>, Box<Node>),
     Default(Box<Node>, Box<Node>),
     Call(Box<Node>, Vec<Node>),
-    Lambda(std::rc::Rc<(Vec<String>, Node)>),
+    Lambda(std::sync::Arc<(Vec<String>, Node)>),
     Chain(Box<Node>, Box<Node>),
     Filter(Box<Node>, Box<Node>),
     Sort(Box<Node>, Vec<(Node, bool)>),
@@ -409,7 +409,7 @@ impl Parser {
                 pat.push_str(&p);
                 let re = regex::Regex::new(&pat)
                     .map_err(|e| Error::new("S0301", format!("Invalid regular expression: {e}")))?;
-                Ok(Node::Regex(std::rc::Rc::new(re)))
+                Ok(Node::Regex(std::sync::Arc::new(re)))
             }
             Tok::QName(n) => Ok(Node::Name(n)),
             Tok::Name(n) => match n.as_str() {
@@ -536,7 +536,7 @@ impl Parser {
             self.expr(0)?
         };
         self.expect("}")?;
-        Ok(Node::Lambda(std::rc::Rc::new((params, body))))
+        Ok(Node::Lambda(std::sync::Arc::new((params, body))))
     }
 
     fn infix(&mut self, op: &'static str, left: Node, lbp: u8) -> Result<Node, Error> {

@@ -62,7 +62,7 @@ impl<'a, K: Into<Cow<'a, str>>> FromIterator<(K, V<'a>)> for ObjMap<'a> {
 /// A user-defined function and the scope it closes over.
 pub struct Closure<'a> {
     pub params: Vec<String>,
-    pub body: Rc<(Vec<String>, Node)>,
+    pub body: std::sync::Arc<(Vec<String>, Node)>,
     pub env: Rc<crate::eval::Frame<'a>>,
     pub input: V<'a>,
 }
@@ -83,7 +83,7 @@ pub enum V<'a> {
     Obj(Rc<ObjMap<'a>>),
     Lambda(Rc<Closure<'a>>),
     Builtin(Rc<str>),
-    Regex(Rc<regex::Regex>),
+    Regex(std::sync::Arc<regex::Regex>),
 }
 
 impl std::fmt::Debug for V<'_> {

@@ -1,6 +1,9 @@
 //! `shoal`: one binary for the AWS serverless data stack, run locally.
 
+mod api;
 mod cli;
+mod sfn;
+mod store;
 
 /// mimalloc: the engine allocates many small short-lived values; glibc's allocator spent a
 /// quarter of the time of a JSONata transition.

@@ -95,10 +95,11 @@ impl Clock for RealClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
-    fn sleep_until(&mut self, t: DateTime<Utc>) {
+    fn sleep_until(&mut self, t: DateTime<Utc>) -> Result<(), asl::runner::Interrupt> {
         if let Ok(d) = (t - Utc::now()).to_std() {
             std::thread::sleep(d);
         }
+        Ok(())
     }
 }
 

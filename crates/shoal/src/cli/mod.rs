@@ -3,6 +3,7 @@
 mod asl;
 mod events;
 mod schedule;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ pub enum Command {
     /// EventBridge schedule expressions: validate them and list their next fire times.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
+    /// Run the AWS-compatible server (Step Functions API) with durable executions.
+    Serve(serve::ServeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -34,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Asl(c) => asl::run(c),
         Command::Schedule(c) => schedule::run(c),
         Command::Events(c) => events::run(c),
+        Command::Serve(a) => serve::run(a),
     }
 }

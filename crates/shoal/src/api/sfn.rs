@@ -1,0 +1,599 @@
+//! `AWSStepFunctions.*` actions on the AWS JSON 1.0 protocol.
+
+use super::{App, AwsError};
+use crate::sfn::arn::Scope;
+use crate::sfn::executions::StartRequest;
+use crate::sfn::machines::NewMachine;
+use crate::sfn::model::{Activity, Alias, Execution, StoredEvent, Version};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+type R = Result<Value, AwsError>;
+
+fn epoch(t: &DateTime<Utc>) -> Value {
+    json!(t.timestamp_millis() as f64 / 1000.0)
+}
+
+fn missing(field: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "ValidationException",
+        format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
+    )
+}
+
+fn opt_str(v: &Value, k: &str) -> Result<Option<String>, AwsError> {
+    match v.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(AwsError::new(
+            400,
+            "SerializationException",
+            format!("The member '{k}' must be a string"),
+        )),
+    }
+}
+
+fn req_str(v: &Value, k: &str) -> Result<String, AwsError> {
+    opt_str(v, k)?.ok_or_else(|| missing(k))
+}
+
+fn opt_bool(v: &Value, k: &str) -> bool {
+    v.get(k).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// `(offset, limit)` from `nextToken`/`maxResults`.
+fn page(v: &Value, default: usize, max: usize) -> Result<(usize, usize), AwsError> {
+    let limit = match v.get("maxResults").and_then(Value::as_i64) {
+        None | Some(0) => default,
+        Some(n) if n < 0 || n as usize > max => {
+            return Err(AwsError::new(
+                400,
+                "ValidationException",
+                format!("1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to {max}"),
+            ))
+        }
+        Some(n) => n as usize,
+    };
+    let offset = match opt_str(v, "nextToken")? {
+        None => 0,
+        Some(t) => base64::engine::general_purpose::STANDARD
+            .decode(t.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("shoal:").and_then(|n| n.parse().ok()))
+            .ok_or_else(|| AwsError::new(400, "InvalidToken", format!("Invalid Token: '{t}'")))?,
+    };
+    Ok((offset, limit))
+}
+
+/// Lists one page: asks for one more row than the page holds to know whether more follow.
+fn paged<T>(
+    mut rows: Vec<T>,
+    offset: usize,
+    limit: usize,
+    key: &str,
+    f: impl Fn(&T) -> Value,
+) -> Value {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let mut out = Map::new();
+    out.insert(key.into(), Value::Array(rows.iter().map(f).collect()));
+    if more {
+        let t =
+            base64::engine::general_purpose::STANDARD.encode(format!("shoal:{}", offset + limit));
+        out.insert("nextToken".into(), json!(t));
+    }
+    Value::Object(out)
+}
+
+fn tags(v: &Value) -> Vec<(String, String)> {
+    v.get("tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    Some((
+                        t.get("key")?.as_str()?.to_string(),
+                        t.get("value")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn routing(v: &Value) -> Option<Vec<(String, u32)>> {
+    v.get("routingConfiguration")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r.get("stateMachineVersionArn")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        r.get("weight").and_then(Value::as_u64).unwrap_or(0) as u32,
+                    )
+                })
+                .collect()
+        })
+}
+
+fn alias_json(a: &Alias) -> Value {
+    json!({
+        "stateMachineAliasArn": a.arn,
+        "name": a.name,
+        "description": a.description,
+        "routingConfiguration": a.routing.iter().map(|(v, w)| json!({"stateMachineVersionArn": v, "weight": w})).collect::<Vec<_>>(),
+        "creationDate": epoch(&a.created),
+        "updateDate": epoch(&a.updated),
+    })
+}
+
+fn version_json(v: &Version) -> Value {
+    json!({"stateMachineVersionArn": v.arn, "creationDate": epoch(&v.created)})
+}
+
+fn activity_json(a: &Activity) -> Value {
+    json!({"activityArn": a.arn, "name": a.name, "creationDate": epoch(&a.created)})
+}
+
+fn redrive_status(e: &Execution) -> (&'static str, Option<String>) {
+    match e.status.as_str() {
+        "FAILED" | "ABORTED" | "TIMED_OUT" => ("REDRIVABLE", None),
+        "RUNNING" => (
+            "NOT_REDRIVABLE",
+            Some("Execution is RUNNING and cannot be redriven".into()),
+        ),
+        s => (
+            "NOT_REDRIVABLE",
+            Some(format!("Execution is {s} and cannot be redriven")),
+        ),
+    }
+}
+
+pub fn execution_json(e: &Execution) -> Value {
+    let mut m = json!({
+        "executionArn": e.arn,
+        "stateMachineArn": e.machine_arn,
+        "name": e.name,
+        "status": e.status,
+        "startDate": epoch(&e.start),
+        "input": e.input,
+        "inputDetails": {"included": true},
+        "redriveCount": e.redrive_count,
+    });
+    let (rs, reason) = redrive_status(e);
+    m["redriveStatus"] = json!(rs);
+    if let Some(r) = reason {
+        m["redriveStatusReason"] = json!(r);
+    }
+    if let Some(t) = &e.stop {
+        m["stopDate"] = epoch(t);
+    }
+    if let Some(o) = &e.output {
+        m["output"] = json!(o);
+        m["outputDetails"] = json!({"included": true});
+    }
+    if let Some(x) = &e.error {
+        m["error"] = json!(x);
+    }
+    if let Some(x) = &e.cause {
+        m["cause"] = json!(x);
+    }
+    if let Some(x) = &e.version_arn {
+        m["stateMachineVersionArn"] = json!(x);
+    }
+    if let Some(x) = &e.alias_arn {
+        m["stateMachineAliasArn"] = json!(x);
+    }
+    if let Some(x) = &e.redrive_date {
+        m["redriveDate"] = epoch(x);
+    }
+    if let Some(x) = &e.trace_header {
+        m["traceHeader"] = json!(x);
+    }
+    m
+}
+
+fn event_json(e: &StoredEvent, include_data: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("timestamp".into(), epoch(&e.timestamp));
+    m.insert("type".into(), json!(e.kind));
+    m.insert("id".into(), json!(e.id));
+    m.insert("previousEventId".into(), json!(e.previous_event_id));
+    for (k, v) in &e.details {
+        let mut d = v.clone();
+        if !include_data {
+            if let Value::Object(o) = &mut d {
+                for key in ["input", "output", "parameters"] {
+                    if o.remove(key).is_some() {
+                        let details = format!("{key}Details");
+                        o.insert(details, json!({"truncated": false}));
+                    }
+                }
+            }
+        }
+        m.insert(k.clone(), d);
+    }
+    Value::Object(m)
+}
+
+pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
+    let sfn = &app.sfn;
+    Ok(match action {
+        "CreateStateMachine" => {
+            let kind = opt_str(v, "type")?.unwrap_or_else(|| "STANDARD".into());
+            let (m, version) = sfn
+                .create_machine(
+                    scope,
+                    NewMachine {
+                        name: req_str(v, "name")?,
+                        definition: req_str(v, "definition")?,
+                        role_arn: req_str(v, "roleArn")?,
+                        kind,
+                        logging: v
+                            .get("loggingConfiguration")
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                        tracing: v
+                            .get("tracingConfiguration")
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                        publish: opt_bool(v, "publish"),
+                        version_description: opt_str(v, "versionDescription")?.unwrap_or_default(),
+                        tags: tags(v),
+                    },
+                )
+                .await?;
+            let mut out = json!({"stateMachineArn": m.arn, "creationDate": epoch(&m.created)});
+            if let Some(ver) = version {
+                out["stateMachineVersionArn"] = json!(ver.arn);
+            }
+            out
+        }
+        "UpdateStateMachine" => {
+            let (m, version) = sfn
+                .update_machine(
+                    &req_str(v, "stateMachineArn")?,
+                    opt_str(v, "definition")?,
+                    opt_str(v, "roleArn")?,
+                    v.get("loggingConfiguration").cloned(),
+                    v.get("tracingConfiguration").cloned(),
+                    opt_bool(v, "publish"),
+                    opt_str(v, "versionDescription")?.unwrap_or_default(),
+                )
+                .await?;
+            let mut out = json!({"updateDate": epoch(&Utc::now()), "revisionId": m.revision_id});
+            if let Some(ver) = version {
+                out["stateMachineVersionArn"] = json!(ver.arn);
+            }
+            out
+        }
+        "DescribeStateMachine" => {
+            let arn = req_str(v, "stateMachineArn")?;
+            let r = sfn.resolve(&arn)?;
+            let m = &r.machine;
+            let mut out = json!({
+                "stateMachineArn": arn,
+                "name": m.name,
+                "status": "ACTIVE",
+                "definition": r.definition,
+                "roleArn": r.role_arn,
+                "type": m.kind,
+                "creationDate": epoch(&m.created),
+                "loggingConfiguration": if m.logging.is_null() { json!({"level": "OFF", "includeExecutionData": false}) } else { m.logging.clone() },
+                "tracingConfiguration": if m.tracing.is_null() { json!({"enabled": false}) } else { m.tracing.clone() },
+            });
+            match &r.version_arn {
+                Some(ver) => {
+                    let ver = sfn.version(ver)?;
+                    out["revisionId"] = json!(ver.revision_id);
+                    out["description"] = json!(ver.description);
+                    out["creationDate"] = epoch(&ver.created);
+                }
+                None => out["revisionId"] = json!(m.revision_id),
+            }
+            out
+        }
+        "ListStateMachines" => {
+            let (offset, limit) = page(v, 100, 1000)?;
+            let rows = sfn.list_machines(offset, limit + 1)?;
+            paged(
+                rows,
+                offset,
+                limit,
+                "stateMachines",
+                |m| json!({"stateMachineArn": m.arn, "name": m.name, "type": m.kind, "creationDate": epoch(&m.created)}),
+            )
+        }
+        "DeleteStateMachine" => {
+            sfn.delete_machine(&req_str(v, "stateMachineArn")?).await?;
+            json!({})
+        }
+        "DeleteStateMachineVersion" => {
+            sfn.delete_version(&req_str(v, "stateMachineVersionArn")?)
+                .await?;
+            json!({})
+        }
+        "ValidateStateMachineDefinition" => {
+            let def = req_str(v, "definition")?;
+            match asl::StateMachine::parse(&def) {
+                Ok(_) => json!({"result": "OK", "diagnostics": [], "truncated": false}),
+                Err(diags) => json!({
+                    "result": "FAIL",
+                    "diagnostics": diags.iter().map(|d| json!({"severity": "ERROR", "code": d.code, "message": d.message, "location": d.location})).collect::<Vec<_>>(),
+                    "truncated": false,
+                }),
+            }
+        }
+        "PublishStateMachineVersion" => {
+            let ver = sfn
+                .publish_version(
+                    &req_str(v, "stateMachineArn")?,
+                    opt_str(v, "revisionId")?,
+                    opt_str(v, "description")?.unwrap_or_default(),
+                )
+                .await?;
+            version_json(&ver)
+        }
+        "ListStateMachineVersions" => {
+            let (offset, limit) = page(v, 100, 1000)?;
+            let rows = sfn.list_versions(&req_str(v, "stateMachineArn")?, offset, limit + 1)?;
+            paged(rows, offset, limit, "stateMachineVersions", version_json)
+        }
+        "CreateStateMachineAlias" => {
+            let a = sfn
+                .create_alias(
+                    &req_str(v, "name")?,
+                    opt_str(v, "description")?.unwrap_or_default(),
+                    routing(v).ok_or_else(|| missing("routingConfiguration"))?,
+                )
+                .await?;
+            json!({"stateMachineAliasArn": a.arn, "creationDate": epoch(&a.created)})
+        }
+        "DescribeStateMachineAlias" => {
+            alias_json(&sfn.alias(&req_str(v, "stateMachineAliasArn")?)?)
+        }
+        "UpdateStateMachineAlias" => {
+            let a = sfn
+                .update_alias(
+                    &req_str(v, "stateMachineAliasArn")?,
+                    opt_str(v, "description")?,
+                    routing(v),
+                )
+                .await?;
+            json!({"updateDate": epoch(&a.updated)})
+        }
+        "DeleteStateMachineAlias" => {
+            sfn.delete_alias(&req_str(v, "stateMachineAliasArn")?)
+                .await?;
+            json!({})
+        }
+        "ListStateMachineAliases" => {
+            let (offset, limit) = page(v, 100, 1000)?;
+            let rows = sfn.list_aliases(&req_str(v, "stateMachineArn")?, offset, limit + 1)?;
+            paged(
+                rows,
+                offset,
+                limit,
+                "stateMachineAliases",
+                |a| json!({"stateMachineAliasArn": a.arn, "creationDate": epoch(&a.created)}),
+            )
+        }
+        "StartExecution" => {
+            let arn = req_str(v, "stateMachineArn")?;
+            let e = sfn
+                .start_execution(
+                    scope,
+                    StartRequest {
+                        state_machine_arn: &arn,
+                        name: opt_str(v, "name")?,
+                        input: opt_str(v, "input")?,
+                        trace_header: opt_str(v, "traceHeader")?,
+                    },
+                )
+                .await?;
+            json!({"executionArn": e.arn, "startDate": epoch(&e.start)})
+        }
+        "StartSyncExecution" => {
+            let arn = req_str(v, "stateMachineArn")?;
+            let (name, input) = (opt_str(v, "name")?, opt_str(v, "input")?);
+            let (s, scope) = (sfn.clone(), scope.clone());
+            let r = tokio::task::spawn_blocking(move || s.run_express(&scope, &arn, name, input))
+                .await
+                .map_err(|e| AwsError::new(500, "InternalFailure", e.to_string()))??;
+            let res = &r.result;
+            let billed = ((r.stop - r.start).num_milliseconds().max(1) + 99) / 100 * 100;
+            let mut out = json!({
+                "executionArn": r.arn,
+                "stateMachineArn": r.machine_arn,
+                "name": r.name,
+                "startDate": epoch(&r.start),
+                "stopDate": epoch(&r.stop),
+                "status": res.status.as_str(),
+                "input": r.input,
+                "inputDetails": {"included": true},
+                "billingDetails": {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": billed},
+            });
+            if let Some(o) = &res.output {
+                out["output"] = json!(asl::json::compact(o));
+                out["outputDetails"] = json!({"included": true});
+            }
+            if let Some(e) = &res.error {
+                out["error"] = json!(e);
+            }
+            if let Some(c) = &res.cause {
+                out["cause"] = json!(c);
+            }
+            out
+        }
+        "DescribeExecution" => execution_json(&sfn.execution(&req_str(v, "executionArn")?)?),
+        "DescribeStateMachineForExecution" => {
+            let e = sfn.execution(&req_str(v, "executionArn")?)?;
+            let (definition, _) = sfn.definition_by_hash(&e.definition_hash)?;
+            let m = sfn.store_machine_or_gone(&e.machine_arn);
+            let mut out = json!({
+                "stateMachineArn": e.machine_arn,
+                "name": e.machine_name,
+                "definition": definition,
+                "roleArn": e.role_arn,
+                "updateDate": epoch(&m.map(|m| m.created).unwrap_or(e.start)),
+            });
+            if let Some(x) = &e.version_arn {
+                out["stateMachineVersionArn"] = json!(x);
+            }
+            if let Some(x) = &e.alias_arn {
+                out["stateMachineAliasArn"] = json!(x);
+            }
+            out
+        }
+        "ListExecutions" => {
+            let (offset, limit) = page(v, 100, 1000)?;
+            let status = opt_str(v, "statusFilter")?;
+            if let Some(s) = &status {
+                if ![
+                    "RUNNING",
+                    "SUCCEEDED",
+                    "FAILED",
+                    "TIMED_OUT",
+                    "ABORTED",
+                    "PENDING_REDRIVE",
+                ]
+                .contains(&s.as_str())
+                {
+                    return Err(AwsError::new(400, "ValidationException", format!("1 validation error detected: Value '{s}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [SUCCEEDED, TIMED_OUT, PENDING_REDRIVE, ABORTED, FAILED, RUNNING]")));
+                }
+            }
+            let machine = opt_str(v, "stateMachineArn")?.ok_or_else(|| {
+                AwsError::new(
+                    400,
+                    "ValidationException",
+                    "Must provide a StateMachine ARN or MapRun ARN",
+                )
+            })?;
+            let rows = sfn.list_executions(&machine, status.as_deref(), offset, limit + 1)?;
+            paged(rows, offset, limit, "executions", |e| {
+                let mut m = json!({
+                    "executionArn": e.arn, "stateMachineArn": e.machine_arn, "name": e.name,
+                    "status": e.status, "startDate": epoch(&e.start), "redriveCount": e.redrive_count,
+                });
+                if let Some(t) = &e.stop {
+                    m["stopDate"] = epoch(t);
+                }
+                if let Some(x) = &e.version_arn {
+                    m["stateMachineVersionArn"] = json!(x);
+                }
+                if let Some(x) = &e.alias_arn {
+                    m["stateMachineAliasArn"] = json!(x);
+                }
+                m
+            })
+        }
+        "GetExecutionHistory" => {
+            let arn = req_str(v, "executionArn")?;
+            sfn.execution(&arn)?;
+            let (offset, limit) = page(v, 100, 1000)?;
+            let include = v
+                .get("includeExecutionData")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            let mut events = sfn.stored_history(&arn)?;
+            if opt_bool(v, "reverseOrder") {
+                events.reverse();
+            }
+            let rows: Vec<StoredEvent> = events.into_iter().skip(offset).take(limit + 1).collect();
+            paged(rows, offset, limit, "events", |e| event_json(e, include))
+        }
+        "StopExecution" => {
+            let t = sfn
+                .stop_execution(
+                    &req_str(v, "executionArn")?,
+                    opt_str(v, "error")?,
+                    opt_str(v, "cause")?,
+                )
+                .await?;
+            json!({"stopDate": epoch(&t)})
+        }
+        "SendTaskSuccess" => {
+            sfn.send_task_success(&req_str(v, "taskToken")?, req_str(v, "output")?)
+                .await?;
+            json!({})
+        }
+        "SendTaskFailure" => {
+            sfn.send_task_failure(
+                &req_str(v, "taskToken")?,
+                opt_str(v, "error")?,
+                opt_str(v, "cause")?,
+            )
+            .await?;
+            json!({})
+        }
+        "SendTaskHeartbeat" => {
+            sfn.send_task_heartbeat(&req_str(v, "taskToken")?).await?;
+            json!({})
+        }
+        "CreateActivity" => {
+            let a = sfn
+                .create_activity(scope, &req_str(v, "name")?, tags(v))
+                .await?;
+            json!({"activityArn": a.arn, "creationDate": epoch(&a.created)})
+        }
+        "DescribeActivity" => activity_json(&sfn.activity(&req_str(v, "activityArn")?)?),
+        "DeleteActivity" => {
+            sfn.delete_activity(&req_str(v, "activityArn")?).await?;
+            json!({})
+        }
+        "ListActivities" => {
+            let (offset, limit) = page(v, 100, 1000)?;
+            let rows = sfn.list_activities(offset, limit + 1)?;
+            paged(rows, offset, limit, "activities", activity_json)
+        }
+        "GetActivityTask" => {
+            let arn = req_str(v, "activityArn")?;
+            match sfn
+                .get_activity_task(&arn, opt_str(v, "workerName")?)
+                .await?
+            {
+                Some(t) => json!({"taskToken": t.token, "input": t.input}),
+                None => json!({}),
+            }
+        }
+        "TagResource" => {
+            let arn = req_str(v, "resourceArn")?;
+            sfn.tag(&arn, tags(v)).await?;
+            json!({})
+        }
+        "UntagResource" => {
+            let arn = req_str(v, "resourceArn")?;
+            let keys = v
+                .get("tagKeys")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            sfn.untag(&arn, keys).await?;
+            json!({})
+        }
+        "ListTagsForResource" => {
+            let t = sfn.tags(&req_str(v, "resourceArn")?)?;
+            json!({"tags": t.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()})
+        }
+        other => {
+            return Err(AwsError::new(
+                400,
+                "UnknownOperationException",
+                format!("Unknown operation AWSStepFunctions.{other}"),
+            ))
+        }
+    })
+}

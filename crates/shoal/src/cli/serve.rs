@@ -1,0 +1,94 @@
+//! `shoal serve`: the AWS-compatible server.
+
+use crate::api::{self, App};
+use crate::sfn::{Config, Sfn};
+use crate::store::sqlite::SqliteStore;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    listen: String,
+    /// Folder for the database (created if missing).
+    #[arg(long, default_value = "./.shoal")]
+    data: PathBuf,
+    /// Multiplies Wait and retry delays: 0 skips them, 0.01 runs a one-minute Wait in 0.6 s.
+    #[arg(long, default_value_t = 1.0)]
+    wait_scale: f64,
+    /// A Step Functions Local mock file; start executions with `stateMachineArn#TestCase`.
+    #[arg(long)]
+    mock_config: Option<PathBuf>,
+    /// Endpoint for `aws-sdk:<service>:*` tasks, as SERVICE=URL (repeatable), e.g.
+    /// `glue=http://127.0.0.1:5000`. Default: the service's AWS endpoint in the execution's region.
+    #[arg(long = "aws-endpoint", value_name = "SERVICE=URL")]
+    aws_endpoints: Vec<String>,
+    /// The account id in ARNs.
+    #[arg(long, default_value = "123456789012")]
+    account: String,
+}
+
+pub fn run(a: ServeArgs) -> Result<ExitCode> {
+    if !(a.wait_scale >= 0.0 && a.wait_scale.is_finite()) {
+        bail!("--wait-scale must be a number ≥ 0, not {}", a.wait_scale);
+    }
+    let mut sdk_endpoints = HashMap::new();
+    for e in &a.aws_endpoints {
+        let Some((svc, url)) = e.split_once('=') else {
+            bail!("--aws-endpoint takes SERVICE=URL, not '{e}'");
+        };
+        sdk_endpoints.insert(svc.to_string(), url.to_string());
+    }
+    let mock_config = match &a.mock_config {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the mock file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let store = Arc::new(
+        SqliteStore::open(&a.data)
+            .with_context(|| format!("cannot open the data folder {}", a.data.display()))?,
+    );
+    let config = Config {
+        wait_scale: a.wait_scale,
+        mock_config,
+        sdk_endpoints,
+        account: a.account.clone(),
+        ..Config::default()
+    };
+    let result =
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(&a.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", a.listen))?;
+            let sfn = Sfn::new(store.clone(), config, tokio::runtime::Handle::current());
+            let resumed = sfn.recover()?;
+            eprintln!(
+            "shoal listening on http://{} · data in {} · {resumed} running execution(s) resumed",
+            listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| a.listen.clone()),
+            store.path().display()
+        );
+            let app = api::router(App { sfn });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                    eprintln!("shoal: shutting down");
+                })
+                .await
+                .context("server error")
+        });
+    // running segments finish their current step; what is not yet stored is replayed on start
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    store.close();
+    result.map(|_| ExitCode::SUCCESS)
+}

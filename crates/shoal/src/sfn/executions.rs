@@ -1,0 +1,698 @@
+//! Executions: start, run in durable segments, stop, describe, list, history.
+
+use super::arn::{check_name, Arn, MachineRef, Scope};
+use super::error::{Result, SfnError};
+use super::model::{Answer, Execution, StoredEvent, Token};
+use super::replay::{Halt, State, View};
+use super::{Sfn, Slot};
+use crate::store::{put, Records, Scan, Write};
+use asl::context::{ExecutionInfo, MachineType};
+use asl::mock::MockTasks;
+use asl::runner::{ExecutionResult, Runner, Status};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// AWS's limit on execution input and output.
+pub const MAX_PAYLOAD: usize = 256 * 1024;
+
+/// A StartExecution request.
+pub struct StartRequest<'a> {
+    pub state_machine_arn: &'a str,
+    pub name: Option<String>,
+    pub input: Option<String>,
+    pub trace_header: Option<String>,
+}
+
+/// A started (or already running, same name and input) execution, and its commit.
+pub struct Started {
+    pub execution: Execution,
+    pub existed: bool,
+    writes: Vec<Write>,
+}
+
+/// The result of a synchronous Express execution.
+pub struct SyncResult {
+    pub arn: String,
+    pub machine_arn: String,
+    pub name: String,
+    pub start: DateTime<Utc>,
+    pub stop: DateTime<Utc>,
+    pub input: String,
+    pub result: ExecutionResult,
+}
+
+pub fn check_input(input: Option<String>) -> Result<String> {
+    let text = input.unwrap_or_else(|| "{}".into());
+    if text.len() > MAX_PAYLOAD {
+        return Err(SfnError::InvalidExecutionInput(format!(
+            "Invalid State Machine Execution Input: 'the input is {} bytes, above the 262144-byte limit'",
+            text.len()
+        )));
+    }
+    if let Err(e) = serde_json::from_str::<Value>(&text) {
+        return Err(SfnError::InvalidExecutionInput(format!(
+            "Invalid State Machine Execution Input: '{e}'"
+        )));
+    }
+    Ok(text)
+}
+
+fn terminal(status: &str) -> bool {
+    status != "RUNNING"
+}
+
+impl Sfn {
+    pub fn execution(&self, arn: &str) -> Result<Execution> {
+        let a = Arn::parse(arn)?;
+        if a.kind != "execution" && a.kind != "express" {
+            return Err(SfnError::InvalidArn(format!("Invalid Arn: '{arn}'")));
+        }
+        self.store.load::<Execution>(arn)?.ok_or_else(|| {
+            SfnError::ExecutionDoesNotExist(format!("Execution Does Not Exist: '{arn}'"))
+        })
+    }
+
+    /// Checks and prepares a Standard execution; nothing is stored yet.
+    pub fn prepare_start(&self, scope: &Scope, req: StartRequest) -> Result<Started> {
+        let (arn_text, test_case) = match req.state_machine_arn.split_once('#') {
+            Some((a, t)) => (a, Some(t.to_string())),
+            None => (req.state_machine_arn, None),
+        };
+        if test_case.is_some() && self.config.mock_config.is_none() {
+            return Err(SfnError::ValidationException(
+                "A test case was given but the server has no mock file (start it with --mock-config FILE)".into(),
+            ));
+        }
+        let resolved = self.resolve(arn_text)?;
+        if resolved.machine.kind == "EXPRESS" {
+            return Err(SfnError::StateMachineTypeNotSupported(
+                "This operation is not supported by EXPRESS state machines here; use StartSyncExecution".into(),
+            ));
+        }
+        let name = req.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        check_name(&name, "Execution")?;
+        let input = check_input(req.input)?;
+        let machine = &resolved.machine;
+        let a = Arn::parse(&machine.arn)?;
+        let arn = a.base("execution", &format!("{}:{name}", machine.name));
+        if let Some(existing) = self.store.load::<Execution>(&arn)? {
+            // StartExecution is idempotent for a running execution with the same input.
+            if existing.status == "RUNNING" && existing.input == input {
+                return Ok(Started {
+                    execution: existing,
+                    existed: true,
+                    writes: Vec::new(),
+                });
+            }
+            return Err(SfnError::ExecutionAlreadyExists(format!(
+                "Execution Already Exists: '{arn}'"
+            )));
+        }
+        let (hash, def_write) = Sfn::definition_write(&resolved.definition);
+        let execution = Execution {
+            arn,
+            name,
+            machine_arn: machine.arn.clone(),
+            machine_name: machine.name.clone(),
+            version_arn: resolved.version_arn,
+            alias_arn: resolved.alias_arn,
+            definition_hash: hash,
+            role_arn: resolved.role_arn,
+            region: scope.region.clone(),
+            account: scope.account.clone(),
+            status: "RUNNING".into(),
+            input,
+            output: None,
+            error: None,
+            cause: None,
+            start: Utc::now(),
+            stop: None,
+            seed: rand::random(),
+            token_prefix: format!("{:032x}", rand::random::<u128>()),
+            redrive_count: 0,
+            redrive_date: None,
+            parent_token: None,
+            test_case,
+            events: 0,
+            trace_header: req.trace_header,
+        };
+        let writes = vec![def_write, put(&execution)];
+        Ok(Started {
+            execution,
+            existed: false,
+            writes,
+        })
+    }
+
+    pub async fn start_execution(
+        self: &Arc<Self>,
+        scope: &Scope,
+        req: StartRequest<'_>,
+    ) -> Result<Execution> {
+        let started = self.prepare_start(scope, req)?;
+        if started.existed {
+            return Ok(started.execution);
+        }
+        self.store.commit(started.writes).done().await?;
+        self.launched(&started.execution);
+        Ok(started.execution)
+    }
+
+    /// Starts a child execution from a task (`states:startExecution[.sync[:2]]`), from an
+    /// executor thread. Its name, unless given, comes from `token`, so a repeated start after a
+    /// crash finds the same child.
+    pub fn start_child(
+        self: &Arc<Self>,
+        parent: &Execution,
+        params: &Value,
+        token: &str,
+        wait_token: Option<&str>,
+    ) -> std::result::Result<Value, asl::runner::TaskOutcome> {
+        let fail = |e: SfnError| asl::runner::TaskOutcome::Failure {
+            error: format!("StepFunctions.{}", e.code()),
+            cause: e.to_string(),
+        };
+        let machine = params
+            .get("StateMachineArn")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let input = match params.get("Input") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => Some(asl::json::compact(v)),
+        };
+        let name = params
+            .get("Name")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| {
+                let h = super::machines::definition_hash(token);
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[0..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                )
+            });
+        let scope = Scope {
+            region: parent.region.clone(),
+            account: parent.account.clone(),
+        };
+        let mut started = self
+            .prepare_start(
+                &scope,
+                StartRequest {
+                    state_machine_arn: machine,
+                    name: Some(name),
+                    input,
+                    trace_header: None,
+                },
+            )
+            .map_err(fail)?;
+        if !started.existed {
+            started.execution.parent_token = wait_token.map(String::from);
+            let mut writes = started.writes;
+            if let Some(Write::Put(row)) = writes.last_mut() {
+                row.body = serde_json::to_string(&started.execution).unwrap_or_default();
+            }
+            self.store
+                .commit(writes)
+                .wait()
+                .map_err(|e| fail(e.into()))?;
+            self.launched(&started.execution);
+        }
+        let e = &started.execution;
+        Ok(json!({"ExecutionArn": e.arn, "StartDate": e.start.timestamp_millis()}))
+    }
+
+    /// A stored execution begins to run.
+    fn launched(self: &Arc<Self>, e: &Execution) {
+        self.emit_status(e);
+        self.wake(&e.arn);
+    }
+
+    /// Runs (or re-runs) an execution's next segment on an executor thread, unless one runs
+    /// already — then that one goes round again when it ends.
+    pub fn wake(self: &Arc<Self>, arn: &str) {
+        self.wake_with(arn, false)
+    }
+
+    fn wake_with(self: &Arc<Self>, arn: &str, abort: bool) {
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        if let Some(slot) = slots.get_mut(arn) {
+            slot.dirty = true;
+            if abort {
+                slot.abort.store(true, Ordering::Relaxed);
+            }
+            return;
+        }
+        let slot = Slot::default();
+        if abort {
+            slot.abort.store(true, Ordering::Relaxed);
+        }
+        let flag = slot.abort.clone();
+        slots.insert(arn.to_string(), slot);
+        drop(slots);
+        let sfn = self.clone();
+        let arn = arn.to_string();
+        self.runtime
+            .spawn_blocking(move || sfn.run_segments(&arn, flag));
+    }
+
+    fn run_segments(self: &Arc<Self>, arn: &str, abort: Arc<std::sync::atomic::AtomicBool>) {
+        loop {
+            if let Err(e) = self.segment(arn, &abort) {
+                eprintln!("shoal: execution {arn}: {e}");
+            }
+            let Ok(mut slots) = self.slots.lock() else {
+                return;
+            };
+            match slots.get_mut(arn) {
+                Some(s) if s.dirty => s.dirty = false,
+                _ => {
+                    slots.remove(arn);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn mock_for(&self, exec: &Execution) -> Result<Option<MockTasks>> {
+        match (&exec.test_case, &self.config.mock_config) {
+            (Some(case), Some(text)) => MockTasks::from_str(text, case, Some(&exec.machine_name))
+                .map(Some)
+                .map_err(|e| SfnError::ValidationException(format!("mock file: {e}"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The stored history of an execution.
+    pub fn stored_history(&self, arn: &str) -> Result<Vec<StoredEvent>> {
+        let mut events = Vec::new();
+        for chunk in self.store.history(arn)? {
+            let part: Vec<StoredEvent> = serde_json::from_str(&chunk).map_err(|e| {
+                SfnError::InternalFailure(format!("the history of {arn} is unreadable: {e}"))
+            })?;
+            events.extend(part);
+        }
+        Ok(events)
+    }
+
+    /// One segment: replay the stored history, continue live until the execution ends or
+    /// must wait, and persist what happened.
+    fn segment(
+        self: &Arc<Self>,
+        arn: &str,
+        abort: &Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<()> {
+        let exec = self.execution(arn)?;
+        if terminal(&exec.status) {
+            return Ok(());
+        }
+        let (_, sm) = self.definition_by_hash(&exec.definition_hash)?;
+        let recorded = self.stored_history(arn)?;
+        let input: Value = serde_json::from_str(&exec.input).unwrap_or(Value::Null);
+        let mock = self.mock_for(&exec)?;
+        let info = ExecutionInfo {
+            region: exec.region.clone(),
+            account: exec.account.clone(),
+            state_machine_name: exec.machine_name.clone(),
+            execution_name: exec.name.clone(),
+            machine_type: MachineType::Standard,
+            role_arn: exec.role_arn.clone(),
+            start_time: exec.start,
+            redrive_count: exec.redrive_count,
+            seed: exec.seed,
+            parent: None,
+        };
+        let deadline = sm
+            .timeout_seconds
+            .map(|s| exec.start + chrono::Duration::seconds(s as i64));
+        let state = RefCell::new(State::new(self, exec, recorded, mock, abort.clone()));
+        let result = {
+            let (mut clock, mut tasks, mut journal) = (View(&state), View(&state), View(&state));
+            let prefix = state.borrow().exec.token_prefix.clone();
+            Runner::new(info, &mut clock, &mut tasks)
+                .with_journal(&mut journal)
+                .with_history_details(true)
+                .with_token_prefix(prefix)
+                .run(&sm, input)
+        };
+        let mut state = state.into_inner();
+        let mut exec = state.exec.clone();
+        let now = Utc::now();
+        match result.status {
+            Status::Succeeded | Status::Failed | Status::TimedOut => {
+                exec.status = result.status.as_str().into();
+                exec.output = result.output.as_ref().map(asl::json::compact);
+                exec.error = result.error.clone();
+                exec.cause = result.cause.clone();
+                exec.stop = Some(now);
+                self.finish(&mut state, exec)
+            }
+            Status::Interrupted => match state.halt.clone() {
+                Some(Halt::Timer(at)) => {
+                    self.arm(arn, at);
+                    Ok(())
+                }
+                Some(Halt::Token { deadline: d }) => {
+                    if let Some(dl) = deadline {
+                        if now >= dl {
+                            return self.close(&mut state, exec, "TIMED_OUT", "ExecutionTimedOut",
+                                "executionTimedOutEventDetails",
+                                json!({"error": "States.Timeout", "cause": "The execution timed out."}));
+                        }
+                    }
+                    let at = match (d, deadline) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if let Some(at) = at {
+                        self.arm(arn, at);
+                    }
+                    Ok(())
+                }
+                Some(Halt::Abort) => self.close(
+                    &mut state,
+                    exec,
+                    "ABORTED",
+                    "ExecutionAborted",
+                    "executionAbortedEventDetails",
+                    json!({}),
+                ),
+                Some(Halt::Diverged(why)) => self.close(
+                    &mut state,
+                    exec,
+                    "FAILED",
+                    "ExecutionFailed",
+                    "executionFailedEventDetails",
+                    json!({"error": "States.Runtime", "cause": format!("The execution could not be resumed: {why}")}),
+                ),
+                Some(Halt::Store(why)) => {
+                    // try again shortly: the store may recover (a full disk freed, a lock released)
+                    self.arm(arn, now + chrono::Duration::seconds(1));
+                    Err(SfnError::InternalFailure(why))
+                }
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Ends an execution with an event the runner did not record (abort, timeout while
+    /// waiting, a failed resume).
+    fn close(
+        self: &Arc<Self>,
+        state: &mut State,
+        mut exec: Execution,
+        status: &str,
+        kind: &'static str,
+        key: &str,
+        details: Value,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let id = (state.persisted + state.pending.len()) as u64 + 1;
+        state.pending.push(asl::history::HistoryEvent {
+            timestamp: now,
+            kind,
+            id,
+            previous_event_id: id - 1,
+            details: Some([(key.to_string(), details.clone())].into_iter().collect()),
+        });
+        exec.status = status.into();
+        exec.stop = Some(now);
+        exec.error = details
+            .get("error")
+            .and_then(Value::as_str)
+            .map(String::from);
+        exec.cause = details
+            .get("cause")
+            .and_then(Value::as_str)
+            .map(String::from);
+        self.finish(state, exec)
+    }
+
+    /// Persists the final events and status, then tells whoever waits (a parent, the bus).
+    fn finish(self: &Arc<Self>, state: &mut State, exec: Execution) -> Result<()> {
+        let mut writes = state.pending_writes();
+        writes.push(put(&exec));
+        self.store.commit(writes).wait()?;
+        self.emit_status(&exec);
+        if let Some(token) = &exec.parent_token {
+            self.child_finished(token, &exec)?;
+        }
+        Ok(())
+    }
+
+    /// A `.sync` child ended: answer the parent's task.
+    fn child_finished(self: &Arc<Self>, token: &str, child: &Execution) -> Result<()> {
+        let Some(row) = self.token(token)? else {
+            return Ok(());
+        };
+        let v2 = row.input == "sync:2";
+        let mut out = json!({
+            "ExecutionArn": child.arn,
+            "Input": if v2 { serde_json::from_str(&child.input).unwrap_or(Value::Null) } else { json!(child.input) },
+            "InputDetails": {"Included": true},
+            "Name": child.name,
+            "RedriveCount": child.redrive_count,
+            "RedriveStatus": "NOT_REDRIVABLE",
+            "StartDate": child.start.timestamp_millis(),
+            "StateMachineArn": child.machine_arn,
+            "Status": child.status,
+            "StopDate": child.stop.map(|t| t.timestamp_millis()),
+        });
+        if let Some(o) = &child.output {
+            out["Output"] = if v2 {
+                serde_json::from_str(o).unwrap_or(Value::Null)
+            } else {
+                json!(o)
+            };
+            out["OutputDetails"] = json!({"Included": true});
+        }
+        let answer = match child.status.as_str() {
+            "SUCCEEDED" => Answer::Success(out),
+            "TIMED_OUT" => Answer::Failure {
+                error: "States.Timeout".into(),
+                cause: asl::json::compact(&out),
+            },
+            _ => {
+                if let Some(e) = &child.error {
+                    out["Error"] = json!(e);
+                }
+                if let Some(c) = &child.cause {
+                    out["Cause"] = json!(c);
+                }
+                Answer::Failure {
+                    error: "States.TaskFailed".into(),
+                    cause: asl::json::compact(&out),
+                }
+            }
+        };
+        self.answer_token(row, answer)
+    }
+
+    /// Stores a task's answer and wakes its execution.
+    pub(crate) fn answer_token(self: &Arc<Self>, mut row: Token, answer: Answer) -> Result<()> {
+        row.status = "DONE".into();
+        row.answer = Some(answer);
+        self.store.commit(vec![put(&row)]).wait()?;
+        self.wake(&row.execution_arn);
+        Ok(())
+    }
+
+    /// Wakes the execution at `at` (a Wait, a retry, a task deadline).
+    fn arm(self: &Arc<Self>, arn: &str, at: DateTime<Utc>) {
+        let key = (arn.to_string(), at.timestamp_millis());
+        if let Ok(mut t) = self.timers.lock() {
+            if !t.insert(key.clone()) {
+                return;
+            }
+        }
+        let delay = (at - Utc::now()).to_std().unwrap_or_default();
+        let sfn = self.clone();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Ok(mut t) = sfn.timers.lock() {
+                t.remove(&key);
+            }
+            sfn.wake(&key.0);
+        });
+    }
+
+    /// Resumes every running execution (at server start).
+    pub fn recover(self: &Arc<Self>) -> Result<usize> {
+        let running = self.store.list::<Execution>(Scan {
+            status: Some("RUNNING"),
+            ..Default::default()
+        })?;
+        for e in &running {
+            self.wake(&e.arn);
+        }
+        Ok(running.len())
+    }
+
+    pub async fn stop_execution(
+        self: &Arc<Self>,
+        arn: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<DateTime<Utc>> {
+        let exec = self.execution(arn)?;
+        if terminal(&exec.status) {
+            return Ok(exec.stop.unwrap_or_else(Utc::now));
+        }
+        let _ = (error, cause);
+        self.wake_with(arn, true);
+        // AWS answers once the execution is stopped: wait for the segment to record it
+        for _ in 0..2000 {
+            let e = self.execution(arn)?;
+            if terminal(&e.status) {
+                return Ok(e.stop.unwrap_or_else(Utc::now));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        Ok(Utc::now())
+    }
+
+    pub fn list_executions(
+        &self,
+        machine: &str,
+        status: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Execution>> {
+        let owner = match MachineRef::parse(machine)? {
+            MachineRef::Machine(m) => m,
+            r => r.machine().to_string(),
+        };
+        self.machine(&owner)?;
+        let list = self.store.list::<Execution>(Scan {
+            owner: Some(&owner),
+            status,
+            descending: true,
+            offset,
+            limit,
+            ..Default::default()
+        })?;
+        Ok(match MachineRef::parse(machine)? {
+            MachineRef::Machine(_) => list,
+            // a version or alias ARN lists the executions started through it
+            _ => list
+                .into_iter()
+                .filter(|e| {
+                    e.version_arn.as_deref() == Some(machine)
+                        || e.alias_arn.as_deref() == Some(machine)
+                })
+                .collect(),
+        })
+    }
+
+    /// Runs an Express execution in process, synchronously (StartSyncExecution).
+    pub fn run_express(
+        self: &Arc<Self>,
+        scope: &Scope,
+        machine_arn: &str,
+        name: Option<String>,
+        input: Option<String>,
+    ) -> Result<SyncResult> {
+        let (arn_text, test_case) = match machine_arn.split_once('#') {
+            Some((a, t)) => (a, Some(t.to_string())),
+            None => (machine_arn, None),
+        };
+        let resolved = self.resolve(arn_text)?;
+        if resolved.machine.kind != "EXPRESS" {
+            return Err(SfnError::StateMachineTypeNotSupported(
+                "This operation is not supported by STANDARD StateMachine.".into(),
+            ));
+        }
+        let name = name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        check_name(&name, "Execution")?;
+        let input_text = check_input(input)?;
+        let sm = self.parsed(&resolved.definition)?;
+        let start = Utc::now();
+        let info = ExecutionInfo {
+            region: scope.region.clone(),
+            account: scope.account.clone(),
+            state_machine_name: resolved.machine.name.clone(),
+            execution_name: name.clone(),
+            machine_type: MachineType::Express,
+            role_arn: resolved.role_arn.clone(),
+            start_time: start,
+            redrive_count: 0,
+            seed: rand::random(),
+            parent: None,
+        };
+        let arn = info.execution_arn();
+        let exec = Execution {
+            arn: arn.clone(),
+            name: name.clone(),
+            machine_arn: resolved.machine.arn.clone(),
+            machine_name: resolved.machine.name.clone(),
+            version_arn: None,
+            alias_arn: None,
+            definition_hash: String::new(),
+            role_arn: resolved.role_arn.clone(),
+            region: scope.region.clone(),
+            account: scope.account.clone(),
+            status: "RUNNING".into(),
+            input: input_text.clone(),
+            output: None,
+            error: None,
+            cause: None,
+            start,
+            stop: None,
+            seed: info.seed,
+            token_prefix: String::new(),
+            redrive_count: 0,
+            redrive_date: None,
+            parent_token: None,
+            test_case,
+            events: 0,
+            trace_header: None,
+        };
+        let mock = self.mock_for(&exec)?;
+        let mut tasks = super::integrations::LiveTasks {
+            sfn: self,
+            exec: &exec,
+            mock,
+        };
+        let mut clock = ScaledClock {
+            scale: self.config.wait_scale,
+        };
+        let input: Value = serde_json::from_str(&input_text).unwrap_or(Value::Null);
+        let result = Runner::new(info, &mut clock, &mut tasks).run(&sm, input);
+        Ok(SyncResult {
+            arn,
+            machine_arn: resolved.machine.arn,
+            name,
+            start,
+            stop: Utc::now(),
+            input: input_text,
+            result,
+        })
+    }
+}
+
+/// Real time for Express executions, with Waits scaled by `--wait-scale`.
+struct ScaledClock {
+    scale: f64,
+}
+
+impl asl::runner::Clock for ScaledClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    fn sleep_until(&mut self, t: DateTime<Utc>) -> std::result::Result<(), asl::runner::Interrupt> {
+        if let Ok(d) = (t - Utc::now()).to_std() {
+            std::thread::sleep(d.mul_f64(self.scale.max(0.0)));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! Step Functions: state machines, versions, aliases, activities, and durable executions.
+//!
+//! The service decides nothing about ASL itself: [`asl`] evaluates; this module stores, replays
+//! and performs (see [`replay`] for how executions survive a crash).
+
+pub mod arn;
+pub mod error;
+pub mod events;
+pub mod executions;
+pub mod integrations;
+pub mod machines;
+pub mod model;
+pub mod replay;
+pub mod tokens;
+
+use crate::store::Store;
+use asl::StateMachine;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// Server settings the service needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Multiplies every Wait and retry delay: 0 skips them, 0.01 runs a minute in 0.6 s.
+    pub wait_scale: f64,
+    /// The SFN-Local mock file (`stateMachineArn#TestCase` selects a test case).
+    pub mock_config: Option<String>,
+    /// Endpoints for `aws-sdk:<service>:*` tasks, by service name (`glue` → URL).
+    pub sdk_endpoints: HashMap<String, String>,
+    pub account: String,
+    pub default_region: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            wait_scale: 1.0,
+            mock_config: None,
+            sdk_endpoints: HashMap::new(),
+            account: "123456789012".into(),
+            default_region: "us-east-1".into(),
+        }
+    }
+}
+
+/// One execution that a thread is working on right now.
+#[derive(Default)]
+pub(crate) struct Slot {
+    /// Something happened while the segment ran (an answer, a timer): run again.
+    dirty: bool,
+    abort: Arc<AtomicBool>,
+}
+
+pub struct Sfn {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    parsed: Mutex<HashMap<String, Arc<StateMachine>>>,
+    slots: Mutex<HashMap<String, Slot>>,
+    /// Activity ARNs with tasks waiting, and the pollers to wake.
+    activity_signal: tokio::sync::Notify,
+    activity_lock: tokio::sync::Mutex<()>,
+    timers: Mutex<HashSet<(String, i64)>>,
+    /// `Step Functions Execution Status Change` events, for the event bus.
+    pub events: tokio::sync::broadcast::Sender<serde_json::Value>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Sfn {
+    pub fn new(store: Arc<dyn Store>, config: Config, runtime: tokio::runtime::Handle) -> Arc<Sfn> {
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        Arc::new(Sfn {
+            store,
+            config,
+            parsed: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
+            activity_signal: tokio::sync::Notify::new(),
+            activity_lock: tokio::sync::Mutex::new(()),
+            timers: Mutex::new(HashSet::new()),
+            events,
+            runtime,
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! The records the Step Functions service stores.
+
+use crate::store::Record;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn millis(t: &DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A state machine (its latest revision).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    pub arn: String,
+    pub name: String,
+    pub definition: String,
+    pub role_arn: String,
+    /// `STANDARD` or `EXPRESS`.
+    pub kind: String,
+    pub created: DateTime<Utc>,
+    pub revision_id: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub logging: Value,
+    #[serde(default)]
+    pub tracing: Value,
+    /// The highest version number ever published (versions are never renumbered).
+    #[serde(default)]
+    pub last_version: u64,
+}
+
+impl Record for Machine {
+    const KIND: &'static str = "sfn.machine";
+    fn key(&self) -> String {
+        self.arn.clone()
+    }
+    fn sort(&self) -> i64 {
+        millis(&self.created)
+    }
+}
+
+/// A published, immutable version of a state machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Version {
+    pub arn: String,
+    pub machine_arn: String,
+    pub version: u64,
+    pub definition: String,
+    pub role_arn: String,
+    pub kind: String,
+    pub created: DateTime<Utc>,
+    pub revision_id: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl Record for Version {
+    const KIND: &'static str = "sfn.version";
+    fn key(&self) -> String {
+        self.arn.clone()
+    }
+    fn owner(&self) -> String {
+        self.machine_arn.clone()
+    }
+    fn sort(&self) -> i64 {
+        self.version as i64
+    }
+}
+
+/// An alias routing executions to one or two versions by weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alias {
+    pub arn: String,
+    pub machine_arn: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `(version ARN, weight)` pairs.
+    pub routing: Vec<(String, u32)>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+impl Record for Alias {
+    const KIND: &'static str = "sfn.alias";
+    fn key(&self) -> String {
+        self.arn.clone()
+    }
+    fn owner(&self) -> String {
+        self.machine_arn.clone()
+    }
+    fn sort(&self) -> i64 {
+        millis(&self.created)
+    }
+}
+
+/// A definition text, stored once however many executions use it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Definition {
+    pub hash: String,
+    pub text: String,
+}
+
+impl Record for Definition {
+    const KIND: &'static str = "sfn.definition";
+    fn key(&self) -> String {
+        self.hash.clone()
+    }
+}
+
+/// An execution: what it started from and where it stands. Its history is stored separately.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Execution {
+    pub arn: String,
+    pub name: String,
+    pub machine_arn: String,
+    pub machine_name: String,
+    #[serde(default)]
+    pub version_arn: Option<String>,
+    #[serde(default)]
+    pub alias_arn: Option<String>,
+    pub definition_hash: String,
+    pub role_arn: String,
+    pub region: String,
+    pub account: String,
+    pub status: String,
+    pub input: String,
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+    pub start: DateTime<Utc>,
+    #[serde(default)]
+    pub stop: Option<DateTime<Utc>>,
+    pub seed: u64,
+    /// Task tokens are `<token_prefix>-...`: random, so tokens cannot be guessed.
+    pub token_prefix: String,
+    #[serde(default)]
+    pub redrive_count: u64,
+    #[serde(default)]
+    pub redrive_date: Option<DateTime<Utc>>,
+    /// For a child started by `states:startExecution.sync`: the parent's token.
+    #[serde(default)]
+    pub parent_token: Option<String>,
+    /// The mock-file test case (`stateMachineArn#TestCase`, as Step Functions Local).
+    #[serde(default)]
+    pub test_case: Option<String>,
+    /// Events persisted so far (the next event's id is this plus one).
+    #[serde(default)]
+    pub events: u64,
+    #[serde(default)]
+    pub trace_header: Option<String>,
+}
+
+impl Record for Execution {
+    const KIND: &'static str = "sfn.execution";
+    fn key(&self) -> String {
+        self.arn.clone()
+    }
+    fn owner(&self) -> String {
+        self.machine_arn.clone()
+    }
+    fn status(&self) -> String {
+        self.status.clone()
+    }
+    fn sort(&self) -> i64 {
+        millis(&self.start)
+    }
+}
+
+/// What a task waiting for an outside answer is: a callback, an activity, a child execution.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum TaskKind {
+    Callback,
+    Activity,
+    Child,
+}
+
+/// The answer a waiting task got.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Answer {
+    Success(Value),
+    Failure { error: String, cause: String },
+    TimedOut,
+    HeartbeatTimedOut,
+}
+
+/// A task token and the task waiting on it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Token {
+    pub token: String,
+    pub execution_arn: String,
+    pub kind: TaskKind,
+    /// The activity ARN for activity tasks.
+    #[serde(default)]
+    pub activity_arn: String,
+    /// `SCHEDULED` (activity not yet taken), `STARTED`, `DONE`.
+    pub status: String,
+    #[serde(default)]
+    pub input: String,
+    #[serde(default)]
+    pub worker: Option<String>,
+    pub started: DateTime<Utc>,
+    #[serde(default)]
+    pub timeout_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub heartbeat_seconds: Option<u64>,
+    pub last_beat: DateTime<Utc>,
+    #[serde(default)]
+    pub answer: Option<Answer>,
+}
+
+impl Token {
+    /// When the task times out unless a heartbeat or an answer comes first.
+    pub fn deadline(&self) -> Option<DateTime<Utc>> {
+        let beat = self
+            .heartbeat_seconds
+            .map(|h| self.last_beat + chrono::Duration::seconds(h as i64));
+        match (self.timeout_at, beat) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl Record for Token {
+    const KIND: &'static str = "sfn.token";
+    fn key(&self) -> String {
+        self.token.clone()
+    }
+    fn owner(&self) -> String {
+        self.activity_arn.clone()
+    }
+    fn status(&self) -> String {
+        self.status.clone()
+    }
+    fn sort(&self) -> i64 {
+        millis(&self.started)
+    }
+}
+
+/// An activity: a queue of tasks that outside workers take with GetActivityTask.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Activity {
+    pub arn: String,
+    pub name: String,
+    pub created: DateTime<Utc>,
+}
+
+impl Record for Activity {
+    const KIND: &'static str = "sfn.activity";
+    fn key(&self) -> String {
+        self.arn.clone()
+    }
+    fn sort(&self) -> i64 {
+        millis(&self.created)
+    }
+}
+
+/// The tags of one resource.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Tags {
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Record for Tags {
+    const KIND: &'static str = "sfn.tags";
+    fn key(&self) -> String {
+        self.arn.clone()
+    }
+}
+
+/// One history event as stored: AWS's shape, with its details member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub timestamp: DateTime<Utc>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: u64,
+    #[serde(rename = "previousEventId")]
+    pub previous_event_id: u64,
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, Value>,
+}
+
+impl StoredEvent {
+    /// The `...EventDetails` object, whatever its key.
+    pub fn detail(&self) -> Option<&Value> {
+        self.details.values().next()
+    }
+}

@@ -1,0 +1,130 @@
+//! Task tokens: callbacks (SendTaskSuccess/Failure/Heartbeat) and activity workers
+//! (GetActivityTask).
+
+use super::error::{Result, SfnError};
+use super::executions::{check_input, MAX_PAYLOAD};
+use super::model::{Answer, Token};
+use super::Sfn;
+use crate::store::{put, Records, Scan};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long GetActivityTask waits for a task before answering with none (AWS: 60 s).
+pub const ACTIVITY_POLL: Duration = Duration::from_secs(60);
+
+impl Sfn {
+    pub fn token(&self, token: &str) -> Result<Option<Token>> {
+        Ok(self.store.load::<Token>(token)?)
+    }
+
+    /// The token of a task still waiting for its answer.
+    fn open_token(&self, token: &str) -> Result<Token> {
+        if token.is_empty() || token.len() > 2048 {
+            return Err(SfnError::InvalidToken(format!("Invalid Token: '{token}'")));
+        }
+        let row = self
+            .token(token)?
+            .ok_or_else(|| SfnError::TaskDoesNotExist("Task Does Not Exist".into()))?;
+        if row.status == "DONE" {
+            return Err(SfnError::TaskTimedOut(
+                "Task Timed Out: 'Provided task does not exist anymore'".into(),
+            ));
+        }
+        let exec = self.execution(&row.execution_arn)?;
+        if exec.status != "RUNNING" {
+            return Err(SfnError::TaskTimedOut(
+                "Task Timed Out: 'Provided task does not exist anymore'".into(),
+            ));
+        }
+        Ok(row)
+    }
+
+    pub async fn send_task_success(self: &Arc<Self>, token: &str, output: String) -> Result<()> {
+        let row = self.open_token(token)?;
+        if output.len() > MAX_PAYLOAD {
+            return Err(SfnError::InvalidOutput(
+                "Invalid Output: 'the output is above the 262144-byte limit'".into(),
+            ));
+        }
+        let value = serde_json::from_str(&output)
+            .map_err(|e| SfnError::InvalidOutput(format!("Invalid Output: '{e}'")))?;
+        self.answer(row, Answer::Success(value)).await
+    }
+
+    pub async fn send_task_failure(
+        self: &Arc<Self>,
+        token: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<()> {
+        let row = self.open_token(token)?;
+        self.answer(
+            row,
+            Answer::Failure {
+                error: error.unwrap_or_default(),
+                cause: cause.unwrap_or_default(),
+            },
+        )
+        .await
+    }
+
+    pub async fn send_task_heartbeat(self: &Arc<Self>, token: &str) -> Result<()> {
+        let mut row = self.open_token(token)?;
+        row.last_beat = Utc::now();
+        self.store.commit(vec![put(&row)]).done().await?;
+        Ok(())
+    }
+
+    async fn answer(self: &Arc<Self>, mut row: Token, answer: Answer) -> Result<()> {
+        row.status = "DONE".into();
+        row.answer = Some(answer);
+        self.store.commit(vec![put(&row)]).done().await?;
+        self.wake(&row.execution_arn);
+        Ok(())
+    }
+
+    /// A task was queued on an activity: wake the pollers.
+    pub fn activity_ready(&self, _activity: &str) {
+        self.activity_signal.notify_waiters();
+    }
+
+    /// Hands the oldest waiting task of an activity to a worker, waiting up to
+    /// [`ACTIVITY_POLL`] for one. `None` means no task (AWS answers with an empty token).
+    pub async fn get_activity_task(
+        self: &Arc<Self>,
+        activity: &str,
+        worker: Option<String>,
+    ) -> Result<Option<Token>> {
+        self.activity(activity)?;
+        let deadline = tokio::time::Instant::now() + ACTIVITY_POLL;
+        loop {
+            let notified = self.activity_signal.notified();
+            {
+                let _one_at_a_time = self.activity_lock.lock().await;
+                let waiting = self.store.list::<Token>(Scan {
+                    owner: Some(activity),
+                    status: Some("SCHEDULED"),
+                    limit: 1,
+                    ..Default::default()
+                })?;
+                if let Some(mut row) = waiting.into_iter().next() {
+                    row.status = "STARTED".into();
+                    row.worker = Some(worker.clone().unwrap_or_default());
+                    row.last_beat = Utc::now();
+                    self.store.commit(vec![put(&row)]).done().await?;
+                    self.wake(&row.execution_arn);
+                    return Ok(Some(row));
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// SendTaskSuccess's output check, shared with the CLI.
+pub fn check_output(output: Option<String>) -> Result<String> {
+    check_input(output).map_err(|e| SfnError::InvalidOutput(e.to_string()))
+}

@@ -1,0 +1,176 @@
+//! Storage behind one trait, so a Postgres implementation can follow the embedded SQLite one.
+//!
+//! The model is deliberately small: typed records are stored as JSON documents under a kind and
+//! a key, with the few columns queries filter on (`owner`, `status`, `sort`); execution history
+//! is stored in chunks, one JSON array of events per commit. Writes go through [`Store::commit`],
+//! which batches the writes of many callers into one transaction (group commit) and acknowledges
+//! each caller once its writes are durable.
+
+pub mod sqlite;
+
+use serde::{de::DeserializeOwned, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Backend(String),
+    #[error("stored record {kind}/{key} is unreadable: {reason}")]
+    Corrupt {
+        kind: String,
+        key: String,
+        reason: String,
+    },
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// One change, applied atomically with the others of its commit.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Put(Row),
+    Delete {
+        kind: &'static str,
+        key: String,
+    },
+    /// Appends events `first_id..` of an execution's history (a JSON array).
+    History {
+        execution: String,
+        first_id: u64,
+        events: String,
+    },
+    DeleteHistory {
+        execution: String,
+    },
+}
+
+/// A stored record with the columns that queries filter and order on.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub kind: &'static str,
+    pub key: String,
+    pub owner: String,
+    pub status: String,
+    pub sort: i64,
+    pub body: String,
+}
+
+/// Which records to list: by kind, optionally by owner and status, ordered by `sort`.
+#[derive(Debug, Clone, Default)]
+pub struct Scan<'a> {
+    pub kind: &'a str,
+    pub owner: Option<&'a str>,
+    pub status: Option<&'a str>,
+    /// Newest first when true.
+    pub descending: bool,
+    /// Skip this many rows (pagination tokens encode it).
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Resolves when a commit is durable.
+pub struct Ack(tokio::sync::oneshot::Receiver<Result<(), String>>);
+
+impl Ack {
+    /// Waits from a plain (non-async) thread.
+    pub fn wait(self) -> Result<(), StoreError> {
+        match self.0.blocking_recv() {
+            Ok(r) => r.map_err(StoreError::Backend),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    pub async fn done(self) -> Result<(), StoreError> {
+        match self.0.await {
+            Ok(r) => r.map_err(StoreError::Backend),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// An acknowledgement for a commit with nothing to write.
+    pub fn ready() -> Ack {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Ok(()));
+        Ack(rx)
+    }
+}
+
+/// The storage every service uses.
+pub trait Store: Send + Sync {
+    /// Queues writes for the next group commit.
+    fn commit(&self, writes: Vec<Write>) -> Ack;
+    fn get(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
+    fn scan(&self, scan: &Scan) -> Result<Vec<String>, StoreError>;
+    fn count(&self, scan: &Scan) -> Result<usize, StoreError>;
+    /// The history chunks of an execution in order (each a JSON array of events).
+    fn history(&self, execution: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// A record type the store can hold.
+pub trait Record: Serialize + DeserializeOwned {
+    const KIND: &'static str;
+    fn key(&self) -> String;
+    fn owner(&self) -> String {
+        String::new()
+    }
+    fn status(&self) -> String {
+        String::new()
+    }
+    fn sort(&self) -> i64 {
+        0
+    }
+}
+
+/// Typed helpers over any [`Store`].
+pub trait Records {
+    fn load<R: Record>(&self, key: &str) -> Result<Option<R>, StoreError>;
+    fn list<R: Record>(&self, scan: Scan) -> Result<Vec<R>, StoreError>;
+}
+
+impl<S: Store + ?Sized> Records for S {
+    fn load<R: Record>(&self, key: &str) -> Result<Option<R>, StoreError> {
+        match self.get(R::KIND, key)? {
+            None => Ok(None),
+            Some(body) => decode::<R>(key, &body).map(Some),
+        }
+    }
+
+    fn list<R: Record>(&self, scan: Scan) -> Result<Vec<R>, StoreError> {
+        let scan = Scan {
+            kind: R::KIND,
+            ..scan
+        };
+        self.scan(&scan)?
+            .iter()
+            .map(|b| decode::<R>("(scan)", b))
+            .collect()
+    }
+}
+
+fn decode<R: Record>(key: &str, body: &str) -> Result<R, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
+        kind: R::KIND.into(),
+        key: key.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// The write that stores `r`.
+pub fn put<R: Record>(r: &R) -> Write {
+    Write::Put(Row {
+        kind: R::KIND,
+        key: r.key(),
+        owner: r.owner(),
+        status: r.status(),
+        sort: r.sort(),
+        body: serde_json::to_string(r).unwrap_or_default(),
+    })
+}
+
+/// The write that deletes the record of type `R` under `key`.
+pub fn delete<R: Record>(key: &str) -> Write {
+    Write::Delete {
+        kind: R::KIND,
+        key: key.to_string(),
+    }
+}
