@@ -628,7 +628,7 @@ impl<'a> Runner<'a> {
         attempt: u32,
     ) -> Result<Value, Stop> {
         let (rtype, rname) = states::task::resource_type(&inv.resource);
-        let activity = rtype == "activity";
+        let activity = states::task::is_activity(&inv.resource);
         let region = self.info.region.clone();
         if activity {
             self.push("ActivityScheduled", Some("activityScheduledEventDetails"), || {

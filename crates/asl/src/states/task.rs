@@ -53,3 +53,9 @@ pub fn resource_type(resource: &str) -> (String, String) {
     }
     ("unknown".to_string(), resource.to_string())
 }
+
+/// `arn:aws:states:<region>:<account>:activity:<name>`: history records `Activity*` events.
+pub fn is_activity(resource: &str) -> bool {
+    let parts: Vec<&str> = resource.splitn(7, ':').collect();
+    parts.len() == 7 && parts[2] == "states" && parts[5] == "activity"
+}

@@ -521,6 +521,10 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 .await?;
             json!({"stopDate": epoch(&t)})
         }
+        "RedriveExecution" => {
+            let e = sfn.redrive_execution(&req_str(v, "executionArn")?).await?;
+            json!({"redriveDate": epoch(&e.redrive_date.unwrap_or(e.start))})
+        }
         "SendTaskSuccess" => {
             sfn.send_task_success(&req_str(v, "taskToken")?, req_str(v, "output")?)
                 .await?;

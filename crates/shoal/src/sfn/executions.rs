@@ -338,7 +338,7 @@ impl Sfn {
         let state = RefCell::new(State::new(self, exec, recorded, mock, abort.clone()));
         let result = {
             let (mut clock, mut tasks, mut journal) = (View(&state), View(&state), View(&state));
-            let prefix = state.borrow().exec.token_prefix.clone();
+            let prefix = super::replay::token_prefix(&state.borrow().exec);
             Runner::new(info, &mut clock, &mut tasks)
                 .with_journal(&mut journal)
                 .with_history_details(true)
@@ -559,6 +559,59 @@ impl Sfn {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         Ok(Utc::now())
+    }
+
+    /// RedriveExecution: a failed, aborted or timed-out Standard execution continues from the
+    /// state that failed; see [`super::replay`] for how the failed attempt is re-run.
+    pub async fn redrive_execution(self: &Arc<Self>, arn: &str) -> Result<Execution> {
+        let mut exec = self.execution(arn)?;
+        if !matches!(exec.status.as_str(), "FAILED" | "ABORTED" | "TIMED_OUT") {
+            return Err(SfnError::ExecutionNotRedrivable(format!(
+                "Execution is {} and cannot be redriven",
+                exec.status
+            )));
+        }
+        if exec.parent_token.is_some() {
+            return Err(SfnError::ExecutionNotRedrivable(
+                "Execution was started by a parent execution with .sync and cannot be redriven on its own".into(),
+            ));
+        }
+        let stop = exec.stop.unwrap_or(exec.start);
+        if Utc::now() - stop > chrono::Duration::days(14) {
+            return Err(SfnError::ExecutionNotRedrivable(
+                "Execution stopped more than 14 days ago and cannot be redriven".into(),
+            ));
+        }
+        let stored = self.stored_history(arn)?;
+        let id = stored.len() as u64 + 1;
+        let now = Utc::now();
+        exec.redrive_count += 1;
+        let event = json!([{
+            "timestamp": now,
+            "type": "ExecutionRedriven",
+            "id": id,
+            "previousEventId": id - 1,
+            "executionRedrivenEventDetails": {"redriveCount": exec.redrive_count},
+        }]);
+        exec.status = "RUNNING".into();
+        exec.redrive_date = Some(now);
+        exec.stop = None;
+        exec.error = None;
+        exec.cause = None;
+        exec.output = None;
+        self.store
+            .commit(vec![
+                Write::History {
+                    execution: arn.to_string(),
+                    first_id: id,
+                    events: event.to_string(),
+                },
+                put(&exec),
+            ])
+            .done()
+            .await?;
+        self.launched(&exec);
+        Ok(exec)
     }
 
     pub fn list_executions(

@@ -65,10 +65,12 @@ impl<'a> State<'a> {
     pub fn new(
         sfn: &'a Arc<Sfn>,
         exec: Execution,
-        recorded: Vec<StoredEvent>,
+        stored: Vec<StoredEvent>,
         mock: Option<MockTasks>,
         abort: Arc<AtomicBool>,
     ) -> State<'a> {
+        let persisted = stored.len();
+        let recorded = replayable(stored);
         let n = recorded.len();
         let current = exec.start;
         State {
@@ -77,7 +79,7 @@ impl<'a> State<'a> {
             recorded,
             loaded: n,
             pending: Vec::new(),
-            persisted: n,
+            persisted,
             cursor: 0,
             current,
             halt: None,
@@ -141,7 +143,11 @@ impl<'a> State<'a> {
                 return Err(Interrupt);
             }
         } else {
-            self.pending.push(e.clone());
+            // ids continue the stored history (a redriven history holds events replay skips)
+            let mut e = e.clone();
+            e.id = (self.persisted + self.pending.len()) as u64 + 1;
+            e.previous_event_id = e.id - 1;
+            self.pending.push(e);
         }
         match e.kind {
             "TaskStarted" | "ActivityScheduled" => {
@@ -199,7 +205,7 @@ impl<'a> State<'a> {
             return o;
         }
         let started_before = self.task_start < self.loaded;
-        let token_base = format!("{}-{}", self.exec.token_prefix, self.task_start + 1);
+        let token_base = format!("{}-{}", token_prefix(&self.exec), self.task_start + 1);
         match integrations::classify(call.resource) {
             Integration::Activity => {
                 let token = format!("{token_base}-a");
@@ -377,6 +383,45 @@ impl<'a> State<'a> {
             Vec::new(),
         )
     }
+}
+
+/// The prefix of this run's task tokens: a redrive gets fresh tokens, so the tasks it re-runs
+/// never meet the answers of the attempt that failed.
+pub fn token_prefix(exec: &Execution) -> String {
+    format!("{}-r{}", exec.token_prefix, exec.redrive_count)
+}
+
+/// The events a replay must reproduce. For each redrive, the failed attempt — from the entry
+/// of the innermost state that never exited to the `ExecutionRedriven` event — is left out, so
+/// the replay re-enters that state live while everything before it (succeeded Map iterations
+/// and Parallel branches included) is answered from history.
+fn replayable(stored: Vec<StoredEvent>) -> Vec<StoredEvent> {
+    if !stored.iter().any(|e| e.kind == "ExecutionRedriven") {
+        return stored;
+    }
+    let mut keep = vec![true; stored.len()];
+    let mut open: Vec<usize> = Vec::new();
+    let mut epoch_start = 0;
+    for (i, e) in stored.iter().enumerate() {
+        if e.kind.ends_with("StateEntered") {
+            open.push(i);
+        } else if e.kind.ends_with("StateExited") {
+            open.pop();
+        } else if e.kind == "ExecutionRedriven" {
+            // the previous epoch ended at its terminal event; drop its failed attempt
+            let from = open.last().copied().unwrap_or(epoch_start.max(1));
+            for k in keep.iter_mut().take(i + 1).skip(from) {
+                *k = false;
+            }
+            open.retain(|&o| o < from);
+            epoch_start = i + 1;
+        }
+    }
+    stored
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect()
 }
 
 fn scaled(d: Duration, scale: f64) -> Duration {

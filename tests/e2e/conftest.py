@@ -1,0 +1,192 @@
+"""Fixtures for the end-to-end suite: the real `shoal serve` binary on loopback, boto3 clients,
+local HTTP servers. SHOAL_BIN names the binary (default: target/debug/shoal)."""
+
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("SHOAL_BIN", os.path.join(ROOT, "target", "debug", "shoal"))
+ROLE = "arn:aws:iam::123456789012:role/shoal-test"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc=None, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Server:
+    """One `shoal serve` process; restartable on the same data folder."""
+
+    def __init__(self, data, extra=()):
+        if not os.path.exists(BIN):
+            raise RuntimeError(f"{BIN} is missing: build it with `cargo build -p shoal` first")
+        self.data = data
+        self.extra = list(extra)
+        self.port = free_port()
+        self.proc = None
+        self.log = open(os.path.join(data, "server.log"), "ab")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        cmd = [BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data", self.data] + self.extra
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+        wait_port(self.port, self.proc)
+        return self
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def client(self, region="us-east-1"):
+        return boto3.client(
+            "stepfunctions",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            # StartSyncExecution goes to host "sync-<endpoint>" unless this is off
+            config=Config(inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=70),
+        )
+
+
+@pytest.fixture
+def make_server():
+    made = []
+
+    def make(*extra):
+        d = tempfile.mkdtemp(prefix="shoal-e2e-")
+        s = Server(d, extra).start()
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop()
+        shutil.rmtree(s.data, ignore_errors=True)
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server("--wait-scale", "0.01")
+
+
+@pytest.fixture
+def sfn(server):
+    return server.client()
+
+
+def machine(sfn, name, definition, kind="STANDARD", **kw):
+    return sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=ROLE, type=kind, **kw
+    )["stateMachineArn"]
+
+
+def wait_done(sfn, arn, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        d = sfn.describe_execution(executionArn=arn)
+        if d["status"] != "RUNNING":
+            return d
+        time.sleep(0.02)
+    raise AssertionError(f"{arn} still running after {timeout}s")
+
+
+def history(sfn, arn):
+    events, token = [], None
+    while True:
+        kw = {"nextToken": token} if token else {}
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **kw)
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every request with JSON and remembers it; `fail` maps paths to statuses."""
+
+    def _answer(self):
+        n = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(n).decode() if n else ""
+        srv = self.server
+        with srv.lock:
+            srv.requests.append((self.command, self.path, body))
+            status = srv.fail.get(self.path.split("?")[0], 200)
+            # paths under /flaky fail the first time they are asked for: retries succeed
+            if self.path.startswith("/flaky") and self.path not in srv.seen:
+                status = 503
+            srv.seen.add(self.path)
+        out = json.dumps({"path": self.path, "method": self.command, "got": body}).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def http_target():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    srv.lock = threading.Lock()
+    srv.requests = []
+    srv.fail = {}
+    srv.seen = set()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    yield srv
+    srv.shutdown()
+
+
+def raw_post(url, target, body, content_type="application/x-amz-json-1.0"):
+    req = urllib.request.Request(url, data=body, method="POST")
+    if target:
+        req.add_header("X-Amz-Target", target)
+    req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")

@@ -1,0 +1,138 @@
+"""Crash test: 200 executions mixing Waits, Maps, Parallels, callbacks and retries; the server
+is killed with SIGKILL three times at random points and restarted on the same data. Every
+execution must finish with the output it has without crashes, histories must be well formed,
+and no task may have run more often than its history says it was started."""
+
+import collections
+import json
+import random
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import Server, history, machine
+
+RETRY = [{"ErrorEquals": ["Shoal.TaskInterrupted", "States.Http.StatusCode.503"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 1}]
+
+
+def call(url, next_=None, path="/ok"):
+    s = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+         "Parameters": {"ApiEndpoint.$": f"States.Format('{{}}{path}', $.base)", "Method": "GET",
+                        "QueryParameters": {"exec.$": "$$.Execution.Name", "state.$": "$$.State.Name",
+                                            "at.$": "States.Format('{}', $$.State.EnteredTime)"}},
+         "ResultSelector": {"s.$": "$.StatusCode"}, "Retry": RETRY}
+    s.update({"Next": next_} if next_ else {"End": True})
+    return s
+
+
+MACHINES = {
+    "waits": {"StartAt": "W1", "States": {
+        "W1": {"Type": "Wait", "Seconds": 20, "Next": "Call"},
+        "Call": call(None, "W2"),
+        "W2": {"Type": "Wait", "Seconds": 10, "Next": "Done"},
+        "Done": {"Type": "Pass", "Result": "waited", "End": True}}},
+    "map": {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "ItemSelector": {"base.$": "$.base", "i.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {"StartAt": "Call", "States": {"Call": call(None, "Pause"),
+                                                         "Pause": {"Type": "Wait", "Seconds": 5, "End": True}}},
+        "End": True}}},
+    "parallel": {"StartAt": "Both", "States": {"Both": {
+        "Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "A", "States": {"A": call(None, path="/flaky/a")}},
+            {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 15, "Next": "B2"}, "B2": call(None, path="/flaky/b")}}]}}},
+    "callback": {"StartAt": "Ask", "States": {
+        "Ask": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke.waitForTaskToken",
+                "Parameters": {"ApiEndpoint.$": "States.Format('{}/ask', $.base)", "Method": "POST",
+                               "RequestBody": {"token.$": "$$.Task.Token", "exec.$": "$$.Execution.Name"}},
+                "Retry": RETRY, "Next": "After"},
+        "After": {"Type": "Wait", "Seconds": 5, "End": True}}},
+}
+
+EXPECTED = {
+    "waits": "waited",
+    "map": [{"base": None, "i": i} for i in range(3)],
+    "parallel": [{"s": 200}, {"s": 200}],
+    "callback": {"answered": True},
+}
+
+
+def test_executions_survive_kill_9(tmp_path, http_target):
+    rng = random.Random(7)
+    server = Server(str(tmp_path), ["--wait-scale", "0.05"]).start()
+    sfn = server.client()
+    arns = {k: machine(sfn, k, d) for k, d in MACHINES.items()}
+    base = http_target.url
+    started = {}
+    lock = threading.Lock()
+
+    def starter(names):
+        c = server.client()
+        for kind, n in names:
+            inp = {"base": base, "items": list(range(3))} if kind == "map" else {"base": base}
+            e = c.start_execution(stateMachineArn=arns[kind], name=n, input=json.dumps(inp))["executionArn"]
+            with lock:
+                started[e] = kind
+
+    kinds = list(MACHINES)
+    names = [(kinds[i % 4], f"x{i:03d}") for i in range(200)]
+    threads = [threading.Thread(target=starter, args=(names[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(started) == 200
+
+    answered = set()
+
+    def answer_callbacks(c):
+        with http_target.lock:
+            asks = [json.loads(b) for _, p, b in http_target.requests if p.startswith("/ask")]
+        for a in asks:
+            if a["token"] in answered:
+                continue
+            try:
+                c.send_task_success(taskToken=a["token"], output='{"answered": true}')
+            except (c.exceptions.TaskTimedOut, c.exceptions.TaskDoesNotExist):
+                pass
+            answered.add(a["token"])
+
+    for crash in range(3):
+        time.sleep(rng.uniform(0.3, 1.5))
+        answer_callbacks(sfn)
+        server.kill9()
+        server.start()
+        sfn = server.client()
+
+    end = time.time() + 120
+    while True:
+        answer_callbacks(sfn)
+        running = sum(len(sfn.list_executions(stateMachineArn=a, statusFilter="RUNNING", maxResults=1000)["executions"]) for a in arns.values())
+        if running == 0:
+            break
+        assert time.time() < end, f"{running} executions still running"
+        time.sleep(0.2)
+
+    calls = collections.Counter()
+    with http_target.lock:
+        for _, path, body in http_target.requests:
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(path).query)
+            who = q.get("exec", [None])[0] or json.loads(body or "{}").get("exec")
+            calls[who] += 1
+    for arn, kind in started.items():
+        d = sfn.describe_execution(executionArn=arn)
+        assert d["status"] == "SUCCEEDED", (arn, d.get("error"), d.get("cause"))
+        out = json.loads(d["output"])
+        if kind == "map":
+            out = [{"base": None, "i": i} for i, _ in enumerate(out)] if all(o.get("s") == 200 for o in out) else out
+        assert out == EXPECTED[kind], (arn, out)
+        ev = history(sfn, arn)
+        assert [e["id"] for e in ev] == list(range(1, len(ev) + 1)), arn
+        assert ev[0]["type"] == "ExecutionStarted" and ev[-1]["type"] == "ExecutionSucceeded", arn
+        assert sum(e["type"] == "ExecutionStarted" for e in ev) == 1
+        started_tasks = sum(e["type"] == "TaskStarted" for e in ev)
+        name = arn.rsplit(":", 1)[1]
+        # a task runs at most once per TaskStarted: only a Retry runs it again
+        assert calls[name] <= started_tasks, (arn, calls[name], started_tasks)
+    server.stop()

@@ -1,0 +1,227 @@
+"""Task integrations: callbacks, heartbeats, activities, nested executions, the HTTP task,
+aws-sdk against a local AWS-compatible server (moto), redrive, the mock file."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import pytest
+
+from conftest import free_port, history, machine, wait_done, wait_port
+
+ACCT = "arn:aws:states:us-east-1:123456789012"
+
+
+def callback_machine(extra=None):
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::http:invoke.waitForTaskToken",
+        "Parameters": {"ApiEndpoint.$": "$.url", "Method": "POST", "RequestBody": {"token.$": "$$.Task.Token"}},
+        "ResultPath": "$.answer",
+        "End": True,
+    }
+    task.update(extra or {})
+    return {"StartAt": "Ask", "States": {"Ask": task}}
+
+
+def token_from(http_target, n=1, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        with http_target.lock:
+            if len(http_target.requests) >= n:
+                return json.loads(http_target.requests[n - 1][2])["token"]
+        time.sleep(0.02)
+    raise AssertionError("no callback request arrived")
+
+
+def test_wait_for_task_token(sfn, http_target):
+    arn = machine(sfn, "cb", callback_machine())
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"url": http_target.url + "/ask"}))["executionArn"]
+    token = token_from(http_target)
+    assert sfn.describe_execution(executionArn=e)["status"] == "RUNNING"
+    sfn.send_task_heartbeat(taskToken=token)
+    sfn.send_task_success(taskToken=token, output='{"approved": true}')
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED"
+    assert json.loads(d["output"])["answer"] == {"approved": True}
+    types = [x["type"] for x in history(sfn, e)]
+    assert types == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted",
+                     "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+    # the task is closed: a second answer is refused
+    with pytest.raises(sfn.exceptions.TaskTimedOut):
+        sfn.send_task_success(taskToken=token, output="{}")
+
+
+def test_send_task_failure_is_caught(sfn, http_target):
+    d = callback_machine({"Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.err", "Next": "Done"}]})
+    d["States"]["Done"] = {"Type": "Succeed"}
+    arn = machine(sfn, "cbf", d)
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"url": http_target.url}))["executionArn"]
+    sfn.send_task_failure(taskToken=token_from(http_target), error="Rejected", cause="no")
+    out = wait_done(sfn, e)
+    assert out["status"] == "SUCCEEDED", out
+    assert json.loads(out["output"])["err"] == {"Error": "Rejected", "Cause": "no"}
+
+
+def test_heartbeat_timeout(sfn, http_target):
+    arn = machine(sfn, "hb", callback_machine({"HeartbeatSeconds": 1}))
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"url": http_target.url}))["executionArn"]
+    d = wait_done(sfn, e, timeout=20)
+    assert (d["status"], d["error"]) == ("FAILED", "States.HeartbeatTimeout")
+    assert "TaskTimedOut" in [x["type"] for x in history(sfn, e)]
+
+
+def test_activities(sfn):
+    act = sfn.create_activity(name="worker")["activityArn"]
+    assert act == f"{ACCT}:activity:worker"
+    assert [a["name"] for a in sfn.list_activities()["activities"]] == ["worker"]
+    arn = machine(sfn, "act", {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": act, "End": True}}})
+    got = {}
+
+    def worker():
+        t = sfn.get_activity_task(activityArn=act, workerName="w1")
+        got.update(t)
+        sfn.send_task_success(taskToken=t["taskToken"], output=json.dumps({"done": json.loads(t["input"])["n"] + 1}))
+
+    th = threading.Thread(target=worker)
+    th.start()
+    time.sleep(0.2)  # the worker is long-polling before the task exists
+    e = sfn.start_execution(stateMachineArn=arn, input='{"n": 41}')["executionArn"]
+    th.join(30)
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"done": 42}
+    ev = history(sfn, e)
+    assert [x["type"] for x in ev][2:5] == ["ActivityScheduled", "ActivityStarted", "ActivitySucceeded"]
+    assert ev[3]["activityStartedEventDetails"]["workerName"] == "w1"
+    sfn.delete_activity(activityArn=act)
+    with pytest.raises(sfn.exceptions.ActivityDoesNotExist):
+        sfn.describe_activity(activityArn=act)
+
+
+def test_nested_sync_executions(sfn):
+    child = machine(sfn, "child", {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"}, "End": True}}})
+    bad = machine(sfn, "badchild", {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "ChildBroke", "Cause": "c"}}})
+    parent = machine(sfn, "parent", {"StartAt": "V1", "States": {
+        "V1": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync",
+               "Parameters": {"StateMachineArn": child, "Input": {"n": 2}}, "ResultPath": "$.v1", "Next": "V2"},
+        "V2": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+               "Parameters": {"StateMachineArn": child, "Input": {"n": 5}}, "ResultSelector": {"o.$": "$.Output"}, "ResultPath": "$.v2", "Next": "Bad"},
+        "Bad": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": bad}, "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.bad", "Next": "Fire"}], "End": True},
+        "Fire": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+                 "Parameters": {"StateMachineArn": child, "Input": {"n": 1}}, "ResultPath": "$.fired", "End": True}}})
+    e = sfn.start_execution(stateMachineArn=parent, input="{}")["executionArn"]
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    assert json.loads(out["v1"]["Output"]) == {"doubled": 4} and out["v1"]["Status"] == "SUCCEEDED"
+    assert out["v2"] == {"o": {"doubled": 10}}
+    assert json.loads(out["bad"]["Cause"])["Error"] == "ChildBroke"
+    assert out["fired"]["ExecutionArn"].startswith(f"{ACCT}:execution:child:")
+    assert len(sfn.list_executions(stateMachineArn=child)["executions"]) == 3
+
+
+def test_http_task(sfn, http_target):
+    http_target.fail["/missing"] = 404
+    arn = machine(sfn, "http", {"StartAt": "Get", "States": {
+        "Get": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {"ApiEndpoint.$": "States.Format('{}/posts', $.base)", "Method": "GET",
+                               "QueryParameters": {"page": "2"}},
+                "ResultSelector": {"status.$": "$.StatusCode", "body.$": "$.ResponseBody"}, "ResultPath": "$.got", "Next": "Missing"},
+        "Missing": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                    "Parameters": {"ApiEndpoint.$": "States.Format('{}/missing', $.base)", "Method": "POST", "RequestBody": {"a": 1}},
+                    "Catch": [{"ErrorEquals": ["States.Http.StatusCode.404"], "ResultPath": "$.err", "Next": "Done"}], "End": True},
+        "Done": {"Type": "Succeed"}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    assert out["got"] == {"status": 200, "body": {"path": "/posts?page=2", "method": "GET", "got": ""}}
+    assert out["err"]["Error"] == "States.Http.StatusCode.404"
+    assert http_target.requests[1] == ("POST", "/missing", '{"a":1}')
+
+
+@pytest.fixture
+def moto():
+    port = free_port()
+    exe = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    p = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, p, timeout=60)
+    yield f"http://127.0.0.1:{port}"
+    p.terminate()
+    p.wait(10)
+
+
+def test_aws_sdk_glue_against_moto(make_server, moto):
+    server = make_server("--wait-scale", "0", "--aws-endpoint", f"glue={moto}")
+    sfn = server.client()
+    glue = boto3.client("glue", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    glue.create_session(Id="s1", Role="arn:aws:iam::123456789012:role/g", Command={"Name": "glueetl"})
+    # the seed's cost-control workflow: wait, stop the session, with a retry
+    arn = machine(sfn, "cost", {"StartAt": "Wait", "States": {
+        "Wait": {"Type": "Wait", "Seconds": 30, "Next": "Stop"},
+        "Stop": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:glue:stopSession",
+                 "Parameters": {"Id.$": "$.session_id"},
+                 "Retry": [{"ErrorEquals": ["Glue.ThrottlingException"], "IntervalSeconds": 10, "MaxAttempts": 3}],
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}], "End": True},
+        "Failed": {"Type": "Pass", "End": True}}})
+    ok = sfn.start_execution(stateMachineArn=arn, input='{"session_id": "s1"}')["executionArn"]
+    d = wait_done(sfn, ok)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"Id": "s1"}, d
+    assert glue.get_session(Id="s1")["Session"]["Status"] in ("STOPPING", "STOPPED")
+    missing = sfn.start_execution(stateMachineArn=arn, input='{"session_id": "nope"}')["executionArn"]
+    out = json.loads(wait_done(sfn, missing)["output"])
+    assert out["error"]["Error"] == "Glue.EntityNotFoundException", out
+
+
+def test_redrive_after_the_failure_is_fixed(sfn, http_target):
+    http_target.fail["/item/2"] = 500
+    arn = machine(sfn, "rd", {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "End": True,
+        "ItemProcessor": {"StartAt": "Call", "States": {"Call": {
+            "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint.$": "States.Format('{}/item/{}', $.base, $.i)", "Method": "GET"},
+            "ResultSelector": {"s.$": "$.StatusCode"}, "End": True}}},
+        "ItemSelector": {"base.$": "$.base", "i.$": "$$.Map.Item.Value"}}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url, "items": [0, 1, 2, 3]}))["executionArn"]
+    d = wait_done(sfn, e)
+    assert (d["status"], d["error"]) == ("FAILED", "States.Http.StatusCode.500")
+    assert d["redriveStatus"] == "REDRIVABLE"
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
+        ok = machine(sfn, "fine", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        x = sfn.start_execution(stateMachineArn=ok)["executionArn"]
+        wait_done(sfn, x)
+        sfn.redrive_execution(executionArn=x)
+    del http_target.fail["/item/2"]
+    sfn.redrive_execution(executionArn=e)
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    assert d["redriveCount"] == 1
+    assert json.loads(d["output"]) == [{"s": 200}] * 4
+    paths = [p for _, p, _ in http_target.requests]
+    # only the failed iteration ran again; the succeeded ones kept their results
+    assert paths.count("/item/0") == 1 and paths.count("/item/1") == 1 and paths.count("/item/2") == 2
+    types = [x["type"] for x in history(sfn, e)]
+    assert types.count("ExecutionFailed") == 1 and "ExecutionRedriven" in types and types[-1] == "ExecutionSucceeded"
+    ids = [x["id"] for x in history(sfn, e)]
+    assert ids == list(range(1, len(ids) + 1))
+
+
+def test_mock_config_test_cases(make_server, tmp_path):
+    mock = {"StateMachines": {"mocked": {"TestCases": {"HappyPath": {"Charge": "ok"}, "Declined": {"Charge": "no"}}}},
+            "MockedResponses": {"ok": {"0": {"Return": {"charged": True}}},
+                                "no": {"0": {"Throw": {"Error": "Declined", "Cause": "card"}}}}}
+    f = tmp_path / "mock.json"
+    f.write_text(json.dumps(mock))
+    server = make_server("--mock-config", str(f))
+    sfn = server.client()
+    arn = machine(sfn, "mocked", {"StartAt": "Charge", "States": {"Charge": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "charge"}, "End": True}}})
+    ok = sfn.start_execution(stateMachineArn=arn + "#HappyPath")["executionArn"]
+    assert json.loads(wait_done(sfn, ok)["output"]) == {"charged": True}
+    no = sfn.start_execution(stateMachineArn=arn + "#Declined")["executionArn"]
+    assert wait_done(sfn, no)["error"] == "Declined"
