@@ -136,3 +136,8 @@ def test_executions_survive_kill_9(tmp_path, http_target):
         # a task runs at most once per TaskStarted: only a Retry runs it again
         assert calls[name] <= started_tasks, (arn, calls[name], started_tasks)
     server.stop()
+    # the kills hit executions in flight (otherwise this test proves nothing)
+    import os, re
+    log = open(os.path.join(str(tmp_path), "server.log")).read()
+    resumed = [int(n) for n in re.findall(r"(\d+) running execution\(s\) resumed", log)]
+    assert len(resumed) == 4 and sum(resumed[1:]) > 0, resumed

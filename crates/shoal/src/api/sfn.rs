@@ -3,7 +3,7 @@
 use super::{App, AwsError};
 use crate::sfn::arn::Scope;
 use crate::sfn::executions::StartRequest;
-use crate::sfn::machines::NewMachine;
+use crate::sfn::machines::{MachineUpdate, NewMachine};
 use crate::sfn::model::{Activity, Alias, Execution, StoredEvent, Version};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -262,12 +262,14 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             let (m, version) = sfn
                 .update_machine(
                     &req_str(v, "stateMachineArn")?,
-                    opt_str(v, "definition")?,
-                    opt_str(v, "roleArn")?,
-                    v.get("loggingConfiguration").cloned(),
-                    v.get("tracingConfiguration").cloned(),
-                    opt_bool(v, "publish"),
-                    opt_str(v, "versionDescription")?.unwrap_or_default(),
+                    MachineUpdate {
+                        definition: opt_str(v, "definition")?,
+                        role_arn: opt_str(v, "roleArn")?,
+                        logging: v.get("loggingConfiguration").cloned(),
+                        tracing: v.get("tracingConfiguration").cloned(),
+                        publish: opt_bool(v, "publish"),
+                        version_description: opt_str(v, "versionDescription")?.unwrap_or_default(),
+                    },
                 )
                 .await?;
             let mut out = json!({"updateDate": epoch(&Utc::now()), "revisionId": m.revision_id});

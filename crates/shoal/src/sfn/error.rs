@@ -23,12 +23,10 @@ macro_rules! sfn_errors {
 sfn_errors!(
     StateMachineDoesNotExist,
     StateMachineAlreadyExists,
-    StateMachineDeleting,
     StateMachineTypeNotSupported,
     ExecutionDoesNotExist,
     ExecutionAlreadyExists,
     ExecutionNotRedrivable,
-    ExecutionLimitExceeded,
     InvalidDefinition,
     InvalidArn,
     InvalidName,
@@ -38,15 +36,10 @@ sfn_errors!(
     TaskDoesNotExist,
     TaskTimedOut,
     ActivityDoesNotExist,
-    ActivityAlreadyExists,
     ResourceNotFound,
     ConflictException,
     ValidationException,
-    InvalidLoggingConfiguration,
-    ServiceQuotaExceededException,
     TooManyTags,
-    UnknownOperationException,
-    SerializationException,
     InternalFailure,
 );
 

@@ -34,6 +34,16 @@ pub struct NewMachine {
     pub tags: Vec<(String, String)>,
 }
 
+/// The fields UpdateStateMachine takes (absent ones stay as they are).
+pub struct MachineUpdate {
+    pub definition: Option<String>,
+    pub role_arn: Option<String>,
+    pub logging: Option<Value>,
+    pub tracing: Option<Value>,
+    pub publish: bool,
+    pub version_description: String,
+}
+
 pub fn definition_hash(text: &str) -> String {
     let mut h = Sha256::new();
     h.update(text.as_bytes());
@@ -220,13 +230,16 @@ impl Sfn {
     pub async fn update_machine(
         &self,
         arn: &str,
-        definition: Option<String>,
-        role_arn: Option<String>,
-        logging: Option<Value>,
-        tracing: Option<Value>,
-        publish: bool,
-        version_description: String,
+        u: MachineUpdate,
     ) -> Result<(Machine, Option<Version>)> {
+        let MachineUpdate {
+            definition,
+            role_arn,
+            logging,
+            tracing,
+            publish,
+            version_description,
+        } = u;
         if !matches!(MachineRef::parse(arn)?, MachineRef::Machine(_)) {
             return Err(SfnError::ValidationException(
                 "Update is not supported for a qualified state machine ARN".into(),

@@ -2,7 +2,7 @@
 //! (GetActivityTask).
 
 use super::error::{Result, SfnError};
-use super::executions::{check_input, MAX_PAYLOAD};
+use super::executions::MAX_PAYLOAD;
 use super::model::{Answer, Token};
 use super::Sfn;
 use crate::store::{put, Records, Scan};
@@ -122,9 +122,4 @@ impl Sfn {
             }
         }
     }
-}
-
-/// SendTaskSuccess's output check, shared with the CLI.
-pub fn check_output(output: Option<String>) -> Result<String> {
-    check_input(output).map_err(|e| SfnError::InvalidOutput(e.to_string()))
 }

@@ -39,9 +39,6 @@ pub enum Write {
         first_id: u64,
         events: String,
     },
-    DeleteHistory {
-        execution: String,
-    },
 }
 
 /// A stored record with the columns that queries filter and order on.
@@ -86,13 +83,6 @@ impl Ack {
             Err(_) => Err(StoreError::Closed),
         }
     }
-
-    /// An acknowledgement for a commit with nothing to write.
-    pub fn ready() -> Ack {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = tx.send(Ok(()));
-        Ack(rx)
-    }
 }
 
 /// The storage every service uses.
@@ -101,7 +91,6 @@ pub trait Store: Send + Sync {
     fn commit(&self, writes: Vec<Write>) -> Ack;
     fn get(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
     fn scan(&self, scan: &Scan) -> Result<Vec<String>, StoreError>;
-    fn count(&self, scan: &Scan) -> Result<usize, StoreError>;
     /// The history chunks of an execution in order (each a JSON array of events).
     fn history(&self, execution: &str) -> Result<Vec<String>, StoreError>;
 }

@@ -140,7 +140,6 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
         let mut hist = tx.prepare_cached(
             "INSERT OR REPLACE INTO history (execution, first_id, events) VALUES (?1, ?2, ?3)",
         )?;
-        let mut del_hist = tx.prepare_cached("DELETE FROM history WHERE execution = ?1")?;
         for (writes, _) in group {
             for w in writes {
                 match w {
@@ -156,9 +155,6 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
                         events,
                     } => {
                         hist.execute(params![execution, *first_id as i64, events])?;
-                    }
-                    Write::DeleteHistory { execution } => {
-                        del_hist.execute(params![execution])?;
                     }
                 }
             }
@@ -231,18 +227,6 @@ impl Store for SqliteStore {
             let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
             rows.collect()
-        })
-    }
-
-    fn count(&self, scan: &Scan) -> Result<usize, StoreError> {
-        let (mut sql, args) = where_clause(scan);
-        sql.insert_str(0, "SELECT COUNT(*)");
-        self.with_reader(|c| {
-            c.prepare_cached(&sql)?
-                .query_row(rusqlite::params_from_iter(args.iter()), |r| {
-                    r.get::<_, i64>(0)
-                })
-                .map(|n| n as usize)
         })
     }
 
