@@ -102,7 +102,9 @@ def test_list_executions_filter_and_pages(sfn):
         sfn.start_execution(stateMachineArn=ok, name=f"e{i}")
     for i in range(5):
         wait_done(sfn, f"arn:aws:states:us-east-1:123456789012:execution:ok:e{i}")
-    w = sfn.start_execution(stateMachineArn=ok.replace(":ok", ":ok"), name="e-run")
+    # a second machine whose execution keeps waiting: neither filter nor machine may mix it in
+    waits = machine(sfn, "waits", WAIT)
+    w = sfn.start_execution(stateMachineArn=waits, name="e-run")
     seen, token = [], None
     while True:
         kw = {"nextToken": token} if token else {}
@@ -111,8 +113,10 @@ def test_list_executions_filter_and_pages(sfn):
         token = page.get("nextToken")
         if not token:
             break
-    assert sorted(seen) == [f"e{i}" for i in range(5)] or sorted(seen) == sorted([f"e{i}" for i in range(5)] + ["e-run"])
-    assert w["executionArn"]
+    assert sorted(seen) == [f"e{i}" for i in range(5)]
+    assert sfn.list_executions(stateMachineArn=ok, statusFilter="RUNNING")["executions"] == []
+    running = sfn.list_executions(stateMachineArn=waits, statusFilter="RUNNING")["executions"]
+    assert [x["executionArn"] for x in running] == [w["executionArn"]]
 
 
 def test_bad_input_gets_aws_errors(sfn, server):

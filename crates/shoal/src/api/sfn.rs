@@ -144,20 +144,6 @@ fn activity_json(a: &Activity) -> Value {
     json!({"activityArn": a.arn, "name": a.name, "creationDate": epoch(&a.created)})
 }
 
-fn redrive_status(e: &Execution) -> (&'static str, Option<String>) {
-    match e.status.as_str() {
-        "FAILED" | "ABORTED" | "TIMED_OUT" => ("REDRIVABLE", None),
-        "RUNNING" => (
-            "NOT_REDRIVABLE",
-            Some("Execution is RUNNING and cannot be redriven".into()),
-        ),
-        s => (
-            "NOT_REDRIVABLE",
-            Some(format!("Execution is {s} and cannot be redriven")),
-        ),
-    }
-}
-
 pub fn execution_json(e: &Execution) -> Value {
     let mut m = json!({
         "executionArn": e.arn,
@@ -169,7 +155,7 @@ pub fn execution_json(e: &Execution) -> Value {
         "inputDetails": {"included": true},
         "redriveCount": e.redrive_count,
     });
-    let (rs, reason) = redrive_status(e);
+    let (rs, reason) = e.redrive_status();
     m["redriveStatus"] = json!(rs);
     if let Some(r) = reason {
         m["redriveStatusReason"] = json!(r);
@@ -439,7 +425,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
         "DescribeExecution" => execution_json(&sfn.execution(&req_str(v, "executionArn")?)?),
         "DescribeStateMachineForExecution" => {
             let e = sfn.execution(&req_str(v, "executionArn")?)?;
-            let (definition, _) = sfn.definition_by_hash(&e.definition_hash)?;
+            let definition = sfn.definition_text(&e.definition_hash)?;
             let m = sfn.store_machine_or_gone(&e.machine_arn);
             let mut out = json!({
                 "stateMachineArn": e.machine_arn,

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 /// The EventBridge event AWS sends when an execution changes status.
 pub fn status_change(e: &Execution) -> Value {
-    let redrivable = matches!(e.status.as_str(), "FAILED" | "ABORTED" | "TIMED_OUT");
+    let (redrive_status, redrive_reason) = e.redrive_status();
     json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -31,8 +31,8 @@ pub fn status_change(e: &Execution) -> Value {
             "cause": e.cause,
             "redriveCount": e.redrive_count,
             "redriveDate": e.redrive_date.map(|t| t.timestamp_millis()),
-            "redriveStatus": if redrivable { "REDRIVABLE" } else { "NOT_REDRIVABLE" },
-            "redriveStatusReason": if redrivable { Value::Null } else if e.status == "RUNNING" { json!("Execution is RUNNING and cannot be redriven") } else { json!("Execution is SUCCEEDED and cannot be redriven") },
+            "redriveStatus": redrive_status,
+            "redriveStatusReason": redrive_reason,
         }
     })
 }

@@ -26,11 +26,20 @@ pub struct StartRequest<'a> {
     pub trace_header: Option<String>,
 }
 
-/// A started (or already running, same name and input) execution, and its commit.
+/// A started (or already running, same name and input) execution, not yet stored.
 pub struct Started {
     pub execution: Execution,
     pub existed: bool,
-    writes: Vec<Write>,
+    definition: Option<Write>,
+}
+
+impl Started {
+    /// What storing the execution writes.
+    fn writes(self) -> Vec<Write> {
+        let mut w: Vec<Write> = self.definition.into_iter().collect();
+        w.push(put(&self.execution));
+        w
+    }
 }
 
 /// The result of a synchronous Express execution.
@@ -104,14 +113,14 @@ impl Sfn {
                 return Ok(Started {
                     execution: existing,
                     existed: true,
-                    writes: Vec::new(),
+                    definition: None,
                 });
             }
             return Err(SfnError::ExecutionAlreadyExists(format!(
                 "Execution Already Exists: '{arn}'"
             )));
         }
-        let (hash, def_write) = Sfn::definition_write(&resolved.definition);
+        let (hash, definition) = self.definition_write(&resolved.definition);
         let execution = Execution {
             arn,
             name,
@@ -136,14 +145,12 @@ impl Sfn {
             redrive_date: None,
             parent_token: None,
             test_case,
-            events: 0,
             trace_header: req.trace_header,
         };
-        let writes = vec![def_write, put(&execution)];
         Ok(Started {
             execution,
             existed: false,
-            writes,
+            definition,
         })
     }
 
@@ -153,12 +160,12 @@ impl Sfn {
         req: StartRequest<'_>,
     ) -> Result<Execution> {
         let started = self.prepare_start(scope, req)?;
-        if started.existed {
-            return Ok(started.execution);
+        let execution = started.execution.clone();
+        if !started.existed {
+            self.store.commit(started.writes()).done().await?;
+            self.launched(&execution);
         }
-        self.store.commit(started.writes).done().await?;
-        self.launched(&started.execution);
-        Ok(started.execution)
+        Ok(execution)
     }
 
     /// Starts a child execution from a task (`states:startExecution[.sync[:2]]`), from an
@@ -189,15 +196,10 @@ impl Sfn {
             .and_then(Value::as_str)
             .map(String::from)
             .unwrap_or_else(|| {
+                // a UUID-shaped name from the token's hash: the same token, the same child
                 let h = super::machines::definition_hash(token);
-                format!(
-                    "{}-{}-{}-{}-{}",
-                    &h[0..8],
-                    &h[8..12],
-                    &h[12..16],
-                    &h[16..20],
-                    &h[20..32]
-                )
+                let n = u128::from_str_radix(&h[..32], 16).unwrap_or_default();
+                uuid::Uuid::from_u128(n).to_string()
             });
         let scope = Scope {
             region: parent.region.clone(),
@@ -214,20 +216,19 @@ impl Sfn {
                 },
             )
             .map_err(fail)?;
-        if !started.existed {
-            started.execution.parent_token = wait_token.map(String::from);
-            let mut writes = started.writes;
-            if let Some(Write::Put(row)) = writes.last_mut() {
-                row.body = serde_json::to_string(&started.execution).unwrap_or_default();
-            }
-            self.store
-                .commit(writes)
-                .wait()
-                .map_err(|e| fail(e.into()))?;
-            self.launched(&started.execution);
+        let answer =
+            |e: &Execution| json!({"ExecutionArn": e.arn, "StartDate": e.start.timestamp_millis()});
+        if started.existed {
+            return Ok(answer(&started.execution));
         }
-        let e = &started.execution;
-        Ok(json!({"ExecutionArn": e.arn, "StartDate": e.start.timestamp_millis()}))
+        started.execution.parent_token = wait_token.map(String::from);
+        let e = started.execution.clone();
+        self.store
+            .commit(started.writes())
+            .wait()
+            .map_err(|e| fail(e.into()))?;
+        self.launched(&e);
+        Ok(answer(&e))
     }
 
     /// A stored execution begins to run.
@@ -316,7 +317,7 @@ impl Sfn {
         if terminal(&exec.status) {
             return Ok(());
         }
-        let (_, sm) = self.definition_by_hash(&exec.definition_hash)?;
+        let sm = self.machine_for_hash(&exec.definition_hash)?;
         let recorded = self.stored_history(arn)?;
         let input: Value = serde_json::from_str(&exec.input).unwrap_or(Value::Null);
         let mock = self.mock_for(&exec)?;
@@ -707,7 +708,6 @@ impl Sfn {
             redrive_date: None,
             parent_token: None,
             test_case,
-            events: 0,
             trace_header: None,
         };
         let mock = self.mock_for(&exec)?;

@@ -55,14 +55,14 @@ fn failure(error: impl Into<String>, cause: impl Into<String>) -> TaskOutcome {
     }
 }
 
-/// Performs a request/response integration. For a callback, `token` is the task token the
-/// parameters already carry (`$$.Task.Token`).
+/// Performs a request/response integration. `token` names the task: a child execution started
+/// without a `Name` is named after it, so starting it again finds the same child.
 pub fn call(
     sfn: &Arc<Sfn>,
     exec: &Execution,
     resource: &str,
     call: &TaskCall,
-    _token: Option<&str>,
+    token: Option<&str>,
 ) -> Result<Value, TaskOutcome> {
     let timeout = call.timeout_seconds.map(Duration::from_secs);
     if resource == "arn:aws:states:::http:invoke" {
@@ -73,8 +73,7 @@ pub fn call(
         return aws_sdk(sfn, exec, service, action, call.parameters, timeout);
     }
     if resource.starts_with("arn:aws:states:::states:startExecution") {
-        let token = _token.unwrap_or_default();
-        return sfn.start_child(exec, call.parameters, token, None);
+        return sfn.start_child(exec, call.parameters, token.unwrap_or_default(), None);
     }
     Err(failure(
         "States.Runtime",

@@ -12,6 +12,14 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A parsed definition in the cache; `stored` when it was read from the store (so starting
+/// another execution with it need not store it again).
+#[derive(Clone)]
+pub(crate) struct Cached {
+    pub machine: Arc<StateMachine>,
+    pub stored: bool,
+}
+
 /// What a state machine ARN resolved to: the definition to run and where it came from.
 pub struct Resolved {
     pub machine: Machine,
@@ -78,39 +86,64 @@ fn check_role(role: &str) -> Result<()> {
 }
 
 impl Sfn {
-    /// A parsed definition, cached by its hash (executions of one machine share it).
-    pub fn parsed(&self, text: &str) -> Result<Arc<StateMachine>> {
-        let hash = definition_hash(text);
-        if let Some(sm) = self.parsed.lock().ok().and_then(|c| c.get(&hash).cloned()) {
-            return Ok(sm);
-        }
+    fn cached(&self, hash: &str) -> Option<Cached> {
+        self.parsed.lock().ok().and_then(|c| c.get(hash).cloned())
+    }
+
+    fn parse_and_cache(&self, hash: String, text: &str, stored: bool) -> Result<Arc<StateMachine>> {
         let sm = Arc::new(parse_definition(text)?);
         if let Ok(mut c) = self.parsed.lock() {
             if c.len() > 1024 {
                 c.clear();
             }
-            c.insert(hash, sm.clone());
+            c.insert(
+                hash,
+                Cached {
+                    machine: sm.clone(),
+                    stored,
+                },
+            );
         }
         Ok(sm)
     }
 
-    /// The stored definition for an execution's hash, parsed.
-    pub fn definition_by_hash(&self, hash: &str) -> Result<(String, Arc<StateMachine>)> {
+    /// A parsed definition, cached by its hash (executions of one machine share it).
+    pub fn parsed(&self, text: &str) -> Result<Arc<StateMachine>> {
+        let hash = definition_hash(text);
+        match self.cached(&hash) {
+            Some(c) => Ok(c.machine),
+            None => self.parse_and_cache(hash, text, false),
+        }
+    }
+
+    /// The stored definition text of an execution.
+    pub fn definition_text(&self, hash: &str) -> Result<String> {
         let d: Definition = self.store.load(hash)?.ok_or_else(|| {
             SfnError::InternalFailure(format!("the definition {hash} is missing"))
         })?;
-        let sm = self.parsed(&d.text)?;
-        Ok((d.text, sm))
+        Ok(d.text)
     }
 
-    /// The write that stores a definition text (idempotent).
-    pub fn definition_write(text: &str) -> (String, Write) {
+    /// An execution's definition, parsed: from the cache, or read from the store once.
+    pub fn machine_for_hash(&self, hash: &str) -> Result<Arc<StateMachine>> {
+        match self.cached(hash) {
+            Some(c) => Ok(c.machine),
+            None => self.parse_and_cache(hash.to_string(), &self.definition_text(hash)?, true),
+        }
+    }
+
+    /// The hash of a definition and, unless it is known to be stored already, the write that
+    /// stores it.
+    pub fn definition_write(&self, text: &str) -> (String, Option<Write>) {
         let hash = definition_hash(text);
+        if self.cached(&hash).is_some_and(|c| c.stored) {
+            return (hash, None);
+        }
         let w = put(&Definition {
             hash: hash.clone(),
             text: text.to_string(),
         });
-        (hash, w)
+        (hash, Some(w))
     }
 
     pub fn machine(&self, arn: &str) -> Result<Machine> {

@@ -14,7 +14,6 @@ pub mod replay;
 pub mod tokens;
 
 use crate::store::Store;
-use asl::StateMachine;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -55,9 +54,9 @@ pub(crate) struct Slot {
 pub struct Sfn {
     pub store: Arc<dyn Store>,
     pub config: Config,
-    parsed: Mutex<HashMap<String, Arc<StateMachine>>>,
+    parsed: Mutex<HashMap<String, machines::Cached>>,
     slots: Mutex<HashMap<String, Slot>>,
-    /// Activity ARNs with tasks waiting, and the pollers to wake.
+    /// Wakes GetActivityTask pollers when an activity task is queued.
     activity_signal: tokio::sync::Notify,
     activity_lock: tokio::sync::Mutex<()>,
     timers: Mutex<HashSet<(String, i64)>>,

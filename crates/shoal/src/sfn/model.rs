@@ -150,11 +150,21 @@ pub struct Execution {
     /// The mock-file test case (`stateMachineArn#TestCase`, as Step Functions Local).
     #[serde(default)]
     pub test_case: Option<String>,
-    /// Events persisted so far (the next event's id is this plus one).
-    #[serde(default)]
-    pub events: u64,
     #[serde(default)]
     pub trace_header: Option<String>,
+}
+
+impl Execution {
+    /// `redriveStatus` and `redriveStatusReason` as AWS reports them.
+    pub fn redrive_status(&self) -> (&'static str, Option<String>) {
+        match self.status.as_str() {
+            "FAILED" | "ABORTED" | "TIMED_OUT" => ("REDRIVABLE", None),
+            s => (
+                "NOT_REDRIVABLE",
+                Some(format!("Execution is {s} and cannot be redriven")),
+            ),
+        }
+    }
 }
 
 impl Record for Execution {

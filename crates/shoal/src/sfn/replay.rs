@@ -214,10 +214,9 @@ impl<'a> State<'a> {
                     Ok(Some(row)) => self.await_token(row),
                     Ok(None) => {
                         let row = self.new_token(token, TaskKind::Activity, call);
-                        let activity = row.activity_arn.clone();
                         let deadline = row.deadline();
                         let o = self.suspend(Halt::Token { deadline }, vec![put(&row)]);
-                        self.sfn.activity_ready(&activity);
+                        self.sfn.activity_ready();
                         o
                     }
                 }

@@ -84,8 +84,8 @@ impl Sfn {
         Ok(())
     }
 
-    /// A task was queued on an activity: wake the pollers.
-    pub fn activity_ready(&self, _activity: &str) {
+    /// A task was queued on an activity: wake the pollers (each checks its own activity).
+    pub fn activity_ready(&self) {
         self.activity_signal.notify_waiters();
     }
 
