@@ -166,9 +166,15 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class TargetServer(http.server.ThreadingHTTPServer):
+    # the default backlog (5) resets connections when 200 executions call at once
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @pytest.fixture
 def http_target():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    srv = TargetServer(("127.0.0.1", 0), Recorder)
     srv.lock = threading.Lock()
     srv.requests = []
     srv.fail = {}
