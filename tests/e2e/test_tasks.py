@@ -11,7 +11,7 @@ import time
 import boto3
 import pytest
 
-from conftest import free_port, history, machine, wait_done, wait_port
+from conftest import ROLE, free_port, history, machine, wait_done, wait_port
 
 ACCT = "arn:aws:states:us-east-1:123456789012"
 
@@ -225,3 +225,50 @@ def test_mock_config_test_cases(make_server, tmp_path):
     assert json.loads(wait_done(sfn, ok)["output"]) == {"charged": True}
     no = sfn.start_execution(stateMachineArn=arn + "#Declined")["executionArn"]
     assert wait_done(sfn, no)["error"] == "Declined"
+
+
+def test_test_state(sfn, http_target):
+    """TestState: a real HTTP call with DEBUG inspection, a mocked failure that a retrier would
+    retry, then the catcher once retries are spent, and definitions that cannot be tested."""
+    task = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "InputPath": "$.req",
+            "Parameters": {"ApiEndpoint.$": "States.Format('{}/items', $.base)", "Method": "GET"},
+            "ResultSelector": {"status.$": "$.StatusCode"}, "ResultPath": "$.got", "Next": "After",
+            "Retry": [{"ErrorEquals": ["States.Http.StatusCode.503"], "IntervalSeconds": 2, "MaxAttempts": 1}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Handle"}]}
+    inp = {"req": {"base": http_target.url}}
+    r = sfn.test_state(definition=json.dumps(task), roleArn=ROLE, input=json.dumps(inp), inspectionLevel="DEBUG")
+    assert r["status"] == "SUCCEEDED" and r["nextState"] == "After"
+    assert json.loads(r["output"]) == {"req": {"base": http_target.url}, "got": {"status": 200}}
+    i = r["inspectionData"]
+    assert json.loads(i["afterInputPath"]) == {"base": http_target.url}
+    assert json.loads(i["afterParameters"]) == {"ApiEndpoint": f"{http_target.url}/items", "Method": "GET"}
+    assert json.loads(i["afterResultSelector"]) == {"status": 200}
+    assert http_target.requests == [("GET", "/items", "")]
+
+    mock = {"errorOutput": {"error": "States.Http.StatusCode.503", "cause": "busy"}}
+    r = sfn.test_state(definition=json.dumps(task), input=json.dumps(inp), inspectionLevel="DEBUG", mock=mock)
+    assert r["status"] == "RETRIABLE" and r["error"] == "States.Http.StatusCode.503"
+    assert r["inspectionData"]["errorDetails"] == {"retryIndex": 0, "retryBackoffIntervalSeconds": 2}
+    r = sfn.test_state(definition=json.dumps(task), input=json.dumps(inp), mock=mock,
+                       stateConfiguration={"retrierRetryCount": 1})
+    assert r["status"] == "CAUGHT_ERROR" and r["nextState"] == "Handle" and "inspectionData" not in r
+    assert json.loads(r["output"])["err"] == {"Error": "States.Http.StatusCode.503", "Cause": "busy"}
+    assert len(http_target.requests) == 1  # mocks call nothing
+
+    # a state of a whole machine, JSONata with variables
+    whole = {"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Pass", "Output": "{% $states.input.n + $k %}", "Assign": {"k2": "{% $k * 2 %}"}, "End": True}}}
+    r = sfn.test_state(definition=json.dumps(whole), stateName="B", input='{"n": 1}', variables='{"k": 10}',
+                       inspectionLevel="DEBUG")
+    assert r["status"] == "SUCCEEDED" and json.loads(r["output"]) == 11 and "nextState" not in r
+    assert json.loads(r["inspectionData"]["variables"]) == {"k": 10, "k2": 20}
+
+    with pytest.raises(sfn.exceptions.InvalidDefinition):
+        sfn.test_state(definition='{"Type": "Pass", "Bogus": 1, "End": true}')
+    with pytest.raises(sfn.exceptions.InvalidDefinition):
+        sfn.test_state(definition="{not json")
+    with pytest.raises(sfn.exceptions.InvalidExecutionInput):
+        sfn.test_state(definition='{"Type": "Pass", "End": true}', input="[1,")
+    with pytest.raises(sfn.exceptions.ValidationException):
+        sfn.test_state(definition=json.dumps({**task, "Resource": "arn:aws:states:::http:invoke.waitForTaskToken"}))

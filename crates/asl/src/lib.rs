@@ -33,6 +33,7 @@ pub mod runner;
 pub mod states;
 pub mod step;
 pub mod template;
+pub mod test_state;
 pub mod time;
 
 #[cfg(test)]

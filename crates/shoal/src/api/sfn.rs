@@ -5,6 +5,8 @@ use crate::sfn::arn::Scope;
 use crate::sfn::executions::StartRequest;
 use crate::sfn::machines::{MachineUpdate, NewMachine};
 use crate::sfn::model::{Activity, Alias, Execution, StoredEvent, Version};
+use crate::sfn::test_state::TestStateRequest;
+use asl::test_state::TestResult;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -207,6 +209,61 @@ fn event_json(e: &StoredEvent, include_data: bool) -> Value {
             }
         }
         m.insert(k.clone(), d);
+    }
+    Value::Object(m)
+}
+
+/// A TestState answer; `inspect` (DEBUG and TRACE) adds the data after each processing step.
+fn test_state_json(r: &TestResult, inspect: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("status".into(), json!(r.status.as_str()));
+    let text = |v: &Value| json!(asl::json::compact(v));
+    if let Some(o) = &r.output {
+        m.insert("output".into(), text(o));
+    }
+    for (k, x) in [
+        ("error", &r.error),
+        ("cause", &r.cause),
+        ("nextState", &r.next_state),
+    ] {
+        if let Some(x) = x {
+            m.insert(k.into(), json!(x));
+        }
+    }
+    if inspect {
+        let i = &r.inspection;
+        let mut d = Map::new();
+        for (k, x) in [
+            ("input", &i.input),
+            ("afterInputPath", &i.after_input_path),
+            ("afterParameters", &i.after_parameters),
+            ("afterArguments", &i.after_arguments),
+            ("result", &i.result),
+            ("afterResultSelector", &i.after_result_selector),
+            ("afterResultPath", &i.after_result_path),
+            ("variables", &i.variables),
+        ] {
+            if let Some(x) = x {
+                d.insert(k.into(), text(x));
+            }
+        }
+        if let Some(e) = &i.error_details {
+            let mut ed = Map::new();
+            if let Some(c) = e.catch_index {
+                ed.insert("catchIndex".into(), json!(c));
+            }
+            if let Some(c) = e.retry_index {
+                ed.insert("retryIndex".into(), json!(c));
+            }
+            if let Some(s) = e.retry_backoff_interval_seconds {
+                ed.insert(
+                    "retryBackoffIntervalSeconds".into(),
+                    json!(s.round() as u64),
+                );
+            }
+            d.insert("errorDetails".into(), Value::Object(ed));
+        }
+        m.insert("inspectionData".into(), Value::Object(d));
     }
     Value::Object(m)
 }
@@ -498,6 +555,35 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             }
             let rows: Vec<StoredEvent> = events.into_iter().skip(offset).take(limit + 1).collect();
             paged(rows, offset, limit, "events", |e| event_json(e, include))
+        }
+        "TestState" => {
+            let level = opt_str(v, "inspectionLevel")?.unwrap_or_else(|| "INFO".into());
+            if !["INFO", "DEBUG", "TRACE"].contains(&level.as_str()) {
+                return Err(AwsError::new(
+                    400,
+                    "ValidationException",
+                    format!("1 validation error detected: Value '{level}' at 'inspectionLevel' failed to satisfy constraint: Member must satisfy enum value set: [INFO, DEBUG, TRACE]"),
+                ));
+            }
+            let r = sfn
+                .test_state(
+                    &scope.region,
+                    TestStateRequest {
+                        definition: req_str(v, "definition")?,
+                        state_name: opt_str(v, "stateName")?,
+                        input: opt_str(v, "input")?,
+                        variables: opt_str(v, "variables")?,
+                        context: opt_str(v, "context")?,
+                        role_arn: opt_str(v, "roleArn")?,
+                        mock: v.get("mock").filter(|m| !m.is_null()).cloned(),
+                        retry_count: v
+                            .pointer("/stateConfiguration/retrierRetryCount")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0),
+                    },
+                )
+                .await?;
+            test_state_json(&r, level != "INFO")
         }
         "StopExecution" => {
             let t = sfn

@@ -64,16 +64,28 @@ pub fn call(
     call: &TaskCall,
     token: Option<&str>,
 ) -> Result<Value, TaskOutcome> {
+    if resource.starts_with("arn:aws:states:::states:startExecution") {
+        return sfn.start_child(exec, call.parameters, token.unwrap_or_default(), None);
+    }
     let timeout = call.timeout_seconds.map(Duration::from_secs);
+    request(sfn, &exec.region, resource, call.parameters, timeout)
+}
+
+/// Performs a request/response call that needs no execution: the HTTP task or an AWS SDK call
+/// in `region` (TestState uses this too).
+pub fn request(
+    sfn: &Sfn,
+    region: &str,
+    resource: &str,
+    parameters: &Value,
+    timeout: Option<Duration>,
+) -> Result<Value, TaskOutcome> {
     if resource == "arn:aws:states:::http:invoke" {
-        return http_invoke(call.parameters, timeout);
+        return http_invoke(parameters, timeout);
     }
     if let Some(rest) = resource.strip_prefix("arn:aws:states:::aws-sdk:") {
         let (service, action) = rest.split_once(':').unwrap_or((rest, ""));
-        return aws_sdk(sfn, exec, service, action, call.parameters, timeout);
-    }
-    if resource.starts_with("arn:aws:states:::states:startExecution") {
-        return sfn.start_child(exec, call.parameters, token.unwrap_or_default(), None);
+        return aws_sdk(sfn, region, service, action, parameters, timeout);
     }
     Err(failure(
         "States.Runtime",
@@ -253,8 +265,8 @@ fn recase(v: &Value, first: fn(char) -> char) -> Value {
 
 /// `arn:aws:states:::aws-sdk:<service>:<action>` over the service's JSON protocol.
 fn aws_sdk(
-    sfn: &Arc<Sfn>,
-    exec: &Execution,
+    sfn: &Sfn,
+    region: &str,
     service: &str,
     action: &str,
     params: &Value,
@@ -266,7 +278,6 @@ fn aws_sdk(
             format!("The aws-sdk integration for '{service}' is not supported: shoal calls services that speak AWS's JSON protocol (glue, dynamodb, sfn, sqs, eventbridge, cloudwatchlogs, ssm, kms, secretsmanager, athena, kinesis, firehose, ecs, codebuild)"),
         )
     })?;
-    let region = exec.region.as_str();
     let endpoint = sfn
         .config
         .sdk_endpoints

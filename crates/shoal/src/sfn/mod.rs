@@ -11,6 +11,7 @@ pub mod integrations;
 pub mod machines;
 pub mod model;
 pub mod replay;
+pub mod test_state;
 pub mod tokens;
 
 use crate::store::Store;
