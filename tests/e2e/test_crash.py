@@ -1,7 +1,8 @@
-"""Crash test: 200 executions mixing Waits, Maps, Parallels, callbacks and retries; the server
-is killed with SIGKILL three times at random points and restarted on the same data. Every
-execution must finish with the output it has without crashes, histories must be well formed,
-and no task may have run more often than its history says it was started."""
+"""Crash test: 200 executions mixing Waits, Maps (inline and distributed), Parallels, callbacks
+and retries; the server is killed with SIGKILL three times at random points and restarted on the
+same data. Every execution (and every child of a distributed Map) must finish with the output it
+has without crashes, histories must be well formed, and no task may have run more often than its
+history says it was started."""
 
 import collections
 import json
@@ -38,6 +39,12 @@ MACHINES = {
         "ItemProcessor": {"StartAt": "Call", "States": {"Call": call("Pause"),
                                                          "Pause": {"Type": "Wait", "Seconds": 5, "End": True}}},
         "End": True}}},
+    "distributed": {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "ItemSelector": {"base.$": "$.base", "i.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Call", "States": {"Call": call("Pause"),
+                                                        "Pause": {"Type": "Wait", "Seconds": 5, "End": True}}},
+        "End": True}}},
     "parallel": {"StartAt": "Both", "States": {"Both": {
         "Type": "Parallel", "End": True, "Branches": [
             {"StartAt": "A", "States": {"A": call(path="/flaky/a")}},
@@ -54,6 +61,7 @@ EXPECTED = {
     "waits": "waited",
     # each iteration ends in a Wait that passes on the call's selected result
     "map": [{"s": 200}] * 3,
+    "distributed": [{"s": 200}] * 3,
     "parallel": [{"s": 200}, {"s": 200}],
     "callback": {"answered": True},
 }
@@ -71,13 +79,13 @@ def test_executions_survive_kill_9(tmp_path, http_target):
     def starter(names):
         c = server.client()
         for kind, n in names:
-            inp = {"base": base, "items": list(range(3))} if kind == "map" else {"base": base}
+            inp = {"base": base, "items": list(range(3))} if "map" in kind or kind == "distributed" else {"base": base}
             e = c.start_execution(stateMachineArn=arns[kind], name=n, input=json.dumps(inp))["executionArn"]
             with lock:
                 started[e] = kind
 
     kinds = list(MACHINES)
-    names = [(kinds[i % 4], f"x{i:03d}") for i in range(200)]
+    names = [(kinds[i % len(kinds)], f"x{i:03d}") for i in range(200)]
     threads = [threading.Thread(target=starter, args=(names[i::4],)) for i in range(4)]
     for t in threads:
         t.start()
@@ -134,6 +142,16 @@ def test_executions_survive_kill_9(tmp_path, http_target):
         name = arn.rsplit(":", 1)[1]
         # a task runs at most once per TaskStarted: only a Retry runs it again
         assert calls[name] <= started_tasks, (arn, calls[name], started_tasks)
+        for run in sfn.list_map_runs(executionArn=arn)["mapRuns"]:
+            assert sfn.describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]["succeeded"] == 3
+            children = sfn.list_executions(mapRunArn=run["mapRunArn"])["executions"]
+            assert len(children) == 3, children
+            for c in children:
+                cev = history(sfn, c["executionArn"])
+                assert [e["id"] for e in cev] == list(range(1, len(cev) + 1)), c
+                assert cev[0]["type"] == "ExecutionStarted" and cev[-1]["type"] == "ExecutionSucceeded", cev
+                tasks = sum(e["type"] == "TaskStarted" for e in cev)
+                assert 1 <= calls[c["name"]] <= tasks, (c, calls[c["name"]], tasks)
     server.stop()
     # the kills hit executions in flight (otherwise this test proves nothing)
     log = open(os.path.join(str(tmp_path), "server.log")).read()

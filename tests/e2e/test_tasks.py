@@ -272,3 +272,54 @@ def test_test_state(sfn, http_target):
         sfn.test_state(definition='{"Type": "Pass", "End": true}', input="[1,")
     with pytest.raises(sfn.exceptions.ValidationException):
         sfn.test_state(definition=json.dumps({**task, "Resource": "arn:aws:states:::http:invoke.waitForTaskToken"}))
+
+
+def test_distributed_map_runs(sfn):
+    """A distributed Map's children are executions of their own: ListMapRuns, DescribeMapRun,
+    ListExecutions by map run, each child's history; a tolerated failure; redrive re-runs only
+    the failed child."""
+    d = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "Label": "Items", "ItemsPath": "$.items", "ToleratedFailureCount": 0, "MaxConcurrency": 2,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Check", "States": {
+                              "Check": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 3, "Next": "Boom"}], "Default": "Double"},
+                              "Boom": {"Type": "Fail", "Error": "Item.Bad", "Cause": "three"},
+                              "Double": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($, $)"}, "End": True}}},
+        "End": True}}}
+    arn = machine(sfn, "dist", d)
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [1, 2, 3, 4]}))["executionArn"]
+    out = wait_done(sfn, e)
+    assert out["status"] == "FAILED" and out["error"] == "States.ExceedToleratedFailureThreshold", out
+    runs = sfn.list_map_runs(executionArn=e)["mapRuns"]
+    assert len(runs) == 1 and runs[0]["stateMachineArn"] == f"{arn}/Items"
+    run = runs[0]["mapRunArn"]
+    assert run.startswith("arn:aws:states:us-east-1:123456789012:mapRun:dist/Items:")
+    r = sfn.describe_map_run(mapRunArn=run)
+    assert r["status"] == "FAILED" and r["maxConcurrency"] == 2 and r["executionArn"] == e
+    assert (r["itemCounts"]["total"], r["itemCounts"]["succeeded"], r["itemCounts"]["failed"]) == (4, 2, 1)
+    children = sfn.list_executions(mapRunArn=run)["executions"]
+    assert sorted(c["status"] for c in children) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
+    failed = next(c for c in children if c["status"] == "FAILED")
+    fd = sfn.describe_execution(executionArn=failed["executionArn"])
+    assert fd["mapRunArn"] == run and fd["error"] == "Item.Bad" and fd["input"] == "3"
+    types = [ev["type"] for ev in history(sfn, failed["executionArn"])]
+    assert types == ["ExecutionStarted", "ChoiceStateEntered", "ChoiceStateExited", "FailStateEntered", "ExecutionFailed"]
+    # the parent's history has the run, not the children's states
+    ptypes = [ev["type"] for ev in history(sfn, e)]
+    assert "MapRunStarted" in ptypes and "PassStateEntered" not in ptypes
+    with pytest.raises(sfn.exceptions.ResourceNotFound):
+        sfn.describe_map_run(mapRunArn=run + "x")
+    with pytest.raises(sfn.exceptions.InvalidArn):
+        sfn.describe_map_run(mapRunArn=e)
+
+    # redrive re-runs the failed child only (which fails again: nothing was fixed); the
+    # succeeded children are not run again
+    sfn.redrive_execution(executionArn=e)
+    out = wait_done(sfn, e)
+    assert out["status"] == "FAILED" and out["redriveCount"] == 1
+    children = sfn.list_executions(mapRunArn=run)["executions"]
+    again = sfn.describe_execution(executionArn=failed["executionArn"])
+    assert again["redriveCount"] == 1 and again["status"] == "FAILED"
+    ok = [c for c in children if c["status"] == "SUCCEEDED"]
+    assert all(sfn.describe_execution(executionArn=c["executionArn"])["redriveCount"] == 0 for c in ok)
+    assert sfn.describe_map_run(mapRunArn=run)["redriveCount"] == 1

@@ -60,6 +60,40 @@ pub struct Interrupt;
 /// while replaying, checks them against the stored history.
 pub trait Journal {
     fn recorded(&mut self, event: &HistoryEvent) -> Result<(), Interrupt>;
+
+    /// A distributed Map's run started, finished an item, or ended (for DescribeMapRun).
+    fn map_run(&mut self, _run: &MapRunProgress) {}
+
+    /// The `index`-th child execution of the map run `map_run` starts: the events recorded
+    /// until [`Journal::child_ended`] are the child's own history.
+    fn child_started(
+        &mut self,
+        _map_run: &str,
+        _index: usize,
+        _info: &ExecutionInfo,
+        _input: &Value,
+    ) -> Result<(), Interrupt> {
+        Ok(())
+    }
+
+    /// The current child execution ended: with its output, or failed.
+    fn child_ended(&mut self, _result: Result<&Value, &Failure>) -> Result<(), Interrupt> {
+        Ok(())
+    }
+}
+
+/// Where a distributed Map's run stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapRunProgress {
+    pub arn: String,
+    /// `RUNNING`, `SUCCEEDED` or `FAILED`.
+    pub status: &'static str,
+    pub total: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub max_concurrency: u64,
+    pub tolerated_failure_count: u64,
+    pub tolerated_failure_percentage: f64,
 }
 
 /// Performs Task states.
@@ -377,6 +411,12 @@ impl<'a> Runner<'a> {
             j.recorded(e)?;
         }
         Ok(id)
+    }
+
+    fn map_run(&mut self, run: &MapRunProgress) {
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.map_run(run);
+        }
     }
 
     fn check_deadline(&self) -> Result<(), Stop> {
@@ -764,36 +804,70 @@ impl<'a> Runner<'a> {
         let mut results = Vec::with_capacity(it.inputs.len());
         let batched = m.item_batcher.is_some();
         if it.distributed {
+            let mut run = MapRunProgress {
+                arn: self.info.map_run_arn(m.label.as_deref()),
+                status: "RUNNING",
+                total: it.inputs.len(),
+                succeeded: 0,
+                failed: 0,
+                max_concurrency: limits.max_concurrency.unwrap_or(0),
+                tolerated_failure_count: limits.tolerated_count.unwrap_or(0),
+                tolerated_failure_percentage: limits.tolerated_percentage.unwrap_or(0.0),
+            };
             self.push("MapRunStarted", Some("mapRunStartedEventDetails"), {
-                let arn = self.info.map_run_arn(m.label.as_deref());
+                let arn = run.arn.clone();
                 move || json!({"mapRunArn": arn})
             })?;
-            let total = it.inputs.len();
-            let mut failures = 0usize;
+            self.map_run(&run);
             for (i, input) in it.inputs.into_iter().enumerate() {
                 let value = if batched {
                     input.clone()
                 } else {
                     it.items.get(i).cloned().unwrap_or(Value::Null)
                 };
-                // Child executions keep their own history, as on AWS.
-                let mut child = Runner::new(self.info.child(i), &mut *self.clock, &mut *self.tasks);
-                child.deadline = self.deadline;
-                let mut inner = vars.clone();
-                let r = child.run_machine(
-                    &m.processor,
-                    input.clone(),
-                    &input,
-                    &mut inner,
-                    Some(&(i, value)),
-                );
+                // Child executions keep their own history, as on AWS; the journal sees it
+                // between child_started and child_ended.
+                let info = self.info.child(i);
+                if let Some(j) = self.journal.as_deref_mut() {
+                    j.child_started(&run.arn, i, &info, &input)?;
+                }
+                let r = {
+                    let mut child = Runner::new(info, &mut *self.clock, &mut *self.tasks);
+                    child.deadline = self.deadline;
+                    child.details = self.details;
+                    child.token_prefix = self.token_prefix.as_ref().map(|p| format!("{p}-c{i}"));
+                    if let Some(j) = self.journal.as_deref_mut() {
+                        child.journal = Some(j);
+                    }
+                    let mut inner = vars.clone();
+                    child.run_machine(
+                        &m.processor,
+                        input.clone(),
+                        &input,
+                        &mut inner,
+                        Some(&(i, value)),
+                    )
+                };
+                if let Some(j) = self.journal.as_deref_mut() {
+                    match &r {
+                        Ok(v) => j.child_ended(Ok(v))?,
+                        Err(Stop::Failed(f)) => j.child_ended(Err(f))?,
+                        Err(_) => {}
+                    }
+                }
                 match r {
-                    Ok(v) => results.push(v),
+                    Ok(v) => {
+                        results.push(v);
+                        run.succeeded += 1;
+                        self.map_run(&run);
+                    }
                     Err(stop @ (Stop::TimedOut | Stop::Interrupted)) => return Err(stop),
                     Err(Stop::Failed(f)) => {
-                        failures += 1;
+                        run.failed += 1;
                         results.push(json!({"Error": f.error, "Cause": f.cause}));
-                        if limits.exceeded(failures, total) {
+                        if limits.exceeded(run.failed, run.total) {
+                            run.status = "FAILED";
+                            self.map_run(&run);
                             let cause = "The specified tolerated failure threshold for the Map Run was exceeded.";
                             self.push("MapRunFailed", Some("mapRunFailedEventDetails"), || {
                                 json!({"error": "States.ExceedToleratedFailureThreshold", "cause": cause})
@@ -803,9 +877,12 @@ impl<'a> Runner<'a> {
                                 Some(cause.into()),
                             )));
                         }
+                        self.map_run(&run);
                     }
                 }
             }
+            run.status = "SUCCEEDED";
+            self.map_run(&run);
             self.push("MapRunSucceeded", None, || Value::Null)?;
         } else {
             for (i, input) in it.inputs.into_iter().enumerate() {

@@ -4,7 +4,7 @@ use super::{App, AwsError};
 use crate::sfn::arn::Scope;
 use crate::sfn::executions::StartRequest;
 use crate::sfn::machines::{MachineUpdate, NewMachine};
-use crate::sfn::model::{Activity, Alias, Execution, StoredEvent, Version};
+use crate::sfn::model::{Activity, Alias, Execution, MapRun, StoredEvent, Version};
 use crate::sfn::test_state::TestStateRequest;
 use asl::test_state::TestResult;
 use base64::Engine;
@@ -187,6 +187,9 @@ pub fn execution_json(e: &Execution) -> Value {
     if let Some(x) = &e.trace_header {
         m["traceHeader"] = json!(x);
     }
+    if let Some(x) = &e.map_run_arn {
+        m["mapRunArn"] = json!(x);
+    }
     m
 }
 
@@ -211,6 +214,32 @@ fn event_json(e: &StoredEvent, include_data: bool) -> Value {
         m.insert(k.clone(), d);
     }
     Value::Object(m)
+}
+
+fn map_run_json(r: &MapRun) -> Value {
+    let running = r.total - r.succeeded - r.failed;
+    let (running, aborted) = if r.status == "ABORTED" {
+        (0, running)
+    } else {
+        (running, 0)
+    };
+    let counts = json!({"pending": 0, "running": running, "succeeded": r.succeeded, "failed": r.failed,
+        "timedOut": 0, "aborted": aborted, "total": r.total, "resultsWritten": r.succeeded + r.failed,
+        "failuresNotRedrivable": 0, "pendingRedrive": 0});
+    let mut m = json!({
+        "mapRunArn": r.arn, "executionArn": r.execution_arn, "status": r.status,
+        "startDate": epoch(&r.start), "maxConcurrency": r.max_concurrency,
+        "toleratedFailurePercentage": r.tolerated_failure_percentage,
+        "toleratedFailureCount": r.tolerated_failure_count,
+        "itemCounts": counts, "executionCounts": counts, "redriveCount": r.redrive_count,
+    });
+    if let Some(t) = &r.stop {
+        m["stopDate"] = epoch(t);
+    }
+    if let Some(t) = &r.redrive_date {
+        m["redriveDate"] = epoch(t);
+    }
+    m
 }
 
 /// A TestState answer; `inspect` (DEBUG and TRACE) adds the data after each processing step.
@@ -516,14 +545,19 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                     return Err(AwsError::new(400, "ValidationException", format!("1 validation error detected: Value '{s}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [SUCCEEDED, TIMED_OUT, PENDING_REDRIVE, ABORTED, FAILED, RUNNING]")));
                 }
             }
-            let machine = opt_str(v, "stateMachineArn")?.ok_or_else(|| {
-                AwsError::new(
-                    400,
-                    "ValidationException",
-                    "Must provide a StateMachine ARN or MapRun ARN",
-                )
-            })?;
-            let rows = sfn.list_executions(&machine, status.as_deref(), offset, limit + 1)?;
+            let rows = match (opt_str(v, "stateMachineArn")?, opt_str(v, "mapRunArn")?) {
+                (Some(m), None) => sfn.list_executions(&m, status.as_deref(), offset, limit + 1)?,
+                (None, Some(r)) => {
+                    sfn.list_map_run_executions(&r, status.as_deref(), offset, limit + 1)?
+                }
+                _ => {
+                    return Err(AwsError::new(
+                        400,
+                        "ValidationException",
+                        "Must provide a StateMachine ARN or MapRun ARN",
+                    ))
+                }
+            };
             paged(rows, offset, limit, "executions", |e| {
                 let mut m = json!({
                     "executionArn": e.arn, "stateMachineArn": e.machine_arn, "name": e.name,
@@ -555,6 +589,19 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             }
             let rows: Vec<StoredEvent> = events.into_iter().skip(offset).take(limit + 1).collect();
             paged(rows, offset, limit, "events", |e| event_json(e, include))
+        }
+        "DescribeMapRun" => map_run_json(&sfn.map_run(&req_str(v, "mapRunArn")?)?),
+        "ListMapRuns" => {
+            let (offset, limit) = page(v, 100, 1000)?;
+            let rows = sfn.list_map_runs(&req_str(v, "executionArn")?, offset, limit + 1)?;
+            paged(rows, offset, limit, "mapRuns", |r| {
+                let mut m = json!({"executionArn": r.execution_arn, "mapRunArn": r.arn,
+                    "stateMachineArn": r.machine_arn, "startDate": epoch(&r.start)});
+                if let Some(t) = &r.stop {
+                    m["stopDate"] = epoch(t);
+                }
+                m
+            })
         }
         "TestState" => {
             let level = opt_str(v, "inspectionLevel")?.unwrap_or_else(|| "INFO".into());

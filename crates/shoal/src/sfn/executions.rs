@@ -146,6 +146,7 @@ impl Sfn {
             parent_token: None,
             test_case,
             trace_header: req.trace_header,
+            map_run_arn: None,
         };
         Ok(Started {
             execution,
@@ -314,7 +315,8 @@ impl Sfn {
         abort: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<()> {
         let exec = self.execution(arn)?;
-        if terminal(&exec.status) {
+        // a distributed Map's children run inside their parent's segments
+        if terminal(&exec.status) || exec.map_run_arn.is_some() {
             return Ok(());
         }
         let sm = self.machine_for_hash(&exec.definition_hash)?;
@@ -347,7 +349,7 @@ impl Sfn {
                 .run(&sm, input)
         };
         let mut state = state.into_inner();
-        let mut exec = state.exec.clone();
+        let mut exec = state.root().clone();
         let now = Utc::now();
         match result.status {
             Status::Succeeded | Status::Failed | Status::TimedOut => {
@@ -418,14 +420,9 @@ impl Sfn {
         details: Value,
     ) -> Result<()> {
         let now = Utc::now();
-        let id = (state.persisted + state.pending.len()) as u64 + 1;
-        state.pending.push(asl::history::HistoryEvent {
-            timestamp: now,
-            kind,
-            id,
-            previous_event_id: id - 1,
-            details: Some([(key.to_string(), details.clone())].into_iter().collect()),
-        });
+        state.current = now;
+        state.unwind();
+        state.push_event(kind, key, details.clone());
         exec.status = status.into();
         exec.stop = Some(now);
         exec.error = details
@@ -441,6 +438,7 @@ impl Sfn {
 
     /// Persists the final events and status, then tells whoever waits (a parent, the bus).
     fn finish(self: &Arc<Self>, state: &mut State, exec: Execution) -> Result<()> {
+        state.unwind();
         let mut writes = state.pending_writes();
         writes.push(put(&exec));
         self.store.commit(writes).wait()?;
@@ -533,10 +531,11 @@ impl Sfn {
             status: Some("RUNNING"),
             ..Default::default()
         })?;
-        for e in &running {
+        let roots: Vec<&Execution> = running.iter().filter(|e| e.map_run_arn.is_none()).collect();
+        for e in &roots {
             self.wake(&e.arn);
         }
-        Ok(running.len())
+        Ok(roots.len())
     }
 
     pub async fn stop_execution(
@@ -709,6 +708,7 @@ impl Sfn {
             parent_token: None,
             test_case,
             trace_header: None,
+            map_run_arn: None,
         };
         let mock = self.mock_for(&exec)?;
         let mut tasks = super::integrations::LiveTasks {

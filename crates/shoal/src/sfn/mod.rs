@@ -9,6 +9,7 @@ pub mod events;
 pub mod executions;
 pub mod integrations;
 pub mod machines;
+pub mod map_runs;
 pub mod model;
 pub mod replay;
 pub mod test_state;

@@ -152,6 +152,9 @@ pub struct Execution {
     pub test_case: Option<String>,
     #[serde(default)]
     pub trace_header: Option<String>,
+    /// For a child execution of a distributed Map: its map run (its parent drives it).
+    #[serde(default)]
+    pub map_run_arn: Option<String>,
 }
 
 impl Execution {
@@ -172,8 +175,51 @@ impl Record for Execution {
     fn key(&self) -> String {
         self.arn.clone()
     }
+    /// A map run's children are listed by their map run, the others by their machine.
     fn owner(&self) -> String {
-        self.machine_arn.clone()
+        self.map_run_arn
+            .clone()
+            .unwrap_or_else(|| self.machine_arn.clone())
+    }
+    fn status(&self) -> String {
+        self.status.clone()
+    }
+    fn sort(&self) -> i64 {
+        millis(&self.start)
+    }
+}
+
+/// A distributed Map's run: its limits and how its child executions stand.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MapRun {
+    pub arn: String,
+    pub execution_arn: String,
+    /// The machine ARN qualified with the Map's label, as the children report it.
+    pub machine_arn: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED` or `ABORTED`.
+    pub status: String,
+    pub start: DateTime<Utc>,
+    #[serde(default)]
+    pub stop: Option<DateTime<Utc>>,
+    pub max_concurrency: u64,
+    pub tolerated_failure_count: u64,
+    pub tolerated_failure_percentage: f64,
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    #[serde(default)]
+    pub redrive_count: u64,
+    #[serde(default)]
+    pub redrive_date: Option<DateTime<Utc>>,
+}
+
+impl Record for MapRun {
+    const KIND: &'static str = "sfn.maprun";
+    fn key(&self) -> String {
+        self.arn.clone()
+    }
+    fn owner(&self) -> String {
+        self.execution_arn.clone()
     }
     fn status(&self) -> String {
         self.status.clone()

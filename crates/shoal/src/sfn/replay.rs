@@ -8,12 +8,13 @@
 //! replay compute exactly what the original run computed (Wait deadlines, context times).
 
 use super::integrations::{self, Integration};
-use super::model::{Answer, Execution, StoredEvent, TaskKind, Token};
+use super::model::{Answer, Execution, MapRun, StoredEvent, TaskKind, Token};
 use super::Sfn;
-use crate::store::{put, Write};
+use crate::store::{put, Records, Write};
+use asl::context::ExecutionInfo;
 use asl::history::HistoryEvent;
 use asl::mock::MockTasks;
-use asl::runner::{Clock, Interrupt, Journal, TaskCall, TaskHandler, TaskOutcome};
+use asl::runner::{Clock, Interrupt, Journal, MapRunProgress, TaskCall, TaskHandler, TaskOutcome};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -59,6 +60,24 @@ pub struct State<'a> {
     pub progress: Vec<&'static str>,
     pub mock: Option<MockTasks>,
     pub abort: Arc<AtomicBool>,
+    /// While a distributed Map's child runs, the frames of the executions around it (the
+    /// fields above are the child's).
+    pub parents: Vec<Frame>,
+    /// Records to store with the next events (child executions, map runs).
+    pub records: Vec<Write>,
+    pub map_runs: Vec<MapRun>,
+}
+
+/// The per-execution part of a [`State`], set aside while a child execution runs.
+pub struct Frame {
+    exec: Execution,
+    recorded: Vec<StoredEvent>,
+    loaded: usize,
+    pending: Vec<HistoryEvent>,
+    persisted: usize,
+    cursor: usize,
+    task_start: usize,
+    progress: Vec<&'static str>,
 }
 
 impl<'a> State<'a> {
@@ -87,23 +106,283 @@ impl<'a> State<'a> {
             progress: Vec::new(),
             mock,
             abort,
+            parents: Vec::new(),
+            records: Vec::new(),
+            map_runs: Vec::new(),
         }
     }
 
-    /// The writes that persist the pending events.
+    /// The writes that persist the pending events (of the children being run too) and records.
     pub fn pending_writes(&mut self) -> Vec<Write> {
-        if self.pending.is_empty() {
-            return Vec::new();
+        let mut writes = std::mem::take(&mut self.records);
+        writes.extend(self.map_runs.iter().map(put));
+        for f in &mut self.parents {
+            writes.extend(history_write(&f.exec.arn, &mut f.pending, &mut f.persisted));
         }
-        let first_id = self.persisted as u64 + 1;
-        let events = serde_json::to_string(&self.pending).unwrap_or_else(|_| "[]".into());
-        self.persisted += self.pending.len();
-        self.pending.clear();
-        vec![Write::History {
-            execution: self.exec.arn.clone(),
-            first_id,
-            events,
-        }]
+        writes.extend(history_write(
+            &self.exec.arn,
+            &mut self.pending,
+            &mut self.persisted,
+        ));
+        writes
+    }
+
+    /// The execution this segment runs (a child's parent, while a child runs).
+    pub fn root(&self) -> &Execution {
+        self.parents.first().map_or(&self.exec, |f| &f.exec)
+    }
+
+    fn root_arn(&self) -> &str {
+        &self.root().arn
+    }
+
+    /// Appends an event the runner does not record (a child's start and end, an abort).
+    pub fn push_event(&mut self, kind: &'static str, key: &str, details: Value) {
+        let id = (self.persisted + self.pending.len()) as u64 + 1;
+        self.pending.push(HistoryEvent {
+            timestamp: self.current,
+            kind,
+            id,
+            previous_event_id: id - 1,
+            details: Some([(key.to_string(), details)].into_iter().collect()),
+        });
+    }
+
+    fn swap_frame(&mut self, f: Frame) -> Frame {
+        Frame {
+            exec: std::mem::replace(&mut self.exec, f.exec),
+            recorded: std::mem::replace(&mut self.recorded, f.recorded),
+            loaded: std::mem::replace(&mut self.loaded, f.loaded),
+            pending: std::mem::replace(&mut self.pending, f.pending),
+            persisted: std::mem::replace(&mut self.persisted, f.persisted),
+            cursor: std::mem::replace(&mut self.cursor, f.cursor),
+            task_start: std::mem::replace(&mut self.task_start, f.task_start),
+            progress: std::mem::replace(&mut self.progress, f.progress),
+        }
+    }
+
+    /// Runs a distributed Map's child: loads (or creates) its execution and makes it current.
+    fn enter_child(
+        &mut self,
+        map_run: &str,
+        info: &asl::context::ExecutionInfo,
+        input: &Value,
+    ) -> Result<(), Interrupt> {
+        let (prefix, rest) = map_run.split_once(":mapRun:").unwrap_or((map_run, ""));
+        let qualified = rest.rsplit_once(':').map_or(rest, |(l, _)| l);
+        let arn = format!("{prefix}:execution:{qualified}:{}", info.execution_name);
+        let stored = self
+            .sfn
+            .store
+            .load::<Execution>(&arn)
+            .map_err(|e| e.to_string())
+            .and_then(|e| match e {
+                None => Ok(None),
+                Some(e) => Ok(Some((
+                    e,
+                    self.sfn.stored_history(&arn).map_err(|e| e.to_string())?,
+                ))),
+            });
+        let stored = match stored {
+            Ok(s) => s,
+            Err(why) => {
+                self.halt = Some(Halt::Store(why));
+                return Err(Interrupt);
+            }
+        };
+        let root = self.root();
+        let root_redriven = root.redrive_date;
+        let Some((mut exec, mut history)) = stored else {
+            let exec = Execution {
+                arn,
+                name: info.execution_name.clone(),
+                machine_arn: format!(
+                    "{}/{}",
+                    root.machine_arn,
+                    qualified.rsplit_once('/').map_or(qualified, |(_, l)| l)
+                ),
+                machine_name: root.machine_name.clone(),
+                version_arn: None,
+                alias_arn: None,
+                definition_hash: root.definition_hash.clone(),
+                role_arn: root.role_arn.clone(),
+                region: root.region.clone(),
+                account: root.account.clone(),
+                status: "RUNNING".into(),
+                input: asl::json::compact(input),
+                output: None,
+                error: None,
+                cause: None,
+                start: self.current,
+                stop: None,
+                seed: info.seed,
+                token_prefix: uuid::Uuid::new_v4().simple().to_string(),
+                redrive_count: 0,
+                redrive_date: None,
+                parent_token: None,
+                test_case: root.test_case.clone(),
+                trace_header: None,
+                map_run_arn: Some(map_run.to_string()),
+            };
+            let f = self.swap_frame(Frame::of(exec, Vec::new()));
+            self.parents.push(f);
+            let details = json!({"input": asl::json::compact(input), "inputDetails": {"truncated": false}, "roleArn": self.exec.role_arn});
+            self.push_event("ExecutionStarted", "executionStartedEventDetails", details);
+            self.records.push(put(&self.exec));
+            return Ok(());
+        };
+        let failed = matches!(exec.status.as_str(), "FAILED" | "ABORTED" | "TIMED_OUT");
+        let redrive = failed && root_redriven.is_some_and(|r| exec.stop.is_some_and(|s| s <= r));
+        if redrive {
+            // the parent was redriven: so is this failed child, from the state that failed
+            exec.redrive_count += 1;
+            exec.redrive_date = Some(self.current);
+            exec.status = "RUNNING".into();
+            (exec.stop, exec.error, exec.cause) = (None, None, None);
+            let id = history.len() as u64 + 1;
+            let details = json!({"redriveCount": exec.redrive_count});
+            history.push(StoredEvent {
+                timestamp: self.current,
+                kind: "ExecutionRedriven".into(),
+                id,
+                previous_event_id: id - 1,
+                details: [("executionRedrivenEventDetails".to_string(), details.clone())]
+                    .into_iter()
+                    .collect(),
+            });
+            let f = self.swap_frame(Frame::of(exec, history));
+            self.parents.push(f);
+            // the event is in `recorded`'s source already; store it once
+            self.persisted -= 1;
+            self.push_event(
+                "ExecutionRedriven",
+                "executionRedrivenEventDetails",
+                details,
+            );
+            self.records.push(put(&self.exec));
+            return Ok(());
+        }
+        let f = self.swap_frame(Frame::of(exec, history));
+        self.parents.push(f);
+        Ok(())
+    }
+
+    /// The current child ended: record its end (unless a replay found it ended already) and
+    /// make its parent current again.
+    fn leave_child(&mut self, result: Result<&Value, &asl::Failure>) {
+        if self.exec.status == "RUNNING" {
+            match result {
+                Ok(v) => {
+                    let out = asl::json::compact(v);
+                    self.push_event(
+                        "ExecutionSucceeded",
+                        "executionSucceededEventDetails",
+                        json!({"output": out, "outputDetails": {"truncated": false}}),
+                    );
+                    self.exec.status = "SUCCEEDED".into();
+                    self.exec.output = Some(out);
+                }
+                Err(f) => {
+                    self.push_event(
+                        "ExecutionFailed",
+                        "executionFailedEventDetails",
+                        json!({"error": f.error, "cause": f.cause}),
+                    );
+                    self.exec.status = "FAILED".into();
+                    (self.exec.error, self.exec.cause) = (f.error.clone(), f.cause.clone());
+                }
+            }
+            self.exec.stop = Some(self.current);
+            self.records.push(put(&self.exec));
+        }
+        if let Some(f) = self.parents.pop() {
+            let child = self.swap_frame(f);
+            self.finish_frame(child);
+        }
+    }
+
+    /// Keeps a finished child's unsaved events: they are stored with the parent's next write.
+    fn finish_frame(&mut self, mut child: Frame) {
+        self.records.extend(history_write(
+            &child.exec.arn,
+            &mut child.pending,
+            &mut child.persisted,
+        ));
+    }
+
+    /// Ends every child still running (the execution stopped, timed out or failed to resume):
+    /// each is aborted, with its map run.
+    pub fn unwind(&mut self) {
+        while let Some(f) = self.parents.pop() {
+            if self.exec.status == "RUNNING" {
+                self.push_event(
+                    "ExecutionAborted",
+                    "executionAbortedEventDetails",
+                    json!({}),
+                );
+                self.exec.status = "ABORTED".into();
+                self.exec.stop = Some(self.current);
+                self.records.push(put(&self.exec));
+            }
+            let child = self.swap_frame(f);
+            self.finish_frame(child);
+        }
+        for r in &mut self.map_runs {
+            if r.status == "RUNNING" {
+                r.status = "ABORTED".into();
+                r.stop = Some(self.current);
+            }
+        }
+    }
+
+    fn map_run(&mut self, p: &MapRunProgress) {
+        let now = self.current;
+        let root = self.root_arn().to_string();
+        let machine = self.root().machine_arn.clone();
+        match self.map_runs.iter().position(|r| r.arn == p.arn) {
+            Some(_) => {}
+            None => {
+                if let Ok(Some(mut r)) = self.sfn.store.load::<MapRun>(&p.arn) {
+                    let redriven = self.root().redrive_date;
+                    if r.status != "RUNNING"
+                        && p.status == "RUNNING"
+                        && redriven.is_some_and(|d| r.stop.is_some_and(|s| s <= d))
+                    {
+                        r.redrive_count += 1;
+                        r.redrive_date = redriven;
+                    }
+                    self.map_runs.push(r);
+                }
+            }
+        }
+        let i = match self.map_runs.iter().position(|r| r.arn == p.arn) {
+            Some(i) => i,
+            None => {
+                let label = p.arn.rsplit_once(':').map_or("", |(l, _)| l);
+                let label = label.rsplit_once('/').map_or("", |(_, l)| l);
+                self.map_runs.push(MapRun {
+                    arn: p.arn.clone(),
+                    execution_arn: root,
+                    machine_arn: format!("{machine}/{label}"),
+                    status: "RUNNING".into(),
+                    start: now,
+                    stop: None,
+                    max_concurrency: p.max_concurrency,
+                    tolerated_failure_count: p.tolerated_failure_count,
+                    tolerated_failure_percentage: p.tolerated_failure_percentage,
+                    total: 0,
+                    succeeded: 0,
+                    failed: 0,
+                    redrive_count: 0,
+                    redrive_date: None,
+                });
+                self.map_runs.len() - 1
+            }
+        };
+        let r = &mut self.map_runs[i];
+        r.status = p.status.into();
+        (r.total, r.succeeded, r.failed) = (p.total as u64, p.succeeded as u64, p.failed as u64);
+        r.stop = (p.status != "RUNNING").then_some(now);
     }
 
     /// Persists pending events (and `extra`) before an effect.
@@ -298,7 +577,8 @@ impl<'a> State<'a> {
         let started = self.current;
         Token {
             token,
-            execution_arn: self.exec.arn.clone(),
+            // answers wake the execution a segment runs, a Map's child's parent included
+            execution_arn: self.root_arn().to_string(),
             kind,
             activity_arn: if kind == TaskKind::Activity {
                 call.resource.to_string()
@@ -382,6 +662,48 @@ impl<'a> State<'a> {
             Vec::new(),
         )
     }
+}
+
+impl Frame {
+    /// A child execution's frame: a child's history starts and ends with events its runner
+    /// does not record (`ExecutionStarted`, its end), so replay skips them.
+    fn of(exec: Execution, stored: Vec<StoredEvent>) -> Frame {
+        let persisted = stored.len();
+        let recorded: Vec<StoredEvent> = replayable(stored)
+            .into_iter()
+            .filter(|e| !e.kind.starts_with("Execution"))
+            .collect();
+        Frame {
+            exec,
+            loaded: recorded.len(),
+            recorded,
+            pending: Vec::new(),
+            persisted,
+            cursor: 0,
+            task_start: 0,
+            progress: Vec::new(),
+        }
+    }
+}
+
+/// The write that appends an execution's pending events.
+fn history_write(
+    arn: &str,
+    pending: &mut Vec<HistoryEvent>,
+    persisted: &mut usize,
+) -> Option<Write> {
+    if pending.is_empty() {
+        return None;
+    }
+    let first_id = *persisted as u64 + 1;
+    let events = serde_json::to_string(pending).unwrap_or_else(|_| "[]".into());
+    *persisted += pending.len();
+    pending.clear();
+    Some(Write::History {
+        execution: arn.to_string(),
+        first_id,
+        events,
+    })
 }
 
 /// The prefix of this run's task tokens: a redrive gets fresh tokens, so the tasks it re-runs
@@ -494,6 +816,25 @@ pub struct View<'r, 'a>(pub &'r RefCell<State<'a>>);
 impl Journal for View<'_, '_> {
     fn recorded(&mut self, event: &HistoryEvent) -> Result<(), Interrupt> {
         self.0.borrow_mut().record(event)
+    }
+
+    fn map_run(&mut self, run: &MapRunProgress) {
+        self.0.borrow_mut().map_run(run)
+    }
+
+    fn child_started(
+        &mut self,
+        map_run: &str,
+        _index: usize,
+        info: &ExecutionInfo,
+        input: &Value,
+    ) -> Result<(), Interrupt> {
+        self.0.borrow_mut().enter_child(map_run, info, input)
+    }
+
+    fn child_ended(&mut self, result: Result<&Value, &asl::Failure>) -> Result<(), Interrupt> {
+        self.0.borrow_mut().leave_child(result);
+        Ok(())
     }
 }
 
