@@ -39,7 +39,9 @@ pub fn status_change(e: &Execution) -> Value {
 
 impl Sfn {
     pub(crate) fn emit_status(&self, e: &Execution) {
-        // nobody listening (no bus yet) is fine
-        let _ = self.events.send(status_change(e));
+        // with nobody listening (no bus yet) the event is not even built
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(status_change(e));
+        }
     }
 }

@@ -120,7 +120,7 @@ impl Sfn {
                 "Execution Already Exists: '{arn}'"
             )));
         }
-        let (hash, definition) = self.definition_write(&resolved.definition);
+        let (hash, definition) = self.definition_write(&resolved);
         let execution = Execution {
             arn,
             name,
@@ -587,7 +587,7 @@ impl Sfn {
         let now = Utc::now();
         exec.redrive_count += 1;
         let event = json!([{
-            "timestamp": now,
+            "timestamp": now.timestamp_nanos_opt().unwrap_or(0),
             "type": "ExecutionRedriven",
             "id": id,
             "previousEventId": id - 1,

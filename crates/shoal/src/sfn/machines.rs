@@ -29,6 +29,16 @@ pub struct Resolved {
     pub alias_arn: Option<String>,
 }
 
+impl Resolved {
+    /// What names this definition for good: a version ARN, or the machine ARN at a revision.
+    fn source(&self) -> String {
+        match &self.version_arn {
+            Some(v) => v.clone(),
+            None => format!("{}@{}", self.machine.arn, self.machine.revision_id),
+        }
+    }
+}
+
 /// The fields CreateStateMachine takes.
 pub struct NewMachine {
     pub name: String,
@@ -132,10 +142,29 @@ impl Sfn {
         }
     }
 
-    /// The hash of a definition and, unless it is known to be stored already, the write that
-    /// stores it.
-    pub fn definition_write(&self, text: &str) -> (String, Option<Write>) {
-        let hash = definition_hash(text);
+    /// The hash of a resolved definition and, unless it is known to be stored already, the
+    /// write that stores it. Hashes are remembered by source, so a start hashes nothing.
+    pub fn definition_write(&self, r: &Resolved) -> (String, Option<Write>) {
+        let source = r.source();
+        let known = self
+            .hashes
+            .lock()
+            .ok()
+            .and_then(|h| h.get(&source).cloned());
+        let hash = match known {
+            Some(h) => h,
+            None => {
+                let h = definition_hash(&r.definition);
+                if let Ok(mut m) = self.hashes.lock() {
+                    if m.len() > 4096 {
+                        m.clear();
+                    }
+                    m.insert(source, h.clone());
+                }
+                h
+            }
+        };
+        let text = &r.definition;
         if self.cached(&hash).is_some_and(|c| c.stored) {
             return (hash, None);
         }

@@ -57,6 +57,8 @@ pub struct Sfn {
     pub store: Arc<dyn Store>,
     pub config: Config,
     parsed: Mutex<HashMap<String, machines::Cached>>,
+    /// Definition hashes by source (version ARN, or machine ARN at a revision).
+    hashes: Mutex<HashMap<String, String>>,
     slots: Mutex<HashMap<String, Slot>>,
     /// Wakes GetActivityTask pollers when an activity task is queued.
     activity_signal: tokio::sync::Notify,
@@ -74,6 +76,7 @@ impl Sfn {
             store,
             config,
             parsed: Mutex::new(HashMap::new()),
+            hashes: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
             activity_signal: tokio::sync::Notify::new(),
             activity_lock: tokio::sync::Mutex::new(()),

@@ -696,7 +696,8 @@ fn history_write(
         return None;
     }
     let first_id = *persisted as u64 + 1;
-    let events = serde_json::to_string(pending).unwrap_or_else(|_| "[]".into());
+    let stored: Vec<Stored> = pending.iter().map(Stored).collect();
+    let events = serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into());
     *persisted += pending.len();
     pending.clear();
     Some(Write::History {
@@ -704,6 +705,25 @@ fn history_write(
         first_id,
         events,
     })
+}
+
+/// A history event written as [`StoredEvent`] reads it (integer timestamps).
+struct Stored<'a>(&'a HistoryEvent);
+
+impl serde::Serialize for Stored<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("timestamp", &e.timestamp.timestamp_nanos_opt().unwrap_or(0))?;
+        m.serialize_entry("type", e.kind)?;
+        m.serialize_entry("id", &e.id)?;
+        m.serialize_entry("previousEventId", &e.previous_event_id)?;
+        for (k, v) in e.details.iter().flatten() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 /// The prefix of this run's task tokens: a redrive gets fresh tokens, so the tasks it re-runs

@@ -6,6 +6,7 @@
 //! which batches the writes of many callers into one transaction (group commit) and acknowledges
 //! each caller once its writes are durable.
 
+pub mod cache;
 pub mod sqlite;
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -93,10 +94,21 @@ pub trait Store: Send + Sync {
     fn scan(&self, scan: &Scan) -> Result<Vec<String>, StoreError>;
     /// The history chunks of an execution in order (each a JSON array of events).
     fn history(&self, execution: &str) -> Result<Vec<String>, StoreError>;
+
+    /// A record already decoded from its current stored text, if the store keeps one.
+    fn decoded(&self, _kind: &str, _key: &str) -> Option<Shared> {
+        None
+    }
+
+    /// Offers a record decoded from `body`; kept only while `body` is the record's current text.
+    fn keep_decoded(&self, _kind: &str, _key: &str, _body: &str, _record: Shared) {}
 }
 
+/// A decoded record shared between readers.
+pub type Shared = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
 /// A record type the store can hold.
-pub trait Record: Serialize + DeserializeOwned {
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     const KIND: &'static str;
     fn key(&self) -> String;
     fn owner(&self) -> String {
@@ -118,9 +130,18 @@ pub trait Records {
 
 impl<S: Store + ?Sized> Records for S {
     fn load<R: Record>(&self, key: &str) -> Result<Option<R>, StoreError> {
+        if let Some(r) = self.decoded(R::KIND, key) {
+            if let Some(r) = r.downcast_ref::<R>() {
+                return Ok(Some(r.clone()));
+            }
+        }
         match self.get(R::KIND, key)? {
             None => Ok(None),
-            Some(body) => decode::<R>(key, &body).map(Some),
+            Some(body) => {
+                let r = decode::<R>(key, &body)?;
+                self.keep_decoded(R::KIND, key, &body, std::sync::Arc::new(r.clone()));
+                Ok(Some(r))
+            }
         }
     }
 

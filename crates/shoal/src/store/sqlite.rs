@@ -2,10 +2,12 @@
 //! of many callers in a single transaction; readers use their own connections, which WAL lets
 //! run beside the writer.
 
+use super::cache::Cache;
 use super::{Ack, Scan, Store, StoreError, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::sync::Mutex;
 
 type Batch = (Vec<Write>, tokio::sync::oneshot::Sender<Result<(), String>>);
@@ -18,6 +20,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Batch>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    cache: Arc<Cache>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -49,20 +52,23 @@ impl SqliteStore {
         // WAL with synchronous=NORMAL survives a killed process (the WAL is in the OS cache);
         // only a power loss can drop the last commits.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA mmap_size=268435456;",
         )
         .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let (tx, rx) = mpsc::channel::<Batch>();
+        let cache = Arc::new(Cache::default());
+        let writer_cache = cache.clone();
         let thread = std::thread::Builder::new()
             .name("shoal-store-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &writer_cache))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             readers: Mutex::new(Vec::new()),
+            cache,
         })
     }
 
@@ -95,6 +101,9 @@ impl SqliteStore {
                 .map_err(backend)?;
                 c.busy_timeout(std::time::Duration::from_secs(5))
                     .map_err(backend)?;
+                // mapped pages: re-reading the database after other commits costs no copies
+                c.execute_batch("PRAGMA mmap_size=268435456;")
+                    .map_err(backend)?;
                 c
             }
         };
@@ -114,7 +123,7 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Batch>) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Batch>, cache: &Cache) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -124,6 +133,11 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Batch>) {
             }
         }
         let result = apply(&mut conn, &group).map_err(|e| e.to_string());
+        let writes = group.iter().flat_map(|(w, _)| w.iter());
+        match result {
+            Ok(()) => cache.applied(writes),
+            Err(_) => cache.failed(writes),
+        }
         for (_, ack) in group {
             let _ = ack.send(result.clone());
         }
@@ -199,11 +213,17 @@ impl Store for SqliteStore {
     }
 
     fn get(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
-        self.with_reader(|c| {
+        if let Some(hit) = self.cache.record(kind, key) {
+            return Ok(hit.map(|b| b.to_string()));
+        }
+        let ticket = self.cache.ticket();
+        let body: Option<String> = self.with_reader(|c| {
             c.prepare_cached("SELECT body FROM records WHERE kind = ?1 AND key = ?2")?
                 .query_row(params![kind, key], |r| r.get(0))
                 .optional()
-        })
+        })?;
+        self.cache.fill_record(ticket, kind, key, body.as_deref());
+        Ok(body)
     }
 
     fn scan(&self, scan: &Scan) -> Result<Vec<String>, StoreError> {
@@ -230,14 +250,32 @@ impl Store for SqliteStore {
         })
     }
 
+    fn decoded(&self, kind: &str, key: &str) -> Option<super::Shared> {
+        self.cache.decoded(kind, key)
+    }
+
+    fn keep_decoded(&self, kind: &str, key: &str, body: &str, record: super::Shared) {
+        self.cache.keep_decoded(kind, key, body, record)
+    }
+
     fn history(&self, execution: &str) -> Result<Vec<String>, StoreError> {
-        self.with_reader(|c| {
+        if let Some(hit) = self.cache.history(execution) {
+            return Ok(hit);
+        }
+        let ticket = self.cache.ticket();
+        let chunks: Vec<(u64, String)> = self.with_reader(|c| {
             let mut st = c.prepare_cached(
-                "SELECT events FROM history WHERE execution = ?1 ORDER BY first_id",
+                "SELECT first_id, events FROM history WHERE execution = ?1 ORDER BY first_id",
             )?;
-            let rows = st.query_map(params![execution], |r| r.get(0))?;
+            let rows = st.query_map(params![execution], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })?;
             rows.collect()
-        })
+        })?;
+        if !chunks.is_empty() {
+            self.cache.fill_history(ticket, execution, &chunks);
+        }
+        Ok(chunks.into_iter().map(|(_, e)| e).collect())
     }
 }
 
@@ -247,7 +285,7 @@ mod tests {
     use crate::store::{put, Record, Records};
     use serde::{Deserialize, Serialize};
 
-    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
     struct Thing {
         name: String,
         n: i64,

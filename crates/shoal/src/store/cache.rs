@@ -1,0 +1,273 @@
+//! Recently written and read records and histories, held in memory so that the reads that follow
+//! a write (a new execution's first segment, DescribeExecution polls) need no SQLite query.
+//!
+//! The cache stays exact because one writer applies every change: it updates the cache with each
+//! commit before acknowledging it, and a reader fills a miss only if no commit was applied since
+//! it began reading (the generation check), so a value read before a commit never lands after it.
+
+use super::{Shared, Write};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// The most records and histories kept; the oldest entries go first.
+const MAX_RECORDS: usize = 4096;
+const MAX_HISTORIES: usize = 1024;
+
+type Key = (String, String);
+
+#[derive(Default)]
+struct Inner {
+    generation: u64,
+    /// `None`: known not to exist.
+    records: HashMap<Key, Option<Arc<str>>>,
+    /// Records decoded from the text in `records` (dropped whenever the text changes).
+    decoded: HashMap<Key, Shared>,
+    record_order: VecDeque<Key>,
+    /// Every chunk of an execution's history with its first event id.
+    histories: HashMap<String, Vec<(u64, Arc<str>)>>,
+    history_order: VecDeque<String>,
+}
+
+#[derive(Default)]
+pub struct Cache {
+    inner: Mutex<Inner>,
+}
+
+/// A reader's ticket: the generation its read began in.
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
+
+impl Inner {
+    fn set_record(&mut self, key: Key, body: Option<Arc<str>>) {
+        self.decoded.remove(&key);
+        if self.records.insert(key.clone(), body).is_none() {
+            self.record_order.push_back(key);
+            while self.records.len() > MAX_RECORDS {
+                match self.record_order.pop_front() {
+                    Some(old) => {
+                        self.decoded.remove(&old);
+                        self.records.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    fn forget_record(&mut self, key: &Key) {
+        self.records.remove(key);
+        self.decoded.remove(key);
+    }
+
+    fn set_history(&mut self, execution: String, chunks: Vec<(u64, Arc<str>)>) {
+        if self.histories.insert(execution.clone(), chunks).is_none() {
+            self.history_order.push_back(execution);
+            while self.histories.len() > MAX_HISTORIES {
+                match self.history_order.pop_front() {
+                    Some(old) => {
+                        self.histories.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+impl Cache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // a panic while holding the lock cannot leave the maps inconsistent: use them as they are
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A record: `Some(None)` when it is known not to exist, `None` when the cache cannot tell.
+    pub fn record(&self, kind: &str, key: &str) -> Option<Option<Arc<str>>> {
+        self.lock()
+            .records
+            .get(&(kind.to_string(), key.to_string()))
+            .cloned()
+    }
+
+    pub fn decoded(&self, kind: &str, key: &str) -> Option<Shared> {
+        self.lock()
+            .decoded
+            .get(&(kind.to_string(), key.to_string()))
+            .cloned()
+    }
+
+    /// Keeps a record decoded from `body` if `body` is still the cached text.
+    pub fn keep_decoded(&self, kind: &str, key: &str, body: &str, record: Shared) {
+        let mut g = self.lock();
+        let k = (kind.to_string(), key.to_string());
+        if matches!(g.records.get(&k), Some(Some(b)) if &**b == body) {
+            g.decoded.insert(k, record);
+        }
+    }
+
+    pub fn history(&self, execution: &str) -> Option<Vec<String>> {
+        self.lock()
+            .histories
+            .get(execution)
+            .map(|c| c.iter().map(|(_, s)| s.to_string()).collect())
+    }
+
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.lock().generation)
+    }
+
+    /// Keeps what a reader found, unless a commit came in between.
+    pub fn fill_record(&self, t: Ticket, kind: &str, key: &str, body: Option<&str>) {
+        let mut g = self.lock();
+        if g.generation == t.0 {
+            g.set_record((kind.to_string(), key.to_string()), body.map(Arc::from));
+        }
+    }
+
+    pub fn fill_history(&self, t: Ticket, execution: &str, chunks: &[(u64, String)]) {
+        let mut g = self.lock();
+        if g.generation == t.0 {
+            let c = chunks
+                .iter()
+                .map(|(id, s)| (*id, Arc::from(s.as_str())))
+                .collect();
+            g.set_history(execution.to_string(), c);
+        }
+    }
+
+    /// The writer committed `writes`: the cache shows them.
+    pub fn applied<'a>(&self, writes: impl Iterator<Item = &'a Write>) {
+        let mut g = self.lock();
+        g.generation += 1;
+        for w in writes {
+            match w {
+                Write::Put(r) => g.set_record(
+                    (r.kind.to_string(), r.key.clone()),
+                    Some(Arc::from(r.body.as_str())),
+                ),
+                Write::Delete { kind, key } => g.set_record((kind.to_string(), key.clone()), None),
+                Write::History {
+                    execution,
+                    first_id,
+                    events,
+                } => {
+                    let chunk = (*first_id, Arc::<str>::from(events.as_str()));
+                    match g.histories.get_mut(execution) {
+                        // appended after what is cached: keep the whole history
+                        Some(c) if c.last().is_some_and(|(id, _)| id < first_id) => c.push(chunk),
+                        Some(_) => {
+                            g.histories.remove(execution);
+                        }
+                        // the first chunk of a new history is all of it
+                        None if *first_id == 1 => g.set_history(execution.clone(), vec![chunk]),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// A commit failed: forget what it touched (the database still has the old values).
+    pub fn failed<'a>(&self, writes: impl Iterator<Item = &'a Write>) {
+        let mut g = self.lock();
+        g.generation += 1;
+        for w in writes {
+            match w {
+                Write::Put(r) => g.forget_record(&(r.kind.to_string(), r.key.clone())),
+                Write::Delete { kind, key } => g.forget_record(&(kind.to_string(), key.clone())),
+                Write::History { execution, .. } => {
+                    g.histories.remove(execution);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Row;
+
+    fn put(key: &str, body: &str) -> Write {
+        Write::Put(Row {
+            kind: "k",
+            key: key.into(),
+            owner: String::new(),
+            status: String::new(),
+            sort: 0,
+            body: body.into(),
+        })
+    }
+
+    fn hist(first_id: u64, events: &str) -> Write {
+        Write::History {
+            execution: "e".into(),
+            first_id,
+            events: events.into(),
+        }
+    }
+
+    #[test]
+    fn a_read_that_raced_a_commit_is_not_kept() {
+        let c = Cache::default();
+        let t = c.ticket();
+        c.applied([put("a", "new")].iter());
+        // the reader saw the database before the commit
+        c.fill_record(t, "k", "a", Some("old"));
+        assert_eq!(c.record("k", "a"), Some(Some(Arc::from("new"))));
+        let t = c.ticket();
+        c.fill_record(t, "k", "b", None);
+        assert_eq!(c.record("k", "b"), Some(None));
+        c.failed([put("a", "x")].iter());
+        assert_eq!(c.record("k", "a"), None);
+    }
+
+    #[test]
+    fn decoded_records_follow_their_text() {
+        let c = Cache::default();
+        c.applied([put("a", "one")].iter());
+        c.keep_decoded("k", "a", "stale", Arc::new(0u8));
+        assert!(
+            c.decoded("k", "a").is_none(),
+            "decoded from text that is not current"
+        );
+        c.keep_decoded("k", "a", "one", Arc::new(1u8));
+        assert_eq!(
+            c.decoded("k", "a")
+                .and_then(|d| d.downcast_ref::<u8>().copied()),
+            Some(1)
+        );
+        c.applied([put("a", "two")].iter());
+        assert!(
+            c.decoded("k", "a").is_none(),
+            "a new text drops the decoded record"
+        );
+    }
+
+    #[test]
+    fn histories_grow_by_appended_chunks_only() {
+        let c = Cache::default();
+        c.applied([hist(3, "[3]")].iter());
+        assert_eq!(
+            c.history("e"),
+            None,
+            "a later chunk alone is not the whole history"
+        );
+        c.applied([hist(1, "[1,2]")].iter());
+        c.applied([hist(3, "[3]")].iter());
+        assert_eq!(c.history("e"), Some(vec!["[1,2]".into(), "[3]".into()]));
+        // a chunk written again (out of order) drops the entry rather than guess
+        c.applied([hist(2, "[2]")].iter());
+        assert_eq!(c.history("e"), None);
+    }
+
+    #[test]
+    fn the_oldest_records_are_dropped_past_the_limit() {
+        let c = Cache::default();
+        let writes: Vec<Write> = (0..MAX_RECORDS + 10)
+            .map(|i| put(&format!("r{i}"), "b"))
+            .collect();
+        c.applied(writes.iter());
+        assert_eq!(c.record("k", "r0"), None);
+        assert!(c.record("k", &format!("r{}", MAX_RECORDS + 9)).is_some());
+    }
+}
