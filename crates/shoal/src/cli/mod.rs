@@ -4,6 +4,7 @@ mod asl;
 mod events;
 mod schedule;
 mod serve;
+mod sfn;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ pub enum Command {
     Schedule(schedule::ScheduleCommand),
     /// Run the AWS-compatible server (Step Functions API) with durable executions.
     Serve(serve::ServeArgs),
+    /// Step Functions on a running server: create, start, describe, history, redrive, list.
+    Sfn(sfn::SfnArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -38,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedule(c) => schedule::run(c),
         Command::Events(c) => events::run(c),
         Command::Serve(a) => serve::run(a),
+        Command::Sfn(a) => sfn::run(a),
     }
 }
