@@ -93,7 +93,10 @@ def test_start_is_idempotent_while_running(sfn):
     assert stop["stopDate"]
     d = sfn.describe_execution(executionArn=a["executionArn"])
     assert d["status"] == "ABORTED" and d["redriveStatus"] == "REDRIVABLE"
-    assert history(sfn, a["executionArn"])[-1]["type"] == "ExecutionAborted"
+    assert (d["error"], d["cause"]) == ("E", "C")
+    last = history(sfn, a["executionArn"])[-1]
+    assert last["type"] == "ExecutionAborted"
+    assert last["executionAbortedEventDetails"] == {"error": "E", "cause": "C"}
 
 
 def test_list_executions_filter_and_pages(sfn):

@@ -382,14 +382,22 @@ impl Sfn {
                     }
                     Ok(())
                 }
-                Some(Halt::Abort) => self.close(
-                    &mut state,
-                    exec,
-                    "ABORTED",
-                    "ExecutionAborted",
-                    "executionAbortedEventDetails",
-                    json!({}),
-                ),
+                Some(Halt::Abort) => {
+                    let details = self
+                        .stops
+                        .lock()
+                        .ok()
+                        .and_then(|mut s| s.remove(arn))
+                        .unwrap_or_else(|| json!({}));
+                    self.close(
+                        &mut state,
+                        exec,
+                        "ABORTED",
+                        "ExecutionAborted",
+                        "executionAbortedEventDetails",
+                        details,
+                    )
+                }
                 Some(Halt::Diverged(why)) => self.close(
                     &mut state,
                     exec,
@@ -548,7 +556,16 @@ impl Sfn {
         if terminal(&exec.status) {
             return Ok(exec.stop.unwrap_or_else(Utc::now));
         }
-        let _ = (error, cause);
+        let mut details = serde_json::Map::new();
+        if let Some(e) = error {
+            details.insert("error".into(), json!(e));
+        }
+        if let Some(c) = cause {
+            details.insert("cause".into(), json!(c));
+        }
+        if let Ok(mut s) = self.stops.lock() {
+            s.insert(arn.to_string(), Value::Object(details));
+        }
         self.wake_with(arn, true);
         // AWS answers once the execution is stopped: wait for the segment to record it
         for _ in 0..2000 {

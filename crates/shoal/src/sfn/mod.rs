@@ -64,6 +64,8 @@ pub struct Sfn {
     activity_signal: tokio::sync::Notify,
     activity_lock: tokio::sync::Mutex<()>,
     timers: Mutex<HashSet<(String, i64)>>,
+    /// StopExecution's error and cause, until the stopped execution records them.
+    stops: Mutex<HashMap<String, serde_json::Value>>,
     /// `Step Functions Execution Status Change` events, for the event bus.
     pub events: tokio::sync::broadcast::Sender<serde_json::Value>,
     runtime: tokio::runtime::Handle,
@@ -81,6 +83,7 @@ impl Sfn {
             activity_signal: tokio::sync::Notify::new(),
             activity_lock: tokio::sync::Mutex::new(()),
             timers: Mutex::new(HashSet::new()),
+            stops: Mutex::new(HashMap::new()),
             events,
             runtime,
         })
