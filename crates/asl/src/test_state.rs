@@ -340,22 +340,32 @@ mod tests {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default()
     }
 
+    fn test_at(
+        def: &Value,
+        state: Option<&str>,
+        input: Value,
+        retries: u64,
+        perform: impl FnOnce(&Invocation) -> Result<Value, Failure>,
+    ) -> Result<TestResult, TestStateError> {
+        let (sm, name) = machine_for(def, state)?;
+        let vars = Variables::new();
+        run(
+            &sm.states[&name],
+            &input,
+            &json!({}),
+            &vars,
+            retries,
+            at(),
+            perform,
+        )
+    }
+
     fn test(
         def: Value,
         input: Value,
         perform: impl FnOnce(&Invocation) -> Result<Value, Failure>,
     ) -> TestResult {
-        let (sm, name) = machine_for(&def, None).expect("valid");
-        run(
-            &sm.states[&name],
-            &input,
-            &json!({}),
-            &Variables::new(),
-            0,
-            at(),
-            perform,
-        )
-        .expect("testable")
+        test_at(&def, None, input, 0, perform).expect("testable")
     }
 
     #[test]
@@ -413,17 +423,7 @@ mod tests {
             })
         );
         // after both retries the catcher takes it
-        let (sm, name) = machine_for(&def, None).unwrap();
-        let r = run(
-            &sm.states[&name],
-            &json!({}),
-            &json!({}),
-            &Variables::new(),
-            2,
-            at(),
-            |_| throttled(),
-        )
-        .unwrap();
+        let r = test_at(&def, None, json!({}), 2, |_| throttled()).unwrap();
         assert_eq!(r.status, TestStatus::CaughtError);
         assert_eq!(r.next_state.as_deref(), Some("Handle"));
         assert_eq!(
@@ -459,17 +459,7 @@ mod tests {
     #[test]
     fn whole_machines_and_unsupported_states() {
         let def = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Result": 1, "End": true}}});
-        let (sm, name) = machine_for(&def, Some("B")).unwrap();
-        let r = run(
-            &sm.states[&name],
-            &json!({}),
-            &json!({}),
-            &Variables::new(),
-            0,
-            at(),
-            |_| unreachable!(),
-        )
-        .unwrap();
+        let r = test_at(&def, Some("B"), json!({}), 0, |_| unreachable!()).unwrap();
         assert_eq!(r.output, Some(json!(1)));
         assert_eq!(r.inspection.result, Some(json!(1)));
         assert!(matches!(
@@ -480,20 +470,10 @@ mod tests {
             machine_for(&json!({"Type": "Pass", "Bogus": 1, "End": true}), None),
             Err(TestStateError::Invalid(_))
         ));
-        let (sm, name) = machine_for(
-            &json!({"Type": "Parallel", "Branches": [{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}], "End": true}),
-            None,
-        )
-        .unwrap();
-        assert!(run(
-            &sm.states[&name],
-            &json!({}),
-            &json!({}),
-            &Variables::new(),
-            0,
-            at(),
-            |_| unreachable!()
-        )
-        .is_err());
+        let parallel = json!({"Type": "Parallel", "Branches": [{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}], "End": true});
+        assert!(matches!(
+            test_at(&parallel, None, json!({}), 0, |_| unreachable!()),
+            Err(TestStateError::Unsupported(_))
+        ));
     }
 }
