@@ -174,6 +174,11 @@ fn read_arg(text: &str) -> anyhow::Result<String> {
     Ok(text.to_string())
 }
 
+/// A string member as text (empty when absent).
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
 fn time(v: &Value) -> Option<DateTime<Utc>> {
     let secs = v.as_f64()?;
     DateTime::from_timestamp_millis((secs * 1000.0).round() as i64)
@@ -355,7 +360,7 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
                 body["name"] = json!(n);
             }
             let out = c.call("StartExecution", body)?;
-            let arn = out["executionArn"].as_str().unwrap_or_default().to_string();
+            let arn = text(&out["executionArn"]);
             if wait {
                 return finished(&c, &arn, json_out);
             }
@@ -406,7 +411,7 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
                     };
                     vec![
                         e["id"].to_string(),
-                        e["type"].as_str().unwrap_or_default().to_string(),
+                        text(&e["type"]),
                         at,
                         cut(&event_detail(e), 100),
                     ]
@@ -437,8 +442,8 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
                 .flatten()
                 .map(|m| {
                     vec![
-                        m["name"].as_str().unwrap_or_default().to_string(),
-                        m["type"].as_str().unwrap_or_default().to_string(),
+                        text(&m["name"]),
+                        text(&m["type"]),
                         show_time(&m["creationDate"]),
                         m["stateMachineArn"]
                             .as_str()
@@ -467,8 +472,8 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
                 .flatten()
                 .map(|e| {
                     vec![
-                        e["name"].as_str().unwrap_or_default().to_string(),
-                        e["status"].as_str().unwrap_or_default().to_string(),
+                        text(&e["name"]),
+                        text(&e["status"]),
                         show_time(&e["startDate"]),
                         show_time(&e["stopDate"]),
                     ]

@@ -66,6 +66,8 @@ pub struct State<'a> {
     /// Records to store with the next events (child executions, map runs).
     pub records: Vec<Write>,
     pub map_runs: Vec<MapRun>,
+    /// A map run changed since the map runs were last written.
+    map_runs_changed: bool,
 }
 
 /// The per-execution part of a [`State`], set aside while a child execution runs.
@@ -109,13 +111,16 @@ impl<'a> State<'a> {
             parents: Vec::new(),
             records: Vec::new(),
             map_runs: Vec::new(),
+            map_runs_changed: false,
         }
     }
 
     /// The writes that persist the pending events (of the children being run too) and records.
     pub fn pending_writes(&mut self) -> Vec<Write> {
         let mut writes = std::mem::take(&mut self.records);
-        writes.extend(self.map_runs.iter().map(put));
+        if std::mem::take(&mut self.map_runs_changed) {
+            writes.extend(self.map_runs.iter().map(put));
+        }
         for f in &mut self.parents {
             writes.extend(history_write(&f.exec.arn, &mut f.pending, &mut f.persisted));
         }
@@ -331,51 +336,50 @@ impl<'a> State<'a> {
             if r.status == "RUNNING" {
                 r.status = "ABORTED".into();
                 r.stop = Some(self.current);
+                self.map_runs_changed = true;
             }
         }
     }
 
     fn map_run(&mut self, p: &MapRunProgress) {
         let now = self.current;
-        let root = self.root_arn().to_string();
-        let machine = self.root().machine_arn.clone();
-        match self.map_runs.iter().position(|r| r.arn == p.arn) {
-            Some(_) => {}
-            None => {
-                if let Ok(Some(mut r)) = self.sfn.store.load::<MapRun>(&p.arn) {
-                    let redriven = self.root().redrive_date;
-                    if r.status != "RUNNING"
-                        && p.status == "RUNNING"
-                        && redriven.is_some_and(|d| r.stop.is_some_and(|s| s <= d))
-                    {
-                        r.redrive_count += 1;
-                        r.redrive_date = redriven;
-                    }
-                    self.map_runs.push(r);
-                }
-            }
-        }
         let i = match self.map_runs.iter().position(|r| r.arn == p.arn) {
             Some(i) => i,
             None => {
-                let label = p.arn.rsplit_once(':').map_or("", |(l, _)| l);
-                let label = label.rsplit_once('/').map_or("", |(_, l)| l);
-                self.map_runs.push(MapRun {
-                    arn: p.arn.clone(),
-                    execution_arn: root,
-                    machine_arn: format!("{machine}/{label}"),
-                    status: "RUNNING".into(),
-                    start: now,
-                    stop: None,
-                    max_concurrency: p.max_concurrency,
-                    tolerated_failure_count: p.tolerated_failure_count,
-                    tolerated_failure_percentage: p.tolerated_failure_percentage,
-                    total: 0,
-                    succeeded: 0,
-                    failed: 0,
-                    redrive_count: 0,
-                    redrive_date: None,
-                });
+                let r = match self.sfn.store.load::<MapRun>(&p.arn) {
+                    Ok(Some(mut r)) => {
+                        let redriven = self.root().redrive_date;
+                        if r.status != "RUNNING"
+                            && p.status == "RUNNING"
+                            && redriven.is_some_and(|d| r.stop.is_some_and(|s| s <= d))
+                        {
+                            r.redrive_count += 1;
+                            r.redrive_date = redriven;
+                        }
+                        r
+                    }
+                    _ => {
+                        let label = p.arn.rsplit_once(':').map_or("", |(l, _)| l);
+                        let label = label.rsplit_once('/').map_or("", |(_, l)| l);
+                        MapRun {
+                            arn: p.arn.clone(),
+                            execution_arn: self.root_arn().to_string(),
+                            machine_arn: format!("{}/{label}", self.root().machine_arn),
+                            status: "RUNNING".into(),
+                            start: now,
+                            stop: None,
+                            max_concurrency: p.max_concurrency,
+                            tolerated_failure_count: p.tolerated_failure_count,
+                            tolerated_failure_percentage: p.tolerated_failure_percentage,
+                            total: 0,
+                            succeeded: 0,
+                            failed: 0,
+                            redrive_count: 0,
+                            redrive_date: None,
+                        }
+                    }
+                };
+                self.map_runs.push(r);
                 self.map_runs.len() - 1
             }
         };
@@ -383,6 +387,7 @@ impl<'a> State<'a> {
         r.status = p.status.into();
         (r.total, r.succeeded, r.failed) = (p.total as u64, p.succeeded as u64, p.failed as u64);
         r.stop = (p.status != "RUNNING").then_some(now);
+        self.map_runs_changed = true;
     }
 
     /// Persists pending events (and `extra`) before an effect.

@@ -5,7 +5,7 @@
 //! commit before acknowledging it, and a reader fills a miss only if no commit was applied since
 //! it began reading (the generation check), so a value read before a commit never lands after it.
 
-use super::{Shared, Write};
+use super::{Row, Shared, Write};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -15,17 +15,60 @@ const MAX_HISTORIES: usize = 1024;
 
 type Key = (String, String);
 
-#[derive(Default)]
+/// A map that keeps at most `max` entries, dropping the oldest inserted first.
+struct Bounded<K, V> {
+    max: usize,
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V> Bounded<K, V> {
+    fn new(max: usize) -> Self {
+        Bounded {
+            max,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn insert(&mut self, k: K, v: V) {
+        if self.map.insert(k.clone(), v).is_none() {
+            self.order.push_back(k);
+            while self.map.len() > self.max {
+                match self.order.pop_front() {
+                    Some(old) => {
+                        self.map.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+/// A record's stored text (`None`: known not to exist) and, once a reader decoded that very
+/// text, the decoded record.
+#[derive(Clone)]
+struct Entry {
+    body: Option<Arc<str>>,
+    decoded: Option<Shared>,
+}
+
 struct Inner {
     generation: u64,
-    /// `None`: known not to exist.
-    records: HashMap<Key, Option<Arc<str>>>,
-    /// Records decoded from the text in `records` (dropped whenever the text changes).
-    decoded: HashMap<Key, Shared>,
-    record_order: VecDeque<Key>,
+    records: Bounded<Key, Entry>,
     /// Every chunk of an execution's history with its first event id.
-    histories: HashMap<String, Vec<(u64, Arc<str>)>>,
-    history_order: VecDeque<String>,
+    histories: Bounded<String, Vec<(u64, Arc<str>)>>,
+}
+
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            generation: 0,
+            records: Bounded::new(MAX_RECORDS),
+            histories: Bounded::new(MAX_HISTORIES),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -38,39 +81,15 @@ pub struct Cache {
 pub struct Ticket(u64);
 
 impl Inner {
+    /// A new text replaces the entry, and with it any record decoded from the old text.
     fn set_record(&mut self, key: Key, body: Option<Arc<str>>) {
-        self.decoded.remove(&key);
-        if self.records.insert(key.clone(), body).is_none() {
-            self.record_order.push_back(key);
-            while self.records.len() > MAX_RECORDS {
-                match self.record_order.pop_front() {
-                    Some(old) => {
-                        self.decoded.remove(&old);
-                        self.records.remove(&old);
-                    }
-                    None => break,
-                }
-            }
-        }
-    }
-
-    fn forget_record(&mut self, key: &Key) {
-        self.records.remove(key);
-        self.decoded.remove(key);
-    }
-
-    fn set_history(&mut self, execution: String, chunks: Vec<(u64, Arc<str>)>) {
-        if self.histories.insert(execution.clone(), chunks).is_none() {
-            self.history_order.push_back(execution);
-            while self.histories.len() > MAX_HISTORIES {
-                match self.history_order.pop_front() {
-                    Some(old) => {
-                        self.histories.remove(&old);
-                    }
-                    None => break,
-                }
-            }
-        }
+        self.records.insert(
+            key,
+            Entry {
+                body,
+                decoded: None,
+            },
+        );
     }
 }
 
@@ -82,15 +101,17 @@ impl Cache {
 
     /// A record: `Some(None)` when it is known not to exist, `None` when the cache cannot tell.
     pub fn record(&self, kind: &str, key: &str) -> Option<Option<Arc<str>>> {
-        self.lock()
-            .records
-            .get(&(kind.to_string(), key.to_string()))
-            .cloned()
+        self.entry(kind, key).map(|e| e.body)
     }
 
     pub fn decoded(&self, kind: &str, key: &str) -> Option<Shared> {
+        self.entry(kind, key).and_then(|e| e.decoded)
+    }
+
+    fn entry(&self, kind: &str, key: &str) -> Option<Entry> {
         self.lock()
-            .decoded
+            .records
+            .map
             .get(&(kind.to_string(), key.to_string()))
             .cloned()
     }
@@ -99,14 +120,17 @@ impl Cache {
     pub fn keep_decoded(&self, kind: &str, key: &str, body: &str, record: Shared) {
         let mut g = self.lock();
         let k = (kind.to_string(), key.to_string());
-        if matches!(g.records.get(&k), Some(Some(b)) if &**b == body) {
-            g.decoded.insert(k, record);
+        if let Some(e) = g.records.map.get_mut(&k) {
+            if e.body.as_deref() == Some(body) {
+                e.decoded = Some(record);
+            }
         }
     }
 
     pub fn history(&self, execution: &str) -> Option<Vec<String>> {
         self.lock()
             .histories
+            .map
             .get(execution)
             .map(|c| c.iter().map(|(_, s)| s.to_string()).collect())
     }
@@ -130,7 +154,7 @@ impl Cache {
                 .iter()
                 .map(|(id, s)| (*id, Arc::from(s.as_str())))
                 .collect();
-            g.set_history(execution.to_string(), c);
+            g.histories.insert(execution.to_string(), c);
         }
     }
 
@@ -151,14 +175,16 @@ impl Cache {
                     events,
                 } => {
                     let chunk = (*first_id, Arc::<str>::from(events.as_str()));
-                    match g.histories.get_mut(execution) {
+                    match g.histories.map.get_mut(execution) {
                         // appended after what is cached: keep the whole history
                         Some(c) if c.last().is_some_and(|(id, _)| id < first_id) => c.push(chunk),
                         Some(_) => {
-                            g.histories.remove(execution);
+                            g.histories.map.remove(execution);
                         }
                         // the first chunk of a new history is all of it
-                        None if *first_id == 1 => g.set_history(execution.clone(), vec![chunk]),
+                        None if *first_id == 1 => {
+                            g.histories.insert(execution.clone(), vec![chunk])
+                        }
                         None => {}
                     }
                 }
@@ -172,10 +198,11 @@ impl Cache {
         g.generation += 1;
         for w in writes {
             match w {
-                Write::Put(r) => g.forget_record(&(r.kind.to_string(), r.key.clone())),
-                Write::Delete { kind, key } => g.forget_record(&(kind.to_string(), key.clone())),
+                Write::Put(Row { kind, key, .. }) | Write::Delete { kind, key } => {
+                    g.records.map.remove(&(kind.to_string(), key.clone()));
+                }
                 Write::History { execution, .. } => {
-                    g.histories.remove(execution);
+                    g.histories.map.remove(execution);
                 }
             }
         }
@@ -185,7 +212,6 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Row;
 
     fn put(key: &str, body: &str) -> Write {
         Write::Put(Row {
