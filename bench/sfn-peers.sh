@@ -1,23 +1,60 @@
 #!/usr/bin/env bash
-# Side-by-side Step Functions benchmark: shoal (release build) and moto, in one run, with the
-# shared boto3 harness in ../shared/bench (sfn_bench.py: chain, seed and map workflows; server
-# CPU ms per execution, executions/s, latency percentiles, cold start, RSS).
+# Side-by-side Step Functions benchmark: shoal (release build), moto and, when installed, fakecloud,
+# in one run, with the shared boto3 harness (../shared/bench/sfn_bench.py: chain, seed and map
+# workflows; server CPU ms per execution, executions/s, latency percentiles, cold start, RSS).
 #
-#   bench/sfn-peers.sh [N]        # N executions per workflow (default 200)
+#   bench/sfn-peers.sh [N] [PEER...]   # N executions per workflow (default 200);
+#                                      # peers: shoal moto fakecloud (default: all available)
 #
-# Needs ../shared/bench/setup.sh to have built ../shared/bench/.venv (boto3 + moto server).
+# The harness is copied to target/bench-harness (../shared stays read-only) and its venv (boto3 +
+# moto server) is built there on the first run. fakecloud is run when `fakecloud` is on PATH or
+# FAKECLOUD points at its binary (`cargo install fakecloud --root /tmp/fakecloud`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-200}
+shift || true
+peers=("$@")
 root=$PWD
-b=../shared/bench
-[ -x "$b/.venv/bin/python" ] || { echo "run $b/setup.sh first (it builds $b/.venv)" >&2; exit 1; }
+src=../shared/bench
+[ -f "$src/sfn_bench.py" ] || { echo "missing $src: check out ../shared beside the repository" >&2; exit 1; }
+b=$root/target/bench-harness
+mkdir -p "$b"
+cp "$src"/*.py "$src"/*.sh "$src"/*.txt "$b"/
+chmod u+w "$b"/*
+[ -x "$b/.venv/bin/moto_server" ] || (cd "$b" && ./setup.sh moto)
+
+fakecloud=${FAKECLOUD:-$(command -v fakecloud || true)}
+[ -n "$fakecloud" ] || [ ! -x /tmp/fakecloud/bin/fakecloud ] || fakecloud=/tmp/fakecloud/bin/fakecloud
+if [ ${#peers[@]} -eq 0 ]; then
+  peers=(shoal moto)
+  [ -z "$fakecloud" ] || peers+=(fakecloud)
+fi
+
 cargo build --release -p shoal
 data=$(mktemp -d)
 out=$(mktemp --suffix=.jsonl)
-trap 'rm -rf "$data"; (cd "$b" && ./peers.sh stop custom 4610 || true; ./peers.sh stop moto 5055 || true) >/dev/null 2>&1' EXIT
-(cd "$b" && PEER_CMD="$root/target/release/shoal serve --wait-scale 0 --listen 127.0.0.1:{PORT} --data $data" ./peers.sh start custom 4610)
-(cd "$b" && .venv/bin/python sfn_bench.py --endpoint http://127.0.0.1:4610 --n "$n" --label shoal --json "$out")
-(cd "$b" && ./peers.sh start moto 5055)
-(cd "$b" && .venv/bin/python sfn_bench.py --endpoint http://127.0.0.1:5055 --n "$n" --label moto --json "$out")
+cleanup() {
+  rm -rf "$data"
+  (cd "$b" && for p in "custom 4610" "moto 5055" "custom 4620"; do ./peers.sh stop $p || true; done) >/dev/null 2>&1
+}
+trap cleanup EXIT
+bench() { (cd "$b" && .venv/bin/python sfn_bench.py --endpoint "http://127.0.0.1:$1" --n "$n" --label "$2" --json "$out"); }
+for p in "${peers[@]}"; do
+  case $p in
+    shoal)
+      (cd "$b" && PEER_CMD="$root/target/release/shoal serve --wait-scale 0 --listen 127.0.0.1:{PORT} --data $data" ./peers.sh start custom 4610)
+      bench 4610 shoal
+      (cd "$b" && ./peers.sh stop custom 4610) ;;
+    moto)
+      (cd "$b" && ./peers.sh start moto 5055)
+      bench 5055 moto
+      (cd "$b" && ./peers.sh stop moto 5055) ;;
+    fakecloud)
+      [ -n "$fakecloud" ] || { echo "fakecloud not installed (cargo install fakecloud --root /tmp/fakecloud)" >&2; exit 1; }
+      (cd "$b" && PEER_CMD="$fakecloud --addr 127.0.0.1:{PORT}" ./peers.sh start custom 4620)
+      bench 4620 fakecloud
+      (cd "$b" && ./peers.sh stop custom 4620) ;;
+    *) echo "unknown peer $p (shoal, moto, fakecloud)" >&2; exit 2 ;;
+  esac
+done
 (cd "$b" && .venv/bin/python summarize.py "$out")

@@ -3,7 +3,7 @@
 use super::arn::{check_name, Arn, MachineRef, Scope};
 use super::error::{Result, SfnError};
 use super::model::{Answer, Execution, StoredEvent, Token};
-use super::replay::{Halt, State, View};
+use super::replay::{Halt, Opening, State, View};
 use super::{Sfn, Slot};
 use crate::store::{put, Records, Scan, Write};
 use asl::context::{ExecutionInfo, MachineType};
@@ -31,6 +31,8 @@ pub struct Started {
     pub execution: Execution,
     pub existed: bool,
     definition: Option<Write>,
+    /// The definition text the execution runs.
+    source: String,
 }
 
 impl Started {
@@ -114,6 +116,7 @@ impl Sfn {
                     execution: existing,
                     existed: true,
                     definition: None,
+                    source: String::new(),
                 });
             }
             return Err(SfnError::ExecutionAlreadyExists(format!(
@@ -152,6 +155,7 @@ impl Sfn {
             execution,
             existed: false,
             definition,
+            source: resolved.definition,
         })
     }
 
@@ -162,11 +166,69 @@ impl Sfn {
     ) -> Result<Execution> {
         let started = self.prepare_start(scope, req)?;
         let execution = started.execution.clone();
-        if !started.existed {
-            self.store.commit(started.writes()).done().await?;
-            self.launched(&execution);
+        if started.existed {
+            return Ok(execution);
         }
-        Ok(execution)
+        let machine = self.machine_for_start(&execution.definition_hash, &started.source)?;
+        let (ack, stored) = tokio::sync::oneshot::channel();
+        let opening = Opening {
+            hash: execution.definition_hash.clone(),
+            machine,
+            writes: started.writes(),
+            ack,
+        };
+        if let Some(other) = self.open(execution.clone(), opening) {
+            // the same name is being started right now
+            return other;
+        }
+        match stored.await {
+            Ok(Ok(())) => Ok(execution),
+            Ok(Err(e)) => Err(SfnError::InternalFailure(format!("storage error: {e}"))),
+            Err(_) => Err(SfnError::InternalFailure(
+                "the execution could not be started".into(),
+            )),
+        }
+    }
+
+    /// Runs a new execution's first segment, which stores it (see [`Opening`]). Answers instead
+    /// when an execution of that name is being started already: the same one (same input) or
+    /// `ExecutionAlreadyExists`.
+    fn open(self: &Arc<Self>, exec: Execution, opening: Opening) -> Option<Result<Execution>> {
+        let Ok(mut slots) = self.slots.lock() else {
+            return Some(Err(SfnError::InternalFailure("the executor is unavailable".into())));
+        };
+        if let Some(slot) = slots.get(&exec.arn) {
+            return Some(match &slot.starting {
+                Some(e) if e.input == exec.input => Ok(e.clone()),
+                _ => Err(SfnError::ExecutionAlreadyExists(format!(
+                    "Execution Already Exists: '{}'",
+                    exec.arn
+                ))),
+            });
+        }
+        let slot = Slot {
+            starting: Some(exec.clone()),
+            ..Slot::default()
+        };
+        let flag = slot.abort.clone();
+        let arn = exec.arn.clone();
+        slots.insert(arn.clone(), slot);
+        drop(slots);
+        let sfn = self.clone();
+        self.runtime
+            .spawn_blocking(move || sfn.run_segments(&arn, flag, Some((exec, opening))));
+        None
+    }
+
+    /// A new execution's first commit is durable: it is stored and running.
+    pub(crate) fn opened(&self, exec: &Execution, hash: &str, machine: Arc<asl::StateMachine>) {
+        self.stored_definition(hash, machine);
+        if let Ok(mut slots) = self.slots.lock() {
+            if let Some(s) = slots.get_mut(&exec.arn) {
+                s.starting = None;
+            }
+        }
+        self.emit_status(exec);
     }
 
     /// Starts a child execution from a task (`states:startExecution[.sync[:2]]`), from an
@@ -265,12 +327,24 @@ impl Sfn {
         let sfn = self.clone();
         let arn = arn.to_string();
         self.runtime
-            .spawn_blocking(move || sfn.run_segments(&arn, flag));
+            .spawn_blocking(move || sfn.run_segments(&arn, flag, None));
     }
 
-    fn run_segments(self: &Arc<Self>, arn: &str, abort: Arc<std::sync::atomic::AtomicBool>) {
+    fn run_segments(
+        self: &Arc<Self>,
+        arn: &str,
+        abort: Arc<std::sync::atomic::AtomicBool>,
+        mut first: Option<(Execution, Opening)>,
+    ) {
         loop {
-            if let Err(e) = self.segment(arn, &abort) {
+            let r = match first.take() {
+                Some((exec, opening)) => {
+                    let sm = opening.machine.clone();
+                    self.run_segment(exec, sm, Vec::new(), &abort, Some(opening))
+                }
+                None => self.segment(arn, &abort),
+            };
+            if let Err(e) = r {
                 eprintln!("shoal: execution {arn}: {e}");
             }
             let Ok(mut slots) = self.slots.lock() else {
@@ -321,8 +395,30 @@ impl Sfn {
         }
         let sm = self.machine_for_hash(&exec.definition_hash)?;
         let recorded = self.stored_history(arn)?;
+        self.run_segment(exec, sm, recorded, abort, None)
+    }
+
+    /// Runs a segment of `exec` from its stored history `recorded`.
+    fn run_segment(
+        self: &Arc<Self>,
+        exec: Execution,
+        sm: Arc<asl::StateMachine>,
+        recorded: Vec<StoredEvent>,
+        abort: &Arc<std::sync::atomic::AtomicBool>,
+        opening: Option<Opening>,
+    ) -> Result<()> {
+        let arn = exec.arn.clone();
+        let arn = arn.as_str();
         let input: Value = serde_json::from_str(&exec.input).unwrap_or(Value::Null);
-        let mock = self.mock_for(&exec)?;
+        let mock = match self.mock_for(&exec) {
+            Ok(m) => m,
+            Err(e) => {
+                if let Some(o) = opening {
+                    let _ = o.ack.send(Err(e.to_string()));
+                }
+                return Err(e);
+            }
+        };
         let info = ExecutionInfo {
             region: exec.region.clone(),
             account: exec.account.clone(),
@@ -338,7 +434,14 @@ impl Sfn {
         let deadline = sm
             .timeout_seconds
             .map(|s| exec.start + chrono::Duration::seconds(s as i64));
-        let state = RefCell::new(State::new(self, exec, recorded, mock, abort.clone()));
+        let state = RefCell::new(State::new(
+            self,
+            exec,
+            recorded,
+            mock,
+            abort.clone(),
+            opening,
+        ));
         let result = {
             let (mut clock, mut tasks, mut journal) = (View(&state), View(&state), View(&state));
             let prefix = super::replay::token_prefix(&state.borrow().exec);
@@ -351,7 +454,7 @@ impl Sfn {
         let mut state = state.into_inner();
         let mut exec = state.root().clone();
         let now = Utc::now();
-        match result.status {
+        let r = match result.status {
             Status::Succeeded | Status::Failed | Status::TimedOut => {
                 exec.status = result.status.as_str().into();
                 exec.output = result.output.as_ref().map(asl::json::compact);
@@ -413,7 +516,13 @@ impl Sfn {
                 }
                 None => Ok(()),
             },
+        };
+        if state.opening() {
+            // every way out above commits; this only guards the start's answer
+            let writes = state.pending_writes();
+            state.commit(writes)?;
         }
+        r
     }
 
     /// Ends an execution with an event the runner did not record (abort, timeout while
@@ -449,7 +558,7 @@ impl Sfn {
         state.unwind();
         let mut writes = state.pending_writes();
         writes.push(put(&exec));
-        self.store.commit(writes).wait()?;
+        state.commit(writes)?;
         self.emit_status(&exec);
         if let Some(token) = &exec.parent_token {
             self.child_finished(token, &exec)?;

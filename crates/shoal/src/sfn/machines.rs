@@ -102,19 +102,17 @@ impl Sfn {
 
     fn parse_and_cache(&self, hash: String, text: &str, stored: bool) -> Result<Arc<StateMachine>> {
         let sm = Arc::new(parse_definition(text)?);
+        self.keep_parsed(hash, sm.clone(), stored);
+        Ok(sm)
+    }
+
+    fn keep_parsed(&self, hash: String, machine: Arc<StateMachine>, stored: bool) {
         if let Ok(mut c) = self.parsed.lock() {
             if c.len() > 1024 {
                 c.clear();
             }
-            c.insert(
-                hash,
-                Cached {
-                    machine: sm.clone(),
-                    stored,
-                },
-            );
+            c.insert(hash, Cached { machine, stored });
         }
-        Ok(sm)
     }
 
     /// A parsed definition, cached by its hash (executions of one machine share it).
@@ -124,6 +122,19 @@ impl Sfn {
             Some(c) => Ok(c.machine),
             None => self.parse_and_cache(hash, text, false),
         }
+    }
+
+    /// The parsed definition a new execution runs: `text`, whose hash is `hash`.
+    pub fn machine_for_start(&self, hash: &str, text: &str) -> Result<Arc<StateMachine>> {
+        match self.cached(hash) {
+            Some(c) => Ok(c.machine),
+            None => self.parse_and_cache(hash.to_string(), text, false),
+        }
+    }
+
+    /// A definition is known to be stored: starts need not write it again.
+    pub(crate) fn stored_definition(&self, hash: &str, machine: Arc<StateMachine>) {
+        self.keep_parsed(hash.to_string(), machine, true);
     }
 
     /// The stored definition text of an execution.

@@ -51,6 +51,9 @@ pub(crate) struct Slot {
     /// Something happened while the segment ran (an answer, a timer): run again.
     dirty: bool,
     abort: Arc<AtomicBool>,
+    /// A new execution not stored yet (its first segment runs): a second start of the same
+    /// name answers from here.
+    starting: Option<model::Execution>,
 }
 
 pub struct Sfn {

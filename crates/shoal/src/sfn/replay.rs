@@ -40,6 +40,21 @@ pub enum Halt {
 /// The error a task fails with when the server stopped while it ran and its outcome is unknown.
 pub const TASK_INTERRUPTED: &str = "Shoal.TaskInterrupted";
 
+/// Most events a new execution runs before its first commit, so that StartExecution answers
+/// promptly even when the machine computes for long before its first effect.
+const OPENING_EVENTS: usize = 256;
+
+/// A new execution's first segment. The execution is stored by the segment's first commit,
+/// together with the events that ran before it, and StartExecution answers once that commit is
+/// durable: an execution that ends before its first effect costs one commit.
+pub struct Opening {
+    /// The execution record (and its definition, when new).
+    pub writes: Vec<Write>,
+    pub ack: tokio::sync::oneshot::Sender<Result<(), String>>,
+    pub hash: String,
+    pub machine: Arc<asl::StateMachine>,
+}
+
 pub struct State<'a> {
     pub sfn: &'a Arc<Sfn>,
     pub exec: Execution,
@@ -68,6 +83,8 @@ pub struct State<'a> {
     pub map_runs: Vec<MapRun>,
     /// A map run changed since the map runs were last written.
     map_runs_changed: bool,
+    /// Set until a new execution's first commit.
+    opening: Option<Opening>,
 }
 
 /// The per-execution part of a [`State`], set aside while a child execution runs.
@@ -89,6 +106,7 @@ impl<'a> State<'a> {
         stored: Vec<StoredEvent>,
         mock: Option<MockTasks>,
         abort: Arc<AtomicBool>,
+        mut opening: Option<Opening>,
     ) -> State<'a> {
         let persisted = stored.len();
         let recorded = replayable(stored);
@@ -109,10 +127,32 @@ impl<'a> State<'a> {
             mock,
             abort,
             parents: Vec::new(),
-            records: Vec::new(),
+            records: opening
+                .as_mut()
+                .map(|o| std::mem::take(&mut o.writes))
+                .unwrap_or_default(),
             map_runs: Vec::new(),
             map_runs_changed: false,
+            opening,
         }
+    }
+
+    /// Commits and waits. A new execution's first commit stores the execution, so it also
+    /// answers the StartExecution that waits for it.
+    pub fn commit(&mut self, writes: Vec<Write>) -> Result<(), crate::store::StoreError> {
+        let r = self.sfn.store.commit(writes).wait();
+        if let Some(o) = self.opening.take() {
+            if r.is_ok() {
+                self.sfn.opened(self.root(), &o.hash, o.machine);
+            }
+            let _ = o.ack.send(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        }
+        r
+    }
+
+    /// Whether the execution is new and not yet stored.
+    pub fn opening(&self) -> bool {
+        self.opening.is_some()
     }
 
     /// The writes that persist the pending events (of the children being run too) and records.
@@ -397,7 +437,7 @@ impl<'a> State<'a> {
         if writes.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.sfn.store.commit(writes).wait() {
+        if let Err(e) = self.commit(writes) {
             self.halt = Some(Halt::Store(e.to_string()));
             return Err(Interrupt);
         }
@@ -432,6 +472,9 @@ impl<'a> State<'a> {
             e.id = (self.persisted + self.pending.len()) as u64 + 1;
             e.previous_event_id = e.id - 1;
             self.pending.push(e);
+            if self.opening.is_some() && self.pending.len() >= OPENING_EVENTS {
+                self.flush(Vec::new())?;
+            }
         }
         match e.kind {
             "TaskStarted" | "ActivityScheduled" => {

@@ -176,8 +176,11 @@ impl Cache {
                 } => {
                     let chunk = (*first_id, Arc::<str>::from(events.as_str()));
                     match g.histories.map.get_mut(execution) {
-                        // appended after what is cached: keep the whole history
-                        Some(c) if c.last().is_some_and(|(id, _)| id < first_id) => c.push(chunk),
+                        // appended after what is cached (or the first chunk of a history known
+                        // to be empty): keep the whole history
+                        Some(c) if c.last().map_or(*first_id == 1, |(id, _)| id < first_id) => {
+                            c.push(chunk)
+                        }
                         Some(_) => {
                             g.histories.map.remove(execution);
                         }
@@ -284,6 +287,14 @@ mod tests {
         // a chunk written again (out of order) drops the entry rather than guess
         c.applied([hist(2, "[2]")].iter());
         assert_eq!(c.history("e"), None);
+        // a history read as empty grows by its first chunk only
+        c.fill_history(c.ticket(), "e", &[]);
+        assert_eq!(c.history("e"), Some(vec![]));
+        c.applied([hist(1, "[1]")].iter());
+        assert_eq!(c.history("e"), Some(vec!["[1]".into()]));
+        c.fill_history(c.ticket(), "f", &[]);
+        c.applied([Write::History { execution: "f".into(), first_id: 4, events: "[4]".into() }].iter());
+        assert_eq!(c.history("f"), None, "a gap is never cached");
     }
 
     #[test]

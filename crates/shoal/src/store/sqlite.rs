@@ -52,7 +52,7 @@ impl SqliteStore {
         // WAL with synchronous=NORMAL survives a killed process (the WAL is in the OS cache);
         // only a power loss can drop the last commits.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA mmap_size=268435456;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         )
         .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
@@ -100,9 +100,6 @@ impl SqliteStore {
                 )
                 .map_err(backend)?;
                 c.busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(backend)?;
-                // mapped pages: re-reading the database after other commits costs no copies
-                c.execute_batch("PRAGMA mmap_size=268435456;")
                     .map_err(backend)?;
                 c
             }
@@ -272,9 +269,7 @@ impl Store for SqliteStore {
             })?;
             rows.collect()
         })?;
-        if !chunks.is_empty() {
-            self.cache.fill_history(ticket, execution, &chunks);
-        }
+        self.cache.fill_history(ticket, execution, &chunks);
         Ok(chunks.into_iter().map(|(_, e)| e).collect())
     }
 }
