@@ -323,3 +323,46 @@ def test_distributed_map_runs(sfn):
     ok = [c for c in children if c["status"] == "SUCCEEDED"]
     assert all(sfn.describe_execution(executionArn=c["executionArn"])["redriveCount"] == 0 for c in ok)
     assert sfn.describe_map_run(mapRunArn=run)["redriveCount"] == 1
+
+
+def test_virtual_clock(make_server):
+    """--virtual-clock: Waits end at once and the execution's clock jumps to their end."""
+    s = make_server("--virtual-clock")
+    sfn = s.client()
+    definition = {
+        "StartAt": "Before",
+        "States": {
+            "Before": {"Type": "Pass", "Parameters": {"t.$": "$$.State.EnteredTime"}, "ResultPath": "$.before", "Next": "Day"},
+            "Day": {"Type": "Wait", "Seconds": 86400, "Next": "Until"},
+            "Until": {"Type": "Wait", "TimestampPath": "$.until", "Next": "After"},
+            "After": {"Type": "Pass", "Parameters": {"t.$": "$$.State.EnteredTime"}, "ResultPath": "$.after", "End": True},
+        },
+    }
+    until = time.strftime("%Y-%m-%dT07:00:00Z", time.gmtime(time.time() + 30 * 86400))
+    inp = json.dumps({"until": until})
+    t0 = time.time()
+    arn = machine(sfn, "virtual", definition)
+    e = sfn.start_execution(stateMachineArn=arn, input=inp)["executionArn"]
+    d = wait_done(sfn, e, timeout=10)
+    assert d["status"] == "SUCCEEDED", d
+    assert time.time() - t0 < 10
+    out = json.loads(d["output"])
+    assert out["after"]["t"].startswith(until[:-1]), out
+    assert d["stopDate"].strftime("%Y-%m-%dT%H") == until[:13], "the stop date is the execution's time"
+    events = history(sfn, e)
+    day = [ev for ev in events if ev["type"] == "WaitStateExited"]
+    assert day and (day[0]["timestamp"] - events[0]["timestamp"]).total_seconds() >= 86400
+    # the execution's timeout still counts virtual time
+    timed = machine(sfn, "virtual-timeout", {"TimeoutSeconds": 3600, **definition})
+    e = sfn.start_execution(stateMachineArn=timed, input=inp)["executionArn"]
+    d = wait_done(sfn, e, timeout=10)
+    assert d["status"] == "TIMED_OUT", d
+    # Express executions run on it too
+    express = machine(sfn, "virtual-express", definition, kind="EXPRESS")
+    r = sfn.start_sync_execution(stateMachineArn=express, input=inp)
+    assert r["status"] == "SUCCEEDED", r
+    assert json.loads(r["output"])["after"]["t"].startswith(until[:-1])
+    # the flag cannot be combined with a wait scale
+    p = subprocess.run([os.environ["SHOAL_BIN"], "serve", "--virtual-clock", "--wait-scale", "0"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "--wait-scale" in p.stderr

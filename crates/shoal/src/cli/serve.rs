@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Multiplies Wait and retry delays: 0 skips them, 0.01 runs a one-minute Wait in 0.6 s.
     #[arg(long, default_value_t = 1.0)]
     wait_scale: f64,
+    /// Waits end at once and each execution's clock jumps to their end: history timestamps,
+    /// `$$.State.EnteredTime` and `$now` show the waited-for time. For tests of long workflows.
+    #[arg(long, conflicts_with = "wait_scale")]
+    virtual_clock: bool,
     /// A Step Functions Local mock file; start executions with `stateMachineArn#TestCase`.
     #[arg(long)]
     mock_config: Option<PathBuf>,
@@ -61,6 +65,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     );
     let config = Config {
         wait_scale: a.wait_scale,
+        virtual_clock: a.virtual_clock,
         mock_config,
         sdk_endpoints,
         account: a.account.clone(),

@@ -103,13 +103,19 @@ impl Sfn {
                 "This operation is not supported by EXPRESS state machines here; use StartSyncExecution".into(),
             ));
         }
+        let named = req.name.is_some();
         let name = req.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         check_name(&name, "Execution")?;
         let input = check_input(req.input)?;
         let machine = &resolved.machine;
         let a = Arn::parse(&machine.arn)?;
         let arn = a.base("execution", &format!("{}:{name}", machine.name));
-        if let Some(existing) = self.store.load::<Execution>(&arn)? {
+        // a name the caller gave may be taken; a fresh random one is not
+        let existing = match named {
+            true => self.store.load::<Execution>(&arn)?,
+            false => None,
+        };
+        if let Some(existing) = existing {
             // StartExecution is idempotent for a running execution with the same input.
             if existing.status == "RUNNING" && existing.input == input {
                 return Ok(Started {
@@ -195,7 +201,9 @@ impl Sfn {
     /// `ExecutionAlreadyExists`.
     fn open(self: &Arc<Self>, exec: Execution, opening: Opening) -> Option<Result<Execution>> {
         let Ok(mut slots) = self.slots.lock() else {
-            return Some(Err(SfnError::InternalFailure("the executor is unavailable".into())));
+            return Some(Err(SfnError::InternalFailure(
+                "the executor is unavailable".into(),
+            )));
         };
         if let Some(slot) = slots.get(&exec.arn) {
             return Some(match &slot.starting {
@@ -453,7 +461,8 @@ impl Sfn {
         };
         let mut state = state.into_inner();
         let mut exec = state.root().clone();
-        let now = Utc::now();
+        // the execution's own time: ahead of real time under the virtual clock
+        let now = Utc::now().max(state.current);
         let r = match result.status {
             Status::Succeeded | Status::Failed | Status::TimedOut => {
                 exec.status = result.status.as_str().into();
@@ -536,7 +545,7 @@ impl Sfn {
         key: &str,
         details: Value,
     ) -> Result<()> {
-        let now = Utc::now();
+        let now = Utc::now().max(state.current);
         state.current = now;
         state.unwind();
         state.push_event(kind, key, details.clone());
@@ -844,6 +853,7 @@ impl Sfn {
         };
         let mut clock = ScaledClock {
             scale: self.config.wait_scale,
+            ahead: self.config.virtual_clock.then(chrono::Duration::zero),
         };
         let input: Value = serde_json::from_str(&input_text).unwrap_or(Value::Null);
         let result = Runner::new(info, &mut clock, &mut tasks).run(&sm, input);
@@ -852,24 +862,29 @@ impl Sfn {
             machine_arn: resolved.machine.arn,
             name,
             start,
-            stop: Utc::now(),
+            stop: asl::runner::Clock::now(&clock),
             input: input_text,
             result,
         })
     }
 }
 
-/// Real time for Express executions, with Waits scaled by `--wait-scale`.
+/// Real time for Express executions, with Waits scaled by `--wait-scale`, or under the virtual
+/// clock real time plus the Waits skipped so far (`ahead`).
 struct ScaledClock {
     scale: f64,
+    ahead: Option<chrono::Duration>,
 }
 
 impl asl::runner::Clock for ScaledClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now() + self.ahead.unwrap_or_else(chrono::Duration::zero)
     }
     fn sleep_until(&mut self, t: DateTime<Utc>) -> std::result::Result<(), asl::runner::Interrupt> {
-        if let Ok(d) = (t - Utc::now()).to_std() {
+        let now = self.now();
+        if let Some(ahead) = &mut self.ahead {
+            *ahead += (t - now).max(chrono::Duration::zero());
+        } else if let Ok(d) = (t - now).to_std() {
             std::thread::sleep(d.mul_f64(self.scale.max(0.0)));
         }
         Ok(())

@@ -25,6 +25,9 @@ use std::sync::{Arc, Mutex};
 pub struct Config {
     /// Multiplies every Wait and retry delay: 0 skips them, 0.01 runs a minute in 0.6 s.
     pub wait_scale: f64,
+    /// Waits end at once and the execution's clock jumps to their end (timestamps, `$$` times
+    /// and `$now` show the waited-for time), so day-long workflows run in tests in milliseconds.
+    pub virtual_clock: bool,
     /// The SFN-Local mock file (`stateMachineArn#TestCase` selects a test case).
     pub mock_config: Option<String>,
     /// Endpoints for `aws-sdk:<service>:*` tasks, by service name (`glue` → URL).
@@ -37,6 +40,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             wait_scale: 1.0,
+            virtual_clock: false,
             mock_config: None,
             sdk_endpoints: HashMap::new(),
             account: "123456789012".into(),

@@ -85,6 +85,9 @@ pub struct State<'a> {
     map_runs_changed: bool,
     /// Set until a new execution's first commit.
     opening: Option<Opening>,
+    /// Under the virtual clock: how far this execution's time runs ahead of real time (the
+    /// Waits it skipped).
+    ahead: Duration,
 }
 
 /// The per-execution part of a [`State`], set aside while a child execution runs.
@@ -134,6 +137,7 @@ impl<'a> State<'a> {
             map_runs: Vec::new(),
             map_runs_changed: false,
             opening,
+            ahead: Duration::zero(),
         }
     }
 
@@ -145,7 +149,9 @@ impl<'a> State<'a> {
             if r.is_ok() {
                 self.sfn.opened(self.root(), &o.hash, o.machine);
             }
-            let _ = o.ack.send(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            let _ = o
+                .ack
+                .send(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         }
         r
     }
@@ -488,9 +494,33 @@ impl<'a> State<'a> {
         Ok(())
     }
 
+    /// The execution's time after an effect: real time, or under the virtual clock real time
+    /// plus the Waits it skipped; never before the time it had reached.
+    fn live_now(&mut self) -> DateTime<Utc> {
+        let real = Utc::now();
+        if !self.sfn.config.virtual_clock {
+            return real.max(self.current);
+        }
+        let now = real + self.ahead;
+        if now < self.current {
+            // resumed after a restart: the stored history is ahead of real time
+            self.ahead = self.current - real;
+            return self.current;
+        }
+        now
+    }
+
     fn sleep_until(&mut self, t: DateTime<Utc>) -> Result<(), Interrupt> {
         if let Some(next) = self.recorded.get(self.cursor) {
             self.current = next.timestamp;
+            return Ok(());
+        }
+        if self.sfn.config.virtual_clock {
+            let now = self.live_now();
+            if t > now {
+                self.ahead += t - now;
+            }
+            self.current = t.max(now);
             return Ok(());
         }
         let scale = self.sfn.config.wait_scale;
@@ -528,7 +558,7 @@ impl<'a> State<'a> {
         }
         if let Some(m) = &mut self.mock {
             let o = m.invoke(call);
-            self.current = Utc::now().max(self.current);
+            self.current = self.live_now();
             return o;
         }
         let started_before = self.task_start < self.loaded;
@@ -559,7 +589,7 @@ impl<'a> State<'a> {
                         return TaskOutcome::Suspend;
                     }
                     let r = integrations::call(self.sfn, &self.exec, &base, call, Some(&token));
-                    self.current = Utc::now().max(self.current);
+                    self.current = self.live_now();
                     return match r {
                         Ok(out) => submitted(call.resource, &out),
                         Err(f) => f,
@@ -591,7 +621,7 @@ impl<'a> State<'a> {
                         &token,
                         wait.then_some(token.as_str()),
                     );
-                    self.current = Utc::now().max(self.current);
+                    self.current = self.live_now();
                     return match r {
                         Ok(out) if wait => submitted(call.resource, &out),
                         Ok(out) => TaskOutcome::Success(out),
@@ -612,7 +642,7 @@ impl<'a> State<'a> {
                     return TaskOutcome::Suspend;
                 }
                 let r = integrations::call(self.sfn, &self.exec, call.resource, call, None);
-                self.current = Utc::now().max(self.current);
+                self.current = self.live_now();
                 match r {
                     Ok(v) => TaskOutcome::Success(v),
                     Err(f) => f,
@@ -674,7 +704,7 @@ impl<'a> State<'a> {
         }
         let now = Utc::now();
         if let Some(answer) = row.answer.clone() {
-            self.current = now.max(self.current);
+            self.current = self.live_now();
             return match answer {
                 Answer::Success(v) => TaskOutcome::Success(v),
                 Answer::Failure { error, cause } => TaskOutcome::Failure { error, cause },

@@ -293,7 +293,14 @@ mod tests {
         c.applied([hist(1, "[1]")].iter());
         assert_eq!(c.history("e"), Some(vec!["[1]".into()]));
         c.fill_history(c.ticket(), "f", &[]);
-        c.applied([Write::History { execution: "f".into(), first_id: 4, events: "[4]".into() }].iter());
+        c.applied(
+            [Write::History {
+                execution: "f".into(),
+                first_id: 4,
+                events: "[4]".into(),
+            }]
+            .iter(),
+        );
         assert_eq!(c.history("f"), None, "a gap is never cached");
     }
 
