@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod events;
 mod sfn;
 mod store;
 

@@ -1,6 +1,7 @@
 //! The HTTP front: decodes AWS wire protocols, calls a service, encodes the answer. Requests
 //! may be SigV4-signed with any credentials; the region comes from the signature.
 
+pub mod events;
 pub mod sfn;
 
 use crate::sfn::arn::Scope;
@@ -11,17 +12,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use serde_json::{json, Value};
+use base64::Engine;
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 /// Everything the handlers reach.
 #[derive(Clone)]
 pub struct App {
     pub sfn: Arc<Sfn>,
+    pub events: Arc<crate::events::Events>,
 }
 
 pub fn router(app: App) -> Router {
     Router::new()
+        .route("/_shoal/clock", any(clock))
         .route("/", any(dispatch))
         .route("/{*path}", any(dispatch))
         .with_state(app)
@@ -66,6 +70,87 @@ impl IntoResponse for AwsError {
     }
 }
 
+pub(crate) fn missing(field: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "ValidationException",
+        format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
+    )
+}
+
+pub(crate) fn opt_str(v: &Value, k: &str) -> Result<Option<String>, AwsError> {
+    match v.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(AwsError::new(
+            400,
+            "SerializationException",
+            format!("The member '{k}' must be a string"),
+        )),
+    }
+}
+
+pub(crate) fn req_str(v: &Value, k: &str) -> Result<String, AwsError> {
+    opt_str(v, k)?.ok_or_else(|| missing(k))
+}
+
+pub(crate) fn opt_bool(v: &Value, k: &str) -> bool {
+    v.get(k).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// `(offset, limit)` from a pagination token and a page size (`nextToken`/`maxResults` in
+/// Step Functions, `NextToken`/`Limit` in EventBridge).
+pub(crate) fn page(
+    v: &Value,
+    token_key: &str,
+    limit_key: &str,
+    default: usize,
+    max: usize,
+) -> Result<(usize, usize), AwsError> {
+    let limit = match v.get(limit_key).and_then(Value::as_i64) {
+        None | Some(0) => default,
+        Some(n) if n < 0 || n as usize > max => {
+            return Err(AwsError::new(
+                400,
+                "ValidationException",
+                format!("1 validation error detected: Value '{n}' at '{limit_key}' failed to satisfy constraint: Member must have value less than or equal to {max}"),
+            ))
+        }
+        Some(n) => n as usize,
+    };
+    let offset = match opt_str(v, token_key)? {
+        None => 0,
+        Some(t) => base64::engine::general_purpose::STANDARD
+            .decode(t.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("shoal:").and_then(|n| n.parse().ok()))
+            .ok_or_else(|| AwsError::new(400, "InvalidToken", format!("Invalid Token: '{t}'")))?,
+    };
+    Ok((offset, limit))
+}
+
+/// Lists one page: asks for one more row than the page holds to know whether more follow.
+pub(crate) fn paged<T>(
+    mut rows: Vec<T>,
+    offset: usize,
+    limit: usize,
+    key: &str,
+    token_key: &str,
+    f: impl Fn(&T) -> Value,
+) -> Value {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let mut out = Map::new();
+    out.insert(key.into(), Value::Array(rows.iter().map(f).collect()));
+    if more {
+        let t =
+            base64::engine::general_purpose::STANDARD.encode(format!("shoal:{}", offset + limit));
+        out.insert(token_key.into(), json!(t));
+    }
+    Value::Object(out)
+}
+
 fn json_response(v: Value) -> Response {
     (
         StatusCode::OK,
@@ -83,6 +168,45 @@ fn region(headers: &HeaderMap) -> Option<String> {
     (!region.is_empty()).then(|| region.to_string())
 }
 
+/// A JSON-protocol request body: an object (an empty body counts as `{}`).
+fn json_body(body: &[u8]) -> Result<Value, AwsError> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(AwsError::new(
+            400,
+            "SerializationException",
+            "The request body must be a JSON object",
+        )),
+        Err(e) => Err(AwsError::new(
+            400,
+            "SerializationException",
+            format!("The request body is not valid JSON: {e}"),
+        )),
+    }
+}
+
+/// shoal's own endpoint for the virtual clock: `GET` reads it, `POST {"advanceSeconds": N}`
+/// moves it (only under `--virtual-clock`).
+async fn clock(State(app): State<App>, method: axum::http::Method, body: Bytes) -> Response {
+    if method == axum::http::Method::POST {
+        let by = json_body(&body).and_then(|v| {
+            crate::events::schedules::advance_of(&v).ok_or_else(|| {
+                AwsError::new(400, "ValidationException", "The body must be {\"advanceSeconds\": N}")
+            })
+        });
+        if let Err(e) = by.and_then(|by| app.events.advance_clock(by).map_err(AwsError::from)) {
+            return e.into_response();
+        }
+    }
+    json_response(json!({
+        "now": app.events.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "virtual": app.sfn.config.virtual_clock,
+    }))
+}
+
 async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers
         .get("x-amz-target")
@@ -94,31 +218,21 @@ async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
         account: app.sfn.config.account.clone(),
     };
     let result = match target.split_once('.') {
-        Some(("AWSStepFunctions", action)) => {
-            let input: Value = if body.is_empty() {
-                json!({})
-            } else {
-                match serde_json::from_slice(&body) {
-                    Ok(v @ Value::Object(_)) => v,
-                    Ok(_) => {
-                        return AwsError::new(400, "SerializationException", "The request body must be a JSON object").into_response()
-                    }
-                    Err(e) => {
-                        return AwsError::new(
-                            400,
-                            "SerializationException",
-                            format!("The request body is not valid JSON: {e}"),
-                        )
-                        .into_response()
-                    }
-                }
+        Some((service @ ("AWSStepFunctions" | "AWSEvents"), action)) => {
+            let input = match json_body(&body) {
+                Ok(v) => v,
+                Err(e) => return e.into_response(),
             };
-            sfn::handle(&app, &scope, action, &input).await
+            if service == "AWSEvents" {
+                events::handle(&app, &scope, action, &input).await
+            } else {
+                sfn::handle(&app, &scope, action, &input).await
+            }
         }
         _ if target.is_empty() => Err(AwsError::new(
             400,
             "UnknownOperationException",
-            "The request has no X-Amz-Target header; shoal serves the AWS JSON protocols (Step Functions: AWSStepFunctions.*)",
+            "The request has no X-Amz-Target header; shoal serves the AWS JSON protocols (Step Functions: AWSStepFunctions.*, EventBridge: AWSEvents.*)",
         )),
         _ => Err(AwsError::new(
             400,
@@ -126,8 +240,16 @@ async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
             format!("Unknown operation {target}"),
         )),
     };
-    match result {
+    let mut response = match result {
         Ok(v) => json_response(v),
         Err(e) => e.into_response(),
+    };
+    if target.starts_with("AWSEvents.") {
+        // EventBridge speaks AWS JSON 1.1
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
     }
+    response
 }

@@ -1,13 +1,12 @@
 //! `AWSStepFunctions.*` actions on the AWS JSON 1.0 protocol.
 
-use super::{App, AwsError};
+use super::{missing, opt_bool, opt_str, req_str, App, AwsError};
 use crate::sfn::arn::Scope;
 use crate::sfn::executions::StartRequest;
 use crate::sfn::machines::{MachineUpdate, NewMachine};
 use crate::sfn::model::{Activity, Alias, Execution, MapRun, StoredEvent, Version};
 use crate::sfn::test_state::TestStateRequest;
 use asl::test_state::TestResult;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -17,77 +16,13 @@ fn epoch(t: &DateTime<Utc>) -> Value {
     json!(t.timestamp_millis() as f64 / 1000.0)
 }
 
-fn missing(field: &str) -> AwsError {
-    AwsError::new(
-        400,
-        "ValidationException",
-        format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
-    )
-}
-
-fn opt_str(v: &Value, k: &str) -> Result<Option<String>, AwsError> {
-    match v.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(AwsError::new(
-            400,
-            "SerializationException",
-            format!("The member '{k}' must be a string"),
-        )),
-    }
-}
-
-fn req_str(v: &Value, k: &str) -> Result<String, AwsError> {
-    opt_str(v, k)?.ok_or_else(|| missing(k))
-}
-
-fn opt_bool(v: &Value, k: &str) -> bool {
-    v.get(k).and_then(Value::as_bool).unwrap_or(false)
-}
-
 /// `(offset, limit)` from `nextToken`/`maxResults`.
 fn page(v: &Value, default: usize, max: usize) -> Result<(usize, usize), AwsError> {
-    let limit = match v.get("maxResults").and_then(Value::as_i64) {
-        None | Some(0) => default,
-        Some(n) if n < 0 || n as usize > max => {
-            return Err(AwsError::new(
-                400,
-                "ValidationException",
-                format!("1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to {max}"),
-            ))
-        }
-        Some(n) => n as usize,
-    };
-    let offset = match opt_str(v, "nextToken")? {
-        None => 0,
-        Some(t) => base64::engine::general_purpose::STANDARD
-            .decode(t.as_bytes())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("shoal:").and_then(|n| n.parse().ok()))
-            .ok_or_else(|| AwsError::new(400, "InvalidToken", format!("Invalid Token: '{t}'")))?,
-    };
-    Ok((offset, limit))
+    super::page(v, "nextToken", "maxResults", default, max)
 }
 
-/// Lists one page: asks for one more row than the page holds to know whether more follow.
-fn paged<T>(
-    mut rows: Vec<T>,
-    offset: usize,
-    limit: usize,
-    key: &str,
-    f: impl Fn(&T) -> Value,
-) -> Value {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let mut out = Map::new();
-    out.insert(key.into(), Value::Array(rows.iter().map(f).collect()));
-    if more {
-        let t =
-            base64::engine::general_purpose::STANDARD.encode(format!("shoal:{}", offset + limit));
-        out.insert("nextToken".into(), json!(t));
-    }
-    Value::Object(out)
+fn paged<T>(rows: Vec<T>, offset: usize, limit: usize, key: &str, f: impl Fn(&T) -> Value) -> Value {
+    super::paged(rows, offset, limit, key, "nextToken", f)
 }
 
 fn tags(v: &Value) -> Vec<(String, String)> {

@@ -78,12 +78,14 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot listen on {}", a.listen))?;
             let sfn = Sfn::new(store.clone(), config, tokio::runtime::Handle::current());
             let resumed = sfn.recover()?;
+            let events = crate::events::Events::start(store.clone(), sfn.clone())
+                .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
             eprintln!(
             "shoal listening on http://{} · data in {} · {resumed} running execution(s) resumed",
             listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| a.listen.clone()),
             store.path().display()
         );
-            let app = api::router(App { sfn });
+            let app = api::router(App { sfn, events });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;

@@ -1,7 +1,11 @@
 //! `Step Functions Execution Status Change` events, in AWS's shape, for the event bus.
 
+use super::arn::Scope;
 use super::model::Execution;
 use super::Sfn;
+use crate::events::model::Delivery;
+use crate::events::router::Routed;
+use crate::events::Events;
 use serde_json::{json, Value};
 
 /// The EventBridge event AWS sends when an execution changes status.
@@ -38,10 +42,60 @@ pub fn status_change(e: &Execution) -> Value {
 }
 
 impl Sfn {
-    pub(crate) fn emit_status(&self, e: &Execution) {
-        // with nobody listening (no bus yet) the event is not even built
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(status_change(e));
+    /// Connects the event bus that status changes go to.
+    pub fn set_bus(&self, bus: std::sync::Weak<Events>) {
+        let _ = self.bus.set(bus);
+    }
+
+    fn events(&self) -> Option<std::sync::Arc<Events>> {
+        self.bus.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    /// The deliveries of an execution's status change, routed on the default bus of its
+    /// account and region: they are committed with the change itself, so a crash cannot keep
+    /// the change and lose the event. Nothing is built when no rule and no tail listens.
+    pub(crate) fn status_deliveries(&self, e: &Execution) -> Vec<Delivery> {
+        let Some(bus) = self.events() else {
+            return Vec::new();
+        };
+        let scope = Scope {
+            region: e.region.clone(),
+            account: e.account.clone(),
+        };
+        let bus_arn = Events::bus_arn(&scope, "default");
+        let tailing = bus.tail.receiver_count() > 0;
+        if !tailing && !bus.listens(&bus_arn) {
+            return Vec::new();
+        }
+        let text = status_change(e).to_string();
+        let Ok(event) = patterns::json::parse(&text) else {
+            return Vec::new();
+        };
+        match bus.route(&bus_arn, &text, &event, chrono::Utc::now()) {
+            Ok((deliveries, rules)) => {
+                if tailing {
+                    let _ = bus.tail.send(Routed {
+                        bus: "default".into(),
+                        event: text,
+                        rules,
+                    });
+                }
+                deliveries
+            }
+            Err(err) => {
+                eprintln!("shoal: the status change of {} was not routed: {err}", e.arn);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Hands committed status-change deliveries to the bus.
+    pub(crate) fn dispatch(&self, deliveries: Vec<Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        if let Some(bus) = self.events() {
+            bus.dispatch(deliveries);
         }
     }
 }

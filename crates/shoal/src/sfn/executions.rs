@@ -5,6 +5,7 @@ use super::error::{Result, SfnError};
 use super::model::{Answer, Execution, StoredEvent, Token};
 use super::replay::{Halt, Opening, State, View};
 use super::{Sfn, Slot};
+use crate::events::model::Delivery;
 use crate::store::{put, Records, Scan, Write};
 use asl::context::{ExecutionInfo, MachineType};
 use asl::mock::MockTasks;
@@ -236,7 +237,6 @@ impl Sfn {
                 s.starting = None;
             }
         }
-        self.emit_status(exec);
     }
 
     /// Starts a child execution from a task (`states:startExecution[.sync[:2]]`), from an
@@ -294,17 +294,20 @@ impl Sfn {
         }
         started.execution.parent_token = wait_token.map(String::from);
         let e = started.execution.clone();
+        let deliveries = self.status_deliveries(&e);
+        let mut writes = started.writes();
+        writes.extend(deliveries.iter().map(put));
         self.store
-            .commit(started.writes())
+            .commit(writes)
             .wait()
             .map_err(|e| fail(e.into()))?;
-        self.launched(&e);
+        self.launched(&e, deliveries);
         Ok(answer(&e))
     }
 
     /// A stored execution begins to run.
-    fn launched(self: &Arc<Self>, e: &Execution) {
-        self.emit_status(e);
+    fn launched(self: &Arc<Self>, e: &Execution, deliveries: Vec<Delivery>) {
+        self.dispatch(deliveries);
         self.wake(&e.arn);
     }
 
@@ -567,8 +570,10 @@ impl Sfn {
         state.unwind();
         let mut writes = state.pending_writes();
         writes.push(put(&exec));
+        let deliveries = self.status_deliveries(&exec);
+        writes.extend(deliveries.iter().map(put));
         state.commit(writes)?;
-        self.emit_status(&exec);
+        self.dispatch(deliveries);
         if let Some(token) = &exec.parent_token {
             self.child_finished(token, &exec)?;
         }
@@ -734,18 +739,18 @@ impl Sfn {
         exec.error = None;
         exec.cause = None;
         exec.output = None;
-        self.store
-            .commit(vec![
-                Write::History {
-                    execution: arn.to_string(),
-                    first_id: id,
-                    events: event.to_string(),
-                },
-                put(&exec),
-            ])
-            .done()
-            .await?;
-        self.launched(&exec);
+        let deliveries = self.status_deliveries(&exec);
+        let mut writes = vec![
+            Write::History {
+                execution: arn.to_string(),
+                first_id: id,
+                events: event.to_string(),
+            },
+            put(&exec),
+        ];
+        writes.extend(deliveries.iter().map(put));
+        self.store.commit(writes).done().await?;
+        self.launched(&exec, deliveries);
         Ok(exec)
     }
 

@@ -73,14 +73,13 @@ pub struct Sfn {
     timers: Mutex<HashSet<(String, i64)>>,
     /// StopExecution's error and cause, until the stopped execution records them.
     stops: Mutex<HashMap<String, serde_json::Value>>,
-    /// `Step Functions Execution Status Change` events, for the event bus.
-    pub events: tokio::sync::broadcast::Sender<serde_json::Value>,
+    /// The event bus that `Step Functions Execution Status Change` events go to.
+    bus: std::sync::OnceLock<std::sync::Weak<crate::events::Events>>,
     runtime: tokio::runtime::Handle,
 }
 
 impl Sfn {
     pub fn new(store: Arc<dyn Store>, config: Config, runtime: tokio::runtime::Handle) -> Arc<Sfn> {
-        let (events, _) = tokio::sync::broadcast::channel(1024);
         Arc::new(Sfn {
             store,
             config,
@@ -91,7 +90,7 @@ impl Sfn {
             activity_lock: tokio::sync::Mutex::new(()),
             timers: Mutex::new(HashSet::new()),
             stops: Mutex::new(HashMap::new()),
-            events,
+            bus: std::sync::OnceLock::new(),
             runtime,
         })
     }

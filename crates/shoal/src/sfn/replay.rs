@@ -143,11 +143,17 @@ impl<'a> State<'a> {
 
     /// Commits and waits. A new execution's first commit stores the execution, so it also
     /// answers the StartExecution that waits for it.
-    pub fn commit(&mut self, writes: Vec<Write>) -> Result<(), crate::store::StoreError> {
+    pub fn commit(&mut self, mut writes: Vec<Write>) -> Result<(), crate::store::StoreError> {
+        let started = match self.opening {
+            Some(_) => self.sfn.status_deliveries(self.root()),
+            None => Vec::new(),
+        };
+        writes.extend(started.iter().map(put));
         let r = self.sfn.store.commit(writes).wait();
         if let Some(o) = self.opening.take() {
             if r.is_ok() {
                 self.sfn.opened(self.root(), &o.hash, o.machine);
+                self.sfn.dispatch(started);
             }
             let _ = o
                 .ack

@@ -1,0 +1,242 @@
+//! `AWSEvents.*` actions (EventBridge) on the AWS JSON 1.1 protocol.
+
+use super::{missing, opt_str, page, paged, req_str, App, AwsError};
+use crate::events::model::{Bus, Rule};
+use crate::events::put::{Entry, Sender};
+use crate::events::rules::RuleSpec;
+use crate::events::EventsError;
+use crate::sfn::arn::Scope;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+type R = Result<Value, AwsError>;
+
+impl From<EventsError> for AwsError {
+    fn from(e: EventsError) -> AwsError {
+        AwsError::new(e.status(), e.code(), e.to_string())
+    }
+}
+
+fn epoch(t: &DateTime<Utc>) -> Value {
+    json!(t.timestamp_millis() as f64 / 1000.0)
+}
+
+fn tags(v: &Value) -> Vec<(String, String)> {
+    v.get("Tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    Some((
+                        t.get("Key")?.as_str()?.to_string(),
+                        t.get("Value").and_then(Value::as_str).unwrap_or("").to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn bus_json(b: &Bus) -> Value {
+    let mut v = json!({"Name": b.name, "Arn": b.arn, "CreationTime": epoch(&b.created), "LastModifiedTime": epoch(&b.created)});
+    if let Some(d) = &b.description {
+        v["Description"] = json!(d);
+    }
+    v
+}
+
+fn rule_json(r: &Rule) -> Value {
+    let mut v = json!({"Name": r.name, "Arn": r.arn, "State": r.state, "EventBusName": r.bus_name});
+    for (k, x) in [
+        ("EventPattern", &r.pattern),
+        ("ScheduleExpression", &r.schedule),
+        ("Description", &r.description),
+        ("RoleArn", &r.role_arn),
+    ] {
+        if let Some(x) = x {
+            v[k] = json!(x);
+        }
+    }
+    v
+}
+
+/// One page of an in-memory list under EventBridge's `NextToken`/`Limit`.
+fn listed<T>(v: &Value, rows: Vec<T>, key: &str, f: impl Fn(&T) -> Value) -> R {
+    let (offset, limit) = page(v, "NextToken", "Limit", 100, 100)?;
+    let rows: Vec<T> = rows.into_iter().skip(offset).take(limit + 1).collect();
+    Ok(paged(rows, offset, limit, key, "NextToken", f))
+}
+
+fn failed(entries: Vec<(String, String, String)>) -> Value {
+    json!({
+        "FailedEntryCount": entries.len(),
+        "FailedEntries": entries
+            .iter()
+            .map(|(id, code, msg)| json!({"TargetId": id, "ErrorCode": code, "ErrorMessage": msg}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// A PutEvents entry's `Time`: epoch seconds as the SDKs send it, or an ISO-8601 text.
+fn entry_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    match v? {
+        Value::Number(n) => {
+            let ms = (n.as_f64()? * 1000.0) as i64;
+            DateTime::from_timestamp_millis(ms)
+        }
+        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.to_utc()),
+        _ => None,
+    }
+}
+
+pub fn entries(v: &Value) -> Result<Vec<Entry>, AwsError> {
+    let Some(list) = v.get("Entries").and_then(Value::as_array) else {
+        return Err(missing("entries"));
+    };
+    let s = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(String::from);
+    Ok(list
+        .iter()
+        .map(|e| Entry {
+            source: s(e, "Source"),
+            detail_type: s(e, "DetailType"),
+            detail: s(e, "Detail"),
+            resources: e
+                .get("Resources")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|r| r.as_str().map(String::from)).collect())
+                .unwrap_or_default(),
+            time: entry_time(e.get("Time")),
+            bus: s(e, "EventBusName"),
+        })
+        .collect())
+}
+
+/// TestEventPattern's event must carry the envelope's fields.
+fn check_test_event(text: &str) -> Result<(), AwsError> {
+    let v: Value = serde_json::from_str(text).map_err(|_| {
+        AwsError::new(400, "ValidationException", "Parameter Event is not valid.")
+    })?;
+    for k in ["id", "account", "source", "time", "region", "detail-type"] {
+        if v.get(k).is_none() {
+            return Err(AwsError::new(
+                400,
+                "ValidationException",
+                format!("Parameter Event is not valid: the event has no '{k}'."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
+    let ev = &app.events;
+    let bus = opt_str(v, "EventBusName")?;
+    let bus = bus.as_deref();
+    Ok(match action {
+        "CreateEventBus" => {
+            let b = ev
+                .create_bus(scope, &req_str(v, "Name")?, opt_str(v, "Description")?, tags(v))
+                .await?;
+            let mut out = json!({"EventBusArn": b.arn});
+            if let Some(d) = b.description {
+                out["Description"] = json!(d);
+            }
+            out
+        }
+        "DescribeEventBus" => bus_json(&ev.bus(scope, opt_str(v, "Name")?.as_deref())?),
+        "DeleteEventBus" => {
+            ev.delete_bus(scope, &req_str(v, "Name")?).await?;
+            json!({})
+        }
+        "ListEventBuses" => {
+            let buses = ev.list_buses(scope, opt_str(v, "NamePrefix")?.as_deref())?;
+            listed(v, buses, "EventBuses", bus_json)?
+        }
+        "PutRule" => {
+            let spec = RuleSpec {
+                name: req_str(v, "Name")?,
+                bus: opt_str(v, "EventBusName")?,
+                pattern: opt_str(v, "EventPattern")?,
+                schedule: opt_str(v, "ScheduleExpression")?,
+                state: opt_str(v, "State")?,
+                description: opt_str(v, "Description")?,
+                role_arn: opt_str(v, "RoleArn")?,
+                tags: tags(v),
+            };
+            json!({"RuleArn": ev.put_rule(scope, spec).await?.arn})
+        }
+        "DescribeRule" => {
+            let r = ev.rule(scope, &req_str(v, "Name")?, bus)?;
+            let mut out = rule_json(&r);
+            out["CreatedBy"] = json!(scope.account);
+            out
+        }
+        "ListRules" => {
+            let rules = ev.list_rules(scope, bus, opt_str(v, "NamePrefix")?.as_deref())?;
+            listed(v, rules, "Rules", rule_json)?
+        }
+        "EnableRule" | "DisableRule" => {
+            let on = action == "EnableRule";
+            ev.set_rule_state(scope, &req_str(v, "Name")?, bus, on).await?;
+            json!({})
+        }
+        "DeleteRule" => {
+            ev.delete_rule(scope, &req_str(v, "Name")?, bus).await?;
+            json!({})
+        }
+        "PutTargets" => {
+            let Some(targets) = v.get("Targets").and_then(Value::as_array) else {
+                return Err(missing("targets"));
+            };
+            failed(ev.put_targets(scope, &req_str(v, "Rule")?, bus, targets).await?)
+        }
+        "RemoveTargets" => {
+            let ids: Vec<String> = v
+                .get("Ids")
+                .and_then(Value::as_array)
+                .ok_or_else(|| missing("ids"))?
+                .iter()
+                .filter_map(|i| i.as_str().map(String::from))
+                .collect();
+            failed(ev.remove_targets(scope, &req_str(v, "Rule")?, bus, &ids).await?)
+        }
+        "ListTargetsByRule" => {
+            let r = ev.rule(scope, &req_str(v, "Rule")?, bus)?;
+            listed(v, r.targets, "Targets", Value::clone)?
+        }
+        "ListRuleNamesByTarget" => {
+            let names = ev.rule_names_by_target(scope, &req_str(v, "TargetArn")?, bus)?;
+            listed(v, names, "RuleNames", |n| json!(n))?
+        }
+        "PutEvents" => {
+            let results = ev.put_events(scope, &entries(v)?, Sender::Client).await?;
+            let failed = results.iter().filter(|r| r.is_err()).count();
+            let entries: Vec<Value> = results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(id) => json!({"EventId": id}),
+                    Err((code, msg)) => json!({"ErrorCode": code, "ErrorMessage": msg}),
+                })
+                .collect();
+            json!({"FailedEntryCount": failed, "Entries": entries})
+        }
+        "TestEventPattern" => {
+            let pattern = req_str(v, "EventPattern")?;
+            let event = req_str(v, "Event")?;
+            check_test_event(&event)?;
+            let p = patterns::Pattern::parse(&pattern)
+                .map_err(|e| AwsError::new(400, "InvalidEventPatternException", e.to_string()))?;
+            let m = p.matches_text(&event).map_err(|e| {
+                AwsError::new(400, "ValidationException", format!("Parameter Event is not valid: {e}"))
+            })?;
+            json!({"Result": m})
+        }
+        _ => {
+            return Err(AwsError::new(
+                400,
+                "UnknownOperationException",
+                format!("Unknown operation AWSEvents.{action}"),
+            ))
+        }
+    })
+}

@@ -1,0 +1,230 @@
+//! The delivery worker: tries each stored delivery when it is due, deletes it once the target
+//! took it, and otherwise retries with exponential backoff and jitter under the target's
+//! `RetryPolicy` (AWS's defaults: 185 attempts, 24 hours). A delivery that cannot succeed (the
+//! target does not exist) or has spent its retries is kept as `FAILED`.
+
+use super::model::Delivery;
+use super::Events;
+use crate::sfn::arn::Scope;
+use crate::sfn::error::SfnError;
+use crate::sfn::executions::StartRequest;
+use crate::store::{delete, put, Records, Scan};
+use chrono::{Duration, Utc};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const DEFAULT_ATTEMPTS: u32 = 185;
+const DEFAULT_MAX_AGE_S: i64 = 86_400;
+/// The longest pause between two attempts.
+const MAX_BACKOFF_S: f64 = 180.0;
+
+/// What one attempt came to.
+enum Outcome {
+    Delivered,
+    /// Worth another attempt.
+    Retry(String),
+    /// No attempt can succeed.
+    Fail(String),
+}
+
+pub(super) fn spawn(events: &Arc<Events>, rx: UnboundedReceiver<Delivery>, pending: Vec<Delivery>) {
+    let events = events.clone();
+    tokio::spawn(async move { run(events, rx, pending).await });
+}
+
+async fn run(events: Arc<Events>, mut rx: UnboundedReceiver<Delivery>, pending: Vec<Delivery>) {
+    let mut queue: BTreeMap<(i64, String), Delivery> = BTreeMap::new();
+    let add = |q: &mut BTreeMap<(i64, String), Delivery>, d: Delivery| {
+        q.insert((d.due.timestamp_millis(), d.id.clone()), d);
+    };
+    for d in pending {
+        add(&mut queue, d);
+    }
+    loop {
+        let now = Utc::now().timestamp_millis();
+        while let Some(e) = queue.first_entry() {
+            if e.key().0 > now {
+                break;
+            }
+            let d = e.remove();
+            let ev = events.clone();
+            tokio::spawn(async move { ev.attempt(d).await });
+        }
+        let wait = queue
+            .keys()
+            .next()
+            .map(|(t, _)| std::time::Duration::from_millis((t - now).max(1) as u64));
+        tokio::select! {
+            d = rx.recv() => match d {
+                Some(d) => add(&mut queue, d),
+                None => return,
+            },
+            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+        }
+    }
+}
+
+impl Events {
+    /// Deliveries a previous run left in flight.
+    pub(super) fn pending_deliveries(&self) -> super::Result<Vec<Delivery>> {
+        Ok(self.store.list(Scan {
+            status: Some("PENDING"),
+            ..Default::default()
+        })?)
+    }
+
+    /// Deliveries that failed for good, newest first (`shoal events failed`).
+    pub fn failed_deliveries(&self, limit: usize) -> super::Result<Vec<Delivery>> {
+        Ok(self.store.list(Scan {
+            status: Some("FAILED"),
+            descending: true,
+            limit,
+            ..Default::default()
+        })?)
+    }
+
+    async fn attempt(self: Arc<Self>, mut d: Delivery) {
+        let outcome = self.deliver(&d).await;
+        let why = match outcome {
+            Outcome::Delivered => {
+                // a crash before this commit delivers again: at-least-once, as on AWS
+                let _ = self.store.commit(vec![delete::<Delivery>(&d.id)]);
+                return;
+            }
+            Outcome::Retry(why) => why,
+            Outcome::Fail(why) => return self.give_up(d, why),
+        };
+        d.attempts += 1;
+        let policy = d.target.get("RetryPolicy");
+        let max_attempts = policy
+            .and_then(|p| p.get("MaximumRetryAttempts"))
+            .and_then(Value::as_u64)
+            .map_or(DEFAULT_ATTEMPTS, |n| n as u32);
+        let max_age = policy
+            .and_then(|p| p.get("MaximumEventAgeInSeconds"))
+            .and_then(Value::as_i64)
+            .unwrap_or(DEFAULT_MAX_AGE_S);
+        let now = Utc::now();
+        if d.attempts > max_attempts || now - d.first >= Duration::seconds(max_age) {
+            let why = format!("retries exhausted after {} attempt(s): {why}", d.attempts);
+            return self.give_up(d, why);
+        }
+        d.due = now + self.backoff(d.attempts);
+        d.last_error = Some(why);
+        let _ = self.store.commit(vec![put(&d)]);
+        let _ = self.queue.send(d);
+    }
+
+    /// The pause before attempt `n + 1`: exponential with jitter, scaled like Wait states
+    /// (`--wait-scale`, and none under the virtual clock).
+    fn backoff(&self, n: u32) -> Duration {
+        let c = &self.sfn.config;
+        if c.virtual_clock {
+            return Duration::zero();
+        }
+        let base = 2f64.powi(n.saturating_sub(1).min(16) as i32).min(MAX_BACKOFF_S);
+        let jitter = 0.5 + rand::random::<f64>() / 2.0;
+        Duration::milliseconds((base * jitter * c.wait_scale * 1000.0) as i64)
+    }
+
+    fn give_up(&self, mut d: Delivery, why: String) {
+        let dlq = d
+            .target
+            .pointer("/DeadLetterConfig/Arn")
+            .and_then(Value::as_str)
+            .map(|a| format!("; its dead-letter queue {a} cannot take it until shoal serves queues"))
+            .unwrap_or_default();
+        eprintln!(
+            "shoal: event {} to target {} of {} failed: {why}{dlq}",
+            d.event_id,
+            d.target.get("Id").and_then(Value::as_str).unwrap_or(""),
+            d.rule_arn
+        );
+        d.status = "FAILED".into();
+        d.last_error = Some(why);
+        let _ = self.store.commit(vec![put(&d)]);
+    }
+
+    async fn deliver(self: &Arc<Self>, d: &Delivery) -> Outcome {
+        let arn = d.target.get("Arn").and_then(Value::as_str).unwrap_or("");
+        let p: Vec<&str> = arn.splitn(6, ':').collect();
+        let (service, resource) = match p.as_slice() {
+            [_, _, s, _, _, r] => (*s, *r),
+            _ => return Outcome::Fail(format!("'{arn}' is not a target ARN")),
+        };
+        let scope = Scope {
+            region: p[3].to_string(),
+            account: p[4].to_string(),
+        };
+        match service {
+            "states" if resource.starts_with("stateMachine:") => {
+                self.start_execution(&scope, arn, d).await
+            }
+            "events" if resource.starts_with("event-bus/") => self.forward(&scope, arn, d).await,
+            _ => Outcome::Fail(format!(
+                "shoal does not deliver to {service} targets yet ({arn})"
+            )),
+        }
+    }
+
+    /// A state machine target: StartExecution with the delivery's id as the execution name,
+    /// so a delivery tried again after a crash finds the execution it started.
+    async fn start_execution(self: &Arc<Self>, scope: &Scope, arn: &str, d: &Delivery) -> Outcome {
+        let req = StartRequest {
+            state_machine_arn: arn,
+            name: Some(d.id.clone()),
+            input: Some(d.input.clone()),
+            trace_header: None,
+        };
+        match self.sfn.start_execution(scope, req).await {
+            Ok(_) | Err(SfnError::ExecutionAlreadyExists(_)) => Outcome::Delivered,
+            Err(SfnError::StateMachineTypeNotSupported(_)) => {
+                // an Express machine: run it in memory, at-least-once, as AWS does
+                let (sfn, scope, arn) = (self.sfn.clone(), scope.clone(), arn.to_string());
+                let (name, input) = (d.id.clone(), d.input.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = sfn.run_express(&scope, &arn, Some(name), Some(input)) {
+                        eprintln!("shoal: express execution of {arn} failed to start: {e}");
+                    }
+                });
+                Outcome::Delivered
+            }
+            Err(
+                e @ (SfnError::StateMachineDoesNotExist(_)
+                | SfnError::InvalidArn(_)
+                | SfnError::InvalidExecutionInput(_)
+                | SfnError::InvalidName(_)),
+            ) => Outcome::Fail(format!("{}: {e}", e.code())),
+            Err(e) => Outcome::Retry(format!("{}: {e}", e.code())),
+        }
+    }
+
+    /// A bus target: the same event, routed by the rules of that bus.
+    async fn forward(self: &Arc<Self>, scope: &Scope, arn: &str, d: &Delivery) -> Outcome {
+        let bus = match self.bus(scope, Some(arn)) {
+            Ok(b) => b,
+            Err(e) => return Outcome::Fail(e.to_string()),
+        };
+        let event = match patterns::json::parse(&d.event) {
+            Ok(e) => e,
+            Err(e) => return Outcome::Fail(format!("the event is not valid JSON: {e}")),
+        };
+        let routed = self.route(&bus.arn, &d.event, &event, Utc::now());
+        match routed {
+            Ok((deliveries, rules)) => match self.commit_deliveries(deliveries).await {
+                Ok(()) => {
+                    let _ = self.tail.send(super::router::Routed {
+                        bus: bus.name,
+                        event: d.event.clone(),
+                        rules,
+                    });
+                    Outcome::Delivered
+                }
+                Err(e) => Outcome::Retry(e.to_string()),
+            },
+            Err(e) => Outcome::Retry(e.to_string()),
+        }
+    }
+}

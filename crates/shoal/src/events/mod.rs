@@ -1,0 +1,84 @@
+//! EventBridge: event buses, rules with patterns and targets, PutEvents and durable delivery.
+//!
+//! The pure [`patterns`] library decides what matches and what a target receives; this module
+//! stores buses and rules, turns each matched event into one stored [`model::Delivery`] per
+//! target — committed before PutEvents answers — and delivers them ([`delivery`]), retrying
+//! under the target's `RetryPolicy`. Events from shoal's own services (Step Functions status
+//! changes) are routed the same way, committed with the change that caused them.
+
+pub mod buses;
+pub mod delivery;
+pub mod error;
+pub mod model;
+pub mod put;
+pub mod router;
+pub mod rules;
+pub mod schedules;
+
+use crate::sfn::arn::Scope;
+use crate::sfn::Sfn;
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use error::{EventsError, Result};
+
+pub struct Events {
+    pub store: Arc<dyn Store>,
+    pub sfn: Arc<Sfn>,
+    /// Compiled rules by bus ARN, dropped when a rule of that bus changes.
+    compiled: Mutex<HashMap<String, Arc<router::BusRules>>>,
+    /// New deliveries for the delivery worker.
+    queue: tokio::sync::mpsc::UnboundedSender<model::Delivery>,
+    /// Every event accepted on a bus, for `shoal events tail`.
+    pub tail: tokio::sync::broadcast::Sender<router::Routed>,
+    /// Changes for the schedule task.
+    schedule: tokio::sync::mpsc::UnboundedSender<schedules::Signal>,
+    /// The virtual clock: where it started and how far it was moved (milliseconds).
+    clock_base: chrono::DateTime<chrono::Utc>,
+    clock_offset: std::sync::atomic::AtomicI64,
+}
+
+impl Events {
+    /// Creates the service and starts its delivery worker, which first resumes the deliveries
+    /// a previous run left in flight.
+    pub fn start(store: Arc<dyn Store>, sfn: Arc<Sfn>) -> Result<Arc<Events>> {
+        let (queue, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (schedule, schedule_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tail, _) = tokio::sync::broadcast::channel(1024);
+        let events = Arc::new(Events {
+            store,
+            sfn: sfn.clone(),
+            compiled: Mutex::new(HashMap::new()),
+            queue,
+            tail,
+            schedule,
+            clock_base: chrono::Utc::now(),
+            clock_offset: std::sync::atomic::AtomicI64::new(0),
+        });
+        let pending = events.pending_deliveries()?;
+        delivery::spawn(&events, rx, pending);
+        schedules::spawn(&events, schedule_rx)?;
+        sfn.set_bus(Arc::downgrade(&events));
+        Ok(events)
+    }
+
+    pub fn bus_arn(scope: &Scope, name: &str) -> String {
+        format!(
+            "arn:aws:events:{}:{}:event-bus/{name}",
+            scope.region, scope.account
+        )
+    }
+
+    /// A bus given by name or ARN.
+    pub fn bus_ref(scope: &Scope, name_or_arn: Option<&str>) -> (String, String) {
+        match name_or_arn {
+            None | Some("") => ("default".into(), Events::bus_arn(scope, "default")),
+            Some(a) if a.starts_with("arn:") => {
+                let name = a.rsplit('/').next().unwrap_or(a).to_string();
+                (name, a.to_string())
+            }
+            Some(n) => (n.to_string(), Events::bus_arn(scope, n)),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! PutEvents: entries checked as AWS checks them, wrapped in AWS's envelope, routed, and their
+//! deliveries committed before the call answers.
+
+use super::model::Delivery;
+use super::router::Routed;
+use super::{Events, EventsError, Result};
+use crate::sfn::arn::Scope;
+use crate::store::put;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+/// Most entries in one PutEvents call, and most bytes they may total.
+pub const MAX_ENTRIES: usize = 10;
+pub const MAX_BYTES: usize = 256 * 1024;
+
+/// One PutEvents entry.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    pub source: Option<String>,
+    pub detail_type: Option<String>,
+    pub detail: Option<String>,
+    pub resources: Vec<String>,
+    pub time: Option<DateTime<Utc>>,
+    pub bus: Option<String>,
+}
+
+/// An entry's result: the event id, or AWS's error code and message.
+pub type EntryResult = std::result::Result<String, (String, String)>;
+
+/// Who puts the events: a client (sources `aws.*` are refused) or one of shoal's services.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    Client,
+    Service,
+}
+
+/// An entry's size as EventBridge counts it toward the 256 KiB limit.
+fn entry_size(e: &Entry) -> usize {
+    14 + e.source.as_deref().map_or(0, str::len)
+        + e.detail_type.as_deref().map_or(0, str::len)
+        + e.detail.as_deref().map_or(0, str::len)
+        + e.resources.iter().map(String::len).sum::<usize>()
+}
+
+/// The event EventBridge builds from an entry, as text (AWS's member order).
+pub fn envelope(
+    scope: &Scope,
+    id: &str,
+    e: &Entry,
+    detail: Value,
+    now: DateTime<Utc>,
+) -> String {
+    json!({
+        "version": "0",
+        "id": id,
+        "detail-type": e.detail_type,
+        "source": e.source,
+        "account": scope.account,
+        "time": e.time.unwrap_or(now).to_rfc3339_opts(SecondsFormat::Secs, true),
+        "region": scope.region,
+        "resources": e.resources,
+        "detail": detail,
+    })
+    .to_string()
+}
+
+fn invalid(field: &str) -> (String, String) {
+    (
+        "InvalidArgument".into(),
+        format!("Parameter {field} is not valid. Reason: {field} is a required argument."),
+    )
+}
+
+impl Events {
+    pub async fn put_events(
+        &self,
+        scope: &Scope,
+        entries: &[Entry],
+        sender: Sender,
+    ) -> Result<Vec<EntryResult>> {
+        if entries.is_empty() || entries.len() > MAX_ENTRIES {
+            return Err(EventsError::ValidationException(format!(
+                "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and {MAX_ENTRIES} (it has {})",
+                entries.len()
+            )));
+        }
+        if entries.iter().map(entry_size).sum::<usize>() > MAX_BYTES {
+            return Err(EventsError::ValidationException(
+                "Total size of the entries in the request is over the limit.".into(),
+            ));
+        }
+        let now = Utc::now();
+        let mut results = Vec::new();
+        let mut deliveries = Vec::new();
+        let mut routed = Vec::new();
+        for e in entries {
+            match self.accept(scope, e, sender, now) {
+                Ok((id, d, r)) => {
+                    results.push(Ok(id));
+                    deliveries.extend(d);
+                    routed.push(r);
+                }
+                Err(err) => results.push(Err(err)),
+            }
+        }
+        self.commit_deliveries(deliveries).await?;
+        for r in routed {
+            let _ = self.tail.send(r);
+        }
+        Ok(results)
+    }
+
+    /// Checks, wraps and routes one entry.
+    fn accept(
+        &self,
+        scope: &Scope,
+        e: &Entry,
+        sender: Sender,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<(String, Vec<Delivery>, Routed), (String, String)> {
+        let source = e.source.as_deref().filter(|s| !s.is_empty());
+        let source = source.ok_or_else(|| invalid("Source"))?;
+        if e.detail_type.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid("DetailType"));
+        }
+        let Some(detail) = e.detail.as_deref() else {
+            return Err(invalid("Detail"));
+        };
+        let detail: Value = match serde_json::from_str(detail) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return Err(("MalformedDetail".into(), "Detail is malformed.".into())),
+        };
+        if sender == Sender::Client && source.starts_with("aws.") {
+            return Err((
+                "NotAuthorizedForSourceException".into(),
+                "Not authorized for the source.".into(),
+            ));
+        }
+        let bus = self
+            .bus(scope, e.bus.as_deref())
+            .map_err(|err| (err.code().to_string(), err.to_string()))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let text = envelope(scope, &id, e, detail, now);
+        let internal = |err: EventsError| ("InternalFailure".to_string(), err.to_string());
+        let event = patterns::json::parse(&text).map_err(|m| internal(EventsError::InternalException(m)))?;
+        let (deliveries, rules) = self.route(&bus.arn, &text, &event, now).map_err(internal)?;
+        Ok((
+            id,
+            deliveries,
+            Routed {
+                bus: bus.name,
+                event: text,
+                rules,
+            },
+        ))
+    }
+
+    /// Stores deliveries, then hands them to the delivery worker.
+    pub(crate) async fn commit_deliveries(&self, deliveries: Vec<Delivery>) -> Result<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .commit(deliveries.iter().map(put).collect())
+            .done()
+            .await?;
+        self.dispatch(deliveries);
+        Ok(())
+    }
+
+    /// Hands committed deliveries to the worker.
+    pub(crate) fn dispatch(&self, deliveries: Vec<Delivery>) {
+        for d in deliveries {
+            let _ = self.queue.send(d);
+        }
+    }
+}

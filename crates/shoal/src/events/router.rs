@@ -1,0 +1,138 @@
+//! Matching: each bus's enabled rules, compiled once, decide which targets an event reaches and
+//! what each receives. The result is one [`Delivery`] per target, stored before it is tried.
+
+use super::model::{Delivery, Rule};
+use super::{Events, Result};
+use crate::store::{Records, Scan};
+use chrono::{DateTime, Utc};
+use patterns::json::Json;
+use patterns::transform::{RuleContext, TargetInput, TransformError};
+use patterns::Pattern;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The enabled event-pattern rules of one bus, compiled.
+pub struct BusRules {
+    rules: Vec<Compiled>,
+}
+
+struct Compiled {
+    arn: String,
+    name: String,
+    bus_name: String,
+    pattern: Pattern,
+    targets: Vec<(Value, TargetInput)>,
+}
+
+/// An event accepted on a bus and the rules it matched (what `shoal events tail` shows).
+#[derive(Clone, Debug)]
+pub struct Routed {
+    pub bus: String,
+    pub event: String,
+    pub rules: Vec<String>,
+}
+
+impl Events {
+    /// Drops a bus's compiled rules after one of them changed.
+    pub(crate) fn forget(&self, bus_arn: &str) {
+        if let Ok(mut c) = self.compiled.lock() {
+            c.remove(bus_arn);
+        }
+    }
+
+    fn rules_for(&self, bus_arn: &str) -> Result<Arc<BusRules>> {
+        if let Some(r) = self.compiled.lock().ok().and_then(|c| c.get(bus_arn).cloned()) {
+            return Ok(r);
+        }
+        let stored: Vec<Rule> = self.store.list(Scan {
+            owner: Some(bus_arn),
+            ..Default::default()
+        })?;
+        let mut rules = Vec::new();
+        for r in stored.into_iter().filter(Rule::enabled) {
+            let Some(text) = &r.pattern else { continue };
+            // stored rules were validated by PutRule; one that no longer parses matches nothing
+            let Ok(pattern) = Pattern::parse(text) else {
+                continue;
+            };
+            let targets = r
+                .targets
+                .iter()
+                .filter_map(|t| Some((t.clone(), super::rules::target_input(t).ok()?)))
+                .collect();
+            rules.push(Compiled {
+                arn: r.arn,
+                name: r.name,
+                bus_name: r.bus_name,
+                pattern,
+                targets,
+            });
+        }
+        let compiled = Arc::new(BusRules { rules });
+        if let Ok(mut c) = self.compiled.lock() {
+            c.insert(bus_arn.to_string(), compiled.clone());
+        }
+        Ok(compiled)
+    }
+
+    /// Whether any enabled rule with a pattern exists on the bus (events nobody can match
+    /// need not even be built).
+    pub fn listens(&self, bus_arn: &str) -> bool {
+        self.rules_for(bus_arn)
+            .map(|r| !r.rules.is_empty())
+            .unwrap_or(false)
+    }
+
+    /// The deliveries of one event (`text`, parsed as `event`) put on a bus at `now`.
+    pub fn route(
+        &self,
+        bus_arn: &str,
+        text: &str,
+        event: &Json,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Delivery>, Vec<String>)> {
+        let rules = self.rules_for(bus_arn)?;
+        let mut out = Vec::new();
+        let mut matched = Vec::new();
+        let event_id = match event.get("id") {
+            Some(Json::Str(s)) => s.clone(),
+            _ => String::new(),
+        };
+        for r in rules.rules.iter().filter(|r| r.pattern.matches(event)) {
+            matched.push(r.name.clone());
+            let ctx = RuleContext {
+                rule_name: r.name.clone(),
+                rule_arn: r.arn.clone(),
+                event_bus_name: r.bus_name.clone(),
+                ingestion_time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            };
+            for (target, input) in &r.targets {
+                let body = match input.apply(event, &ctx) {
+                    Ok(b) => b,
+                    Err(TransformError::Dropped(why)) | Err(TransformError::Invalid(why)) => {
+                        eprintln!(
+                            "shoal: event {event_id} not delivered to {} of rule {}: {why}",
+                            target.get("Id").and_then(Value::as_str).unwrap_or(""),
+                            r.name
+                        );
+                        continue;
+                    }
+                };
+                out.push(Delivery {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    event_id: event_id.clone(),
+                    rule_arn: r.arn.clone(),
+                    target: target.clone(),
+                    input: body,
+                    event: text.to_string(),
+                    attempts: 0,
+                    first: now,
+                    due: now,
+                    status: "PENDING".into(),
+                    last_error: None,
+                });
+            }
+        }
+        Ok((out, matched))
+    }
+}
