@@ -128,6 +128,19 @@ fn check_test_event(text: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
+/// PutEvents' answer: an event id or an error per entry.
+pub fn put_events_answer(results: Vec<crate::events::put::EntryResult>) -> Value {
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let entries: Vec<Value> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(id) => json!({"EventId": id}),
+            Err((code, msg)) => json!({"ErrorCode": code, "ErrorMessage": msg}),
+        })
+        .collect();
+    json!({"FailedEntryCount": failed, "Entries": entries})
+}
+
 pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
     let ev = &app.events;
     let bus = opt_str(v, "EventBusName")?;
@@ -209,16 +222,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             listed(v, names, "RuleNames", |n| json!(n))?
         }
         "PutEvents" => {
-            let results = ev.put_events(scope, &entries(v)?, Sender::Client).await?;
-            let failed = results.iter().filter(|r| r.is_err()).count();
-            let entries: Vec<Value> = results
-                .into_iter()
-                .map(|r| match r {
-                    Ok(id) => json!({"EventId": id}),
-                    Err((code, msg)) => json!({"ErrorCode": code, "ErrorMessage": msg}),
-                })
-                .collect();
-            json!({"FailedEntryCount": failed, "Entries": entries})
+            put_events_answer(ev.put_events(scope, &entries(v)?, Sender::Client).await?)
         }
         "TestEventPattern" => {
             let pattern = req_str(v, "EventPattern")?;

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod sfn;
+pub mod shoal;
 
 use crate::sfn::arn::Scope;
 use crate::sfn::Sfn;
@@ -25,7 +26,10 @@ pub struct App {
 
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/_shoal/clock", any(clock))
+        .route("/_shoal/clock", any(shoal::clock))
+        .route("/_shoal/events", axum::routing::post(shoal::service_events))
+        .route("/_shoal/events/tail", axum::routing::get(shoal::tail))
+        .route("/_shoal/events/failed", axum::routing::get(shoal::failed))
         .route("/", any(dispatch))
         .route("/{*path}", any(dispatch))
         .with_state(app)
@@ -151,7 +155,7 @@ pub(crate) fn paged<T>(
     Value::Object(out)
 }
 
-fn json_response(v: Value) -> Response {
+pub(crate) fn json_response(v: Value) -> Response {
     (
         StatusCode::OK,
         [("content-type", "application/x-amz-json-1.0")],
@@ -161,7 +165,7 @@ fn json_response(v: Value) -> Response {
 }
 
 /// The region of a signed request (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`).
-fn region(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn region(headers: &HeaderMap) -> Option<String> {
     let auth = headers.get("authorization")?.to_str().ok()?;
     let cred = auth.split("Credential=").nth(1)?;
     let region = cred.split('/').nth(2)?;
@@ -169,7 +173,7 @@ fn region(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A JSON-protocol request body: an object (an empty body counts as `{}`).
-fn json_body(body: &[u8]) -> Result<Value, AwsError> {
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, AwsError> {
     if body.is_empty() {
         return Ok(json!({}));
     }
@@ -186,25 +190,6 @@ fn json_body(body: &[u8]) -> Result<Value, AwsError> {
             format!("The request body is not valid JSON: {e}"),
         )),
     }
-}
-
-/// shoal's own endpoint for the virtual clock: `GET` reads it, `POST {"advanceSeconds": N}`
-/// moves it (only under `--virtual-clock`).
-async fn clock(State(app): State<App>, method: axum::http::Method, body: Bytes) -> Response {
-    if method == axum::http::Method::POST {
-        let by = json_body(&body).and_then(|v| {
-            crate::events::schedules::advance_of(&v).ok_or_else(|| {
-                AwsError::new(400, "ValidationException", "The body must be {\"advanceSeconds\": N}")
-            })
-        });
-        if let Err(e) = by.and_then(|by| app.events.advance_clock(by).map_err(AwsError::from)) {
-            return e.into_response();
-        }
-    }
-    json_response(json!({
-        "now": app.events.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "virtual": app.sfn.config.virtual_clock,
-    }))
 }
 
 async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {

@@ -20,6 +20,17 @@ pub enum EventsCommand {
     /// PutTargets rejects exits 2; a result that is not valid JSON (EventBridge drops the event)
     /// exits 3; each with a message on stderr.
     Transform(TransformArgs),
+    /// Put an event on a bus of a running server (PutEvents); prints its id.
+    Put(super::bus::PutArgs),
+    /// Turn CloudTrail records into `AWS API Call via CloudTrail` events and put them as the
+    /// AWS service would (so rules on `aws.*` sources can be tried locally).
+    ImportCloudtrail(super::bus::ImportArgs),
+    /// The rules of a bus with their patterns or schedules and targets.
+    Rules(super::bus::BusArgs),
+    /// Print the events accepted on a bus as they come, with the rules each matched.
+    Tail(super::bus::BusArgs),
+    /// Deliveries that failed for good (target missing, retries spent).
+    Failed(super::bus::FailedArgs),
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +81,11 @@ pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
     let a = match cmd {
         EventsCommand::TestPattern(a) => a,
         EventsCommand::Transform(t) => return transform(t),
+        EventsCommand::Put(a) => return super::bus::put(a),
+        EventsCommand::ImportCloudtrail(a) => return super::bus::import_cloudtrail(a),
+        EventsCommand::Rules(a) => return super::bus::rules(a),
+        EventsCommand::Tail(a) => return super::bus::tail(a),
+        EventsCommand::Failed(a) => return super::bus::failed(a),
     };
     if let Some(path) = a.cases {
         return batch(&path);

@@ -1,6 +1,8 @@
 //! Command-line interface: parses arguments and dispatches to the subcommands.
 
 mod asl;
+mod bus;
+mod client;
 mod events;
 mod schedule;
 mod serve;
@@ -23,13 +25,15 @@ pub enum Command {
     /// Amazon States Language: validate definitions and run executions in process.
     #[command(subcommand)]
     Asl(asl::AslCommand),
-    /// EventBridge event patterns: test them against events.
+    /// EventBridge: test patterns and transformers offline; put, tail and list on a server.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// The server's schedule clock; under `serve --virtual-clock`, `advance` moves it.
+    Clock(bus::ClockArgs),
     /// EventBridge schedule expressions: validate them and list their next fire times.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
-    /// Run the AWS-compatible server (Step Functions API) with durable executions.
+    /// Run the AWS-compatible server (Step Functions, EventBridge) with durable executions.
     Serve(serve::ServeArgs),
     /// Step Functions on a running server: create, start, describe, history, redrive, list.
     Sfn(sfn::SfnArgs),
@@ -40,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Asl(c) => asl::run(c),
         Command::Schedule(c) => schedule::run(c),
         Command::Events(c) => events::run(c),
+        Command::Clock(a) => bus::clock(a),
         Command::Serve(a) => serve::run(a),
         Command::Sfn(a) => sfn::run(a),
     }

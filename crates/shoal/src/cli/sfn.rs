@@ -2,7 +2,8 @@
 //! JSON API boto3 uses. Output is readable (tables, `key: value`); `--json` prints the API's
 //! answers for scripts.
 
-use anyhow::{anyhow, bail, Context};
+use super::client::{read_arg, table, Client, ServerArgs};
+use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -11,20 +12,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct SfnArgs {
-    /// The shoal server.
-    #[arg(
-        long,
-        global = true,
-        env = "SHOAL_ENDPOINT",
-        default_value = "http://127.0.0.1:4566"
-    )]
-    endpoint: String,
-    /// The region names and ARNs are built in.
-    #[arg(long, global = true, env = "AWS_REGION", default_value = "us-east-1")]
-    region: String,
-    /// The account names are resolved in (shoal's default).
-    #[arg(long, global = true, default_value = "123456789012")]
-    account: String,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Print the API's JSON answers instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -83,44 +72,8 @@ pub enum SfnCommand {
     },
 }
 
-struct Client {
-    endpoint: String,
-    agent: ureq::Agent,
-    region: String,
-    account: String,
-}
-
+/// Step Functions names for the shared client.
 impl Client {
-    /// Calls one action; an AWS error answer becomes `Code: message`.
-    fn call(&self, action: &str, body: Value) -> anyhow::Result<Value> {
-        let mut resp = self
-            .agent
-            .post(&self.endpoint)
-            .header("Content-Type", "application/x-amz-json-1.0")
-            .header("X-Amz-Target", format!("AWSStepFunctions.{action}"))
-            // the region travels in the credential scope, as SigV4 clients send it
-            .header(
-                "Authorization",
-                format!(
-                    "AWS4-HMAC-SHA256 Credential=shoal/{}/{}/states/aws4_request, SignedHeaders=host, Signature=0",
-                    Utc::now().format("%Y%m%d"),
-                    self.region
-                ),
-            )
-            .send(body.to_string())
-            .with_context(|| format!("cannot reach the shoal server at {} (is `shoal serve` running?)", self.endpoint))?;
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string()?;
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if status >= 400 {
-            let code = v.get("__type").and_then(Value::as_str).unwrap_or("Error");
-            let code = code.rsplit('#').next().unwrap_or(code);
-            let msg = v.get("message").and_then(Value::as_str).unwrap_or(&text);
-            bail!("{code}: {msg}");
-        }
-        Ok(v)
-    }
-
     fn machine_arn(&self, m: &str) -> String {
         if m.starts_with("arn:") {
             m.to_string()
@@ -150,7 +103,7 @@ impl Client {
         let started = Instant::now();
         let mut delay = Duration::from_millis(20);
         loop {
-            let d = self.call("DescribeExecution", json!({"executionArn": arn}))?;
+            let d = self.sfn("DescribeExecution", json!({"executionArn": arn}))?;
             if d["status"] != "RUNNING" && d["status"] != "PENDING_REDRIVE" {
                 return Ok(d);
             }
@@ -160,18 +113,6 @@ impl Client {
             std::thread::sleep(delay);
         }
     }
-}
-
-fn read_arg(text: &str) -> anyhow::Result<String> {
-    if text == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        return Ok(s);
-    }
-    if let Some(path) = text.strip_prefix('@') {
-        return std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"));
-    }
-    Ok(text.to_string())
 }
 
 /// A string member as text (empty when absent).
@@ -189,35 +130,6 @@ fn show_time(v: &Value) -> String {
         || "-".into(),
         |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
     )
-}
-
-/// Prints rows under a header, each column as wide as its widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) {
-    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let n = cells.len();
-        let parts: Vec<String> = cells
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i + 1 == n {
-                    c
-                } else {
-                    format!("{c:<0$}", w[i])
-                }
-            })
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(header.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        line(r.clone());
-    }
 }
 
 fn print_execution(d: &Value) {
@@ -298,16 +210,7 @@ fn finished(c: &Client, arn: &str, json_out: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
-    let c = Client {
-        endpoint: a.endpoint.trim_end_matches('/').to_string() + "/",
-        agent: ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into(),
-        region: a.region,
-        account: a.account,
-    };
+    let c = Client::new(a.server);
     let json_out = a.json;
     let print = |v: &Value| -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(v)?);
@@ -328,13 +231,13 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
             serde_json::from_str::<Value>(&def)
                 .map_err(|e| anyhow!("{definition} is not JSON: {e}"))?;
             let arn = c.machine_arn(&name);
-            let created = c.call(
+            let created = c.sfn(
                 "CreateStateMachine",
                 json!({"name": name, "definition": def, "roleArn": role, "type": kind}),
             );
             let out = match created {
                 Err(e) if update && e.to_string().starts_with("StateMachineAlreadyExists") => c
-                    .call(
+                    .sfn(
                         "UpdateStateMachine",
                         json!({"stateMachineArn": arn, "definition": def, "roleArn": role}),
                     )?,
@@ -359,7 +262,7 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
             if let Some(n) = name {
                 body["name"] = json!(n);
             }
-            let out = c.call("StartExecution", body)?;
+            let out = c.sfn("StartExecution", body)?;
             let arn = text(&out["executionArn"]);
             if wait {
                 return finished(&c, &arn, json_out);
@@ -371,7 +274,7 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
             }
         }
         SfnCommand::Describe { execution } => {
-            let d = c.call(
+            let d = c.sfn(
                 "DescribeExecution",
                 json!({"executionArn": c.execution_arn(&execution)?}),
             )?;
@@ -391,7 +294,7 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
                 if let Some(t) = &token {
                     body["nextToken"] = json!(t);
                 }
-                let page = c.call("GetExecutionHistory", body)?;
+                let page = c.sfn("GetExecutionHistory", body)?;
                 events.extend(page["events"].as_array().cloned().unwrap_or_default());
                 match page.get("nextToken").and_then(Value::as_str) {
                     Some(t) => token = Some(t.to_string()),
@@ -421,7 +324,7 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
         }
         SfnCommand::Redrive { execution, wait } => {
             let arn = c.execution_arn(&execution)?;
-            let out = c.call("RedriveExecution", json!({"executionArn": arn}))?;
+            let out = c.sfn("RedriveExecution", json!({"executionArn": arn}))?;
             if wait {
                 return finished(&c, &arn, json_out);
             }
@@ -432,7 +335,7 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
             }
         }
         SfnCommand::List { machine: None, .. } => {
-            let out = c.call("ListStateMachines", json!({"maxResults": 1000}))?;
+            let out = c.sfn("ListStateMachines", json!({"maxResults": 1000}))?;
             if json_out {
                 return print(&out).map(|_| ExitCode::SUCCESS);
             }
@@ -462,7 +365,7 @@ pub fn run(a: SfnArgs) -> anyhow::Result<ExitCode> {
             if let Some(s) = status {
                 body["statusFilter"] = json!(s);
             }
-            let out = c.call("ListExecutions", body)?;
+            let out = c.sfn("ListExecutions", body)?;
             if json_out {
                 return print(&out).map(|_| ExitCode::SUCCESS);
             }

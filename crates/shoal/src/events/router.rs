@@ -22,6 +22,18 @@ struct Compiled {
     bus_name: String,
     pattern: Pattern,
     targets: Vec<(Value, TargetInput)>,
+    /// `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`: read-only API calls match too.
+    read_only_calls: bool,
+}
+
+/// A CloudTrail event of a read-only API call: AWS hands those only to rules enabled with
+/// `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`.
+fn read_only_call(event: &Json) -> bool {
+    matches!(event.get("detail-type"), Some(Json::Str(t)) if t == "AWS API Call via CloudTrail")
+        && matches!(
+            event.get("detail").and_then(|d| d.get("readOnly")),
+            Some(Json::Bool(true))
+        )
 }
 
 /// An event accepted on a bus and the rules it matched (what `shoal events tail` shows).
@@ -61,6 +73,7 @@ impl Events {
                 .filter_map(|t| Some((t.clone(), super::rules::target_input(t).ok()?)))
                 .collect();
             rules.push(Compiled {
+                read_only_calls: r.state == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
                 arn: r.arn,
                 name: r.name,
                 bus_name: r.bus_name,
@@ -98,7 +111,14 @@ impl Events {
             Some(Json::Str(s)) => s.clone(),
             _ => String::new(),
         };
-        for r in rules.rules.iter().filter(|r| r.pattern.matches(event)) {
+        let read_only = read_only_call(event);
+        let eligible = |r: &&Compiled| !read_only || r.read_only_calls;
+        for r in rules
+            .rules
+            .iter()
+            .filter(eligible)
+            .filter(|r| r.pattern.matches(event))
+        {
             matched.push(r.name.clone());
             let ctx = RuleContext {
                 rule_name: r.name.clone(),

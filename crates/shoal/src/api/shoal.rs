@@ -1,0 +1,125 @@
+//! shoal's own endpoints under `/_shoal/`, for the CLI and for tests: the virtual clock,
+//! events from AWS services, a live tail of a bus, failed deliveries.
+
+use super::{json_body, json_response, region, App, AwsError};
+use crate::events::put::Sender;
+use crate::events::Events;
+use crate::sfn::arn::Scope;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+fn scope(app: &App, headers: &HeaderMap) -> Scope {
+    Scope {
+        region: region(headers).unwrap_or_else(|| app.sfn.config.default_region.clone()),
+        account: app.sfn.config.account.clone(),
+    }
+}
+
+/// `GET` reads the clock; `POST {"advanceSeconds": N}` moves it (only under `--virtual-clock`).
+pub async fn clock(State(app): State<App>, method: Method, body: Bytes) -> Response {
+    if method == Method::POST {
+        let by = json_body(&body).and_then(|v| {
+            crate::events::schedules::advance_of(&v).ok_or_else(|| {
+                AwsError::new(
+                    400,
+                    "ValidationException",
+                    "The body must be {\"advanceSeconds\": N}",
+                )
+            })
+        });
+        if let Err(e) = by.and_then(|by| app.events.advance_clock(by).map_err(AwsError::from)) {
+            return e.into_response();
+        }
+    }
+    json_response(json!({
+        "now": app.events.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "virtual": app.sfn.config.virtual_clock,
+    }))
+}
+
+/// `POST {"Entries": [...]}`: PutEvents on behalf of an AWS service, so sources `aws.*` are
+/// accepted (`shoal events put --as-service`, `shoal events import-cloudtrail`).
+pub async fn service_events(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let scope = scope(&app, &headers);
+    let result = async {
+        let v = json_body(&body)?;
+        let entries = super::events::entries(&v)?;
+        let results = app
+            .events
+            .put_events(&scope, &entries, Sender::Service)
+            .await?;
+        Ok::<Value, AwsError>(super::events::put_events_answer(results))
+    }
+    .await;
+    match result {
+        Ok(v) => json_response(v),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET ?bus=NAME`: every event accepted on the bus from now on, one JSON line each, with the
+/// rules it matched.
+pub async fn tail(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let scope = scope(&app, &headers);
+    let (bus, _) = Events::bus_ref(&scope, q.get("bus").map(String::as_str));
+    if let Err(e) = app.events.bus(&scope, Some(&bus)) {
+        return AwsError::from(e).into_response();
+    }
+    let rx = app.events.tail.subscribe();
+    let lines = futures_util::stream::unfold((rx, bus), |(mut rx, bus)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(r) if r.bus == bus => {
+                    let event: Value = serde_json::from_str(&r.event).unwrap_or(Value::Null);
+                    let line = json!({"bus": r.bus, "rules": r.rules, "event": event});
+                    let bytes = Bytes::from(format!("{line}\n"));
+                    return Some((Ok::<Bytes, std::io::Error>(bytes), (rx, bus)));
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let line = json!({"bus": bus, "lagged": n});
+                    let bytes = Bytes::from(format!("{line}\n"));
+                    return Some((Ok(bytes), (rx, bus)));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    (
+        [("content-type", "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// `GET ?limit=N`: deliveries that failed for good, newest first.
+pub async fn failed(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
+    match app.events.failed_deliveries(limit) {
+        Ok(list) => json_response(json!({
+            "deliveries": list
+                .iter()
+                .map(|d| json!({
+                    "id": d.id,
+                    "eventId": d.event_id,
+                    "rule": d.rule_arn,
+                    "target": d.target.get("Id"),
+                    "targetArn": d.target.get("Arn"),
+                    "attempts": d.attempts,
+                    "first": d.first.to_rfc3339(),
+                    "error": d.last_error,
+                    "input": d.input,
+                }))
+                .collect::<Vec<_>>()
+        })),
+        Err(e) => AwsError::from(e).into_response(),
+    }
+}
