@@ -4,6 +4,7 @@ local HTTP servers. SHOAL_BIN names the binary (default: target/debug/shoal)."""
 import http.server
 import json
 import os
+import sys
 import shutil
 import socket
 import subprocess
@@ -74,9 +75,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
-    def client(self, region="us-east-1"):
+    def client(self, region="us-east-1", service="stepfunctions"):
         return boto3.client(
-            "stepfunctions",
+            service,
             endpoint_url=self.url,
             region_name=region,
             aws_access_key_id="test",
@@ -196,3 +197,15 @@ def raw_post(url, target, body, content_type="application/x-amz-json-1.0"):
             return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
+
+
+@pytest.fixture
+def moto():
+    """moto's server (from PyPI) as the local AWS-compatible service `aws-sdk:*` tasks call."""
+    port = free_port()
+    exe = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    p = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, p, timeout=60)
+    yield f"http://127.0.0.1:{port}"
+    p.terminate()
+    p.wait(10)

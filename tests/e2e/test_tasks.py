@@ -145,17 +145,6 @@ def test_http_task(sfn, http_target):
     assert http_target.requests[1] == ("POST", "/missing", '{"a":1}')
 
 
-@pytest.fixture
-def moto():
-    port = free_port()
-    exe = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    p = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port, p, timeout=60)
-    yield f"http://127.0.0.1:{port}"
-    p.terminate()
-    p.wait(10)
-
-
 def test_aws_sdk_glue_against_moto(make_server, moto):
     server = make_server("--wait-scale", "0", "--aws-endpoint", f"glue={moto}")
     sfn = server.client()

@@ -29,7 +29,10 @@ fn tags(v: &Value) -> Vec<(String, String)> {
                 .filter_map(|t| {
                     Some((
                         t.get("Key")?.as_str()?.to_string(),
-                        t.get("Value").and_then(Value::as_str).unwrap_or("").to_string(),
+                        t.get("Value")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
                     ))
                 })
                 .collect()
@@ -103,7 +106,11 @@ pub fn entries(v: &Value) -> Result<Vec<Entry>, AwsError> {
             resources: e
                 .get("Resources")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|r| r.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
             time: entry_time(e.get("Time")),
             bus: s(e, "EventBusName"),
@@ -113,9 +120,8 @@ pub fn entries(v: &Value) -> Result<Vec<Entry>, AwsError> {
 
 /// TestEventPattern's event must carry the envelope's fields.
 fn check_test_event(text: &str) -> Result<(), AwsError> {
-    let v: Value = serde_json::from_str(text).map_err(|_| {
-        AwsError::new(400, "ValidationException", "Parameter Event is not valid.")
-    })?;
+    let v: Value = serde_json::from_str(text)
+        .map_err(|_| AwsError::new(400, "ValidationException", "Parameter Event is not valid."))?;
     for k in ["id", "account", "source", "time", "region", "detail-type"] {
         if v.get(k).is_none() {
             return Err(AwsError::new(
@@ -148,7 +154,12 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
     Ok(match action {
         "CreateEventBus" => {
             let b = ev
-                .create_bus(scope, &req_str(v, "Name")?, opt_str(v, "Description")?, tags(v))
+                .create_bus(
+                    scope,
+                    &req_str(v, "Name")?,
+                    opt_str(v, "Description")?,
+                    tags(v),
+                )
                 .await?;
             let mut out = json!({"EventBusArn": b.arn});
             if let Some(d) = b.description {
@@ -190,7 +201,8 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
         }
         "EnableRule" | "DisableRule" => {
             let on = action == "EnableRule";
-            ev.set_rule_state(scope, &req_str(v, "Name")?, bus, on).await?;
+            ev.set_rule_state(scope, &req_str(v, "Name")?, bus, on)
+                .await?;
             json!({})
         }
         "DeleteRule" => {
@@ -201,7 +213,10 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             let Some(targets) = v.get("Targets").and_then(Value::as_array) else {
                 return Err(missing("targets"));
             };
-            failed(ev.put_targets(scope, &req_str(v, "Rule")?, bus, targets).await?)
+            failed(
+                ev.put_targets(scope, &req_str(v, "Rule")?, bus, targets)
+                    .await?,
+            )
         }
         "RemoveTargets" => {
             let ids: Vec<String> = v
@@ -211,7 +226,10 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 .iter()
                 .filter_map(|i| i.as_str().map(String::from))
                 .collect();
-            failed(ev.remove_targets(scope, &req_str(v, "Rule")?, bus, &ids).await?)
+            failed(
+                ev.remove_targets(scope, &req_str(v, "Rule")?, bus, &ids)
+                    .await?,
+            )
         }
         "ListTargetsByRule" => {
             let r = ev.rule(scope, &req_str(v, "Rule")?, bus)?;
@@ -221,9 +239,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             let names = ev.rule_names_by_target(scope, &req_str(v, "TargetArn")?, bus)?;
             listed(v, names, "RuleNames", |n| json!(n))?
         }
-        "PutEvents" => {
-            put_events_answer(ev.put_events(scope, &entries(v)?, Sender::Client).await?)
-        }
+        "PutEvents" => put_events_answer(ev.put_events(scope, &entries(v)?, Sender::Client).await?),
         "TestEventPattern" => {
             let pattern = req_str(v, "EventPattern")?;
             let event = req_str(v, "Event")?;
@@ -231,7 +247,11 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             let p = patterns::Pattern::parse(&pattern)
                 .map_err(|e| AwsError::new(400, "InvalidEventPatternException", e.to_string()))?;
             let m = p.matches_text(&event).map_err(|e| {
-                AwsError::new(400, "ValidationException", format!("Parameter Event is not valid: {e}"))
+                AwsError::new(
+                    400,
+                    "ValidationException",
+                    format!("Parameter Event is not valid: {e}"),
+                )
             })?;
             json!({"Result": m})
         }

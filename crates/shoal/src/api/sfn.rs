@@ -21,7 +21,13 @@ fn page(v: &Value, default: usize, max: usize) -> Result<(usize, usize), AwsErro
     super::page(v, "nextToken", "maxResults", default, max)
 }
 
-fn paged<T>(rows: Vec<T>, offset: usize, limit: usize, key: &str, f: impl Fn(&T) -> Value) -> Value {
+fn paged<T>(
+    rows: Vec<T>,
+    offset: usize,
+    limit: usize,
+    key: &str,
+    f: impl Fn(&T) -> Value,
+) -> Value {
     super::paged(rows, offset, limit, key, "nextToken", f)
 }
 

@@ -150,8 +150,10 @@ fn cloudtrail_records(text: &str) -> Result<Vec<Value>> {
 
 pub fn import_cloudtrail(a: ImportArgs) -> Result<ExitCode> {
     let c = Client::new(a.server);
-    let text = std::fs::read_to_string(&a.file).with_context(|| format!("cannot read {}", a.file))?;
-    let records = cloudtrail_records(&text).with_context(|| format!("{} is not CloudTrail JSON", a.file))?;
+    let text =
+        std::fs::read_to_string(&a.file).with_context(|| format!("cannot read {}", a.file))?;
+    let records =
+        cloudtrail_records(&text).with_context(|| format!("{} is not CloudTrail JSON", a.file))?;
     let entries: Vec<Value> = records
         .iter()
         .filter_map(|r| cloudtrail_entry(r, a.bus.as_deref()))
@@ -166,7 +168,11 @@ pub fn import_cloudtrail(a: ImportArgs) -> Result<ExitCode> {
         "{} event(s) put, {failed} refused, {skipped} record(s) without an eventSource skipped",
         entries.len() as u64 - failed
     );
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn rules(a: BusArgs) -> Result<ExitCode> {
@@ -228,7 +234,11 @@ pub fn tail(a: BusArgs) -> Result<ExitCode> {
             e["time"].as_str().unwrap_or_default(),
             e["source"].as_str().unwrap_or_default(),
             e["detail-type"].as_str().unwrap_or_default(),
-            if rules.is_empty() { "(no rule)".to_string() } else { rules.join(", ") }
+            if rules.is_empty() {
+                "(no rule)".to_string()
+            } else {
+                rules.join(", ")
+            }
         );
         println!("    {}", e["detail"]);
     }
@@ -245,7 +255,13 @@ pub fn failed(a: FailedArgs) -> Result<ExitCode> {
         .map(|d| {
             vec![
                 d["first"].as_str().unwrap_or_default().to_string(),
-                d["rule"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string(),
+                d["rule"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
                 d["targetArn"].as_str().unwrap_or_default().to_string(),
                 d["attempts"].to_string(),
                 d["error"].as_str().unwrap_or_default().to_string(),
@@ -288,7 +304,11 @@ pub fn clock(a: ClockArgs) -> Result<ExitCode> {
     println!(
         "{}{}",
         out["now"].as_str().unwrap_or_default(),
-        if out["virtual"] == true { " (virtual)" } else { "" }
+        if out["virtual"] == true {
+            " (virtual)"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

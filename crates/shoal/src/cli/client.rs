@@ -151,7 +151,6 @@ pub fn read_arg(text: &str) -> anyhow::Result<String> {
     Ok(text.to_string())
 }
 
-
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -180,4 +179,3 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
         line(r.clone());
     }
 }
-

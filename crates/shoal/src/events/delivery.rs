@@ -124,7 +124,9 @@ impl Events {
         if c.virtual_clock {
             return Duration::zero();
         }
-        let base = 2f64.powi(n.saturating_sub(1).min(16) as i32).min(MAX_BACKOFF_S);
+        let base = 2f64
+            .powi(n.saturating_sub(1).min(16) as i32)
+            .min(MAX_BACKOFF_S);
         let jitter = 0.5 + rand::random::<f64>() / 2.0;
         Duration::milliseconds((base * jitter * c.wait_scale * 1000.0) as i64)
     }
@@ -134,7 +136,9 @@ impl Events {
             .target
             .pointer("/DeadLetterConfig/Arn")
             .and_then(Value::as_str)
-            .map(|a| format!("; its dead-letter queue {a} cannot take it until shoal serves queues"))
+            .map(|a| {
+                format!("; its dead-letter queue {a} cannot take it until shoal serves queues")
+            })
             .unwrap_or_default();
         eprintln!(
             "shoal: event {} to target {} of {} failed: {why}{dlq}",

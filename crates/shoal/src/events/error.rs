@@ -7,6 +7,7 @@ macro_rules! events_errors {
     ($($name:ident),* $(,)?) => {
         /// An API error: the variant is AWS's error code, the text its message.
         #[derive(Debug, thiserror::Error)]
+        #[allow(clippy::enum_variant_names)] // AWS's own names
         pub enum EventsError {
             $(#[error("{0}")] $name(String),)*
         }

@@ -43,13 +43,7 @@ fn entry_size(e: &Entry) -> usize {
 }
 
 /// The event EventBridge builds from an entry, as text (AWS's member order).
-pub fn envelope(
-    scope: &Scope,
-    id: &str,
-    e: &Entry,
-    detail: Value,
-    now: DateTime<Utc>,
-) -> String {
+pub fn envelope(scope: &Scope, id: &str, e: &Entry, detail: Value, now: DateTime<Utc>) -> String {
     json!({
         "version": "0",
         "id": id,
@@ -142,7 +136,8 @@ impl Events {
         let id = uuid::Uuid::new_v4().to_string();
         let text = envelope(scope, &id, e, detail, now);
         let internal = |err: EventsError| ("InternalFailure".to_string(), err.to_string());
-        let event = patterns::json::parse(&text).map_err(|m| internal(EventsError::InternalException(m)))?;
+        let event = patterns::json::parse(&text)
+            .map_err(|m| internal(EventsError::InternalException(m)))?;
         let (deliveries, rules) = self.route(&bus.arn, &text, &event, now).map_err(internal)?;
         Ok((
             id,

@@ -53,7 +53,12 @@ impl Events {
     }
 
     fn rules_for(&self, bus_arn: &str) -> Result<Arc<BusRules>> {
-        if let Some(r) = self.compiled.lock().ok().and_then(|c| c.get(bus_arn).cloned()) {
+        if let Some(r) = self
+            .compiled
+            .lock()
+            .ok()
+            .and_then(|c| c.get(bus_arn).cloned())
+        {
             return Ok(r);
         }
         let stored: Vec<Rule> = self.store.list(Scan {

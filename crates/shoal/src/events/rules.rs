@@ -105,9 +105,7 @@ pub fn target_input(t: &Value) -> Result<TargetInput> {
         paths_map.as_ref(),
         template,
     )
-    .map_err(|e| {
-        EventsError::ValidationException(e.to_string().replace("target-1", id))
-    })
+    .map_err(|e| EventsError::ValidationException(e.to_string().replace("target-1", id)))
 }
 
 impl Events {
@@ -133,8 +131,12 @@ impl Events {
                 .map_err(|e| EventsError::ValidationException(e.message))?;
         }
         let state = spec.state.unwrap_or_else(|| "ENABLED".into());
-        if !["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"]
-            .contains(&state.as_str())
+        if ![
+            "ENABLED",
+            "DISABLED",
+            "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+        ]
+        .contains(&state.as_str())
         {
             return Err(EventsError::ValidationException(format!(
                 "1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]"
@@ -223,7 +225,10 @@ impl Events {
                 "Rule can't be deleted since it has targets.".into(),
             ));
         }
-        self.store.commit(vec![delete::<Rule>(&rule.arn)]).done().await?;
+        self.store
+            .commit(vec![delete::<Rule>(&rule.arn)])
+            .done()
+            .await?;
         self.forget(&rule.bus_arn);
         self.rule_deleted(&rule.arn);
         Ok(())

@@ -36,7 +36,7 @@ impl Record for Fired {
 /// What the schedule task hears.
 pub(super) enum Signal {
     /// A rule was created, changed or deleted (`None`: gone).
-    Rule(String, Option<Rule>),
+    Rule(String, Option<Box<Rule>>),
     /// The virtual clock moved.
     Clock,
 }
@@ -82,17 +82,17 @@ impl Events {
                 "The clock only moves forward".into(),
             ));
         }
-        self.clock_offset.fetch_add(
-            by.num_milliseconds(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.clock_offset
+            .fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::Relaxed);
         let _ = self.schedule.send(Signal::Clock);
         Ok(self.now())
     }
 
     /// Tells the schedule task about a changed rule.
     pub(crate) fn rules_changed(&self, rule: &Rule) {
-        let _ = self.schedule.send(Signal::Rule(rule.arn.clone(), Some(rule.clone())));
+        let _ = self
+            .schedule
+            .send(Signal::Rule(rule.arn.clone(), Some(Box::new(rule.clone()))));
     }
 
     pub(crate) fn rule_deleted(&self, arn: &str) {
@@ -139,7 +139,10 @@ impl Events {
         let time = at.to_rfc3339_opts(SecondsFormat::Secs, true);
         let (region, account) = {
             let p: Vec<&str> = rule.arn.split(':').collect();
-            (p.get(3).copied().unwrap_or(""), p.get(4).copied().unwrap_or(""))
+            (
+                p.get(3).copied().unwrap_or(""),
+                p.get(4).copied().unwrap_or(""),
+            )
         };
         let text = json!({
             "version": "0",
@@ -204,22 +207,26 @@ pub(super) fn spawn(events: &Arc<Events>, rx: UnboundedReceiver<Signal>) -> Resu
     Ok(())
 }
 
-async fn run(events: Arc<Events>, mut rx: UnboundedReceiver<Signal>, mut timers: HashMap<String, Timer>) {
+async fn run(
+    events: Arc<Events>,
+    mut rx: UnboundedReceiver<Signal>,
+    mut timers: HashMap<String, Timer>,
+) {
     loop {
         let now = events.now();
         // every fire that is due, oldest first
-        loop {
-            let Some((arn, at)) = timers
-                .iter()
-                .filter(|(_, t)| t.next <= now)
-                .min_by_key(|(_, t)| t.next)
-                .map(|(a, t)| (a.clone(), t.next))
-            else {
-                break;
-            };
+        while let Some((arn, at)) = timers
+            .iter()
+            .filter(|(_, t)| t.next <= now)
+            .min_by_key(|(_, t)| t.next)
+            .map(|(a, t)| (a.clone(), t.next))
+        {
             let Some(t) = timers.get_mut(&arn) else { break };
             if let Err(e) = events.fire(&t.rule, at).await {
-                eprintln!("shoal: scheduled rule {} could not fire at {at}: {e}", t.rule.name);
+                eprintln!(
+                    "shoal: scheduled rule {} could not fire at {at}: {e}",
+                    t.rule.name
+                );
             }
             match t.expr.next_after(at, chrono_tz::UTC) {
                 Some(n) => t.next = n,
@@ -247,7 +254,7 @@ async fn run(events: Arc<Events>, mut rx: UnboundedReceiver<Signal>, mut timers:
             Some(Signal::Rule(arn, rule)) => {
                 let now = events.now();
                 let kept = timers.remove(&arn);
-                let Some(rule) = rule.filter(Rule::enabled) else {
+                let Some(rule) = rule.map(|r| *r).filter(Rule::enabled) else {
                     continue;
                 };
                 // an unchanged expression keeps its next fire; a new one counts from now

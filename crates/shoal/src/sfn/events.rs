@@ -83,7 +83,10 @@ impl Sfn {
                 deliveries
             }
             Err(err) => {
-                eprintln!("shoal: the status change of {} was not routed: {err}", e.arn);
+                eprintln!(
+                    "shoal: the status change of {} was not routed: {err}",
+                    e.arn
+                );
                 Vec::new()
             }
         }

@@ -1,0 +1,276 @@
+"""EventBridge through boto3 and the CLI against the real `shoal serve`: buses, rules, targets,
+PutEvents, delivery to state machines, status-change events, scheduled rules."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import boto3
+import pytest
+
+from conftest import BIN, Server, machine, wait_done
+
+PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+
+
+def shoal(server, *args):
+    env = dict(os.environ, SHOAL_ENDPOINT=server.url)
+    return subprocess.run([BIN, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def executions(sfn, arn, want, timeout=10):
+    """Waits until the machine has `want` executions and returns their descriptions."""
+    end = time.time() + timeout
+    while True:
+        ex = sfn.list_executions(stateMachineArn=arn)["executions"]
+        if len(ex) >= want or time.time() > end:
+            return [wait_done(sfn, e["executionArn"]) for e in ex]
+        time.sleep(0.02)
+
+
+def test_buses_rules_and_targets(make_server):
+    s = make_server()
+    ev = s.client(service="events")
+    sfn = s.client()
+    target = machine(sfn, "t", PASS)
+    # the default bus exists and stays
+    assert [b["Name"] for b in ev.list_event_buses()["EventBuses"]] == ["default"]
+    with pytest.raises(ev.exceptions.ResourceAlreadyExistsException):
+        ev.create_event_bus(Name="default")
+    arn = ev.create_event_bus(Name="orders", Description="shop")["EventBusArn"]
+    assert arn == "arn:aws:events:us-east-1:123456789012:event-bus/orders"
+    assert ev.describe_event_bus(Name="orders")["Description"] == "shop"
+    with pytest.raises(ev.exceptions.ResourceAlreadyExistsException):
+        ev.create_event_bus(Name="orders")
+    with pytest.raises(ev.exceptions.ResourceNotFoundException):
+        ev.describe_event_bus(Name="nope")
+    with pytest.raises(ev.exceptions.ClientError, match="Cannot delete event bus default"):
+        ev.delete_event_bus(Name="default")
+    # rules: validation as AWS does it
+    with pytest.raises(ev.exceptions.InvalidEventPatternException):
+        ev.put_rule(Name="bad", EventPattern='{"source": "not-a-list"}')
+    with pytest.raises(ev.exceptions.ClientError, match="EventPattern or ScheduleExpression"):
+        ev.put_rule(Name="empty")
+    with pytest.raises(ev.exceptions.ClientError, match="only on the default event bus"):
+        ev.put_rule(Name="s", EventBusName="orders", ScheduleExpression="rate(5 minutes)")
+    with pytest.raises(ev.exceptions.ClientError, match="ScheduleExpression is not valid"):
+        ev.put_rule(Name="s", ScheduleExpression="rate(5 minute)")
+    with pytest.raises(ev.exceptions.ResourceNotFoundException):
+        ev.put_rule(Name="r", EventBusName="nope", EventPattern='{"source": ["a"]}')
+    rule_arn = ev.put_rule(Name="paid", EventBusName="orders", EventPattern='{"detail-type": ["paid"]}')["RuleArn"]
+    assert rule_arn == "arn:aws:events:us-east-1:123456789012:rule/orders/paid"
+    for n in ("a1", "a2", "a3"):
+        ev.put_rule(Name=n, EventBusName="orders", EventPattern='{"source": ["a"]}', State="DISABLED")
+    page = ev.list_rules(EventBusName="orders", NamePrefix="a", Limit=2)
+    assert [r["Name"] for r in page["Rules"]] == ["a1", "a2"] and page["NextToken"]
+    rest = ev.list_rules(EventBusName="orders", NamePrefix="a", Limit=2, NextToken=page["NextToken"])
+    assert [r["Name"] for r in rest["Rules"]] == ["a3"] and "NextToken" not in rest
+    with pytest.raises(ev.exceptions.ResourceNotFoundException, match="Rule nope does not exist on EventBus orders"):
+        ev.describe_rule(Name="nope", EventBusName="orders")
+    # targets
+    with pytest.raises(ev.exceptions.ClientError, match="invalid placeholder"):
+        ev.put_targets(Rule="paid", EventBusName="orders", Targets=[{"Id": "t", "Arn": target, "InputTransformer": {"InputPathsMap": {}, "InputTemplate": '{"x": <nope>}'}}])
+    with pytest.raises(ev.exceptions.ClientError, match="Only one of Input, InputPath"):
+        ev.put_targets(Rule="paid", EventBusName="orders", Targets=[{"Id": "t", "Arn": target, "Input": "{}", "InputPath": "$.detail"}])
+    with pytest.raises(ev.exceptions.LimitExceededException):
+        ev.put_targets(Rule="paid", EventBusName="orders", Targets=[{"Id": f"t{i}", "Arn": target} for i in range(6)])
+    out = ev.put_targets(Rule="paid", EventBusName="orders", Targets=[{"Id": "t", "Arn": target, "InputPath": "$.detail"}])
+    assert out["FailedEntryCount"] == 0
+    assert ev.list_targets_by_rule(Rule="paid", EventBusName="orders")["Targets"] == [{"Id": "t", "Arn": target, "InputPath": "$.detail"}]
+    assert ev.list_rule_names_by_target(TargetArn=target, EventBusName="orders")["RuleNames"] == ["paid"]
+    with pytest.raises(ev.exceptions.ClientError, match="has targets"):
+        ev.delete_rule(Name="paid", EventBusName="orders")
+    out = ev.remove_targets(Rule="paid", EventBusName="orders", Ids=["t", "ghost"])
+    assert out["FailedEntryCount"] == 1 and out["FailedEntries"][0]["TargetId"] == "ghost"
+    ev.disable_rule(Name="paid", EventBusName="orders")
+    assert ev.describe_rule(Name="paid", EventBusName="orders")["State"] == "DISABLED"
+    ev.enable_rule(Name="paid", EventBusName="orders")
+    ev.delete_rule(Name="paid", EventBusName="orders")
+    assert [r["Name"] for r in ev.list_rules(EventBusName="orders")["Rules"]] == ["a1", "a2", "a3"]
+    # TestEventPattern
+    event = {"id": "1", "account": "1", "source": "a", "time": "2024-01-01T00:00:00Z", "region": "us-east-1", "detail-type": "x", "detail": {"n": 5}}
+    assert ev.test_event_pattern(EventPattern='{"detail": {"n": [{"numeric": [">", 3]}]}}', Event=json.dumps(event))["Result"] is True
+    with pytest.raises(ev.exceptions.ClientError, match="Event is not valid"):
+        ev.test_event_pattern(EventPattern='{"source": ["a"]}', Event='{"source": "a"}')
+    ev.delete_event_bus(Name="orders")
+    assert [b["Name"] for b in ev.list_event_buses()["EventBuses"]] == ["default"]
+
+
+def test_put_events_routes_to_state_machines(make_server):
+    s = make_server()
+    ev, sfn = s.client(service="events"), s.client()
+    target = machine(sfn, "orders", PASS)
+    other = machine(sfn, "other", PASS)
+    ev.create_event_bus(Name="shop")
+    ev.put_rule(Name="big", EventBusName="shop", EventPattern=json.dumps({"source": ["shop"], "detail": {"total": [{"numeric": [">=", 100]}]}}))
+    ev.put_targets(Rule="big", EventBusName="shop", Targets=[
+        {"Id": "sm", "Arn": target, "InputTransformer": {
+            "InputPathsMap": {"id": "$.detail.id", "total": "$.detail.total"},
+            "InputTemplate": '{"order": <id>, "total": <total>, "rule": "<aws.events.rule-name>"}'}},
+        {"Id": "whole", "Arn": other},
+    ])
+    out = ev.put_events(Entries=[
+        {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"id": "o-1", "total": 150}), "EventBusName": "shop"},
+        {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"id": "o-2", "total": 5}), "EventBusName": "shop"},
+        {"Source": "aws.glue", "DetailType": "x", "Detail": "{}"},
+        {"Source": "shop", "DetailType": "x", "Detail": "[1]"},
+        {"DetailType": "x", "Detail": "{}"},
+        {"Source": "shop", "DetailType": "x", "Detail": "{}", "EventBusName": "nope"},
+    ])
+    assert out["FailedEntryCount"] == 4
+    codes = [e.get("ErrorCode") for e in out["Entries"]]
+    assert codes == [None, None, "NotAuthorizedForSourceException", "MalformedDetail", "InvalidArgument", "ResourceNotFoundException"]
+    assert "Source is a required argument" in out["Entries"][4]["ErrorMessage"]
+    event_id = out["Entries"][0]["EventId"]
+    [d] = executions(sfn, target, 1)
+    assert json.loads(d["input"]) == {"order": "o-1", "total": 150, "rule": "big"}
+    [whole] = executions(sfn, other, 1)
+    event = json.loads(whole["input"])
+    assert event["id"] == event_id and event["source"] == "shop" and event["detail-type"] == "order"
+    assert list(event) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]
+    assert event["account"] == "123456789012" and event["region"] == "us-east-1"
+    time.sleep(0.3)
+    assert len(sfn.list_executions(stateMachineArn=target)["executions"]) == 1, "the small order matched nothing"
+    with pytest.raises(ev.exceptions.ClientError, match="between 1 and 10"):
+        ev.put_events(Entries=[{"Source": "a", "DetailType": "b", "Detail": "{}"}] * 11)
+    with pytest.raises(ev.exceptions.ClientError, match="over the limit"):
+        ev.put_events(Entries=[{"Source": "a", "DetailType": "b", "Detail": json.dumps({"x": "y" * 270_000})}])
+    # a target that does not exist is not retried; its delivery is kept as failed
+    ev.put_rule(Name="lost", EventPattern='{"source": ["lost"]}')
+    ev.put_targets(Rule="lost", Targets=[{"Id": "gone", "Arn": target.replace(":orders", ":gone")}])
+    ev.put_events(Entries=[{"Source": "lost", "DetailType": "x", "Detail": "{}"}])
+    for _ in range(100):
+        r = shoal(s, "events", "failed")
+        if "StateMachineDoesNotExist" in r.stdout:
+            break
+        time.sleep(0.05)
+    assert r.returncode == 0 and "lost" in r.stdout and "StateMachineDoesNotExist" in r.stdout, r.stdout + r.stderr
+
+
+def test_cost_control_end_to_end(make_server, moto, tmp_path):
+    """The seed's cost-control workflow: a CloudTrail CreateSession event for an interactive Glue
+    session starts a state machine that waits, then stops the session through aws-sdk:glue."""
+    s = make_server("--virtual-clock", "--aws-endpoint", f"glue={moto}")
+    ev, sfn = s.client(service="events"), s.client()
+    glue = boto3.client("glue", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    session = "glue-studio-datapreview-6d3f"
+    glue.create_session(Id=session, Role="arn:aws:iam::123456789012:role/g", Command={"Name": "glueetl", "PythonVersion": "3"})
+    cost = machine(sfn, "glue-cost-control", {"StartAt": "Wait", "States": {
+        "Wait": {"Type": "Wait", "Seconds": 30, "Next": "Stop"},
+        "Stop": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:glue:stopSession",
+                 "Parameters": {"Id.$": "$.session_id"},
+                 "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 10, "MaxAttempts": 3}],
+                 "ResultPath": None, "Next": "Done"},
+        "Done": {"Type": "Pass", "Parameters": {"message.$": "States.Format('Hi! Session {} was stopped.', $.session_id)"}, "End": True}}})
+    ev.put_rule(Name="glue-create-session", EventPattern=json.dumps({
+        "source": ["aws.glue"], "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventSource": ["glue.amazonaws.com"], "eventName": ["CreateSession"]}}))
+    ev.put_targets(Rule="glue-create-session", Targets=[{"Id": "stop", "Arn": cost, "InputTransformer": {
+        "InputPathsMap": {"id": "$.detail.requestParameters.id"},
+        "InputTemplate": '{"session_id": "<id>"}'}}])
+    # clients may not pretend to be AWS services
+    refused = ev.put_events(Entries=[{"Source": "aws.glue", "DetailType": "AWS API Call via CloudTrail", "Detail": "{}"}])
+    assert refused["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+    record = {"eventVersion": "1.09", "eventTime": "2024-06-14T09:00:00Z", "eventSource": "glue.amazonaws.com",
+              "eventName": "CreateSession", "awsRegion": "us-east-1", "readOnly": False, "eventType": "AwsApiCall",
+              "requestParameters": {"id": session, "command": {"name": "glueetl", "pythonVersion": "3"}}}
+    trail = tmp_path / "trail.json"
+    trail.write_text(json.dumps({"Records": [
+        record,
+        {**record, "eventName": "GetSession", "readOnly": True},
+        {**record, "eventName": "StopSession"},
+    ]}))
+    r = shoal(s, "events", "import-cloudtrail", str(trail))
+    assert r.returncode == 0 and "3 event(s) put" in r.stdout, r.stdout + r.stderr
+    [d] = executions(sfn, cost, 1)
+    assert json.loads(d["input"]) == {"session_id": session}
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == {"message": f"Hi! Session {session} was stopped."}
+    assert glue.get_session(Id=session)["Session"]["Status"] in ("STOPPING", "STOPPED")
+    # a read-only call reaches a rule only when it is enabled for all management events
+    ev.put_rule(Name="reads", EventPattern='{"detail": {"eventName": ["GetSession"]}}',
+                State="ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
+    reads = machine(sfn, "reads", PASS)
+    ev.put_targets(Rule="reads", Targets=[{"Id": "r", "Arn": reads}])
+    r = shoal(s, "events", "put", "--as-service", "--source", "aws.glue", "--detail-type", "AWS API Call via CloudTrail",
+              "--detail", json.dumps({**record, "eventName": "GetSession", "readOnly": True}))
+    assert r.returncode == 0, r.stderr
+    assert len(executions(sfn, reads, 1)) == 1
+    assert len(sfn.list_executions(stateMachineArn=cost)["executions"]) == 1
+
+
+def test_status_change_events_drive_automatic_redrive(http_target):
+    """AWS's automatic-redrive pattern: a rule on `Step Functions Execution Status Change`
+    with status FAILED starts a machine that redrives the failed execution."""
+    data = tempfile.mkdtemp(prefix="shoal-e2e-")
+    s = Server(data)
+    s.extra = ["--aws-endpoint", f"sfn={s.url}"]
+    s.start()
+    try:
+        ev, sfn = s.client(service="events"), s.client()
+        flaky = machine(sfn, "flaky", {"StartAt": "Call", "States": {"Call": {
+            "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint.$": "$.url", "Method": "GET"}, "End": True}}})
+        redriver = machine(sfn, "redriver", {"StartAt": "Redrive", "States": {"Redrive": {
+            "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sfn:redriveExecution",
+            "Parameters": {"ExecutionArn.$": "$.executionArn"}, "End": True}}})
+        ev.put_rule(Name="redrive-failed", EventPattern=json.dumps({
+            "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+            "detail": {"status": ["FAILED"], "stateMachineArn": [flaky], "redriveCount": [0]}}))
+        ev.put_targets(Rule="redrive-failed", Targets=[{"Id": "r", "Arn": redriver, "InputPath": "$.detail"}])
+        e = sfn.start_execution(stateMachineArn=flaky, input=json.dumps({"url": f"{http_target.url}/flaky/1"}))["executionArn"]
+        end = time.time() + 15
+        while time.time() < end:
+            d = sfn.describe_execution(executionArn=e)
+            if d["status"] == "SUCCEEDED":
+                break
+            time.sleep(0.05)
+        assert d["status"] == "SUCCEEDED" and d["redriveCount"] == 1, d
+        [r] = executions(sfn, redriver, 1)
+        detail = json.loads(r["input"])
+        assert detail["executionArn"] == e and detail["status"] == "FAILED"
+        assert detail["redriveStatus"] == "REDRIVABLE" and detail["redriveCount"] == 0
+        assert r["status"] == "SUCCEEDED", r
+    finally:
+        s.stop()
+
+
+def test_scheduled_rules_on_the_virtual_clock(make_server):
+    s = make_server("--virtual-clock")
+    ev, sfn = s.client(service="events"), s.client()
+    daily = machine(sfn, "daily", PASS)
+    often = machine(sfn, "often", PASS)
+    ev.put_rule(Name="seven", ScheduleExpression="cron(0 7 * * ? *)")
+    ev.put_targets(Rule="seven", Targets=[{"Id": "d", "Arn": daily, "InputTransformer": {
+        "InputPathsMap": {"t": "$.time", "type": "$.detail-type", "rule": "$.resources[0]"},
+        "InputTemplate": '{"at": <t>, "type": <type>, "rule": <rule>}'}}])
+    ev.put_rule(Name="five", ScheduleExpression="rate(5 minutes)")
+    ev.put_targets(Rule="five", Targets=[{"Id": "o", "Arn": often}])
+    now = shoal(s, "clock")
+    assert now.returncode == 0 and "(virtual)" in now.stdout, now.stdout + now.stderr
+    t = time.mktime(time.strptime(now.stdout.split(".")[0], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    next7 = (t // 86400) * 86400 + 7 * 3600
+    if next7 <= t:
+        next7 += 86400
+    # up to a minute before 07:00 nothing fires; the real clock does not move the virtual one
+    r = shoal(s, "clock", "advance", f"{int(next7 - t - 60)}s")
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.3)
+    assert sfn.list_executions(stateMachineArn=daily)["executions"] == []
+    fives = int((next7 - t - 60) // 300)
+    assert len(executions(sfn, often, fives)) == fives
+    shoal(s, "clock", "advance", "2m")
+    [d] = executions(sfn, daily, 1)
+    got = json.loads(d["input"])
+    assert got["at"] == time.strftime("%Y-%m-%dT07:00:00Z", time.gmtime(next7)), got
+    assert got["type"] == "Scheduled Event" and got["rule"].endswith(":rule/seven")
+    # a disabled rule stops firing
+    ev.disable_rule(Name="five")
+    before = len(sfn.list_executions(stateMachineArn=often)["executions"])
+    shoal(s, "clock", "advance", "1h")
+    time.sleep(0.3)
+    assert len(sfn.list_executions(stateMachineArn=often)["executions"]) == before
+    r = shoal(s, "events", "rules")
+    assert r.returncode == 0 and "cron(0 7 * * ? *)" in r.stdout and "DISABLED" in r.stdout, r.stdout
