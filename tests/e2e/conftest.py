@@ -149,12 +149,17 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             srv.requests.append((self.command, self.path, body))
+            srv.headers.append({k.lower(): v for k, v in self.headers.items()})
             status = srv.fail.get(self.path.split("?")[0], 200)
             # paths under /flaky fail the first time they are asked for: retries succeed
             if self.path.startswith("/flaky") and self.path not in srv.seen:
                 status = 503
             srv.seen.add(self.path)
-        out = json.dumps({"path": self.path, "method": self.command, "got": body}).encode()
+        out = {"path": self.path, "method": self.command, "got": body}
+        if self.path.startswith("/oauth"):
+            # an OAuth token endpoint for client-credentials connections
+            out = {"access_token": "token-for-" + self.headers.get("authorization", ""), "token_type": "Bearer", "expires_in": 3600}
+        out = json.dumps(out).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(out)))
@@ -178,6 +183,7 @@ def http_target():
     srv = TargetServer(("127.0.0.1", 0), Recorder)
     srv.lock = threading.Lock()
     srv.requests = []
+    srv.headers = []
     srv.fail = {}
     srv.seen = set()
     t = threading.Thread(target=srv.serve_forever, daemon=True)

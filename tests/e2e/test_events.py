@@ -274,3 +274,81 @@ def test_scheduled_rules_on_the_virtual_clock(make_server):
     assert len(sfn.list_executions(stateMachineArn=often)["executions"]) == before
     r = shoal(s, "events", "rules")
     assert r.returncode == 0 and "cron(0 7 * * ? *)" in r.stdout and "DISABLED" in r.stdout, r.stdout
+
+
+def test_api_destinations_retries_and_restart(make_server, http_target):
+    """HTTP targets with the connection's authorization; retried answers (5xx, 429) are tried
+    again under the RetryPolicy; a delivery waiting for its next attempt survives kill -9."""
+    s = make_server("--wait-scale", "0.2")
+    ev = s.client(service="events")
+    basic = ev.create_connection(Name="basic", AuthorizationType="BASIC", AuthParameters={
+        "BasicAuthParameters": {"Username": "u", "Password": "p"},
+        "InvocationHttpParameters": {"HeaderParameters": [{"Key": "x-team", "Value": "data"}]}})["ConnectionArn"]
+    key = ev.create_connection(Name="key", AuthorizationType="API_KEY", AuthParameters={
+        "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "secret"}})["ConnectionArn"]
+    oauth = ev.create_connection(Name="oauth", AuthorizationType="OAUTH_CLIENT_CREDENTIALS", AuthParameters={
+        "OAuthParameters": {"AuthorizationEndpoint": f"{http_target.url}/oauth/token", "HttpMethod": "POST",
+                            "ClientParameters": {"ClientID": "id", "ClientSecret": "s3"}}})["ConnectionArn"]
+    with pytest.raises(ev.exceptions.ClientError, match="need"):
+        ev.create_connection(Name="bad", AuthorizationType="API_KEY", AuthParameters={"BasicAuthParameters": {"Username": "u", "Password": "p"}})
+    described = ev.describe_connection(Name="basic")
+    assert described["AuthParameters"]["BasicAuthParameters"] == {"Username": "u"}, "secrets are never returned"
+    dests = {}
+    for name, conn, path in [("hook", basic, "/hook/*"), ("keyed", key, "/keyed"), ("token", oauth, "/token"),
+                             ("down", basic, "/down"), ("flaky", basic, "/flaky/once"), ("bad", basic, "/bad")]:
+        dests[name] = ev.create_api_destination(Name=name, ConnectionArn=conn, InvocationEndpoint=http_target.url + path,
+                                                HttpMethod="POST")["ApiDestinationArn"]
+    assert {d["Name"] for d in ev.list_api_destinations()["ApiDestinations"]} == set(dests)
+    http_target.fail["/down"] = 503
+    http_target.fail["/bad"] = 400
+    ev.put_rule(Name="all", EventPattern='{"source": ["shop"]}')
+    ev.put_targets(Rule="all", Targets=[
+        {"Id": "hook", "Arn": dests["hook"], "InputPath": "$.detail", "HttpParameters": {"PathParameterValues": ["o 1"], "QueryStringParameters": {"q": "1"}}},
+        {"Id": "keyed", "Arn": dests["keyed"]},
+        {"Id": "token", "Arn": dests["token"]},
+        {"Id": "down", "Arn": dests["down"], "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 60},
+         "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:123456789012:dlq"}},
+        {"Id": "flaky", "Arn": dests["flaky"]},
+    ])
+    ev.put_events(Entries=[{"Source": "shop", "DetailType": "order", "Detail": json.dumps({"id": 1})}])
+    paths = lambda: [p for _, p, _ in http_target.requests]
+    end = time.time() + 20
+    while time.time() < end and not (paths().count("/down") == 3 and paths().count("/flaky/once") == 2):
+        time.sleep(0.05)
+    assert paths().count("/down") == 3, paths()
+    assert paths().count("/flaky/once") == 2, "a 503 is retried once and then delivered"
+    hook = [i for i, p in enumerate(paths()) if p.startswith("/hook/")]
+    assert paths()[hook[0]] == "/hook/o%201?q=1"
+    h = http_target.headers[hook[0]]
+    assert h["authorization"] == "Basic dTpw" and h["x-team"] == "data"
+    assert json.loads(http_target.requests[hook[0]][2]) == {"id": 1}
+    assert http_target.headers[paths().index("/keyed")]["x-api-key"] == "secret"
+    token = http_target.headers[paths().index("/token")]["authorization"]
+    assert token == "Bearer token-for-Basic aWQ6czM=", token
+    r = None
+    for _ in range(100):
+        r = shoal(s, "events", "failed")
+        if "/down" in r.stdout:
+            break
+        time.sleep(0.05)
+    assert "retries exhausted after 3 attempt(s)" in r.stdout and "503" in r.stdout, r.stdout
+    # a 400 is final: one attempt
+    ev.remove_targets(Rule="all", Ids=["hook", "keyed", "token", "down", "flaky"])
+    ev.put_targets(Rule="all", Targets=[{"Id": "bad", "Arn": dests["bad"]}])
+    ev.put_events(Entries=[{"Source": "shop", "DetailType": "order", "Detail": "{}"}])
+    time.sleep(1)
+    assert paths().count("/bad") == 1
+    # kill -9 while a delivery waits for its next attempt; after the restart it is delivered
+    ev.remove_targets(Rule="all", Ids=["bad"])
+    ev.put_targets(Rule="all", Targets=[{"Id": "down", "Arn": dests["down"]}])
+    before = paths().count("/down")
+    ev.put_events(Entries=[{"Source": "shop", "DetailType": "order", "Detail": "{}"}])
+    while paths().count("/down") == before:
+        time.sleep(0.01)
+    s.kill9()
+    http_target.fail.pop("/down")
+    s.start()
+    end = time.time() + 20
+    while time.time() < end and http_target.fail.get("/down") is None and paths().count("/down") < before + 2:
+        time.sleep(0.05)
+    assert paths().count("/down") == before + 2, "the stored delivery was tried again after the restart"

@@ -1,6 +1,7 @@
 //! `AWSEvents.*` actions (EventBridge) on the AWS JSON 1.1 protocol.
 
 use super::{missing, opt_str, page, paged, req_str, App, AwsError};
+use crate::events::destinations::{public_auth, ApiDestination, Connection, NewDestination};
 use crate::events::model::{Bus, Rule};
 use crate::events::put::{Entry, Sender};
 use crate::events::rules::RuleSpec;
@@ -59,6 +60,45 @@ fn rule_json(r: &Rule) -> Value {
         if let Some(x) = x {
             v[k] = json!(x);
         }
+    }
+    v
+}
+
+fn connection_json(c: &Connection, full: bool) -> Value {
+    let mut v = json!({
+        "ConnectionArn": c.arn,
+        "Name": c.name,
+        "ConnectionState": "AUTHORIZED",
+        "AuthorizationType": c.authorization_type,
+        "CreationTime": epoch(&c.created),
+        "LastModifiedTime": epoch(&c.created),
+        "LastAuthorizedTime": epoch(&c.created),
+    });
+    if full {
+        v["AuthParameters"] = public_auth(c);
+        if let Some(d) = &c.description {
+            v["Description"] = json!(d);
+        }
+    }
+    v
+}
+
+fn destination_json(d: &ApiDestination) -> Value {
+    let mut v = json!({
+        "ApiDestinationArn": d.arn,
+        "Name": d.name,
+        "ApiDestinationState": "ACTIVE",
+        "ConnectionArn": d.connection_arn,
+        "InvocationEndpoint": d.endpoint,
+        "HttpMethod": d.method,
+        "CreationTime": epoch(&d.created),
+        "LastModifiedTime": epoch(&d.created),
+    });
+    if let Some(r) = d.rate_limit {
+        v["InvocationRateLimitPerSecond"] = json!(r);
+    }
+    if let Some(x) = &d.description {
+        v["Description"] = json!(x);
     }
     v
 }
@@ -240,6 +280,62 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             listed(v, names, "RuleNames", |n| json!(n))?
         }
         "PutEvents" => put_events_answer(ev.put_events(scope, &entries(v)?, Sender::Client).await?),
+        "CreateConnection" => {
+            let c = ev
+                .create_connection(
+                    scope,
+                    &req_str(v, "Name")?,
+                    opt_str(v, "Description")?,
+                    &req_str(v, "AuthorizationType")?,
+                    v.get("AuthParameters")
+                        .cloned()
+                        .ok_or_else(|| missing("authParameters"))?,
+                )
+                .await?;
+            json!({"ConnectionArn": c.arn, "ConnectionState": "AUTHORIZED", "CreationTime": epoch(&c.created), "LastModifiedTime": epoch(&c.created)})
+        }
+        "DescribeConnection" => connection_json(&ev.connection(scope, &req_str(v, "Name")?)?, true),
+        "DeleteConnection" => {
+            let c = ev.delete_connection(scope, &req_str(v, "Name")?).await?;
+            json!({"ConnectionArn": c.arn, "ConnectionState": "DELETING", "CreationTime": epoch(&c.created), "LastModifiedTime": epoch(&c.created)})
+        }
+        "ListConnections" => {
+            let mut list = ev.list_connections(scope)?;
+            if let Some(p) = opt_str(v, "NamePrefix")? {
+                list.retain(|c| c.name.starts_with(&p));
+            }
+            listed(v, list, "Connections", |c| connection_json(c, false))?
+        }
+        "CreateApiDestination" => {
+            let rate = v
+                .get("InvocationRateLimitPerSecond")
+                .and_then(Value::as_u64);
+            let spec = NewDestination {
+                name: req_str(v, "Name")?,
+                description: opt_str(v, "Description")?,
+                connection_arn: req_str(v, "ConnectionArn")?,
+                endpoint: req_str(v, "InvocationEndpoint")?,
+                method: req_str(v, "HttpMethod")?,
+                rate_limit: rate,
+            };
+            let d = ev.create_api_destination(scope, spec).await?;
+            json!({"ApiDestinationArn": d.arn, "ApiDestinationState": "ACTIVE", "CreationTime": epoch(&d.created), "LastModifiedTime": epoch(&d.created)})
+        }
+        "DescribeApiDestination" => {
+            destination_json(&ev.api_destination(scope, &req_str(v, "Name")?)?)
+        }
+        "DeleteApiDestination" => {
+            ev.delete_api_destination(scope, &req_str(v, "Name")?)
+                .await?;
+            json!({})
+        }
+        "ListApiDestinations" => {
+            let mut list = ev.list_api_destinations(scope)?;
+            if let Some(p) = opt_str(v, "NamePrefix")? {
+                list.retain(|d| d.name.starts_with(&p));
+            }
+            listed(v, list, "ApiDestinations", destination_json)?
+        }
         "TestEventPattern" => {
             let pattern = req_str(v, "EventPattern")?;
             let event = req_str(v, "Event")?;

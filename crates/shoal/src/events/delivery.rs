@@ -3,6 +3,7 @@
 //! `RetryPolicy` (AWS's defaults: 185 attempts, 24 hours). A delivery that cannot succeed (the
 //! target does not exist) or has spent its retries is kept as `FAILED`.
 
+use super::destinations::HttpOutcome;
 use super::model::Delivery;
 use super::Events;
 use crate::sfn::arn::Scope;
@@ -167,6 +168,9 @@ impl Events {
                 self.start_execution(&scope, arn, d).await
             }
             "events" if resource.starts_with("event-bus/") => self.forward(&scope, arn, d).await,
+            "events" if resource.starts_with("api-destination/") => {
+                self.call_destination(arn, d).await
+            }
             _ => Outcome::Fail(format!(
                 "shoal does not deliver to {service} targets yet ({arn})"
             )),
@@ -202,6 +206,25 @@ impl Events {
                 | SfnError::InvalidName(_)),
             ) => Outcome::Fail(format!("{}: {e}", e.code())),
             Err(e) => Outcome::Retry(format!("{}: {e}", e.code())),
+        }
+    }
+
+    /// An API destination: an HTTP request with the connection's authorization.
+    async fn call_destination(self: &Arc<Self>, arn: &str, d: &Delivery) -> Outcome {
+        let (dest, conn) = match self.destination_for(arn) {
+            Ok(x) => x,
+            Err(e) => return Outcome::Fail(e.to_string()),
+        };
+        let (target, input) = (d.target.clone(), d.input.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            super::destinations::invoke(&dest, &conn, &target, &input)
+        })
+        .await;
+        match r {
+            Ok(HttpOutcome::Delivered) => Outcome::Delivered,
+            Ok(HttpOutcome::Retry(why)) => Outcome::Retry(why),
+            Ok(HttpOutcome::Fail(why)) => Outcome::Fail(why),
+            Err(e) => Outcome::Retry(e.to_string()),
         }
     }
 

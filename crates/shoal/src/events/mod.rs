@@ -8,6 +8,7 @@
 
 pub mod buses;
 pub mod delivery;
+pub mod destinations;
 pub mod error;
 pub mod model;
 pub mod put;

@@ -24,7 +24,8 @@ pub struct RuleSpec {
     pub tags: Vec<(String, String)>,
 }
 
-fn check_rule_name(name: &str) -> Result<()> {
+/// Rule, connection and API destination names: 1 to 64 of `[.-_A-Za-z0-9]`.
+pub(super) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -110,7 +111,7 @@ pub fn target_input(t: &Value) -> Result<TargetInput> {
 
 impl Events {
     pub async fn put_rule(&self, scope: &Scope, spec: RuleSpec) -> Result<Rule> {
-        check_rule_name(&spec.name)?;
+        check_name(&spec.name)?;
         let bus = self.bus(scope, spec.bus.as_deref())?;
         if spec.pattern.is_none() && spec.schedule.is_none() {
             return Err(EventsError::ValidationException(
