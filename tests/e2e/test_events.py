@@ -352,3 +352,53 @@ def test_api_destinations_retries_and_restart(make_server, http_target):
     while time.time() < end and http_target.fail.get("/down") is None and paths().count("/down") < before + 2:
         time.sleep(0.05)
     assert paths().count("/down") == before + 2, "the stored delivery was tried again after the restart"
+
+
+def test_archive_and_replay(make_server):
+    s = make_server()
+    ev, sfn = s.client(service="events"), s.client()
+    target = machine(sfn, "orders", PASS)
+    audit = machine(sfn, "audit", PASS)
+    bus = ev.create_event_bus(Name="shop")["EventBusArn"]
+    ev.put_rule(Name="orders", EventBusName="shop", EventPattern='{"source": ["shop"]}')
+    rule = ev.describe_rule(Name="orders", EventBusName="shop")["Arn"]
+    ev.put_targets(Rule="orders", EventBusName="shop", Targets=[{"Id": "sm", "Arn": target}])
+    ev.put_rule(Name="audit", EventBusName="shop", EventPattern='{"source": ["shop"]}')
+    ev.put_targets(Rule="audit", EventBusName="shop", Targets=[{"Id": "sm", "Arn": audit}])
+    arch = ev.create_archive(ArchiveName="paid", EventSourceArn=bus, EventPattern='{"detail-type": ["paid"]}', RetentionDays=7)["ArchiveArn"]
+    with pytest.raises(ev.exceptions.ResourceAlreadyExistsException):
+        ev.create_archive(ArchiveName="paid", EventSourceArn=bus)
+    t0 = time.time()
+    for i in range(3):
+        ev.put_events(Entries=[
+            {"Source": "shop", "DetailType": "paid", "Detail": json.dumps({"n": i}), "EventBusName": "shop"},
+            {"Source": "shop", "DetailType": "viewed", "Detail": json.dumps({"n": i}), "EventBusName": "shop"}])
+    assert len(executions(sfn, target, 6)) == 6
+    a = ev.describe_archive(ArchiveName="paid")
+    assert a["EventCount"] == 3 and a["RetentionDays"] == 7 and a["SizeBytes"] > 0, a
+    assert [x["ArchiveName"] for x in ev.list_archives(EventSourceArn=bus)["Archives"]] == ["paid"]
+    with pytest.raises(ev.exceptions.ClientError, match="EventStartTime must be before EventEndTime"):
+        ev.start_replay(ReplayName="r0", EventSourceArn=arch, EventStartTime=t0 + 60, EventEndTime=t0 - 60,
+                        Destination={"Arn": bus})
+    # replay the archived (paid) events to the orders rule only
+    ev.start_replay(ReplayName="again", EventSourceArn=arch, EventStartTime=t0 - 60, EventEndTime=t0 + 600,
+                    Destination={"Arn": bus, "FilterArns": [rule]})
+    end = time.time() + 10
+    while ev.describe_replay(ReplayName="again")["State"] != "COMPLETED" and time.time() < end:
+        time.sleep(0.05)
+    r = ev.describe_replay(ReplayName="again")
+    assert r["State"] == "COMPLETED" and r["Destination"]["FilterArns"] == [rule], r
+    done = executions(sfn, target, 9)
+    assert len(done) == 9
+    replayed = [json.loads(d["input"]) for d in done if "replay-name" in json.loads(d["input"])]
+    assert sorted(e["detail"]["n"] for e in replayed) == [0, 1, 2] and {e["replay-name"] for e in replayed} == {"again"}
+    assert all(e["detail-type"] == "paid" for e in replayed)
+    time.sleep(0.3)
+    assert len(sfn.list_executions(stateMachineArn=audit)["executions"]) == 6, "rules outside FilterArns get nothing"
+    assert ev.describe_archive(ArchiveName="paid")["EventCount"] == 3, "replayed events are not archived again"
+    with pytest.raises(ev.exceptions.IllegalStatusException):
+        ev.cancel_replay(ReplayName="again")
+    assert [x["ReplayName"] for x in ev.list_replays(State="COMPLETED")["Replays"]] == ["again"]
+    ev.delete_archive(ArchiveName="paid")
+    with pytest.raises(ev.exceptions.ResourceNotFoundException):
+        ev.describe_archive(ArchiveName="paid")

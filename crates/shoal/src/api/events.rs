@@ -1,6 +1,7 @@
 //! `AWSEvents.*` actions (EventBridge) on the AWS JSON 1.1 protocol.
 
 use super::{missing, opt_str, page, paged, req_str, App, AwsError};
+use crate::events::archives::{Archive, NewReplay, Replay};
 use crate::events::destinations::{public_auth, ApiDestination, Connection, NewDestination};
 use crate::events::model::{Bus, Rule};
 use crate::events::put::{Entry, Sender};
@@ -99,6 +100,74 @@ fn destination_json(d: &ApiDestination) -> Value {
     }
     if let Some(x) = &d.description {
         v["Description"] = json!(x);
+    }
+    v
+}
+
+fn retention(v: &Value) -> Result<Option<u32>, AwsError> {
+    match v.get("RetentionDays") {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                AwsError::new(
+                    400,
+                    "ValidationException",
+                    "RetentionDays must be a number of days ≥ 0",
+                )
+            }),
+    }
+}
+
+fn archive_json(ev: &crate::events::Events, a: &Archive, full: bool) -> Result<Value, AwsError> {
+    let kept = ev.archived(&a.arn)?;
+    let mut v = json!({
+        "ArchiveName": a.name,
+        "EventSourceArn": a.bus_arn,
+        "State": "ENABLED",
+        "RetentionDays": a.retention_days,
+        "SizeBytes": kept.iter().map(|e| e.event.len()).sum::<usize>(),
+        "EventCount": kept.len(),
+        "CreationTime": epoch(&a.created),
+    });
+    if full {
+        v["ArchiveArn"] = json!(a.arn);
+        if let Some(d) = &a.description {
+            v["Description"] = json!(d);
+        }
+        if let Some(p) = &a.pattern {
+            v["EventPattern"] = json!(p);
+        }
+    }
+    Ok(v)
+}
+
+fn replay_json(r: &Replay, full: bool) -> Value {
+    let mut v = json!({
+        "ReplayName": r.name,
+        "EventSourceArn": r.archive_arn,
+        "State": r.state,
+        "EventStartTime": epoch(&r.event_start),
+        "EventEndTime": epoch(&r.event_end),
+        "ReplayStartTime": epoch(&r.started),
+    });
+    if let Some(t) = &r.last_replayed {
+        v["EventLastReplayedTime"] = epoch(t);
+    }
+    if let Some(t) = &r.ended {
+        v["ReplayEndTime"] = epoch(t);
+    }
+    if let Some(why) = &r.reason {
+        v["StateReason"] = json!(why);
+    }
+    if full {
+        v["ReplayArn"] = json!(r.arn);
+        v["Destination"] = r.destination.clone();
+        if let Some(d) = &r.description {
+            v["Description"] = json!(d);
+        }
     }
     v
 }
@@ -335,6 +404,83 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 list.retain(|d| d.name.starts_with(&p));
             }
             listed(v, list, "ApiDestinations", destination_json)?
+        }
+        "CreateArchive" => {
+            let a = ev
+                .create_archive(
+                    scope,
+                    &req_str(v, "ArchiveName")?,
+                    &req_str(v, "EventSourceArn")?,
+                    opt_str(v, "Description")?,
+                    opt_str(v, "EventPattern")?,
+                    retention(v)?.unwrap_or(0),
+                )
+                .await?;
+            json!({"ArchiveArn": a.arn, "State": "ENABLED", "CreationTime": epoch(&a.created)})
+        }
+        "DescribeArchive" => {
+            let a = ev.archive(scope, &req_str(v, "ArchiveName")?)?;
+            archive_json(ev, &a, true)?
+        }
+        "UpdateArchive" => {
+            let a = ev
+                .update_archive(
+                    scope,
+                    &req_str(v, "ArchiveName")?,
+                    opt_str(v, "Description")?,
+                    opt_str(v, "EventPattern")?,
+                    retention(v)?,
+                )
+                .await?;
+            json!({"ArchiveArn": a.arn, "State": "ENABLED", "CreationTime": epoch(&a.created)})
+        }
+        "DeleteArchive" => {
+            ev.delete_archive(scope, &req_str(v, "ArchiveName")?)
+                .await?;
+            json!({})
+        }
+        "ListArchives" => {
+            let mut list = ev.list_archives(scope)?;
+            if let Some(p) = opt_str(v, "NamePrefix")? {
+                list.retain(|a| a.name.starts_with(&p));
+            }
+            if let Some(src) = opt_str(v, "EventSourceArn")? {
+                list.retain(|a| a.bus_arn == src);
+            }
+            let rows: Result<Vec<Value>, AwsError> =
+                list.iter().map(|a| archive_json(ev, a, false)).collect();
+            listed(v, rows?, "Archives", Value::clone)?
+        }
+        "StartReplay" => {
+            let time = |k: &str| entry_time(v.get(k)).ok_or_else(|| missing(k));
+            let r = NewReplay {
+                name: req_str(v, "ReplayName")?,
+                description: opt_str(v, "Description")?,
+                archive_arn: req_str(v, "EventSourceArn")?,
+                start: time("EventStartTime")?,
+                end: time("EventEndTime")?,
+                destination: v
+                    .get("Destination")
+                    .cloned()
+                    .ok_or_else(|| missing("destination"))?,
+            };
+            let r = ev.start_replay(scope, r).await?;
+            json!({"ReplayArn": r.arn, "State": r.state, "ReplayStartTime": epoch(&r.started)})
+        }
+        "DescribeReplay" => replay_json(&ev.replay(scope, &req_str(v, "ReplayName")?)?, true),
+        "ListReplays" => {
+            let mut list = ev.list_replays(scope)?;
+            if let Some(p) = opt_str(v, "NamePrefix")? {
+                list.retain(|r| r.name.starts_with(&p));
+            }
+            if let Some(s) = opt_str(v, "State")? {
+                list.retain(|r| r.state == s);
+            }
+            listed(v, list, "Replays", |r| replay_json(r, false))?
+        }
+        "CancelReplay" => {
+            let r = ev.cancel_replay(scope, &req_str(v, "ReplayName")?).await?;
+            json!({"ReplayArn": r.arn, "State": r.state})
         }
         "TestEventPattern" => {
             let pattern = req_str(v, "EventPattern")?;

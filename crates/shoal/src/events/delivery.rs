@@ -5,6 +5,7 @@
 
 use super::destinations::HttpOutcome;
 use super::model::Delivery;
+use super::router::Only;
 use super::Events;
 use crate::sfn::arn::Scope;
 use crate::sfn::error::SfnError;
@@ -238,10 +239,13 @@ impl Events {
             Ok(e) => e,
             Err(e) => return Outcome::Fail(format!("the event is not valid JSON: {e}")),
         };
-        let routed = self.route(&bus.arn, &d.event, &event, Utc::now());
+        let routed = self.route(&bus.arn, &d.event, &event, Utc::now(), Only::All);
         match routed {
-            Ok((deliveries, rules)) => match self.commit_deliveries(deliveries).await {
-                Ok(()) => {
+            Ok(mut routing) => match {
+                let rules = std::mem::take(&mut routing.rules);
+                self.commit_routing(routing).await.map(|()| rules)
+            } {
+                Ok(rules) => {
                     let _ = self.tail.send(super::router::Routed {
                         bus: bus.name,
                         event: d.event.clone(),

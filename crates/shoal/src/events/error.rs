@@ -27,6 +27,7 @@ events_errors!(
     ValidationException,
     InvalidEventPatternException,
     LimitExceededException,
+    IllegalStatusException,
     InternalException,
 );
 

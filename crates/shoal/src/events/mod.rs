@@ -6,6 +6,7 @@
 //! under the target's `RetryPolicy`. Events from shoal's own services (Step Functions status
 //! changes) are routed the same way, committed with the change that caused them.
 
+pub mod archives;
 pub mod buses;
 pub mod delivery;
 pub mod destinations;
@@ -60,6 +61,7 @@ impl Events {
         let pending = events.pending_deliveries()?;
         delivery::spawn(&events, rx, pending);
         schedules::spawn(&events, schedule_rx)?;
+        events.resume_replays()?;
         sfn.set_bus(Arc::downgrade(&events));
         Ok(events)
     }

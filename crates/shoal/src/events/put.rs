@@ -2,10 +2,9 @@
 //! deliveries committed before the call answers.
 
 use super::model::Delivery;
-use super::router::Routed;
+use super::router::{Only, Routed, Routing};
 use super::{Events, EventsError, Result};
 use crate::sfn::arn::Scope;
-use crate::store::put;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
@@ -85,19 +84,19 @@ impl Events {
         }
         let now = Utc::now();
         let mut results = Vec::new();
-        let mut deliveries = Vec::new();
+        let mut routing = Routing::default();
         let mut routed = Vec::new();
         for e in entries {
             match self.accept(scope, e, sender, now) {
                 Ok((id, d, r)) => {
                     results.push(Ok(id));
-                    deliveries.extend(d);
+                    routing.extend(d);
                     routed.push(r);
                 }
                 Err(err) => results.push(Err(err)),
             }
         }
-        self.commit_deliveries(deliveries).await?;
+        self.commit_routing(routing).await?;
         for r in routed {
             let _ = self.tail.send(r);
         }
@@ -111,7 +110,7 @@ impl Events {
         e: &Entry,
         sender: Sender,
         now: DateTime<Utc>,
-    ) -> std::result::Result<(String, Vec<Delivery>, Routed), (String, String)> {
+    ) -> std::result::Result<(String, Routing, Routed), (String, String)> {
         let source = e.source.as_deref().filter(|s| !s.is_empty());
         let source = source.ok_or_else(|| invalid("Source"))?;
         if e.detail_type.as_deref().is_none_or(str::is_empty) {
@@ -138,10 +137,13 @@ impl Events {
         let internal = |err: EventsError| ("InternalFailure".to_string(), err.to_string());
         let event = patterns::json::parse(&text)
             .map_err(|m| internal(EventsError::InternalException(m)))?;
-        let (deliveries, rules) = self.route(&bus.arn, &text, &event, now).map_err(internal)?;
+        let mut routing = self
+            .route(&bus.arn, &text, &event, now, Only::All)
+            .map_err(internal)?;
+        let rules = std::mem::take(&mut routing.rules);
         Ok((
             id,
-            deliveries,
+            routing,
             Routed {
                 bus: bus.name,
                 event: text,
@@ -150,16 +152,14 @@ impl Events {
         ))
     }
 
-    /// Stores deliveries, then hands them to the delivery worker.
-    pub(crate) async fn commit_deliveries(&self, deliveries: Vec<Delivery>) -> Result<()> {
-        if deliveries.is_empty() {
+    /// Stores deliveries and archived copies, then hands the deliveries to the worker.
+    pub(crate) async fn commit_routing(&self, routing: Routing) -> Result<()> {
+        let writes = routing.writes();
+        if writes.is_empty() {
             return Ok(());
         }
-        self.store
-            .commit(deliveries.iter().map(put).collect())
-            .done()
-            .await?;
-        self.dispatch(deliveries);
+        self.store.commit(writes).done().await?;
+        self.dispatch(routing.deliveries);
         Ok(())
     }
 

@@ -1,9 +1,10 @@
 //! Matching: each bus's enabled rules, compiled once, decide which targets an event reaches and
 //! what each receives. The result is one [`Delivery`] per target, stored before it is tried.
 
+use super::archives::{Archive, Archived};
 use super::model::{Delivery, Rule};
 use super::{Events, Result};
-use crate::store::{Records, Scan};
+use crate::store::{put, Records, Scan, Write};
 use chrono::{DateTime, Utc};
 use patterns::json::Json;
 use patterns::transform::{RuleContext, TargetInput, TransformError};
@@ -11,9 +12,39 @@ use patterns::Pattern;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The enabled event-pattern rules of one bus, compiled.
+/// The enabled event-pattern rules and the archives of one bus, compiled.
 pub struct BusRules {
     rules: Vec<Compiled>,
+    archives: Vec<(String, Option<Pattern>)>,
+}
+
+/// Where one event goes: a delivery per target of each matching rule, and a copy into each
+/// matching archive — all stored in one commit.
+#[derive(Default)]
+pub struct Routing {
+    pub deliveries: Vec<Delivery>,
+    pub archived: Vec<Archived>,
+    /// The names of the rules it matched.
+    pub rules: Vec<String>,
+}
+
+impl Routing {
+    pub fn writes(&self) -> Vec<Write> {
+        let mut w: Vec<Write> = self.deliveries.iter().map(put).collect();
+        w.extend(self.archived.iter().map(put));
+        w
+    }
+
+    pub fn extend(&mut self, other: Routing) {
+        self.deliveries.extend(other.deliveries);
+        self.archived.extend(other.archived);
+    }
+}
+
+/// Which rules a routing may use: all of the bus's, or (a replay's `FilterArns`) some.
+pub enum Only<'a> {
+    All,
+    Rules(&'a [String]),
 }
 
 struct Compiled {
@@ -86,7 +117,19 @@ impl Events {
                 targets,
             });
         }
-        let compiled = Arc::new(BusRules { rules });
+        let archives = self
+            .store
+            .list::<Archive>(Scan {
+                owner: Some(bus_arn),
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(|a| {
+                let p = a.pattern.as_deref().and_then(|p| Pattern::parse(p).ok());
+                (a.arn, p)
+            })
+            .collect();
+        let compiled = Arc::new(BusRules { rules, archives });
         if let Ok(mut c) = self.compiled.lock() {
             c.insert(bus_arn.to_string(), compiled.clone());
         }
@@ -97,18 +140,20 @@ impl Events {
     /// need not even be built).
     pub fn listens(&self, bus_arn: &str) -> bool {
         self.rules_for(bus_arn)
-            .map(|r| !r.rules.is_empty())
+            .map(|r| !r.rules.is_empty() || !r.archives.is_empty())
             .unwrap_or(false)
     }
 
-    /// The deliveries of one event (`text`, parsed as `event`) put on a bus at `now`.
+    /// Where one event (`text`, parsed as `event`) put on a bus at `now` goes. A replayed
+    /// event (`only` names the replay's rules) is not archived again.
     pub fn route(
         &self,
         bus_arn: &str,
         text: &str,
         event: &Json,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Delivery>, Vec<String>)> {
+        only: Only,
+    ) -> Result<Routing> {
         let rules = self.rules_for(bus_arn)?;
         let mut out = Vec::new();
         let mut matched = Vec::new();
@@ -116,8 +161,18 @@ impl Events {
             Some(Json::Str(s)) => s.clone(),
             _ => String::new(),
         };
+        let replayed = event.get("replay-name").is_some();
+        let mut archived = Vec::new();
+        for (arn, pattern) in rules.archives.iter().filter(|_| !replayed) {
+            if pattern.as_ref().is_none_or(|p| p.matches(event)) {
+                archived.push(Archived::new(arn, &event_id, text, event));
+            }
+        }
         let read_only = read_only_call(event);
-        let eligible = |r: &&Compiled| !read_only || r.read_only_calls;
+        let eligible = |r: &&Compiled| match only {
+            Only::All => !read_only || r.read_only_calls,
+            Only::Rules(arns) => arns.contains(&r.arn),
+        };
         for r in rules
             .rules
             .iter()
@@ -158,6 +213,10 @@ impl Events {
                 });
             }
         }
-        Ok((out, matched))
+        Ok(Routing {
+            deliveries: out,
+            archived,
+            rules: matched,
+        })
     }
 }

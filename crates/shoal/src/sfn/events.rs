@@ -4,7 +4,7 @@ use super::arn::Scope;
 use super::model::Execution;
 use super::Sfn;
 use crate::events::model::Delivery;
-use crate::events::router::Routed;
+use crate::events::router::{Only, Routed, Routing};
 use crate::events::Events;
 use serde_json::{json, Value};
 
@@ -51,12 +51,12 @@ impl Sfn {
         self.bus.get().and_then(std::sync::Weak::upgrade)
     }
 
-    /// The deliveries of an execution's status change, routed on the default bus of its
-    /// account and region: they are committed with the change itself, so a crash cannot keep
-    /// the change and lose the event. Nothing is built when no rule and no tail listens.
-    pub(crate) fn status_deliveries(&self, e: &Execution) -> Vec<Delivery> {
+    /// Where an execution's status change goes on the default bus of its account and region:
+    /// committed with the change itself, so a crash cannot keep the change and lose the event.
+    /// Nothing is built when no rule, archive or tail listens.
+    pub(crate) fn status_routing(&self, e: &Execution) -> Routing {
         let Some(bus) = self.events() else {
-            return Vec::new();
+            return Routing::default();
         };
         let scope = Scope {
             region: e.region.clone(),
@@ -65,29 +65,29 @@ impl Sfn {
         let bus_arn = Events::bus_arn(&scope, "default");
         let tailing = bus.tail.receiver_count() > 0;
         if !tailing && !bus.listens(&bus_arn) {
-            return Vec::new();
+            return Routing::default();
         }
         let text = status_change(e).to_string();
         let Ok(event) = patterns::json::parse(&text) else {
-            return Vec::new();
+            return Routing::default();
         };
-        match bus.route(&bus_arn, &text, &event, chrono::Utc::now()) {
-            Ok((deliveries, rules)) => {
+        match bus.route(&bus_arn, &text, &event, chrono::Utc::now(), Only::All) {
+            Ok(mut routing) => {
                 if tailing {
                     let _ = bus.tail.send(Routed {
                         bus: "default".into(),
                         event: text,
-                        rules,
+                        rules: std::mem::take(&mut routing.rules),
                     });
                 }
-                deliveries
+                routing
             }
             Err(err) => {
                 eprintln!(
                     "shoal: the status change of {} was not routed: {err}",
                     e.arn
                 );
-                Vec::new()
+                Routing::default()
             }
         }
     }

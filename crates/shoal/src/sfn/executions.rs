@@ -294,14 +294,14 @@ impl Sfn {
         }
         started.execution.parent_token = wait_token.map(String::from);
         let e = started.execution.clone();
-        let deliveries = self.status_deliveries(&e);
+        let routing = self.status_routing(&e);
         let mut writes = started.writes();
-        writes.extend(deliveries.iter().map(put));
+        writes.extend(routing.writes());
         self.store
             .commit(writes)
             .wait()
             .map_err(|e| fail(e.into()))?;
-        self.launched(&e, deliveries);
+        self.launched(&e, routing.deliveries);
         Ok(answer(&e))
     }
 
@@ -570,10 +570,10 @@ impl Sfn {
         state.unwind();
         let mut writes = state.pending_writes();
         writes.push(put(&exec));
-        let deliveries = self.status_deliveries(&exec);
-        writes.extend(deliveries.iter().map(put));
+        let routing = self.status_routing(&exec);
+        writes.extend(routing.writes());
         state.commit(writes)?;
-        self.dispatch(deliveries);
+        self.dispatch(routing.deliveries);
         if let Some(token) = &exec.parent_token {
             self.child_finished(token, &exec)?;
         }
@@ -739,7 +739,7 @@ impl Sfn {
         exec.error = None;
         exec.cause = None;
         exec.output = None;
-        let deliveries = self.status_deliveries(&exec);
+        let routing = self.status_routing(&exec);
         let mut writes = vec![
             Write::History {
                 execution: arn.to_string(),
@@ -748,9 +748,9 @@ impl Sfn {
             },
             put(&exec),
         ];
-        writes.extend(deliveries.iter().map(put));
+        writes.extend(routing.writes());
         self.store.commit(writes).done().await?;
-        self.launched(&exec, deliveries);
+        self.launched(&exec, routing.deliveries);
         Ok(exec)
     }
 

@@ -145,15 +145,15 @@ impl<'a> State<'a> {
     /// answers the StartExecution that waits for it.
     pub fn commit(&mut self, mut writes: Vec<Write>) -> Result<(), crate::store::StoreError> {
         let started = match self.opening {
-            Some(_) => self.sfn.status_deliveries(self.root()),
-            None => Vec::new(),
+            Some(_) => self.sfn.status_routing(self.root()),
+            None => Default::default(),
         };
-        writes.extend(started.iter().map(put));
+        writes.extend(started.writes());
         let r = self.sfn.store.commit(writes).wait();
         if let Some(o) = self.opening.take() {
             if r.is_ok() {
                 self.sfn.opened(self.root(), &o.hash, o.machine);
-                self.sfn.dispatch(started);
+                self.sfn.dispatch(started.deliveries);
             }
             let _ = o
                 .ack
