@@ -239,23 +239,19 @@ impl Events {
             Ok(e) => e,
             Err(e) => return Outcome::Fail(format!("the event is not valid JSON: {e}")),
         };
-        let routed = self.route(&bus.arn, &d.event, &event, Utc::now(), Only::All);
-        match routed {
-            Ok(mut routing) => match {
-                let rules = std::mem::take(&mut routing.rules);
-                self.commit_routing(routing).await.map(|()| rules)
-            } {
-                Ok(rules) => {
-                    let _ = self.tail.send(super::router::Routed {
-                        bus: bus.name,
-                        event: d.event.clone(),
-                        rules,
-                    });
-                    Outcome::Delivered
-                }
-                Err(e) => Outcome::Retry(e.to_string()),
-            },
-            Err(e) => Outcome::Retry(e.to_string()),
+        let mut routing = match self.route(&bus.arn, &d.event, &event, Utc::now(), Only::All) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        let rules = std::mem::take(&mut routing.rules);
+        if let Err(e) = self.commit_routing(routing).await {
+            return Outcome::Retry(e.to_string());
         }
+        let _ = self.tail.send(super::router::Routed {
+            bus: bus.name,
+            event: d.event.clone(),
+            rules,
+        });
+        Outcome::Delivered
     }
 }
