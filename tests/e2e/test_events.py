@@ -1,6 +1,7 @@
 """EventBridge through boto3 and the CLI against the real `shoal serve`: buses, rules, targets,
 PutEvents, delivery to state machines, status-change events, scheduled rules."""
 
+import datetime
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import time
 
 import boto3
 import pytest
+from zoneinfo import ZoneInfo
 
 from conftest import BIN, Server, machine, wait_done
 
@@ -402,3 +404,81 @@ def test_archive_and_replay(make_server):
     ev.delete_archive(ArchiveName="paid")
     with pytest.raises(ev.exceptions.ResourceNotFoundException):
         ev.describe_archive(ArchiveName="paid")
+
+
+def test_scheduler_api_and_fires(make_server):
+    """EventBridge Scheduler: groups, schedules in a time zone, at() with
+    ActionAfterCompletion DELETE, templated StartExecution and PutEvents targets."""
+    s = make_server("--virtual-clock")
+    sch, ev, sfn = s.client(service="scheduler"), s.client(service="events"), s.client()
+    role = "arn:aws:iam::123456789012:role/scheduler"
+    daily = machine(sfn, "daily", PASS)
+    once = machine(sfn, "once", PASS)
+    sink = machine(sfn, "sink", PASS)
+    ev.put_rule(Name="from-scheduler", EventPattern='{"source": ["my.scheduler"]}')
+    ev.put_targets(Rule="from-scheduler", Targets=[{"Id": "s", "Arn": sink}])
+    assert [g["Name"] for g in sch.list_schedule_groups()["ScheduleGroups"]] == ["default"]
+    sch.create_schedule_group(Name="pipeline")
+    with pytest.raises(sch.exceptions.ConflictException):
+        sch.create_schedule_group(Name="pipeline")
+    with pytest.raises(sch.exceptions.ValidationException, match="Invalid Schedule Expression"):
+        sch.create_schedule(Name="bad", ScheduleExpression="cron(0 7 * * *)", FlexibleTimeWindow={"Mode": "OFF"},
+                            Target={"Arn": daily, "RoleArn": role})
+    with pytest.raises(sch.exceptions.ValidationException, match="Timezone"):
+        sch.create_schedule(Name="bad", ScheduleExpression="rate(1 hour)", ScheduleExpressionTimezone="Mars/Base",
+                            FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": daily, "RoleArn": role})
+    with pytest.raises(sch.exceptions.ResourceNotFoundException):
+        sch.create_schedule(Name="x", GroupName="nope", ScheduleExpression="rate(1 hour)",
+                            FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": daily, "RoleArn": role})
+    # 07:00 in London, every day
+    arn = sch.create_schedule(Name="wordpress", GroupName="pipeline", ScheduleExpression="cron(0 7 * * ? *)",
+                              ScheduleExpressionTimezone="Europe/London", FlexibleTimeWindow={"Mode": "OFF"},
+                              Target={"Arn": daily, "RoleArn": role,
+                                      "Input": '{"at": "<aws.scheduler.scheduled-time>", "by": "<aws.scheduler.schedule-arn>"}'})["ScheduleArn"]
+    assert arn == "arn:aws:scheduler:us-east-1:123456789012:schedule/pipeline/wordpress"
+    with pytest.raises(sch.exceptions.ConflictException):
+        sch.create_schedule(Name="wordpress", GroupName="pipeline", ScheduleExpression="rate(1 hour)",
+                            FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": daily, "RoleArn": role})
+    got = sch.get_schedule(Name="wordpress", GroupName="pipeline")
+    assert got["ScheduleExpressionTimezone"] == "Europe/London" and got["State"] == "ENABLED"
+    now = shoal(s, "clock").stdout.split(" ")[0].strip()
+    t = time.mktime(time.strptime(now.split(".")[0], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    # a one-time schedule ten minutes from now that deletes itself, putting an event on the bus
+    at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t + 600))
+    sch.create_schedule(Name="once", ScheduleExpression=f"at({at})", FlexibleTimeWindow={"Mode": "OFF"},
+                        ActionAfterCompletion="DELETE",
+                        Target={"Arn": "arn:aws:events:us-east-1:123456789012:event-bus/default", "RoleArn": role,
+                                "Input": '{"job": "once"}',
+                                "EventBridgeParameters": {"DetailType": "Run", "Source": "my.scheduler"}})
+    sch.create_schedule(Name="later", ScheduleExpression="rate(1 day)", FlexibleTimeWindow={"Mode": "OFF"},
+                        Target={"Arn": once, "RoleArn": role}, State="DISABLED")
+    names = [x["Name"] for x in sch.list_schedules()["Schedules"]]
+    assert names == ["later", "once", "wordpress"], names
+    assert [x["Name"] for x in sch.list_schedules(GroupName="pipeline")["Schedules"]] == ["wordpress"]
+    shoal(s, "clock", "advance", "11m")
+    [e] = executions(sfn, sink, 1)
+    event = json.loads(e["input"])
+    assert event["source"] == "my.scheduler" and event["detail-type"] == "Run" and event["detail"] == {"job": "once"}
+    assert event["time"] == at + "Z" and event["resources"][0].endswith(":schedule/default/once")
+    for _ in range(50):
+        if [x["Name"] for x in sch.list_schedules()["Schedules"]] == ["later", "wordpress"]:
+            break
+        time.sleep(0.05)
+    with pytest.raises(sch.exceptions.ResourceNotFoundException):
+        sch.get_schedule(Name="once")
+    # two days later the London schedule has fired twice, at 07:00 local time
+    shoal(s, "clock", "advance", "2d")
+    runs = executions(sfn, daily, 2)
+    assert len(runs) == 2
+    for r in runs:
+        inp = json.loads(r["input"])
+        local = datetime.datetime.fromisoformat(inp["at"].replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/London"))
+        assert inp["by"] == arn
+        assert (local.hour, local.minute) == (7, 0), inp
+    assert sfn.list_executions(stateMachineArn=once)["executions"] == [], "a disabled schedule does not fire"
+    sch.update_schedule(Name="later", ScheduleExpression="rate(1 day)", FlexibleTimeWindow={"Mode": "OFF"},
+                        Target={"Arn": once, "RoleArn": role}, State="ENABLED")
+    shoal(s, "clock", "advance", "25h")
+    assert len(executions(sfn, once, 1)) == 1
+    sch.delete_schedule_group(Name="pipeline")
+    assert [x["Name"] for x in sch.list_schedules()["Schedules"]] == ["later"]

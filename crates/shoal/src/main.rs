@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod events;
+mod scheduler;
 mod sfn;
 mod store;
 

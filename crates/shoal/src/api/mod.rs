@@ -2,6 +2,7 @@
 //! may be SigV4-signed with any credentials; the region comes from the signature.
 
 pub mod events;
+pub mod scheduler;
 pub mod sfn;
 pub mod shoal;
 
@@ -22,6 +23,7 @@ use std::sync::Arc;
 pub struct App {
     pub sfn: Arc<Sfn>,
     pub events: Arc<crate::events::Events>,
+    pub scheduler: Arc<crate::scheduler::Scheduler>,
 }
 
 pub fn router(app: App) -> Router {
@@ -30,6 +32,10 @@ pub fn router(app: App) -> Router {
         .route("/_shoal/events", axum::routing::post(shoal::service_events))
         .route("/_shoal/events/tail", axum::routing::get(shoal::tail))
         .route("/_shoal/events/failed", axum::routing::get(shoal::failed))
+        .route("/schedules", axum::routing::get(scheduler::schedules))
+        .route("/schedules/{name}", any(scheduler::schedule))
+        .route("/schedule-groups", axum::routing::get(scheduler::groups))
+        .route("/schedule-groups/{name}", any(scheduler::group))
         .route("/", any(dispatch))
         .route("/{*path}", any(dispatch))
         .with_state(app)

@@ -80,12 +80,18 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             let resumed = sfn.recover()?;
             let events = crate::events::Events::start(store.clone(), sfn.clone())
                 .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
+            let scheduler = crate::scheduler::Scheduler::start(store.clone(), events.clone())
+                .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
             eprintln!(
             "shoal listening on http://{} · data in {} · {resumed} running execution(s) resumed",
             listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| a.listen.clone()),
             store.path().display()
         );
-            let app = api::router(App { sfn, events });
+            let app = api::router(App {
+                sfn,
+                events,
+                scheduler,
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;

@@ -39,6 +39,8 @@ pub struct Events {
     /// The virtual clock: where it started and how far it was moved (milliseconds).
     clock_base: chrono::DateTime<chrono::Utc>,
     clock_offset: std::sync::atomic::AtomicI64,
+    /// Ticks when the virtual clock moves (for the Scheduler's runner).
+    pub clock_moved: tokio::sync::watch::Sender<()>,
 }
 
 impl Events {
@@ -57,6 +59,7 @@ impl Events {
             schedule,
             clock_base: chrono::Utc::now(),
             clock_offset: std::sync::atomic::AtomicI64::new(0),
+            clock_moved: tokio::sync::watch::Sender::new(()),
         });
         let pending = events.pending_deliveries()?;
         delivery::spawn(&events, rx, pending);

@@ -85,6 +85,7 @@ impl Events {
         self.clock_offset
             .fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::Relaxed);
         let _ = self.schedule.send(Signal::Clock);
+        self.clock_moved.send_replace(());
         Ok(self.now())
     }
 
