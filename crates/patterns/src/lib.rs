@@ -15,9 +15,12 @@
 pub mod cidr;
 pub mod filter_policy;
 pub mod json;
+pub mod matcher;
 pub mod number;
 pub mod pattern;
+mod scan;
 pub mod transform;
 pub mod wildcard;
 
-pub use pattern::{InvalidPattern, Pattern};
+pub use matcher::RuleSet;
+pub use pattern::{Flat, InvalidPattern, Pattern};

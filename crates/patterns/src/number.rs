@@ -10,6 +10,15 @@ pub fn exact_double(lit: &str) -> Option<f64> {
         return None;
     }
     let want = decimal_of_literal(lit)?;
+    // Up to 15 significant digits a decimal is always its double's shortest decimal (two such
+    // decimals differ by more than the double's spacing); past 17 it never is.
+    // (subnormal doubles have fewer digits: those take the long way)
+    match want.1.len() {
+        0 if f == 0.0 => return Some(0.0),
+        1..=15 if f.abs() >= f64::MIN_POSITIVE => return Some(f),
+        18.. => return None,
+        _ => {}
+    }
     // Rust's `{:e}` prints the shortest decimal that reads back as the same double
     let shortest = decimal_of_literal(&format!("{f:e}"))?;
     (want == shortest).then_some(if f == 0.0 { 0.0 } else { f })
@@ -68,5 +77,12 @@ mod tests {
         assert_eq!(exact_double("9007199254740992"), Some(9007199254740992.0));
         assert_eq!(exact_double("5e+300"), Some(5e300));
         assert_eq!(exact_double("27.807807921694092"), Some(27.807807921694092));
+        assert_eq!(exact_double("1e-320"), Some(1e-320));
+        assert_eq!(exact_double("1E-325"), None, "reads as 0, which is not its value");
+        assert_eq!(
+            exact_double("1.2345678e-320"),
+            None,
+            "a subnormal keeps fewer digits"
+        );
     }
 }

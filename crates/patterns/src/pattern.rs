@@ -3,6 +3,7 @@
 use crate::json::Json;
 use crate::number::exact_double;
 use crate::{cidr::Cidr, wildcard::Wildcard};
+use std::borrow::Cow;
 
 /// Why a pattern is rejected (`InvalidEventPatternException`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,22 +45,32 @@ fn merge(
 const MAX_ALTERNATIVES: usize = 1024;
 
 /// A scalar as EventBridge compares it: strings by text, numbers by value when exact.
+/// Patterns own their literals (`Lit<'static>`); an event's values are borrowed.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Lit {
+pub(crate) enum Lit<'a> {
     Null,
     Bool(bool),
-    Str(String),
-    Num(String, Option<f64>),
+    Str(Cow<'a, str>),
+    Num(Cow<'a, str>, Option<f64>),
 }
 
-impl Lit {
-    fn from_json(j: &Json) -> Option<Lit> {
+impl<'a> Lit<'a> {
+    fn from_json(j: &'a Json) -> Option<Lit<'a>> {
         Some(match j {
             Json::Null => Lit::Null,
             Json::Bool(b) => Lit::Bool(*b),
-            Json::Str(s) => Lit::Str(s.clone()),
-            Json::Num(n) => Lit::Num(n.clone(), exact_double(n)),
+            Json::Str(s) => Lit::Str(Cow::Borrowed(s)),
+            Json::Num(n) => Lit::Num(Cow::Borrowed(n), exact_double(n)),
             _ => return None,
+        })
+    }
+
+    fn owned(j: &Json) -> Option<Lit<'static>> {
+        Lit::from_json(j).map(|l| match l {
+            Lit::Null => Lit::Null,
+            Lit::Bool(b) => Lit::Bool(b),
+            Lit::Str(s) => Lit::Str(Cow::Owned(s.into_owned())),
+            Lit::Num(n, x) => Lit::Num(Cow::Owned(n.into_owned()), x),
         })
     }
 
@@ -83,12 +94,12 @@ pub(crate) enum Cmp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Matcher {
-    Exact(Lit),
+    Exact(Lit<'static>),
     Prefix(String, bool),
     Suffix(String, bool),
     EqualsIgnoreCase(String),
     Wildcard(Wildcard),
-    AnythingBut(Vec<Lit>),
+    AnythingBut(Vec<Lit<'static>>),
     AnythingButPrefix(Vec<String>),
     AnythingButSuffix(Vec<String>),
     AnythingButIgnoreCase(Vec<String>),
@@ -132,24 +143,77 @@ impl Pattern {
     /// Whether a parsed event matches. Values that come from elements of one array must come
     /// from the same element (event-ruler's array consistency).
     pub fn matches(&self, event: &Json) -> bool {
-        let mut leaves: Vec<Leaf> = Vec::new();
-        let mut next_array = 0u32;
-        flatten(event, "", &mut Vec::new(), &mut next_array, &mut leaves);
+        self.matches_flat(&Flat::of(event, None))
+    }
+
+    /// Whether an event already flattened matches (a [`crate::RuleSet`] flattens once for all
+    /// its patterns).
+    pub fn matches_flat(&self, flat: &Flat) -> bool {
+        let leaves = &flat.leaves;
         self.alternatives.iter().any(|fields| {
             // fields that may be satisfied by absence go last: every other field narrows the
             // array elements in play first
             let mut order: Vec<&(String, Vec<Matcher>)> = fields.iter().collect();
             order.sort_by_key(|(_, ms)| ms.iter().any(|m| matches!(m, Matcher::Exists(false))));
-            search(&order, &leaves, &mut Vec::new())
+            search(&order, leaves, &mut Vec::new())
         })
+    }
+
+    /// The dotted paths the pattern looks at.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &str> {
+        self.alternatives
+            .iter()
+            .flat_map(|a| a.iter().map(|(p, _)| p.as_str()))
+    }
+}
+
+/// An event's scalars with their dotted paths, flattened once.
+pub struct Flat<'a> {
+    pub(crate) leaves: Vec<Leaf<'a>>,
+}
+
+impl<'a> Flat<'a> {
+    /// Flattens `event`; with `wanted`, only the paths in it and the objects leading to them
+    /// (a rule set skips what none of its patterns looks at).
+    pub fn of(event: &'a Json, wanted: Option<&std::collections::HashSet<String>>) -> Flat<'a> {
+        let mut leaves = Vec::new();
+        let mut next_array = 0u32;
+        flatten(
+            event,
+            "",
+            &mut Vec::new(),
+            &mut next_array,
+            wanted,
+            &mut leaves,
+        );
+        Flat { leaves }
+    }
+
+    /// The scalars a [`crate::scan`] walk found.
+    pub(crate) fn scanned(found: &'a [crate::scan::Scanned<'a>]) -> Flat<'a> {
+        Flat {
+            leaves: found
+                .iter()
+                .map(|s| Leaf {
+                    path: std::borrow::Cow::Borrowed(s.path),
+                    value: &s.value,
+                    trail: std::borrow::Cow::Borrowed(&s.trail),
+                })
+                .collect(),
+        }
+    }
+
+    /// Each scalar with its path.
+    pub(crate) fn scalars(&self) -> impl Iterator<Item = (&str, &'a Json)> + '_ {
+        self.leaves.iter().map(|l| (l.path.as_ref(), l.value))
     }
 }
 
 /// A scalar of the event, its dotted path, and the array elements it lies in.
-struct Leaf<'a> {
-    path: String,
+pub(crate) struct Leaf<'a> {
+    path: std::borrow::Cow<'a, str>,
     value: &'a Json,
-    trail: Vec<(u32, u32)>,
+    trail: std::borrow::Cow<'a, [(u32, u32)]>,
 }
 
 fn flatten<'a>(
@@ -157,6 +221,7 @@ fn flatten<'a>(
     path: &str,
     trail: &mut Vec<(u32, u32)>,
     arrays: &mut u32,
+    wanted: Option<&std::collections::HashSet<String>>,
     out: &mut Vec<Leaf<'a>>,
 ) {
     match v {
@@ -167,7 +232,10 @@ fn flatten<'a>(
                 } else {
                     format!("{path}.{k}")
                 };
-                flatten(x, &p, trail, arrays, out);
+                if wanted.is_some_and(|w| !w.contains(&p)) {
+                    continue;
+                }
+                flatten(x, &p, trail, arrays, wanted, out);
             }
         }
         Json::Arr(items) => {
@@ -175,14 +243,14 @@ fn flatten<'a>(
             *arrays += 1;
             for (i, x) in items.iter().enumerate() {
                 trail.push((id, i as u32));
-                flatten(x, path, trail, arrays, out);
+                flatten(x, path, trail, arrays, wanted, out);
                 trail.pop();
             }
         }
         scalar => out.push(Leaf {
-            path: path.to_string(),
+            path: std::borrow::Cow::Owned(path.to_string()),
             value: scalar,
-            trail: trail.clone(),
+            trail: std::borrow::Cow::Owned(trail.clone()),
         }),
     }
 }
@@ -205,7 +273,7 @@ fn search(
     let mut any_present = false;
     let candidates: Vec<&Leaf> = leaves
         .iter()
-        .filter(|l| &l.path == path && consistent(&l.trail, chosen))
+        .filter(|l| l.path.as_ref() == path.as_str() && consistent(&l.trail, chosen))
         .collect();
     for leaf in candidates {
         any_present = true;
@@ -218,7 +286,7 @@ fn search(
         });
         if hit {
             let mark = chosen.len();
-            for t in &leaf.trail {
+            for t in leaf.trail.iter() {
                 if !chosen.contains(t) {
                     chosen.push(*t);
                 }
@@ -293,7 +361,7 @@ fn alternatives(j: &Json, prefix: &str) -> Result<Vec<Rule>, InvalidPattern> {
 
 fn test(m: &Matcher, v: &Lit) -> bool {
     let s = match v {
-        Lit::Str(s) => Some(s.as_str()),
+        Lit::Str(s) => Some(s.as_ref()),
         _ => None,
     };
     match m {
@@ -370,7 +438,7 @@ fn matcher(j: &Json) -> Result<Matcher, InvalidPattern> {
         return match j {
             Json::Arr(_) => bad("Match value must be String, number, true, false, or null"),
             _ => Ok(Matcher::Exact(
-                Lit::from_json(j).ok_or_else(|| InvalidPattern("bad literal".into()))?,
+                Lit::owned(j).ok_or_else(|| InvalidPattern("bad literal".into()))?,
             )),
         };
     };
@@ -419,7 +487,7 @@ fn matcher(j: &Json) -> Result<Matcher, InvalidPattern> {
 fn anything_but(v: &Json) -> Result<Matcher, InvalidPattern> {
     Ok(match v {
         Json::Str(_) | Json::Num(_) => Matcher::AnythingBut(vec![
-            Lit::from_json(v).ok_or_else(|| InvalidPattern("bad value".into()))?
+            Lit::owned(v).ok_or_else(|| InvalidPattern("bad value".into()))?
         ]),
         Json::Arr(items) => {
             if items.is_empty() {
@@ -430,7 +498,7 @@ fn anything_but(v: &Json) -> Result<Matcher, InvalidPattern> {
             if !strings && !numbers {
                 return bad("Inside anything but list, start|null|boolean is not supported.");
             }
-            Matcher::AnythingBut(items.iter().filter_map(Lit::from_json).collect())
+            Matcher::AnythingBut(items.iter().filter_map(Lit::owned).collect())
         }
         Json::Obj(m) if m.len() == 1 => {
             let (op, x) = &m[0];

@@ -154,7 +154,15 @@ fn batch(path: &PathBuf) -> Result<ExitCode> {
         let event = member_text(line, "event")?;
         let verdict = match (pattern.map(|p| Pattern::parse(&p)), event) {
             (Some(Ok(p)), Some(e)) => match p.matches_text(&e) {
-                Ok(m) => m.to_string(),
+                Ok(m) => {
+                    // the bus's indexed matcher, reading the text directly, must agree
+                    let mut set = patterns::RuleSet::new();
+                    set.add((), p);
+                    match set.matching_text(&e) {
+                        Ok(hits) if hits.is_empty() != m => m.to_string(),
+                        _ => format!("{m} (the rule-set matcher disagrees)"),
+                    }
+                }
                 Err(_) => "invalid".into(),
             },
             _ => "invalid".into(),

@@ -8,13 +8,15 @@ use crate::store::{put, Records, Scan, Write};
 use chrono::{DateTime, Utc};
 use patterns::json::Json;
 use patterns::transform::{RuleContext, TargetInput, TransformError};
-use patterns::Pattern;
+use patterns::{Pattern, RuleSet};
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The enabled event-pattern rules and the archives of one bus, compiled.
 pub struct BusRules {
     rules: Vec<Compiled>,
+    /// Every rule's pattern in one index: an event's cost does not grow with the rule count.
+    matcher: RuleSet<usize>,
     archives: Vec<(String, Option<Pattern>)>,
 }
 
@@ -51,7 +53,6 @@ struct Compiled {
     arn: String,
     name: String,
     bus_name: String,
-    pattern: Pattern,
     targets: Vec<(Value, TargetInput)>,
     /// `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`: read-only API calls match too.
     read_only_calls: bool,
@@ -97,6 +98,7 @@ impl Events {
             ..Default::default()
         })?;
         let mut rules = Vec::new();
+        let mut matcher = RuleSet::new();
         for r in stored.into_iter().filter(Rule::enabled) {
             let Some(text) = &r.pattern else { continue };
             // stored rules were validated by PutRule; one that no longer parses matches nothing
@@ -108,12 +110,12 @@ impl Events {
                 .iter()
                 .filter_map(|t| Some((t.clone(), super::rules::target_input(t).ok()?)))
                 .collect();
+            matcher.add(rules.len(), pattern);
             rules.push(Compiled {
                 read_only_calls: r.state == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
                 arn: r.arn,
                 name: r.name,
                 bus_name: r.bus_name,
-                pattern,
                 targets,
             });
         }
@@ -129,7 +131,11 @@ impl Events {
                 (a.arn, p)
             })
             .collect();
-        let compiled = Arc::new(BusRules { rules, archives });
+        let compiled = Arc::new(BusRules {
+            rules,
+            matcher,
+            archives,
+        });
         if let Ok(mut c) = self.compiled.lock() {
             c.insert(bus_arn.to_string(), compiled.clone());
         }
@@ -173,12 +179,8 @@ impl Events {
             Only::All => !read_only || r.read_only_calls,
             Only::Rules(arns) => arns.contains(&r.arn),
         };
-        for r in rules
-            .rules
-            .iter()
-            .filter(eligible)
-            .filter(|r| r.pattern.matches(event))
-        {
+        let hits = rules.matcher.matching(event);
+        for r in hits.into_iter().map(|&i| &rules.rules[i]).filter(eligible) {
             matched.push(r.name.clone());
             let ctx = RuleContext {
                 rule_name: r.name.clone(),
