@@ -78,7 +78,11 @@ mod tests {
         assert_eq!(exact_double("5e+300"), Some(5e300));
         assert_eq!(exact_double("27.807807921694092"), Some(27.807807921694092));
         assert_eq!(exact_double("1e-320"), Some(1e-320));
-        assert_eq!(exact_double("1E-325"), None, "reads as 0, which is not its value");
+        assert_eq!(
+            exact_double("1E-325"),
+            None,
+            "reads as 0, which is not its value"
+        );
         assert_eq!(
             exact_double("1.2345678e-320"),
             None,

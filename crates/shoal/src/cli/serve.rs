@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// `$$.State.EnteredTime` and `$now` show the waited-for time. For tests of long workflows.
     #[arg(long, conflicts_with = "wait_scale")]
     virtual_clock: bool,
+    /// Accept PutEvents entries with `aws.*` sources from clients. AWS refuses them
+    /// (NotAuthorizedForSourceException); `shoal events put --as-service` is the faithful way.
+    #[arg(long)]
+    allow_aws_sources: bool,
     /// A Step Functions Local mock file; start executions with `stateMachineArn#TestCase`.
     #[arg(long)]
     mock_config: Option<PathBuf>,
@@ -66,6 +70,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     let config = Config {
         wait_scale: a.wait_scale,
         virtual_clock: a.virtual_clock,
+        allow_aws_sources: a.allow_aws_sources,
         mock_config,
         sdk_endpoints,
         account: a.account.clone(),

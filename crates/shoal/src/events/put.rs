@@ -123,7 +123,10 @@ impl Events {
             Ok(v @ Value::Object(_)) => v,
             _ => return Err(("MalformedDetail".into(), "Detail is malformed.".into())),
         };
-        if sender == Sender::Client && source.starts_with("aws.") {
+        if sender == Sender::Client
+            && source.starts_with("aws.")
+            && !self.sfn.config.allow_aws_sources
+        {
             return Err((
                 "NotAuthorizedForSourceException".into(),
                 "Not authorized for the source.".into(),

@@ -28,6 +28,9 @@ pub struct Config {
     /// Waits end at once and the execution's clock jumps to their end (timestamps, `$$` times
     /// and `$now` show the waited-for time), so day-long workflows run in tests in milliseconds.
     pub virtual_clock: bool,
+    /// PutEvents from clients may use `aws.*` sources (AWS refuses them; benchmarks and some
+    /// local setups need them).
+    pub allow_aws_sources: bool,
     /// The SFN-Local mock file (`stateMachineArn#TestCase` selects a test case).
     pub mock_config: Option<String>,
     /// Endpoints for `aws-sdk:<service>:*` tasks, by service name (`glue` → URL).
@@ -41,6 +44,7 @@ impl Default for Config {
         Config {
             wait_scale: 1.0,
             virtual_clock: false,
+            allow_aws_sources: false,
             mock_config: None,
             sdk_endpoints: HashMap::new(),
             account: "123456789012".into(),

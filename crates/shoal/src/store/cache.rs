@@ -4,9 +4,12 @@
 //! The cache stays exact because one writer applies every change: it updates the cache with each
 //! commit before acknowledging it, and a reader fills a miss only if no commit was applied since
 //! it began reading (the generation check), so a value read before a commit never lands after it.
+//! While a commit is under way its keys are *pending*: the database may already show the new
+//! values to other readers, so the cache answers nothing for those keys until the commit is
+//! applied to it.
 
 use super::{Row, Shared, Write};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// The most records and histories kept; the oldest entries go first.
@@ -56,6 +59,9 @@ struct Entry {
 
 struct Inner {
     generation: u64,
+    /// The record keys and executions of the commit under way.
+    pending: HashSet<Key>,
+    pending_histories: HashSet<String>,
     records: Bounded<Key, Entry>,
     /// Every chunk of an execution's history with its first event id.
     histories: Bounded<String, Vec<(u64, Arc<str>)>>,
@@ -65,6 +71,8 @@ impl Default for Inner {
     fn default() -> Inner {
         Inner {
             generation: 0,
+            pending: HashSet::new(),
+            pending_histories: HashSet::new(),
             records: Bounded::new(MAX_RECORDS),
             histories: Bounded::new(MAX_HISTORIES),
         }
@@ -109,11 +117,12 @@ impl Cache {
     }
 
     fn entry(&self, kind: &str, key: &str) -> Option<Entry> {
-        self.lock()
-            .records
-            .map
-            .get(&(kind.to_string(), key.to_string()))
-            .cloned()
+        let g = self.lock();
+        let k = (kind.to_string(), key.to_string());
+        if g.pending.contains(&k) {
+            return None;
+        }
+        g.records.map.get(&k).cloned()
     }
 
     /// Keeps a record decoded from `body` if `body` is still the cached text.
@@ -128,11 +137,32 @@ impl Cache {
     }
 
     pub fn history(&self, execution: &str) -> Option<Vec<String>> {
-        self.lock()
-            .histories
+        let g = self.lock();
+        if g.pending_histories.contains(execution) {
+            return None;
+        }
+        g.histories
             .map
             .get(execution)
             .map(|c| c.iter().map(|(_, s)| s.to_string()).collect())
+    }
+
+    /// The writer is about to commit `writes`: until it applies them, the cache answers nothing
+    /// for their keys (other readers may see the new values in the database already), and no
+    /// read begun before now may fill the cache.
+    pub fn begin<'a>(&self, writes: impl Iterator<Item = &'a Write>) {
+        let mut g = self.lock();
+        g.generation += 1;
+        for w in writes {
+            match w {
+                Write::Put(Row { kind, key, .. }) | Write::Delete { kind, key } => {
+                    g.pending.insert((kind.to_string(), key.clone()));
+                }
+                Write::History { execution, .. } => {
+                    g.pending_histories.insert(execution.clone());
+                }
+            }
+        }
     }
 
     pub fn ticket(&self) -> Ticket {
@@ -162,6 +192,8 @@ impl Cache {
     pub fn applied<'a>(&self, writes: impl Iterator<Item = &'a Write>) {
         let mut g = self.lock();
         g.generation += 1;
+        g.pending.clear();
+        g.pending_histories.clear();
         for w in writes {
             match w {
                 Write::Put(r) => g.set_record(
@@ -199,6 +231,8 @@ impl Cache {
     pub fn failed<'a>(&self, writes: impl Iterator<Item = &'a Write>) {
         let mut g = self.lock();
         g.generation += 1;
+        g.pending.clear();
+        g.pending_histories.clear();
         for w in writes {
             match w {
                 Write::Put(Row { kind, key, .. }) | Write::Delete { kind, key } => {
@@ -248,6 +282,24 @@ mod tests {
         assert_eq!(c.record("k", "b"), Some(None));
         c.failed([put("a", "x")].iter());
         assert_eq!(c.record("k", "a"), None);
+    }
+
+    #[test]
+    fn a_commit_under_way_hides_its_keys() {
+        let c = Cache::default();
+        c.applied([put("a", "old"), hist(1, "[1]")].iter());
+        let t = c.ticket();
+        let writes = [put("a", "new"), hist(2, "[2]")];
+        c.begin(writes.iter());
+        // the database may show "new" already: the cache must not answer "old"
+        assert_eq!(c.record("k", "a"), None);
+        assert_eq!(c.history("e"), None);
+        // nor keep what a reader found before the commit began
+        c.fill_record(t, "k", "b", None);
+        assert_eq!(c.record("k", "b"), None);
+        c.applied(writes.iter());
+        assert_eq!(c.record("k", "a"), Some(Some(Arc::from("new"))));
+        assert_eq!(c.history("e"), Some(vec!["[1]".into(), "[2]".into()]));
     }
 
     #[test]

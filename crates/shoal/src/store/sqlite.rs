@@ -129,6 +129,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Batch>, cache: &Cache) {
                 Err(_) => break,
             }
         }
+        cache.begin(group.iter().flat_map(|(w, _)| w.iter()));
         let result = apply(&mut conn, &group).map_err(|e| e.to_string());
         let writes = group.iter().flat_map(|(w, _)| w.iter());
         match result {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Side-by-side EventBridge benchmark: shoal (release build), moto and, when installed,
+# fakecloud, in one run, with the shared harness ../shared/bench/events_bench.py
+# (TestEventPattern calls/s, PutEvents events/s with 101 rules, PutEvents -> state machine
+# delivery latency).
+#
+#   bench/events-peers.sh [PEER...]     # peers: shoal moto fakecloud (default: all available)
+#
+# shoal runs with --allow-aws-sources: the harness puts `aws.glue` events as a client, which
+# AWS (and shoal by default) refuses. Queues are not served yet, so shoal's delivery phase
+# covers state machines only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peers=("$@")
+root=$PWD
+src=../shared/bench
+[ -f "$src/events_bench.py" ] || { echo "missing $src: check out ../shared beside the repository" >&2; exit 1; }
+b=$root/target/bench-harness
+mkdir -p "$b"
+cp "$src"/*.py "$src"/*.sh "$src"/*.txt "$b"/
+chmod u+w "$b"/*
+[ -x "$b/.venv/bin/moto_server" ] || (cd "$b" && ./setup.sh moto)
+fakecloud=${FAKECLOUD:-$(command -v fakecloud || true)}
+[ -n "$fakecloud" ] || [ ! -x /tmp/fakecloud/bin/fakecloud ] || fakecloud=/tmp/fakecloud/bin/fakecloud
+if [ ${#peers[@]} -eq 0 ]; then
+  peers=(shoal moto)
+  [ -z "$fakecloud" ] || peers+=(fakecloud)
+fi
+cargo build --release -p shoal
+data=$(mktemp -d)
+out=$(mktemp --suffix=.jsonl)
+cleanup() {
+  rm -rf "$data"
+  (cd "$b" && for p in "custom 4611" "moto 5056" "custom 4621"; do ./peers.sh stop $p || true; done) >/dev/null 2>&1
+}
+trap cleanup EXIT
+args=(--n-tests 1000 --n-batches 200 --samples 50)
+for p in "${peers[@]}"; do
+  case $p in
+    shoal)
+      (cd "$b" && PEER_CMD="$root/target/release/shoal serve --allow-aws-sources --listen 127.0.0.1:{PORT} --data $data" ./peers.sh start custom 4611)
+      (cd "$b" && .venv/bin/python events_bench.py --endpoint http://127.0.0.1:4611 "${args[@]}" --targets sfn --pid-file run/custom-4611.pid --label shoal --json "$out")
+      (cd "$b" && ./peers.sh stop custom 4611) ;;
+    moto)
+      (cd "$b" && ./peers.sh start moto 5056)
+      (cd "$b" && .venv/bin/python events_bench.py --endpoint http://127.0.0.1:5056 "${args[@]}" --pid-file run/moto-5056.pid --label moto --json "$out")
+      (cd "$b" && ./peers.sh stop moto 5056) ;;
+    fakecloud)
+      [ -n "$fakecloud" ] || { echo "fakecloud not installed (cargo install fakecloud --root /tmp/fakecloud)" >&2; exit 1; }
+      (cd "$b" && PEER_CMD="$fakecloud --addr 127.0.0.1:{PORT}" ./peers.sh start custom 4621)
+      (cd "$b" && .venv/bin/python events_bench.py --endpoint http://127.0.0.1:4621 "${args[@]}" --pid-file run/custom-4621.pid --label fakecloud --json "$out")
+      (cd "$b" && ./peers.sh stop custom 4621) ;;
+    *) echo "unknown peer $p (shoal, moto, fakecloud)" >&2; exit 2 ;;
+  esac
+done
+(cd "$b" && .venv/bin/python summarize.py "$out")
