@@ -5,6 +5,7 @@ mod cli;
 mod events;
 mod scheduler;
 mod sfn;
+mod ssm;
 mod store;
 
 /// mimalloc: the engine allocates many small short-lived values; glibc's allocator spent a

@@ -5,6 +5,7 @@ pub mod events;
 pub mod scheduler;
 pub mod sfn;
 pub mod shoal;
+pub mod ssm;
 
 use crate::sfn::arn::Scope;
 use crate::sfn::Sfn;
@@ -24,6 +25,7 @@ pub struct App {
     pub sfn: Arc<Sfn>,
     pub events: Arc<crate::events::Events>,
     pub scheduler: Arc<crate::scheduler::Scheduler>,
+    pub ssm: Arc<crate::ssm::Ssm>,
 }
 
 pub fn router(app: App) -> Router {
@@ -209,21 +211,21 @@ async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
         account: app.sfn.config.account.clone(),
     };
     let result = match target.split_once('.') {
-        Some((service @ ("AWSStepFunctions" | "AWSEvents"), action)) => {
+        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM"), action)) => {
             let input = match json_body(&body) {
                 Ok(v) => v,
                 Err(e) => return e.into_response(),
             };
-            if service == "AWSEvents" {
-                events::handle(&app, &scope, action, &input).await
-            } else {
-                sfn::handle(&app, &scope, action, &input).await
+            match service {
+                "AWSEvents" => events::handle(&app, &scope, action, &input).await,
+                "AmazonSSM" => ssm::handle(&app, &scope, action, &input).await,
+                _ => sfn::handle(&app, &scope, action, &input).await,
             }
         }
         _ if target.is_empty() => Err(AwsError::new(
             400,
             "UnknownOperationException",
-            "The request has no X-Amz-Target header; shoal serves the AWS JSON protocols (Step Functions: AWSStepFunctions.*, EventBridge: AWSEvents.*)",
+            "The request has no X-Amz-Target header; shoal serves the AWS JSON protocols (Step Functions: AWSStepFunctions.*, EventBridge: AWSEvents.*, Parameter Store: AmazonSSM.*)",
         )),
         _ => Err(AwsError::new(
             400,
@@ -235,8 +237,8 @@ async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
         Ok(v) => json_response(v),
         Err(e) => e.into_response(),
     };
-    if target.starts_with("AWSEvents.") {
-        // EventBridge speaks AWS JSON 1.1
+    if target.starts_with("AWSEvents.") || target.starts_with("AmazonSSM.") {
+        // EventBridge and SSM speak AWS JSON 1.1
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/x-amz-json-1.1"),

@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// `glue=http://127.0.0.1:5000`. Default: the service's AWS endpoint in the execution's region.
     #[arg(long = "aws-endpoint", value_name = "SERVICE=URL")]
     aws_endpoints: Vec<String>,
+    /// The key that seals SecureString parameters (created if missing; default
+    /// DATA/parameters.key). Kept outside the database, so a copy of shoal.db reveals nothing.
+    #[arg(long)]
+    parameter_key: Option<PathBuf>,
     /// The account id in ARNs.
     #[arg(long, default_value = "123456789012")]
     account: String,
@@ -92,10 +96,17 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| a.listen.clone()),
             store.path().display()
         );
+            let key = a
+                .parameter_key
+                .clone()
+                .unwrap_or_else(|| a.data.join("parameters.key"));
+            let sealer = crate::ssm::crypto::Sealer::open(&key)?;
+            let ssm = Arc::new(crate::ssm::Ssm::new(store.clone(), sealer));
             let app = api::router(App {
                 sfn,
                 events,
                 scheduler,
+                ssm,
             });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

@@ -352,6 +352,13 @@ fn aws_sdk(
         .next()
         .unwrap_or("")
         .to_string();
+    // Step Functions names the SDK's exception class: a code like `ParameterNotFound` is
+    // reported as `Ssm.ParameterNotFoundException` (as S3's `NoSuchKey` is `S3.NoSuchKeyException`)
+    let code = if code.ends_with("Exception") {
+        code
+    } else {
+        format!("{code}Exception")
+    };
     let message = value
         .get("message")
         .or_else(|| value.get("Message"))
