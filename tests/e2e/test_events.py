@@ -454,6 +454,11 @@ def test_scheduler_api_and_fires(make_server):
                         Target={"Arn": once, "RoleArn": role}, State="DISABLED")
     names = [x["Name"] for x in sch.list_schedules()["Schedules"]]
     assert names == ["later", "once", "wordpress"], names
+    r = shoal(s, "schedule", "list")
+    assert r.returncode == 0, r.stderr
+    row = [l for l in r.stdout.splitlines() if "pipeline/wordpress" in l]
+    assert row and "Europe/London" in row[0] and "cron(0 7 * * ? *)" in row[0] and "ENABLED" in row[0], r.stdout
+    assert "(virtual)" in r.stdout
     assert [x["Name"] for x in sch.list_schedules(GroupName="pipeline")["Schedules"]] == ["wordpress"]
     shoal(s, "clock", "advance", "11m")
     [e] = executions(sfn, sink, 1)

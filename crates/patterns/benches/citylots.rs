@@ -229,7 +229,11 @@ fn main() {
     println!("\nper-event cost as exact rules grow (MAPBLKLOT; best of 3 runs):");
     let sample = &events[..events.len().min(50_000)];
     let mut base = 0.0;
-    let sizes: &[usize] = if quick { &[10, 100] } else { &[10, 100, 1_000, 10_000] };
+    let sizes: &[usize] = if quick {
+        &[10, 100]
+    } else {
+        &[10, 100, 1_000, 10_000]
+    };
     for &rules in sizes {
         let mut r = Rng(42);
         let pats: Vec<String> = (0..rules)
