@@ -14,23 +14,11 @@ cd "$(dirname "$0")/.."
 n=${1:-200}
 shift || true
 peers=("$@")
-root=$PWD
-src=../shared/bench
-[ -f "$src/sfn_bench.py" ] || { echo "missing $src: check out ../shared beside the repository" >&2; exit 1; }
-b=$root/target/bench-harness
-mkdir -p "$b"
-cp "$src"/*.py "$src"/*.sh "$src"/*.txt "$b"/
-chmod u+w "$b"/*
-[ -x "$b/.venv/bin/moto_server" ] || (cd "$b" && ./setup.sh moto)
-
-fakecloud=${FAKECLOUD:-$(command -v fakecloud || true)}
-[ -n "$fakecloud" ] || [ ! -x /tmp/fakecloud/bin/fakecloud ] || fakecloud=/tmp/fakecloud/bin/fakecloud
+. bench/harness.sh
 if [ ${#peers[@]} -eq 0 ]; then
   peers=(shoal moto)
   [ -z "$fakecloud" ] || peers+=(fakecloud)
 fi
-
-cargo build --release -p shoal
 data=$(mktemp -d)
 out=$(mktemp --suffix=.jsonl)
 cleanup() {

@@ -24,22 +24,7 @@ fn epoch(t: &DateTime<Utc>) -> Value {
 }
 
 fn tags(v: &Value) -> Vec<(String, String)> {
-    v.get("Tags")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| {
-                    Some((
-                        t.get("Key")?.as_str()?.to_string(),
-                        t.get("Value")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    super::key_values(v, "Tags")
 }
 
 fn bus_json(b: &Bus) -> Value {

@@ -106,6 +106,24 @@ pub(crate) fn req_str(v: &Value, k: &str) -> Result<String, AwsError> {
     opt_str(v, k)?.ok_or_else(|| missing(k))
 }
 
+/// A `[{"Key": ..., "Value": ...}]` list (EventBridge, Scheduler, SSM).
+pub(crate) fn key_values(v: &Value, k: &str) -> Vec<(String, String)> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some((
+                t.get("Key")?.as_str()?.to_string(),
+                t.get("Value")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ))
+        })
+        .collect()
+}
+
 pub(crate) fn opt_bool(v: &Value, k: &str) -> bool {
     v.get(k).and_then(Value::as_bool).unwrap_or(false)
 }

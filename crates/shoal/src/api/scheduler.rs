@@ -234,13 +234,7 @@ pub async fn group(
             }
             Method::POST => {
                 let v = body(&bytes)?;
-                let tags = v
-                    .get("Tags")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| Some((text(t, "Key")?, text(t, "Value").unwrap_or_default())))
-                    .collect();
+                let tags = super::key_values(&v, "Tags");
                 let g = sch.create_group(&scope, &name, tags).await?;
                 Ok(json!({"ScheduleGroupArn": g.arn}))
             }

@@ -139,21 +139,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
     let decrypt = opt_bool(v, "WithDecryption");
     Ok(match action {
         "PutParameter" => {
-            let tags = v
-                .get("Tags")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|t| {
-                    Some((
-                        t.get("Key")?.as_str()?.to_string(),
-                        t.get("Value")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    ))
-                })
-                .collect();
+            let tags = super::key_values(v, "Tags");
             let spec = PutSpec {
                 name: req_str(v, "Name")?,
                 value: req_str(v, "Value")?,

@@ -76,6 +76,16 @@ pub struct NewDestination {
     pub rate_limit: Option<u64>,
 }
 
+/// Connections and API destinations carry a unique suffix in their ARNs, as on AWS.
+fn unique_arn(scope: &Scope, kind: &str, name: &str) -> String {
+    format!(
+        "arn:aws:events:{}:{}:{kind}/{name}/{}",
+        scope.region,
+        scope.account,
+        uuid::Uuid::new_v4()
+    )
+}
+
 fn owner(scope: &Scope) -> String {
     format!("{}:{}", scope.account, scope.region)
 }
@@ -157,12 +167,7 @@ impl Events {
             )));
         }
         let c = Connection {
-            arn: format!(
-                "arn:aws:events:{}:{}:connection/{name}/{}",
-                scope.region,
-                scope.account,
-                uuid::Uuid::new_v4()
-            ),
+            arn: unique_arn(scope, "connection", name),
             name: name.into(),
             owner: owner(scope),
             description,
@@ -249,12 +254,7 @@ impl Events {
             )));
         }
         let d = ApiDestination {
-            arn: format!(
-                "arn:aws:events:{}:{}:api-destination/{name}/{}",
-                scope.region,
-                scope.account,
-                uuid::Uuid::new_v4()
-            ),
+            arn: unique_arn(scope, "api-destination", name),
             name: name.into(),
             owner: owner(scope),
             description,
@@ -328,6 +328,24 @@ fn pairs(v: Option<&Value>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `url` with `pairs` added to its query string.
+fn append_query(url: &mut String, pairs: &[(String, String)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&form(pairs));
+}
+
+/// `k=v&k=v`, percent-encoded.
+fn form(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -357,16 +375,7 @@ fn oauth_token(p: &Value) -> std::result::Result<String, HttpOutcome> {
     let extra = p.pointer("/OAuthParameters/OAuthHttpParameters");
     let mut url = url.to_string();
     let query = pairs(extra.and_then(|e| e.get("QueryStringParameters")));
-    if !query.is_empty() {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(
-            &query
-                .iter()
-                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-                .collect::<Vec<_>>()
-                .join("&"),
-        );
-    }
+    append_query(&mut url, &query);
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
     let mut req = ureq::http::Request::builder()
         .method(method)
@@ -375,13 +384,9 @@ fn oauth_token(p: &Value) -> std::result::Result<String, HttpOutcome> {
     for (k, v) in pairs(extra.and_then(|e| e.get("HeaderParameters"))) {
         req = req.header(k, v);
     }
-    let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
-    form.extend(pairs(extra.and_then(|e| e.get("BodyParameters"))));
-    let body = form
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+    let mut fields = vec![("grant_type".to_string(), "client_credentials".to_string())];
+    fields.extend(pairs(extra.and_then(|e| e.get("BodyParameters"))));
+    let body = form(&fields);
     let req = req
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(body.into_bytes())
@@ -431,16 +436,7 @@ pub fn invoke(d: &ApiDestination, c: &Connection, target: &Value, input: &str) -
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
         );
     }
-    if !query.is_empty() {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(
-            &query
-                .iter()
-                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-                .collect::<Vec<_>>()
-                .join("&"),
-        );
-    }
+    append_query(&mut url, &query);
     let mut req = ureq::http::Request::builder()
         .method(d.method.as_str())
         .uri(&url)
