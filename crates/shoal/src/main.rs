@@ -5,6 +5,7 @@ mod cli;
 mod events;
 mod scheduler;
 mod sfn;
+mod sqs;
 mod ssm;
 mod store;
 

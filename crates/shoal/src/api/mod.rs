@@ -5,6 +5,7 @@ pub mod events;
 pub mod scheduler;
 pub mod sfn;
 pub mod shoal;
+pub mod sqs;
 pub mod ssm;
 
 use crate::sfn::arn::Scope;
@@ -26,6 +27,7 @@ pub struct App {
     pub events: Arc<crate::events::Events>,
     pub scheduler: Arc<crate::scheduler::Scheduler>,
     pub ssm: Arc<crate::ssm::Ssm>,
+    pub sqs: Arc<crate::sqs::Sqs>,
 }
 
 pub fn router(app: App) -> Router {
@@ -48,6 +50,9 @@ pub struct AwsError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// For query-compatible JSON services (SQS): the query protocol's error code, which
+    /// the SDKs map to their exception classes (`x-amzn-query-error`).
+    pub query_code: Option<String>,
 }
 
 impl AwsError {
@@ -56,6 +61,7 @@ impl AwsError {
             status,
             code: code.into(),
             message: message.into(),
+            query_code: None,
         }
     }
 }
@@ -70,7 +76,7 @@ impl IntoResponse for AwsError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         let body = json!({"__type": self.code, "message": self.message}).to_string();
-        (
+        let mut r = (
             status,
             [
                 ("content-type", "application/x-amz-json-1.0"),
@@ -78,7 +84,19 @@ impl IntoResponse for AwsError {
             ],
             body,
         )
-            .into_response()
+            .into_response();
+        let fault = if self.status >= 500 {
+            "Receiver"
+        } else {
+            "Sender"
+        };
+        if let Some(v) = self
+            .query_code
+            .and_then(|q| axum::http::HeaderValue::from_str(&format!("{q};{fault}")).ok())
+        {
+            r.headers_mut().insert("x-amzn-query-error", v);
+        }
+        r
     }
 }
 
@@ -229,7 +247,7 @@ async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
         account: app.sfn.config.account.clone(),
     };
     let result = match target.split_once('.') {
-        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM"), action)) => {
+        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS"), action)) => {
             let input = match json_body(&body) {
                 Ok(v) => v,
                 Err(e) => return e.into_response(),
@@ -237,13 +255,22 @@ async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
             match service {
                 "AWSEvents" => events::handle(&app, &scope, action, &input).await,
                 "AmazonSSM" => ssm::handle(&app, &scope, action, &input).await,
+                "AmazonSQS" => {
+                    // queue URLs name this server as the client reached it
+                    let host = headers
+                        .get("host")
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("127.0.0.1:4566");
+                    let base = format!("http://{host}");
+                    sqs::handle(&app, &scope, &base, action, &input).await
+                }
                 _ => sfn::handle(&app, &scope, action, &input).await,
             }
         }
         _ if target.is_empty() => Err(AwsError::new(
             400,
             "UnknownOperationException",
-            "The request has no X-Amz-Target header; shoal serves the AWS JSON protocols (Step Functions: AWSStepFunctions.*, EventBridge: AWSEvents.*, Parameter Store: AmazonSSM.*)",
+            "The request has no X-Amz-Target header; shoal serves the AWS JSON protocols (Step Functions: AWSStepFunctions.*, EventBridge: AWSEvents.*, Parameter Store: AmazonSSM.*, SQS: AmazonSQS.*)",
         )),
         _ => Err(AwsError::new(
             400,

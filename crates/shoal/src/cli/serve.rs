@@ -87,7 +87,9 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot listen on {}", a.listen))?;
             let sfn = Sfn::new(store.clone(), config, tokio::runtime::Handle::current());
             let resumed = sfn.recover()?;
-            let events = crate::events::Events::start(store.clone(), sfn.clone())
+            let sqs = crate::sqs::Sqs::open(store.clone())
+                .map_err(|e| anyhow::anyhow!("cannot load the queues: {e}"))?;
+            let events = crate::events::Events::start(store.clone(), sfn.clone(), sqs.clone())
                 .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
             let scheduler = crate::scheduler::Scheduler::start(store.clone(), events.clone())
                 .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
@@ -107,6 +109,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 events,
                 scheduler,
                 ssm,
+                sqs,
             });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

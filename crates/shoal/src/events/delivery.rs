@@ -10,9 +10,10 @@ use super::Events;
 use crate::sfn::arn::Scope;
 use crate::sfn::error::SfnError;
 use crate::sfn::executions::StartRequest;
+use crate::sqs::messages::Outgoing;
 use crate::store::{delete, put, Records, Scan};
 use chrono::{Duration, Utc};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -96,7 +97,7 @@ impl Events {
                 return;
             }
             Outcome::Retry(why) => why,
-            Outcome::Fail(why) => return self.give_up(d, why),
+            Outcome::Fail(why) => return self.give_up(d, why).await,
         };
         d.attempts += 1;
         let policy = d.target.get("RetryPolicy");
@@ -111,7 +112,7 @@ impl Events {
         let now = Utc::now();
         if d.attempts > max_attempts || now - d.first >= Duration::seconds(max_age) {
             let why = format!("retries exhausted after {} attempt(s): {why}", d.attempts);
-            return self.give_up(d, why);
+            return self.give_up(d, why).await;
         }
         d.due = now + self.backoff(d.attempts);
         d.last_error = Some(why);
@@ -133,23 +134,48 @@ impl Events {
         Duration::milliseconds((base * jitter * c.wait_scale * 1000.0) as i64)
     }
 
-    fn give_up(&self, mut d: Delivery, why: String) {
-        let dlq = d
+    /// A delivery that cannot succeed: to the target's dead-letter queue when it has one (the
+    /// event, with AWS's ERROR_CODE, ERROR_MESSAGE, RULE_ARN and TARGET_ARN attributes), and
+    /// kept as FAILED.
+    async fn give_up(&self, mut d: Delivery, why: String) {
+        let target = d.target.get("Arn").and_then(Value::as_str).unwrap_or("");
+        let mut dead = String::new();
+        if let Some(dlq) = d
             .target
             .pointer("/DeadLetterConfig/Arn")
             .and_then(Value::as_str)
-            .map(|a| {
-                format!("; its dead-letter queue {a} cannot take it until shoal serves queues")
-            })
-            .unwrap_or_default();
+        {
+            let text = |v: &str| json!({"DataType": "String", "StringValue": v});
+            let code = if why.contains("retries exhausted") {
+                "RETRIES_EXHAUSTED"
+            } else {
+                "NO_PERMISSIONS_OR_RESOURCE"
+            };
+            let m = Outgoing {
+                body: d.event.clone(),
+                delay: None,
+                attributes: json!({
+                    "ERROR_CODE": text(code),
+                    "ERROR_MESSAGE": text(&why),
+                    "RULE_ARN": text(&d.rule_arn),
+                    "TARGET_ARN": text(target),
+                }),
+                group: dlq.ends_with(".fifo").then(|| d.event_id.clone()),
+                dedup: dlq.ends_with(".fifo").then(|| d.id.clone()),
+            };
+            dead = match self.sqs.send(dlq, m).await {
+                Ok(_) => format!("; sent to its dead-letter queue {dlq}"),
+                Err(e) => format!("; its dead-letter queue {dlq} refused it: {e}"),
+            };
+        }
         eprintln!(
-            "shoal: event {} to target {} of {} failed: {why}{dlq}",
+            "shoal: event {} to target {} of {} failed: {why}{dead}",
             d.event_id,
             d.target.get("Id").and_then(Value::as_str).unwrap_or(""),
             d.rule_arn
         );
         d.status = "FAILED".into();
-        d.last_error = Some(why);
+        d.last_error = Some(format!("{why}{dead}"));
         let _ = self.store.commit(vec![put(&d)]);
     }
 
@@ -172,6 +198,7 @@ impl Events {
             "events" if resource.starts_with("api-destination/") => {
                 self.call_destination(arn, d).await
             }
+            "sqs" => self.enqueue(arn, d).await,
             _ => Outcome::Fail(format!(
                 "shoal does not deliver to {service} targets yet ({arn})"
             )),
@@ -207,6 +234,27 @@ impl Events {
                 | SfnError::InvalidName(_)),
             ) => Outcome::Fail(format!("{}: {e}", e.code())),
             Err(e) => Outcome::Retry(format!("{}: {e}", e.code())),
+        }
+    }
+
+    /// A queue target: the input as the message body (`SqsParameters.MessageGroupId` for FIFO
+    /// queues, the event id as the deduplication id).
+    async fn enqueue(&self, arn: &str, d: &Delivery) -> Outcome {
+        let m = Outgoing {
+            body: d.input.clone(),
+            delay: None,
+            attributes: Value::Null,
+            group: d
+                .target
+                .pointer("/SqsParameters/MessageGroupId")
+                .and_then(Value::as_str)
+                .map(String::from),
+            dedup: arn.ends_with(".fifo").then(|| d.event_id.clone()),
+        };
+        match self.sqs.send(arn, m).await {
+            Ok(_) => Outcome::Delivered,
+            Err(e) if e.name == "InternalError" => Outcome::Retry(e.to_string()),
+            Err(e) => Outcome::Fail(format!("{}: {e}", e.name)),
         }
     }
 

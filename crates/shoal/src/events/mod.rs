@@ -28,6 +28,8 @@ pub use error::{EventsError, Result};
 pub struct Events {
     pub store: Arc<dyn Store>,
     pub sfn: Arc<Sfn>,
+    /// Queue targets and dead-letter queues.
+    pub sqs: Arc<crate::sqs::Sqs>,
     /// Compiled rules by bus ARN, dropped when a rule of that bus changes.
     compiled: Mutex<HashMap<String, Arc<router::BusRules>>>,
     /// New deliveries for the delivery worker.
@@ -46,13 +48,18 @@ pub struct Events {
 impl Events {
     /// Creates the service and starts its delivery worker, which first resumes the deliveries
     /// a previous run left in flight.
-    pub fn start(store: Arc<dyn Store>, sfn: Arc<Sfn>) -> Result<Arc<Events>> {
+    pub fn start(
+        store: Arc<dyn Store>,
+        sfn: Arc<Sfn>,
+        sqs: Arc<crate::sqs::Sqs>,
+    ) -> Result<Arc<Events>> {
         let (queue, rx) = tokio::sync::mpsc::unbounded_channel();
         let (schedule, schedule_rx) = tokio::sync::mpsc::unbounded_channel();
         let (tail, _) = tokio::sync::broadcast::channel(1024);
         let events = Arc::new(Events {
             store,
             sfn: sfn.clone(),
+            sqs,
             compiled: Mutex::new(HashMap::new()),
             queue,
             tail,

@@ -1,0 +1,124 @@
+"""SQS through boto3 against the real `shoal serve`, and queues as EventBridge targets and
+dead-letter queues."""
+
+import json
+import threading
+import time
+
+import pytest
+
+
+def test_queues_and_messages(make_server):
+    s = make_server()
+    sqs = s.client(service="sqs")
+    url = sqs.create_queue(QueueName="raw-files", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    assert url.endswith("/123456789012/raw-files")
+    assert sqs.create_queue(QueueName="raw-files", Attributes={"VisibilityTimeout": "1"})["QueueUrl"] == url
+    with pytest.raises(sqs.exceptions.QueueNameExists):
+        sqs.create_queue(QueueName="raw-files", Attributes={"VisibilityTimeout": "5"})
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_url(QueueName="nope")
+    assert sqs.get_queue_url(QueueName="raw-files")["QueueUrl"] == url
+    assert sqs.list_queues(QueueNamePrefix="raw")["QueueUrls"] == [url]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["QueueArn"] == "arn:aws:sqs:us-east-1:123456789012:raw-files" and attrs["VisibilityTimeout"] == "1"
+    # boto3 checks the MD5 of the body and of the attributes it sent
+    r = sqs.send_message(QueueUrl=url, MessageBody="hello", MessageAttributes={
+        "kind": {"DataType": "String", "StringValue": "post"}, "n": {"DataType": "Number", "StringValue": "3"}})
+    assert r["MD5OfMessageBody"] == "5d41402abc4b2a76b9719d911017c592"
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], AttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in got] == ["hello"] and got[0]["MessageAttributes"]["kind"]["StringValue"] == "post"
+    assert got[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    # invisible for its timeout, then back
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    time.sleep(1.2)
+    again = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert again[0]["MessageId"] == got[0]["MessageId"] and again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"], VisibilityTimeout=30)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"])
+    with pytest.raises(sqs.exceptions.ClientError, match="isn't in flight|not a valid"):
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"], VisibilityTimeout=5)
+    # batches
+    out = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(5)])
+    assert len(out["Successful"]) == 5
+    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in msgs] == ["m0", "m1", "m2", "m3", "m4"]
+    d = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": m["MessageId"][:8], "ReceiptHandle": m["ReceiptHandle"]} for m in msgs])
+    assert len(d["Successful"]) == 5
+    # long polling: a receive waits for a message sent while it waits
+    later = threading.Timer(0.5, lambda: s.client(service="sqs").send_message(QueueUrl=url, MessageBody="late"))
+    t0 = time.time()
+    later.start()
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    assert got[0]["Body"] == "late" and 0.4 < time.time() - t0 < 4
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+    # delay, purge
+    sqs.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=1)
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    sqs.purge_queue(QueueUrl=url)
+    time.sleep(1.1)
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    # messages survive kill -9
+    sqs.send_message(QueueUrl=url, MessageBody="durable")
+    s.kill9()
+    s.start()
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["durable"]
+    sqs.delete_queue(QueueUrl=url)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+
+
+def test_redrive_and_fifo(make_server):
+    s = make_server()
+    sqs = s.client(service="sqs")
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    q = sqs.create_queue(QueueName="work", Attributes={"VisibilityTimeout": "0", "RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+    sqs.send_message(QueueUrl=q, MessageBody="poison")
+    for _ in range(2):
+        assert sqs.receive_message(QueueUrl=q)["Messages"][0]["Body"] == "poison"
+    # the third receive would exceed maxReceiveCount: the message moves to the dead-letter queue
+    assert sqs.receive_message(QueueUrl=q).get("Messages", []) == []
+    assert sqs.receive_message(QueueUrl=dlq)["Messages"][0]["Body"] == "poison"
+    # FIFO: order within a group, a group waits while one of its messages is in flight, dedup
+    f = sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    with pytest.raises(sqs.exceptions.ClientError, match="MessageGroupId"):
+        sqs.send_message(QueueUrl=f, MessageBody="x")
+    for body, group in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("a1", "a")]:
+        sqs.send_message(QueueUrl=f, MessageBody=body, MessageGroupId=group)
+    first = sqs.receive_message(QueueUrl=f, MaxNumberOfMessages=1)["Messages"]
+    assert [m["Body"] for m in first] == ["a1"]
+    second = sqs.receive_message(QueueUrl=f, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in second] == ["b1"], "group a waits for a1; the repeated a1 was deduplicated"
+    sqs.delete_message(QueueUrl=f, ReceiptHandle=first[0]["ReceiptHandle"])
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=f, MaxNumberOfMessages=10)["Messages"]] == ["a2"]
+
+
+def test_queues_as_event_targets_and_dead_letter_queues(make_server, http_target):
+    s = make_server("--wait-scale", "0.01")
+    sqs, ev = s.client(service="sqs"), s.client(service="events")
+    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq = sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    conn = ev.create_connection(Name="c", AuthorizationType="API_KEY", AuthParameters={
+        "ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "v"}})["ConnectionArn"]
+    down = ev.create_api_destination(Name="down", ConnectionArn=conn, InvocationEndpoint=http_target.url + "/down",
+                                     HttpMethod="POST")["ApiDestinationArn"]
+    http_target.fail["/down"] = 500
+    ev.put_rule(Name="orders", EventPattern='{"source": ["shop"]}')
+    ev.put_targets(Rule="orders", Targets=[
+        {"Id": "q", "Arn": inbox_arn, "InputPath": "$.detail"},
+        {"Id": "api", "Arn": down, "RetryPolicy": {"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 60},
+         "DeadLetterConfig": {"Arn": dlq_arn}}])
+    ev.put_events(Entries=[{"Source": "shop", "DetailType": "order", "Detail": json.dumps({"id": 7})}])
+    got = sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=5)["Messages"]
+    assert json.loads(got[0]["Body"]) == {"id": 7}
+    dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=10, MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(dead[0]["Body"])["detail"] == {"id": 7}
+    attrs = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
+    assert attrs["ERROR_CODE"] == "RETRIES_EXHAUSTED" and attrs["TARGET_ARN"] == down, attrs
+    assert attrs["RULE_ARN"].endswith(":rule/orders")
+    assert [p for _, p, _ in http_target.requests].count("/down") == 2
