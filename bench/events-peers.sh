@@ -7,8 +7,7 @@
 #   bench/events-peers.sh [PEER...]     # peers: shoal moto fakecloud (default: all available)
 #
 # shoal runs with --allow-aws-sources: the harness puts `aws.glue` events as a client, which
-# AWS (and shoal by default) refuses. Queues are not served yet, so shoal's delivery phase
-# covers state machines only.
+# AWS (and shoal by default) refuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=("$@")
@@ -29,7 +28,7 @@ for p in "${peers[@]}"; do
   case $p in
     shoal)
       (cd "$b" && PEER_CMD="$root/target/release/shoal serve --allow-aws-sources --listen 127.0.0.1:{PORT} --data $data" ./peers.sh start custom 4611)
-      (cd "$b" && .venv/bin/python events_bench.py --endpoint http://127.0.0.1:4611 "${args[@]}" --targets sfn --pid-file run/custom-4611.pid --label shoal --json "$out")
+      (cd "$b" && .venv/bin/python events_bench.py --endpoint http://127.0.0.1:4611 "${args[@]}" --pid-file run/custom-4611.pid --label shoal --json "$out")
       (cd "$b" && ./peers.sh stop custom 4611) ;;
     moto)
       (cd "$b" && ./peers.sh start moto 5056)
