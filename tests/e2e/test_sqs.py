@@ -122,3 +122,58 @@ def test_queues_as_event_targets_and_dead_letter_queues(make_server, http_target
     assert attrs["ERROR_CODE"] == "RETRIES_EXHAUSTED" and attrs["TARGET_ARN"] == down, attrs
     assert attrs["RULE_ARN"].endswith(":rule/orders")
     assert [p for _, p, _ in http_target.requests].count("/down") == 2
+
+
+def test_pipes(make_server):
+    """EventBridge Pipes: an SQS source, a filter on the JSON body, an Express enrichment and a
+    state machine target; filtered-out messages are deleted, the rest reach the target."""
+    from conftest import machine, wait_done
+
+    s = make_server()
+    sqs, sfn, pipes = s.client(service="sqs"), s.client(), s.client(service="pipes")
+    src = sqs.create_queue(QueueName="orders-in", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+    src_arn = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    enrich = machine(sfn, "enrich", {"StartAt": "E", "States": {"E": {
+        "Type": "Pass", "Parameters": {"count.$": "States.ArrayLength($)", "ids.$": "$[*].messageId"}, "End": True}}},
+        kind="EXPRESS")
+    target = machine(sfn, "sink", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    with pytest.raises(pipes.exceptions.ValidationException):
+        pipes.create_pipe(Name="bad", Source="arn:aws:kinesis:us-east-1:123456789012:stream/x", Target=target, RoleArn="arn:aws:iam::123456789012:role/p")
+    arn = pipes.create_pipe(
+        Name="orders", Source=src_arn, Target=target, Enrichment=enrich, RoleArn="arn:aws:iam::123456789012:role/p",
+        SourceParameters={"SqsQueueParameters": {"BatchSize": 10},
+                          "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"body": {"status": ["paid"]}})}]}},
+        LogConfiguration={"Level": "INFO"})["Arn"]
+    assert arn == "arn:aws:pipes:us-east-1:123456789012:pipe/orders"
+    with pytest.raises(pipes.exceptions.ConflictException):
+        pipes.create_pipe(Name="orders", Source=src_arn, Target=target, RoleArn="arn:aws:iam::123456789012:role/p")
+    d = pipes.describe_pipe(Name="orders")
+    assert d["CurrentState"] == "RUNNING" and d["Enrichment"] == enrich
+    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"status": "paid", "id": 1}))
+    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"status": "draft", "id": 2}))
+    end = time.time() + 15
+    runs = []
+    while time.time() < end and not runs:
+        runs = sfn.list_executions(stateMachineArn=target)["executions"]
+        time.sleep(0.1)
+    assert runs, "the pipe started the target"
+    out = json.loads(wait_done(sfn, runs[0]["executionArn"])["input"])
+    assert out["count"] == 1 and len(out["ids"]) == 1, out
+    # both messages are gone: one delivered, one filtered out
+    time.sleep(2.5)
+    attrs = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0", attrs
+    # stopped, a pipe leaves messages in the queue
+    pipes.stop_pipe(Name="orders")
+    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"status": "paid", "id": 3}))
+    time.sleep(1)
+    assert sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"] == "1"
+    assert [p["Name"] for p in pipes.list_pipes()["Pipes"]] == ["orders"]
+    pipes.start_pipe(Name="orders")
+    end = time.time() + 15
+    while time.time() < end and len(sfn.list_executions(stateMachineArn=target)["executions"]) < 2:
+        time.sleep(0.1)
+    assert len(sfn.list_executions(stateMachineArn=target)["executions"]) == 2
+    pipes.delete_pipe(Name="orders")
+    with pytest.raises(pipes.exceptions.NotFoundException):
+        pipes.describe_pipe(Name="orders")

@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod events;
+mod pipes;
 mod scheduler;
 mod sfn;
 mod sqs;

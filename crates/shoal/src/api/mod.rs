@@ -2,6 +2,7 @@
 //! may be SigV4-signed with any credentials; the region comes from the signature.
 
 pub mod events;
+pub mod pipes;
 pub mod scheduler;
 pub mod sfn;
 pub mod shoal;
@@ -28,6 +29,7 @@ pub struct App {
     pub scheduler: Arc<crate::scheduler::Scheduler>,
     pub ssm: Arc<crate::ssm::Ssm>,
     pub sqs: Arc<crate::sqs::Sqs>,
+    pub pipes: Arc<crate::pipes::Pipes>,
 }
 
 pub fn router(app: App) -> Router {
@@ -36,6 +38,12 @@ pub fn router(app: App) -> Router {
         .route("/_shoal/events", axum::routing::post(shoal::service_events))
         .route("/_shoal/events/tail", axum::routing::get(shoal::tail))
         .route("/_shoal/events/failed", axum::routing::get(shoal::failed))
+        .route("/v1/pipes", axum::routing::get(pipes::list))
+        .route("/v1/pipes/{name}", any(pipes::pipe))
+        .route(
+            "/v1/pipes/{name}/{verb}",
+            axum::routing::post(pipes::start_stop),
+        )
         .route("/schedules", axum::routing::get(scheduler::schedules))
         .route("/schedules/{name}", any(scheduler::schedule))
         .route("/schedule-groups", axum::routing::get(scheduler::groups))

@@ -91,6 +91,8 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("cannot load the queues: {e}"))?;
             let events = crate::events::Events::start(store.clone(), sfn.clone(), sqs.clone())
                 .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
+            let pipes = crate::pipes::Pipes::start(store.clone(), events.clone())
+                .map_err(|e| anyhow::anyhow!("cannot start the pipes: {e}"))?;
             let scheduler = crate::scheduler::Scheduler::start(store.clone(), events.clone())
                 .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
             eprintln!(
@@ -110,6 +112,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 scheduler,
                 ssm,
                 sqs,
+                pipes,
             });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

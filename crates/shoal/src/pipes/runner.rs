@@ -1,0 +1,202 @@
+//! A running pipe: long-polls its queue, keeps the records its filters match, enriches the
+//! batch, and hands it to the target as one stored delivery before deleting the messages.
+//! Records that no filter matches are deleted, as AWS does. A failed enrichment leaves the
+//! messages in the queue, to come back after their visibility timeout (and to its dead-letter
+//! queue after too many receives).
+
+use super::model::Pipe;
+use super::Pipes;
+use crate::events::model::Delivery;
+use crate::events::router::Routing;
+use crate::sfn::arn::Scope;
+use crate::sqs::model::Message;
+use chrono::Utc;
+use patterns::Pattern;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The record Pipes passes on for an SQS message.
+fn record(m: &Message, p: &Pipe) -> Value {
+    let region = p.source.split(':').nth(3).unwrap_or("");
+    json!({
+        "messageId": m.id,
+        "receiptHandle": m.receipt,
+        "body": m.body,
+        "attributes": {
+            "ApproximateReceiveCount": m.receive_count.to_string(),
+            "SentTimestamp": m.sent.timestamp_millis().to_string(),
+            "SenderId": m.sender,
+            "ApproximateFirstReceiveTimestamp": m.first_received.map(|t| t.timestamp_millis().to_string()),
+        },
+        "messageAttributes": m.attributes.as_object().cloned().unwrap_or_default(),
+        "md5OfBody": crate::sqs::messages::md5_hex(m.body.as_bytes()),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": p.source,
+        "awsRegion": region,
+    })
+}
+
+/// Filters see a JSON body as JSON.
+fn matches(filters: &[Pattern], record: &Value) -> bool {
+    if filters.is_empty() {
+        return true;
+    }
+    let mut seen = record.clone();
+    if let Some(body) = record.get("body").and_then(Value::as_str) {
+        if let Ok(j) = serde_json::from_str::<Value>(body) {
+            seen["body"] = j;
+        }
+    }
+    let text = seen.to_string();
+    filters
+        .iter()
+        .any(|f| f.matches_text(&text).unwrap_or(false))
+}
+
+fn log(p: &Pipe, level: &str, what: &str) {
+    let rank = |l: &str| match l {
+        "ERROR" => 1,
+        "INFO" => 2,
+        "TRACE" => 3,
+        _ => 0,
+    };
+    if rank(level) > 0 && rank(level) <= rank(p.log_level()) {
+        eprintln!("shoal: pipe {} [{level}] {what}", p.name);
+    }
+}
+
+pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
+    let sqs = pipes.events.sqs.clone();
+    let batch = p
+        .source_parameters
+        .pointer("/SqsQueueParameters/BatchSize")
+        .and_then(Value::as_u64)
+        .unwrap_or(10)
+        .clamp(1, 10) as usize;
+    let filters: Vec<Pattern> = p
+        .source_parameters
+        .pointer("/FilterCriteria/Filters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Pattern::parse(f.get("Pattern")?.as_str()?).ok())
+        .collect();
+    loop {
+        let msgs = match sqs.receive(&p.source, batch, None, Some(20)).await {
+            Ok(m) => m,
+            Err(e) => {
+                log(&p, "ERROR", &format!("cannot read {}: {e}", p.source));
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        if msgs.is_empty() {
+            continue;
+        }
+        let records: Vec<Value> = msgs.iter().map(|m| record(m, &p)).collect();
+        let kept: Vec<Value> = records
+            .iter()
+            .filter(|r| matches(&filters, r))
+            .cloned()
+            .collect();
+        log(
+            &p,
+            "TRACE",
+            &format!(
+                "{} record(s) read, {} kept by the filters",
+                records.len(),
+                kept.len()
+            ),
+        );
+        if !kept.is_empty() {
+            let mut payload = Value::Array(kept);
+            if let Some(e) = &p.enrichment {
+                payload = match enrich(&pipes, e, &payload).await {
+                    Ok(v) => v,
+                    Err(why) => {
+                        // the messages come back after their visibility timeout
+                        log(&p, "ERROR", &format!("enrichment {e} failed: {why}"));
+                        continue;
+                    }
+                };
+            }
+            if let Err(e) = hand_over(&pipes, &p, &payload).await {
+                log(
+                    &p,
+                    "ERROR",
+                    &format!("cannot hand the batch to {}: {e}", p.target),
+                );
+                continue;
+            }
+            log(
+                &p,
+                "INFO",
+                &format!("a batch of {} went to {}", msgs.len(), p.target),
+            );
+        }
+        for m in &msgs {
+            if let Some(h) = &m.receipt {
+                if let Err(e) = sqs.delete_message(&p.source, h).await {
+                    log(&p, "ERROR", &format!("cannot delete message {}: {e}", m.id));
+                }
+            }
+        }
+    }
+}
+
+/// Runs an Express state machine on the batch; its output is the new batch.
+async fn enrich(pipes: &Arc<Pipes>, arn: &str, payload: &Value) -> Result<Value, String> {
+    let sfn = pipes.events.sfn.clone();
+    let p: Vec<&str> = arn.split(':').collect();
+    let scope = Scope {
+        region: p.get(3).copied().unwrap_or("").into(),
+        account: p.get(4).copied().unwrap_or("").into(),
+    };
+    let (arn, input) = (arn.to_string(), payload.to_string());
+    let r = tokio::task::spawn_blocking(move || sfn.run_express(&scope, &arn, None, Some(input)))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    match (r.result.status.as_str(), &r.result.output) {
+        ("SUCCEEDED", Some(out)) => Ok(out.clone()),
+        (status, _) => Err(format!(
+            "the execution ended {status}: {} {}",
+            r.result.error.unwrap_or_default(),
+            r.result.cause.unwrap_or_default()
+        )),
+    }
+}
+
+/// The batch becomes one stored delivery to the target (retried like any event delivery).
+async fn hand_over(pipes: &Arc<Pipes>, p: &Pipe, payload: &Value) -> Result<(), String> {
+    let mut target = json!({"Id": p.name, "Arn": p.target});
+    if let Some(g) = p
+        .target_parameters
+        .pointer("/SqsQueueParameters/MessageGroupId")
+    {
+        target["SqsParameters"] = json!({"MessageGroupId": g});
+    }
+    let now = Utc::now();
+    let text = payload.to_string();
+    let d = Delivery {
+        id: uuid::Uuid::new_v4().to_string(),
+        event_id: uuid::Uuid::new_v4().to_string(),
+        rule_arn: p.arn.clone(),
+        target,
+        input: text.clone(),
+        event: text,
+        attempts: 0,
+        first: now,
+        due: now,
+        status: "PENDING".into(),
+        last_error: None,
+    };
+    pipes
+        .events
+        .commit_routing(Routing {
+            deliveries: vec![d],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
