@@ -96,6 +96,16 @@ def test_buses_rules_and_targets(make_server):
     assert ev.test_event_pattern(EventPattern='{"detail": {"n": [{"numeric": [">", 3]}]}}', Event=json.dumps(event))["Result"] is True
     with pytest.raises(ev.exceptions.ClientError, match="Event is not valid"):
         ev.test_event_pattern(EventPattern='{"source": ["a"]}', Event='{"source": "a"}')
+    # tags on rules and buses (the default bus too)
+    a1 = ev.describe_rule(Name="a1", EventBusName="orders")["Arn"]
+    ev.tag_resource(ResourceARN=a1, Tags=[{"Key": "team", "Value": "data"}, {"Key": "x", "Value": "1"}])
+    ev.untag_resource(ResourceARN=a1, TagKeys=["x"])
+    assert ev.list_tags_for_resource(ResourceARN=a1)["Tags"] == [{"Key": "team", "Value": "data"}]
+    default = ev.describe_event_bus()["Arn"]
+    ev.tag_resource(ResourceARN=default, Tags=[{"Key": "env", "Value": "local"}])
+    assert ev.list_tags_for_resource(ResourceARN=default)["Tags"] == [{"Key": "env", "Value": "local"}]
+    with pytest.raises(ev.exceptions.ResourceNotFoundException):
+        ev.list_tags_for_resource(ResourceARN=a1 + "-gone")
     ev.delete_event_bus(Name="orders")
     assert [b["Name"] for b in ev.list_event_buses()["EventBuses"]] == ["default"]
 

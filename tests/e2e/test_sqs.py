@@ -64,6 +64,9 @@ def test_queues_and_messages(make_server):
     s.kill9()
     s.start()
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["durable"]
+    sqs.tag_queue(QueueUrl=url, Tags={"team": "data", "x": "1"})
+    sqs.untag_queue(QueueUrl=url, TagKeys=["x"])
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "data"}
     sqs.delete_queue(QueueUrl=url)
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])

@@ -467,6 +467,27 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             let r = ev.cancel_replay(scope, &req_str(v, "ReplayName")?).await?;
             json!({"ReplayArn": r.arn, "State": r.state})
         }
+        "TagResource" => {
+            ev.tag_resource(&req_str(v, "ResourceARN")?, tags(v))
+                .await?;
+            json!({})
+        }
+        "UntagResource" => {
+            let keys: Vec<String> = v
+                .get("TagKeys")
+                .and_then(Value::as_array)
+                .ok_or_else(|| missing("tagKeys"))?
+                .iter()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect();
+            ev.untag_resource(&req_str(v, "ResourceARN")?, &keys)
+                .await?;
+            json!({})
+        }
+        "ListTagsForResource" => {
+            let t = ev.tags_of(&req_str(v, "ResourceARN")?)?;
+            json!({"Tags": t.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()})
+        }
         "TestEventPattern" => {
             let pattern = req_str(v, "EventPattern")?;
             let event = req_str(v, "Event")?;

@@ -185,6 +185,17 @@ pub async fn handle(app: &App, scope: &Scope, base: &str, action: &str, v: &Valu
                 .await?;
             json!({})
         }
+        "TagQueue" => {
+            let tags: BTreeMap<String, String> = strings(v, "Tags").into_iter().collect();
+            sqs.retag(&queue(scope, v)?, tags, &[]).await?;
+            json!({})
+        }
+        "UntagQueue" => {
+            sqs.retag(&queue(scope, v)?, BTreeMap::new(), &list(v, "TagKeys"))
+                .await?;
+            json!({})
+        }
+        "ListQueueTags" => json!({"Tags": sqs.queue(&queue(scope, v)?)?.tags}),
         "PurgeQueue" => {
             sqs.purge(&queue(scope, v)?).await?;
             json!({})

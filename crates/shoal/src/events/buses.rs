@@ -67,10 +67,12 @@ impl Events {
 
     fn find_bus(&self, scope: &Scope, name_or_arn: &str) -> Result<Option<Bus>> {
         let (name, arn) = Events::bus_ref(scope, Some(name_or_arn));
-        if name == "default" {
+        let stored = self.store.load::<Bus>(&arn)?;
+        // the default bus always exists; it is stored only once it has tags
+        if name == "default" && stored.is_none() {
             return Ok(Some(Events::default_bus(scope)));
         }
-        Ok(self.store.load::<Bus>(&arn)?)
+        Ok(stored)
     }
 
     /// A bus by name or ARN (none: the default bus).
@@ -108,11 +110,15 @@ impl Events {
     /// The buses of an account and region, `default` first, optionally by name prefix.
     pub fn list_buses(&self, scope: &Scope, prefix: Option<&str>) -> Result<Vec<Bus>> {
         let owner = format!("{}:{}", scope.account, scope.region);
-        let mut buses = vec![Events::default_bus(scope)];
-        buses.extend(self.store.list::<Bus>(Scan {
+        let stored = self.store.list::<Bus>(Scan {
             owner: Some(&owner),
             ..Default::default()
-        })?);
+        })?;
+        let mut buses = Vec::new();
+        if !stored.iter().any(|b| b.name == "default") {
+            buses.push(Events::default_bus(scope));
+        }
+        buses.extend(stored);
         buses.retain(|b| prefix.is_none_or(|p| b.name.starts_with(p)));
         Ok(buses)
     }

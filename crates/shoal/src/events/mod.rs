@@ -16,6 +16,7 @@ pub mod put;
 pub mod router;
 pub mod rules;
 pub mod schedules;
+pub mod tags;
 
 use crate::sfn::arn::Scope;
 use crate::sfn::Sfn;

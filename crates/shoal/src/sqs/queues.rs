@@ -266,6 +266,24 @@ impl Sqs {
         Ok(out.into_iter().filter(|(k, _)| names.contains(k)).collect())
     }
 
+    /// TagQueue (`tags`) and UntagQueue (`remove`).
+    pub async fn retag(
+        &self,
+        arn: &str,
+        tags: BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<()> {
+        let q = {
+            let mut g = self.lock();
+            let live = g.get_mut(arn).ok_or_else(SqsError::no_queue)?;
+            live.queue.tags.extend(tags);
+            live.queue.tags.retain(|k, _| !remove.contains(k));
+            live.queue.clone()
+        };
+        self.store.commit(vec![put(&q)]).done().await?;
+        Ok(())
+    }
+
     pub async fn purge(&self, arn: &str) -> Result<()> {
         let gone: Vec<String> = {
             let mut g = self.lock();
