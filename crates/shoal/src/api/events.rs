@@ -1,6 +1,6 @@
 //! `AWSEvents.*` actions (EventBridge) on the AWS JSON 1.1 protocol.
 
-use super::{missing, opt_str, page, paged, req_str, App, AwsError};
+use super::{epoch, missing, opt_str, page, paged, req_str, App, AwsError};
 use crate::events::archives::{Archive, NewReplay, Replay};
 use crate::events::destinations::{public_auth, ApiDestination, Connection, NewDestination};
 use crate::events::model::{Bus, Rule};
@@ -17,10 +17,6 @@ impl From<EventsError> for AwsError {
     fn from(e: EventsError) -> AwsError {
         AwsError::new(e.status(), e.code(), e.to_string())
     }
-}
-
-fn epoch(t: &DateTime<Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
 }
 
 fn tags(v: &Value) -> Vec<(String, String)> {

@@ -176,14 +176,61 @@ pub(crate) fn page(
     };
     let offset = match opt_str(v, token_key)? {
         None => 0,
-        Some(t) => base64::engine::general_purpose::STANDARD
-            .decode(t.as_bytes())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("shoal:").and_then(|n| n.parse().ok()))
+        Some(t) => token_offset(&t)
             .ok_or_else(|| AwsError::new(400, "InvalidToken", format!("Invalid Token: '{t}'")))?,
     };
     Ok((offset, limit))
+}
+
+/// The offset a pagination token that [`paged`] wrote stands for.
+pub(crate) fn token_offset(t: &str) -> Option<usize> {
+    base64::engine::general_purpose::STANDARD
+        .decode(t.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("shoal:").and_then(|n| n.parse().ok()))
+}
+
+/// Timestamps as the AWS JSON protocols send them: epoch seconds.
+pub(crate) fn epoch(t: &chrono::DateTime<chrono::Utc>) -> Value {
+    json!(t.timestamp_millis() as f64 / 1000.0)
+}
+
+/// Where a request acts: the region of its signature, shoal's account.
+pub(crate) fn scope_of(app: &App, headers: &HeaderMap) -> Scope {
+    Scope {
+        region: region(headers).unwrap_or_else(|| app.sfn.config.default_region.clone()),
+        account: app.sfn.config.account.clone(),
+    }
+}
+
+/// A REST-JSON answer: the value, or the error as `x-amzn-errortype` with the message under
+/// `message_key` (`message` for Pipes, `Message` for Scheduler).
+pub(crate) fn rest_answer(
+    r: Result<Value, (u16, &'static str, String)>,
+    message_key: &str,
+) -> Response {
+    match r {
+        Ok(v) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            v.to_string(),
+        )
+            .into_response(),
+        Err((status, code, message)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let body = json!({ message_key: message }).to_string();
+            (
+                status,
+                [
+                    ("content-type", "application/json"),
+                    ("x-amzn-errortype", code),
+                ],
+                body,
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Lists one page: asks for one more row than the page holds to know whether more follow.
@@ -250,10 +297,7 @@ async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let scope = Scope {
-        region: region(&headers).unwrap_or_else(|| app.sfn.config.default_region.clone()),
-        account: app.sfn.config.account.clone(),
-    };
+    let scope = scope_of(&app, &headers);
     let result = match target.split_once('.') {
         Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS"), action)) => {
             let input = match json_body(&body) {

@@ -1,48 +1,19 @@
 //! EventBridge Pipes on its REST-JSON protocol: `/v1/pipes/{Name}`.
 
-use super::{region, App};
+use super::{epoch, scope_of, App};
 use crate::pipes::model::Pipe;
 use crate::pipes::{PipeSpec, PipesError};
-use crate::sfn::arn::Scope;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
 use serde_json::{json, Value};
 
 fn answer(r: Result<Value, PipesError>) -> Response {
-    match r {
-        Ok(v) => (
-            StatusCode::OK,
-            [("content-type", "application/json")],
-            v.to_string(),
-        )
-            .into_response(),
-        Err(e) => {
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let body = json!({"message": e.to_string()}).to_string();
-            (
-                status,
-                [
-                    ("content-type", "application/json"),
-                    ("x-amzn-errortype", e.code()),
-                ],
-                body,
-            )
-                .into_response()
-        }
-    }
-}
-
-fn scope(app: &App, headers: &HeaderMap) -> Scope {
-    Scope {
-        region: region(headers).unwrap_or_else(|| app.sfn.config.default_region.clone()),
-        account: app.sfn.config.account.clone(),
-    }
-}
-
-fn epoch(t: &chrono::DateTime<chrono::Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
+    super::rest_answer(
+        r.map_err(|e| (e.status(), e.code(), e.to_string())),
+        "message",
+    )
 }
 
 fn state(p: &Pipe) -> Value {
@@ -115,7 +86,7 @@ fn spec(name: &str, bytes: &[u8]) -> Result<PipeSpec, PipesError> {
 }
 
 pub async fn list(State(app): State<App>, headers: HeaderMap) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     answer(app.pipes.list(&scope).map(|ps| {
         json!({"Pipes": ps.iter().map(|p| {
             let mut v = state(p);
@@ -133,7 +104,7 @@ pub async fn pipe(
     Path(name): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     let pipes = &app.pipes;
     let r = async {
         match method {
@@ -165,7 +136,7 @@ pub async fn start_stop(
     headers: HeaderMap,
     Path((name, verb)): Path<(String, String)>,
 ) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     let r = match verb.as_str() {
         "start" => app
             .pipes

@@ -1,16 +1,14 @@
 //! EventBridge Scheduler on its REST-JSON protocol: `/schedules/{Name}` and
 //! `/schedule-groups/{Name}`, errors as `x-amzn-ErrorType` plus `{"Message": ...}`.
 
-use super::{region, App};
+use super::{epoch, scope_of, App};
 use crate::scheduler::model::{Group, Schedule};
 use crate::scheduler::schedules::ScheduleSpec;
 use crate::scheduler::SchedulerError;
-use crate::sfn::arn::Scope;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -18,34 +16,10 @@ use std::collections::HashMap;
 type Q = Query<HashMap<String, String>>;
 
 fn answer(r: Result<Value, SchedulerError>) -> Response {
-    match r {
-        Ok(v) => (
-            StatusCode::OK,
-            [("content-type", "application/json")],
-            v.to_string(),
-        )
-            .into_response(),
-        Err(e) => {
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let body = json!({"Message": e.to_string()}).to_string();
-            (
-                status,
-                [
-                    ("content-type", "application/json"),
-                    ("x-amzn-errortype", e.code()),
-                ],
-                body,
-            )
-                .into_response()
-        }
-    }
-}
-
-fn scope(app: &App, headers: &HeaderMap) -> Scope {
-    Scope {
-        region: region(headers).unwrap_or_else(|| app.sfn.config.default_region.clone()),
-        account: app.sfn.config.account.clone(),
-    }
+    super::rest_answer(
+        r.map_err(|e| (e.status(), e.code(), e.to_string())),
+        "Message",
+    )
 }
 
 fn body(bytes: &[u8]) -> Result<Value, SchedulerError> {
@@ -58,10 +32,6 @@ fn body(bytes: &[u8]) -> Result<Value, SchedulerError> {
             "The request body must be a JSON object".into(),
         )),
     }
-}
-
-fn epoch(t: &DateTime<Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
 }
 
 fn time(v: &Value, k: &str) -> Result<Option<DateTime<Utc>>, SchedulerError> {
@@ -129,11 +99,7 @@ fn page<T>(
         .clamp(1, 100);
     let offset = match q.get("NextToken") {
         None => 0,
-        Some(t) => base64::engine::general_purpose::STANDARD
-            .decode(t)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("shoal:").and_then(|n| n.parse().ok()))
+        Some(t) => super::token_offset(t)
             .ok_or_else(|| SchedulerError::Validation(format!("Invalid NextToken: {t}")))?,
     };
     let rows: Vec<T> = rows.into_iter().skip(offset).take(limit + 1).collect();
@@ -141,7 +107,7 @@ fn page<T>(
 }
 
 pub async fn schedules(State(app): State<App>, headers: HeaderMap, Query(q): Q) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     answer((|| {
         let mut list = app
             .scheduler
@@ -168,7 +134,7 @@ pub async fn schedule(
     Query(q): Q,
     bytes: Bytes,
 ) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     let sch = &app.scheduler;
     let r = async {
         let group = q.get("groupName").cloned();
@@ -206,7 +172,7 @@ pub async fn schedule(
 }
 
 pub async fn groups(State(app): State<App>, headers: HeaderMap, Query(q): Q) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     answer((|| {
         let mut list = app.scheduler.list_groups(&scope)?;
         if let Some(p) = q.get("NamePrefix") {
@@ -223,7 +189,7 @@ pub async fn group(
     Path(name): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     let sch = &app.scheduler;
     let r = async {
         match method {

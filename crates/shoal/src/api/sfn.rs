@@ -1,20 +1,16 @@
 //! `AWSStepFunctions.*` actions on the AWS JSON 1.0 protocol.
 
-use super::{missing, opt_bool, opt_str, req_str, App, AwsError};
+use super::{epoch, missing, opt_bool, opt_str, req_str, App, AwsError};
 use crate::sfn::arn::Scope;
 use crate::sfn::executions::StartRequest;
 use crate::sfn::machines::{MachineUpdate, NewMachine};
 use crate::sfn::model::{Activity, Alias, Execution, MapRun, StoredEvent, Version};
 use crate::sfn::test_state::TestStateRequest;
 use asl::test_state::TestResult;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 type R = Result<Value, AwsError>;
-
-fn epoch(t: &DateTime<Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
-}
 
 /// `(offset, limit)` from `nextToken`/`maxResults`.
 fn page(v: &Value, default: usize, max: usize) -> Result<(usize, usize), AwsError> {

@@ -1,23 +1,15 @@
 //! shoal's own endpoints under `/_shoal/`, for the CLI and for tests: the virtual clock,
 //! events from AWS services, a live tail of a bus, failed deliveries.
 
-use super::{json_body, json_response, region, App, AwsError};
+use super::{json_body, json_response, scope_of, App, AwsError};
 use crate::events::put::Sender;
 use crate::events::Events;
-use crate::sfn::arn::Scope;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-
-fn scope(app: &App, headers: &HeaderMap) -> Scope {
-    Scope {
-        region: region(headers).unwrap_or_else(|| app.sfn.config.default_region.clone()),
-        account: app.sfn.config.account.clone(),
-    }
-}
 
 /// `GET` reads the clock; `POST {"advanceSeconds": N}` moves it (only under `--virtual-clock`).
 pub async fn clock(State(app): State<App>, method: Method, body: Bytes) -> Response {
@@ -44,7 +36,7 @@ pub async fn clock(State(app): State<App>, method: Method, body: Bytes) -> Respo
 /// `POST {"Entries": [...]}`: PutEvents on behalf of an AWS service, so sources `aws.*` are
 /// accepted (`shoal events put --as-service`, `shoal events import-cloudtrail`).
 pub async fn service_events(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     let result = async {
         let v = json_body(&body)?;
         let entries = super::events::entries(&v)?;
@@ -68,7 +60,7 @@ pub async fn tail(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let scope = scope(&app, &headers);
+    let scope = scope_of(&app, &headers);
     let (bus, _) = Events::bus_ref(&scope, q.get("bus").map(String::as_str));
     if let Err(e) = app.events.bus(&scope, Some(&bus)) {
         return AwsError::from(e).into_response();

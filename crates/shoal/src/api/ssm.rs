@@ -1,6 +1,6 @@
 //! `AmazonSSM.*` (Parameter Store) on the AWS JSON 1.1 protocol.
 
-use super::{missing, opt_bool, opt_str, page, paged, req_str, App, AwsError};
+use super::{epoch, missing, opt_bool, opt_str, page, paged, req_str, App, AwsError};
 use crate::sfn::arn::Scope;
 use crate::ssm::parameters::{PutSpec, Shown};
 use crate::ssm::SsmError;
@@ -12,10 +12,6 @@ impl From<SsmError> for AwsError {
     fn from(e: SsmError) -> AwsError {
         AwsError::new(e.status(), e.code(), e.to_string())
     }
-}
-
-fn epoch(t: &chrono::DateTime<chrono::Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
 }
 
 fn names(v: &Value) -> Result<Vec<String>, AwsError> {
