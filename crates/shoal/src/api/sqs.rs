@@ -129,7 +129,8 @@ fn batch_answer(ok: Vec<Value>, failed: Vec<(String, SqsError)>) -> Value {
     })
 }
 
-fn entries(v: &Value) -> Result<Vec<Value>, AwsError> {
+/// A batch call's entries (1 to 10), each with its `Id`.
+fn entries(v: &Value) -> Result<Vec<(String, Value)>, AwsError> {
     let e = v
         .get("Entries")
         .and_then(Value::as_array)
@@ -146,7 +147,16 @@ fn entries(v: &Value) -> Result<Vec<Value>, AwsError> {
         )
         .into());
     }
-    Ok(e)
+    Ok(e.into_iter()
+        .map(|x| {
+            let id = x
+                .get("Id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            (id, x)
+        })
+        .collect())
 }
 
 pub async fn handle(app: &App, scope: &Scope, base: &str, action: &str, v: &Value) -> R {
@@ -214,12 +224,7 @@ pub async fn handle(app: &App, scope: &Scope, base: &str, action: &str, v: &Valu
         "SendMessageBatch" => {
             let arn = queue(scope, v)?;
             let (mut ok, mut failed) = (Vec::new(), Vec::new());
-            for e in entries(v)? {
-                let id = e
-                    .get("Id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+            for (id, e) in entries(v)? {
                 let sent = match outgoing(&e) {
                     Ok(m) => sqs.send(&arn, m).await,
                     Err(err) => Err(SqsError::invalid(err.message)),
@@ -262,12 +267,7 @@ pub async fn handle(app: &App, scope: &Scope, base: &str, action: &str, v: &Valu
         "DeleteMessageBatch" => {
             let arn = queue(scope, v)?;
             let (mut ok, mut failed) = (Vec::new(), Vec::new());
-            for e in entries(v)? {
-                let id = e
-                    .get("Id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+            for (id, e) in entries(v)? {
                 let handle = e.get("ReceiptHandle").and_then(Value::as_str).unwrap_or("");
                 match sqs.delete_message(&arn, handle).await {
                     Ok(()) => ok.push(json!({"Id": id})),
@@ -285,12 +285,7 @@ pub async fn handle(app: &App, scope: &Scope, base: &str, action: &str, v: &Valu
         "ChangeMessageVisibilityBatch" => {
             let arn = queue(scope, v)?;
             let (mut ok, mut failed) = (Vec::new(), Vec::new());
-            for e in entries(v)? {
-                let id = e
-                    .get("Id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+            for (id, e) in entries(v)? {
                 let handle = e.get("ReceiptHandle").and_then(Value::as_str).unwrap_or("");
                 let secs = e
                     .get("VisibilityTimeout")
