@@ -19,17 +19,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-/// When a scheduled rule last fired.
+/// When a scheduled rule or a Scheduler schedule (by its ARN) last fired: after a restart its
+/// next fire counts from there.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Fired {
-    pub rule_arn: String,
+    #[serde(alias = "rule_arn")]
+    pub arn: String,
     pub last: DateTime<Utc>,
 }
 
 impl Record for Fired {
     const KIND: &'static str = "events.fired";
     fn key(&self) -> String {
-        self.rule_arn.clone()
+        self.arn.clone()
     }
 }
 
@@ -187,7 +189,7 @@ impl Events {
         }
         let mut writes: Vec<_> = deliveries.iter().map(put).collect();
         writes.push(put(&Fired {
-            rule_arn: rule.arn.clone(),
+            arn: rule.arn.clone(),
             last: at,
         }));
         self.store.commit(writes).done().await?;

@@ -69,17 +69,3 @@ impl Record for Schedule {
         self.created.timestamp_millis()
     }
 }
-
-/// When a schedule last fired (its next fire is counted from there after a restart).
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct ScheduleFired {
-    pub arn: String,
-    pub last: DateTime<Utc>,
-}
-
-impl Record for ScheduleFired {
-    const KIND: &'static str = "scheduler.fired";
-    fn key(&self) -> String {
-        self.arn.clone()
-    }
-}

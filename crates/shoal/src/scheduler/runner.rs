@@ -4,9 +4,10 @@
 //! ended schedules with `ActionAfterCompletion: DELETE` are deleted after their last fire.
 //! As with rules, fires missed while the server was down are logged, not run.
 
-use super::model::{Schedule, ScheduleFired};
+use super::model::Schedule;
 use super::Scheduler;
 use crate::events::model::Delivery;
+use crate::events::schedules::Fired;
 use crate::store::{delete, put, Records, Scan};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
@@ -80,7 +81,7 @@ pub(super) fn spawn(s: &Arc<Scheduler>, rx: UnboundedReceiver<Change>) -> super:
     let all: Vec<Schedule> = s.store.list(Scan::default())?;
     let mut timers = HashMap::new();
     for sch in all {
-        let last = s.store.load::<ScheduleFired>(&sch.arn)?.map(|f| f.last);
+        let last = s.store.load::<Fired>(&sch.arn)?.map(|f| f.last);
         let anchor = last.unwrap_or(sch.created);
         if let (Ok(expr), Some(tz)) = (
             Expression::parse(&sch.expression, Service::Scheduler),
@@ -253,7 +254,7 @@ impl Scheduler {
         self.store
             .commit(vec![
                 put(&d),
-                put(&ScheduleFired {
+                put(&Fired {
                     arn: s.arn.clone(),
                     last: at,
                 }),
