@@ -379,13 +379,12 @@ impl Events {
                 .map_err(|err| EventsError::InternalException(err.to_string()))?;
             v["replay-name"] = Value::String(r.name.clone());
             let text = v.to_string();
-            let event = patterns::json::parse(&text).map_err(EventsError::InternalException)?;
             let only = if filter.is_empty() {
                 Only::All
             } else {
                 Only::Rules(&filter)
             };
-            let routing = self.route(&bus, &text, &event, Utc::now(), only)?;
+            let routing = self.route(&bus, &text, Utc::now(), only)?;
             r.last_replayed = Some(e.time);
             let mut writes = routing.writes();
             writes.push(put(&*r));

@@ -283,11 +283,11 @@ impl Events {
             Ok(b) => b,
             Err(e) => return Outcome::Fail(e.to_string()),
         };
-        let event = match patterns::json::parse(&d.event) {
-            Ok(e) => e,
-            Err(e) => return Outcome::Fail(format!("the event is not valid JSON: {e}")),
-        };
-        let mut routing = match self.route(&bus.arn, &d.event, &event, Utc::now(), Only::All) {
+        // the stored event is text shoal wrote; one that does not parse can never be delivered
+        if let Err(e) = patterns::json::parse(&d.event) {
+            return Outcome::Fail(format!("the event is not valid JSON: {e}"));
+        }
+        let mut routing = match self.route(&bus.arn, &d.event, Utc::now(), Only::All) {
             Ok(r) => r,
             Err(e) => return Outcome::Retry(e.to_string()),
         };

@@ -138,10 +138,8 @@ impl Events {
         let id = uuid::Uuid::new_v4().to_string();
         let text = envelope(scope, &id, e, detail, now);
         let internal = |err: EventsError| ("InternalFailure".to_string(), err.to_string());
-        let event = patterns::json::parse(&text)
-            .map_err(|m| internal(EventsError::InternalException(m)))?;
         let mut routing = self
-            .route(&bus.arn, &text, &event, now, Only::All)
+            .route(&bus.arn, &text, now, Only::All)
             .map_err(internal)?;
         let rules = std::mem::take(&mut routing.rules);
         Ok((

@@ -3,7 +3,7 @@
 
 use super::archives::{Archive, Archived};
 use super::model::{Delivery, Rule};
-use super::{Events, Result};
+use super::{Events, EventsError, Result};
 use crate::store::{put, Records, Scan, Write};
 use chrono::{DateTime, Utc};
 use patterns::json::Json;
@@ -150,17 +150,27 @@ impl Events {
             .unwrap_or(false)
     }
 
-    /// Where one event (`text`, parsed as `event`) put on a bus at `now` goes. A replayed
-    /// event (`only` names the replay's rules) is not archived again.
+    /// Where one event (its `text`) put on a bus at `now` goes. A replayed event (`only`
+    /// names the replay's rules) is not archived again. The rules read the text directly; the
+    /// event is parsed only when a rule matched or an archive may keep it.
     pub fn route(
         &self,
         bus_arn: &str,
         text: &str,
-        event: &Json,
         now: DateTime<Utc>,
         only: Only,
     ) -> Result<Routing> {
         let rules = self.rules_for(bus_arn)?;
+        if rules.rules.is_empty() && rules.archives.is_empty() {
+            return Ok(Routing::default());
+        }
+        let hits = rules.matcher.matching_text(text).map_err(|e| {
+            EventsError::InternalException(format!("the event is not valid JSON: {e}"))
+        })?;
+        if hits.is_empty() && rules.archives.is_empty() {
+            return Ok(Routing::default());
+        }
+        let event = &patterns::json::parse(text).map_err(EventsError::InternalException)?;
         let mut out = Vec::new();
         let mut matched = Vec::new();
         let event_id = match event.get("id") {
@@ -179,7 +189,6 @@ impl Events {
             Only::All => !read_only || r.read_only_calls,
             Only::Rules(arns) => arns.contains(&r.arn),
         };
-        let hits = rules.matcher.matching(event);
         for r in hits.into_iter().map(|&i| &rules.rules[i]).filter(eligible) {
             matched.push(r.name.clone());
             let ctx = RuleContext {

@@ -68,10 +68,7 @@ impl Sfn {
             return Routing::default();
         }
         let text = status_change(e).to_string();
-        let Ok(event) = patterns::json::parse(&text) else {
-            return Routing::default();
-        };
-        match bus.route(&bus_arn, &text, &event, chrono::Utc::now(), Only::All) {
+        match bus.route(&bus_arn, &text, chrono::Utc::now(), Only::All) {
             Ok(mut routing) => {
                 if tailing {
                     let _ = bus.tail.send(Routed {
