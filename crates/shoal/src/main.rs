@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod events;
 mod pipes;
+mod s3;
 mod scheduler;
 mod sfn;
 mod sqs;

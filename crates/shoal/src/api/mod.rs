@@ -3,11 +3,13 @@
 
 pub mod events;
 pub mod pipes;
+pub mod s3;
 pub mod scheduler;
 pub mod sfn;
 pub mod shoal;
 pub mod sqs;
 pub mod ssm;
+pub mod xml;
 
 use crate::sfn::arn::Scope;
 use crate::sfn::Sfn;
@@ -30,6 +32,7 @@ pub struct App {
     pub ssm: Arc<crate::ssm::Ssm>,
     pub sqs: Arc<crate::sqs::Sqs>,
     pub pipes: Arc<crate::pipes::Pipes>,
+    pub s3: Arc<crate::s3::S3>,
 }
 
 pub fn router(app: App) -> Router {
@@ -271,6 +274,14 @@ pub(crate) fn region(headers: &HeaderMap) -> Option<String> {
     (!region.is_empty()).then(|| region.to_string())
 }
 
+/// The service a signed request names (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`).
+pub(crate) fn signing_service(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?;
+    let service = cred.split('/').nth(3)?;
+    (!service.is_empty()).then(|| service.to_string())
+}
+
 /// A JSON-protocol request body: an object (an empty body counts as `{}`).
 pub(crate) fn json_body(body: &[u8]) -> Result<Value, AwsError> {
     if body.is_empty() {
@@ -291,7 +302,28 @@ pub(crate) fn json_body(body: &[u8]) -> Result<Value, AwsError> {
     }
 }
 
-async fn dispatch(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+/// Most bytes a JSON-protocol request may carry.
+const MAX_JSON: usize = 2 << 20;
+
+/// Requests that name no route: S3's REST-XML requests, and the JSON protocols by
+/// `X-Amz-Target`.
+async fn dispatch(State(app): State<App>, req: axum::extract::Request) -> Response {
+    let headers = req.headers();
+    if !headers.contains_key("x-amz-target") && s3::wants(headers, req.method(), req.uri()) {
+        return s3::handle(&app, req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_JSON).await {
+        Ok(b) => b,
+        Err(e) => {
+            return AwsError::new(400, "SerializationException", format!("cannot read the request body: {e}"))
+                .into_response()
+        }
+    };
+    json_dispatch(app, parts.headers, body).await
+}
+
+async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

@@ -106,6 +106,15 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| a.data.join("parameters.key"));
             let sealer = crate::ssm::crypto::Sealer::open(&key)?;
             let ssm = Arc::new(crate::ssm::Ssm::new(store.clone(), sealer));
+            let blobs = crate::s3::blobs::FsBlobs::open(&a.data.join("objects"))
+                .context("cannot open the object folder")?;
+            let s3 = crate::s3::S3::open(
+                store.clone(),
+                Arc::new(blobs),
+                Some(events.clone()),
+                &a.account,
+            )
+            .map_err(|e| anyhow::anyhow!("cannot load the buckets: {e}"))?;
             let app = api::router(App {
                 sfn,
                 events,
@@ -113,6 +122,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 ssm,
                 sqs,
                 pipes,
+                s3,
             });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

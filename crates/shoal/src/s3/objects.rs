@@ -1,0 +1,440 @@
+//! Objects: put (streamed to a blob, checked against the digests the client sent), get by
+//! range, head, delete, copy and list; and the events a bucket may ask for.
+
+use super::blobs::BlobWriter;
+use super::checksum::{etag, Digests, Sums};
+use super::listing::{self, Page, Query};
+use super::model::{Headers, Object, Piece};
+use super::{BodyStream, Result, S3Error, S3};
+use crate::events::put::{Entry, Sender};
+use crate::sfn::arn::Scope;
+use crate::store::{delete, put, Records};
+use base64::Engine;
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde_json::json;
+use std::io::Read;
+use std::sync::atomic::Ordering;
+
+/// Longest key S3 accepts, in bytes.
+pub const MAX_KEY: usize = 1024;
+/// Largest single PUT (5 GiB).
+pub const MAX_PUT: u64 = 5 << 30;
+/// Bytes gathered before each blob write.
+const BATCH: usize = 1 << 20;
+/// Bytes per chunk of a GET body.
+const CHUNK: u64 = 256 << 10;
+
+/// A GET body's progress: the spans still to read (blob, offset, length; last first), the
+/// open reader and what it has left.
+type Reading = (Vec<(String, u64, u64)>, Option<Box<dyn Read + Send>>, u64);
+
+/// What a client said about the body it sends, for checking it.
+#[derive(Debug, Default, Clone)]
+pub struct Expect {
+    /// `Content-MD5`, base64.
+    pub md5: Option<String>,
+    /// `x-amz-checksum-<algorithm>`: the algorithm and base64 value.
+    pub checksum: Option<(String, String)>,
+    /// The length the body must have (`x-amz-decoded-content-length` or `Content-Length`).
+    pub size: Option<u64>,
+}
+
+pub fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(S3Error::invalid("An object key must not be empty."));
+    }
+    if key.len() > MAX_KEY {
+        return Err(S3Error::new(
+            "KeyTooLongError",
+            400,
+            "Your key is too long",
+        ));
+    }
+    Ok(())
+}
+
+impl S3 {
+    /// Streams a body into a new durable blob and checks it against what the client said.
+    /// The blob is removed again when a check fails.
+    pub(crate) async fn receive(&self, mut body: BodyStream, expect: &Expect) -> Result<(Piece, Sums)> {
+        let blobs = self.blobs.clone();
+        let mut writer: Box<dyn BlobWriter> =
+            tokio::task::spawn_blocking(move || blobs.create())
+                .await
+                .map_err(S3Error::internal)??;
+        let mut digests = Digests::new(expect.checksum.as_ref().map(|(a, _)| a.as_str()));
+        let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
+        let mut failed = None;
+        loop {
+            let chunk = body.next().await;
+            let done = chunk.is_none();
+            match chunk {
+                Some(Ok(bytes)) => {
+                    digests.update(&bytes);
+                    batch.extend_from_slice(&bytes);
+                    if digests.size > MAX_PUT {
+                        failed = Some(S3Error::new(
+                            "EntityTooLarge",
+                            400,
+                            "Your proposed upload exceeds the maximum allowed size",
+                        ));
+                    }
+                }
+                Some(Err(e)) => {
+                    failed = Some(S3Error::new(
+                        "IncompleteBody",
+                        400,
+                        format!("The request body could not be read: {e}"),
+                    ))
+                }
+                None => {}
+            }
+            if failed.is_some() {
+                break;
+            }
+            if batch.len() >= BATCH || (done && !batch.is_empty()) {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                let (w, r) = tokio::task::spawn_blocking(move || {
+                    let r = writer.write(&full);
+                    (writer, r)
+                })
+                .await
+                .map_err(S3Error::internal)?;
+                writer = w;
+                if let Err(e) = r {
+                    failed = Some(S3Error::internal(e));
+                    break;
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        let id = tokio::task::spawn_blocking(move || writer.finish())
+            .await
+            .map_err(S3Error::internal)??;
+        let sums = digests.finish();
+        let failed = failed.or_else(|| check(&sums, expect).err());
+        if let Some(e) = failed {
+            self.drop_blobs(vec![id]).await;
+            return Err(e);
+        }
+        let piece = Piece {
+            blob: id,
+            size: sums.size,
+        };
+        Ok((piece, sums))
+    }
+
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: BodyStream,
+        mut headers: Headers,
+        expect: &Expect,
+    ) -> Result<Object> {
+        check_key(key)?;
+        self.bucket(bucket)?;
+        let (piece, sums) = self.receive(body, expect).await?;
+        if let Some((a, v)) = &sums.flexible {
+            headers.checksums.insert(a.clone(), v.clone());
+        }
+        let object = Object {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: sums.size,
+            pieces: vec![piece],
+            etag: etag(&sums.md5),
+            modified: Utc::now(),
+            headers,
+            seq: 0,
+        };
+        self.commit_object(object, vec![], "PutObject").await
+    }
+
+    /// Stores `object` in place of the key's current version; `extra` are deletes that commit
+    /// with it (a finished upload's records). Blobs the old version used go once it is durable.
+    pub(crate) async fn commit_object(
+        &self,
+        mut object: Object,
+        extra: Vec<crate::store::Write>,
+        reason: &str,
+    ) -> Result<Object> {
+        let stored = {
+            let mut map = self.write();
+            map.get_mut(&object.bucket).map(|live| {
+                object.seq = self.seq.fetch_add(1, Ordering::Relaxed);
+                let mut writes = vec![put(&object)];
+                writes.extend(extra);
+                let ack = self.store.commit(writes);
+                let old = live.objects.insert(object.key.clone(), object.clone());
+                (old, ack, live.bucket.eventbridge)
+            })
+        };
+        let Some((old, ack, eventbridge)) = stored else {
+            // the bucket went while the bytes arrived
+            let ids = object.pieces.iter().map(|p| p.blob.clone()).collect();
+            self.drop_blobs(ids).await;
+            return Err(S3Error::no_bucket(&object.bucket));
+        };
+        if let Err(e) = ack.done().await {
+            self.restore(&object.bucket, &object.key);
+            return Err(e.into());
+        }
+        if let Some(old) = old {
+            let keep: Vec<&str> = object.pieces.iter().map(|p| p.blob.as_str()).collect();
+            let gone = old
+                .pieces
+                .into_iter()
+                .map(|p| p.blob)
+                .filter(|b| !keep.contains(&b.as_str()))
+                .collect();
+            self.drop_blobs(gone).await;
+        }
+        if eventbridge {
+            self.notify(&object.bucket, &object, "Object Created", reason)
+                .await;
+        }
+        Ok(object)
+    }
+
+    /// Puts the stored version of a key back in memory after a commit failed.
+    fn restore(&self, bucket: &str, key: &str) {
+        let stored = self
+            .store
+            .load::<Object>(&Object::record_key(bucket, key))
+            .ok()
+            .flatten();
+        if let Some(live) = self.write().get_mut(bucket) {
+            match stored {
+                Some(o) => live.objects.insert(key.into(), o),
+                None => live.objects.remove(key),
+            };
+        }
+    }
+
+    pub fn head_object(&self, bucket: &str, key: &str) -> Result<Object> {
+        let map = self.read();
+        let live = map.get(bucket).ok_or_else(|| S3Error::no_bucket(bucket))?;
+        live.objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| S3Error::no_key(key))
+    }
+
+    /// The bytes `start..start+len` of an object, read a chunk at a time.
+    pub fn body(&self, object: &Object, start: u64, len: u64) -> BodyStream {
+        // the pieces that hold the range, each with the offset and length to read
+        let mut spans = Vec::new();
+        let (mut at, end) = (0u64, start + len);
+        for p in &object.pieces {
+            let (lo, hi) = (at.max(start), (at + p.size).min(end));
+            if lo < hi {
+                spans.push((p.blob.clone(), lo - at, hi - lo));
+            }
+            at += p.size;
+        }
+        spans.reverse();
+        let blobs = self.blobs.clone();
+        let state: Reading = (spans, None, 0);
+        Box::pin(futures_util::stream::try_unfold(
+            state,
+            move |(mut spans, mut reader, mut left)| {
+                let blobs = blobs.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        if left == 0 {
+                            // every span is non-empty, so a fresh one always has bytes
+                            let Some((blob, offset, n)) = spans.pop() else {
+                                return Ok(None);
+                            };
+                            reader = Some(blobs.read(&blob, offset, n).map_err(|e| e.to_string())?);
+                            left = n;
+                        }
+                        let want = left.min(CHUNK) as usize;
+                        let mut buf = vec![0u8; want];
+                        let r = reader.as_mut().ok_or("no reader")?;
+                        r.read_exact(&mut buf).map_err(|e| e.to_string())?;
+                        left -= want as u64;
+                        Ok(Some((Bytes::from(buf), (spans, reader, left))))
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                }
+            },
+        ))
+    }
+
+    /// DeleteObject: succeeds whether or not the key exists, as on S3.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        let (old, ack, eventbridge) = {
+            let mut map = self.write();
+            let live = map.get_mut(bucket).ok_or_else(|| S3Error::no_bucket(bucket))?;
+            let Some(old) = live.objects.remove(key) else {
+                return Ok(());
+            };
+            let ack = self
+                .store
+                .commit(vec![delete::<Object>(&Object::record_key(bucket, key))]);
+            (old, ack, live.bucket.eventbridge)
+        };
+        if let Err(e) = ack.done().await {
+            self.restore(bucket, key);
+            return Err(e.into());
+        }
+        if eventbridge {
+            self.notify(bucket, &old, "Object Deleted", "DeleteObject")
+                .await;
+        }
+        self.drop_blobs(old.pieces.into_iter().map(|p| p.blob).collect())
+            .await;
+        Ok(())
+    }
+
+    /// CopyObject: the source's bytes into new blobs; its headers too unless `replace` gives
+    /// new ones.
+    pub async fn copy_object(
+        &self,
+        from: (&str, &str),
+        to: (&str, &str),
+        replace: Option<Headers>,
+    ) -> Result<Object> {
+        check_key(to.1)?;
+        self.bucket(to.0)?;
+        let source = self.head_object(from.0, from.1)?;
+        if from == to && replace.is_none() {
+            return Err(S3Error::new(
+                "InvalidRequest",
+                400,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+            ));
+        }
+        let blobs = self.blobs.clone();
+        let ids: Vec<String> = source.pieces.iter().map(|p| p.blob.clone()).collect();
+        let copied = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for id in ids {
+                match blobs.copy(&id) {
+                    Ok(c) => out.push(c),
+                    Err(e) => {
+                        for c in out {
+                            let _ = blobs.remove(&c);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(S3Error::internal)?
+        .map_err(|e| match e.kind() {
+            // the source was replaced while we copied it
+            std::io::ErrorKind::NotFound => S3Error::no_key(from.1),
+            _ => S3Error::internal(e),
+        })?;
+        let pieces = source
+            .pieces
+            .iter()
+            .zip(copied)
+            .map(|(p, blob)| Piece { blob, size: p.size })
+            .collect();
+        let object = Object {
+            bucket: to.0.into(),
+            key: to.1.into(),
+            pieces,
+            size: source.size,
+            etag: source.etag.clone(),
+            modified: Utc::now(),
+            headers: replace.unwrap_or(source.headers),
+            seq: 0,
+        };
+        self.commit_object(object, vec![], "CopyObject").await
+    }
+
+    pub fn list_objects(&self, bucket: &str, q: &Query) -> Result<Page> {
+        let map = self.read();
+        let live = map.get(bucket).ok_or_else(|| S3Error::no_bucket(bucket))?;
+        Ok(listing::list(&live.objects, q))
+    }
+
+    /// Puts an `Object Created`/`Object Deleted` event on the default bus, as S3 does for
+    /// buckets with EventBridge notifications on.
+    async fn notify(&self, bucket: &str, object: &Object, detail_type: &str, reason: &str) {
+        let Some(events) = &self.events else { return };
+        let Ok(b) = self.bucket(bucket) else { return };
+        let mut o = json!({"key": object.key, "sequencer": format!("{:016X}", object.seq)});
+        if detail_type == "Object Created" {
+            o["size"] = json!(object.size);
+            o["etag"] = json!(object.etag.trim_matches('"'));
+        }
+        let mut detail = json!({
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": o,
+            "request-id": uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase(),
+            "requester": self.account,
+            "reason": reason,
+        });
+        if detail_type == "Object Deleted" {
+            detail["deletion-type"] = json!("Permanently Deleted");
+        }
+        let entry = Entry {
+            source: Some("aws.s3".into()),
+            detail_type: Some(detail_type.into()),
+            detail: Some(detail.to_string()),
+            resources: vec![format!("arn:aws:s3:::{bucket}")],
+            time: None,
+            bus: None,
+        };
+        let scope = Scope {
+            region: b.region.clone(),
+            account: self.account.clone(),
+        };
+        if let Err(e) = events.put_events(&scope, &[entry], Sender::Service).await {
+            eprintln!("shoal: cannot put the S3 event for {bucket}/{}: {e}", object.key);
+        }
+    }
+}
+
+/// Checks the sums of a received body against what the client said.
+fn check(sums: &Sums, expect: &Expect) -> Result<()> {
+    if let Some(n) = expect.size {
+        if n != sums.size {
+            return Err(S3Error::new(
+                "IncompleteBody",
+                400,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            ));
+        }
+    }
+    if let Some(md5) = &expect.md5 {
+        let want = base64::engine::general_purpose::STANDARD
+            .decode(md5.trim())
+            .ok()
+            .filter(|b| b.len() == 16)
+            .ok_or_else(|| {
+                S3Error::new("InvalidDigest", 400, "The Content-MD5 you specified was invalid.")
+            })?;
+        if want != sums.md5 {
+            return Err(S3Error::new(
+                "BadDigest",
+                400,
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+    }
+    if let (Some((a, want)), Some((_, got))) = (&expect.checksum, &sums.flexible) {
+        if want.trim() != got {
+            return Err(S3Error::new(
+                "BadDigest",
+                400,
+                format!("The {} you specified did not match the calculated checksum.", a.to_uppercase()),
+            ));
+        }
+    }
+    Ok(())
+}
