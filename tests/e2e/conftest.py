@@ -87,6 +87,16 @@ class Server:
         )
 
 
+def aws_cli(server, *args, region="us-east-1", check=True, input=None):
+    """Runs the AWS CLI (from the test venv) against `server`; returns the finished process."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_DEFAULT_REGION=region)
+    aws = [os.path.join(os.path.dirname(sys.executable), "aws"), "--endpoint-url", server.url]
+    out = subprocess.run(aws + list(args), env=env, capture_output=True, text=True, input=input)
+    if check and out.returncode != 0:
+        raise AssertionError(f"aws {' '.join(args)} failed ({out.returncode}): {out.stderr}")
+    return out
+
+
 @pytest.fixture
 def make_server():
     made = []
