@@ -225,3 +225,39 @@ def moto():
     yield f"http://127.0.0.1:{port}"
     p.terminate()
     p.wait(10)
+
+
+class Inbox:
+    """Mail an SMTP server received, by recipient."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse > 0:
+            self.refuse -= 1
+            return "451 try again later"
+        import email
+        m = email.message_from_bytes(envelope.content)
+        body = m.get_payload(decode=True).decode() if not m.is_multipart() else m.get_payload(0).get_payload(decode=True).decode()
+        self.messages.append({"from": envelope.mail_from, "to": envelope.rcpt_tos, "subject": m["Subject"], "body": body})
+        return "250 OK"
+
+    def wait(self, n, timeout=15):
+        deadline = time.time() + timeout
+        while len(self.messages) < n and time.time() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on loopback; yields (port, inbox)."""
+    from aiosmtpd.controller import Controller
+    inbox = Inbox()
+    port = free_port()
+    c = Controller(inbox, hostname="127.0.0.1", port=port)
+    c.start()
+    yield port, inbox
+    c.stop()

@@ -2,11 +2,13 @@
 
 mod api;
 mod cli;
+mod due;
 mod events;
 mod pipes;
 mod s3;
 mod scheduler;
 mod sfn;
+mod sns;
 mod sqs;
 mod ssm;
 mod store;

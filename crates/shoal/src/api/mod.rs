@@ -3,10 +3,12 @@
 
 pub mod events;
 pub mod pipes;
+pub mod query;
 pub mod s3;
 pub mod scheduler;
 pub mod sfn;
 pub mod shoal;
+pub mod sns;
 pub mod sqs;
 pub mod ssm;
 pub mod xml;
@@ -33,6 +35,7 @@ pub struct App {
     pub sqs: Arc<crate::sqs::Sqs>,
     pub pipes: Arc<crate::pipes::Pipes>,
     pub s3: Arc<crate::s3::S3>,
+    pub sns: Arc<crate::sns::Sns>,
 }
 
 pub fn router(app: App) -> Router {
@@ -41,6 +44,8 @@ pub fn router(app: App) -> Router {
         .route("/_shoal/events", axum::routing::post(shoal::service_events))
         .route("/_shoal/events/tail", axum::routing::get(shoal::tail))
         .route("/_shoal/events/failed", axum::routing::get(shoal::failed))
+        .route("/_shoal/mail", axum::routing::get(shoal::mail))
+        .route("/_shoal/sns/failed", axum::routing::get(shoal::sns_failed))
         .route("/v1/pipes", axum::routing::get(pipes::list))
         .route("/v1/pipes/{name}", any(pipes::pipe))
         .route(
@@ -309,15 +314,24 @@ const MAX_JSON: usize = 2 << 20;
 /// `X-Amz-Target`.
 async fn dispatch(State(app): State<App>, req: axum::extract::Request) -> Response {
     let headers = req.headers();
-    if !headers.contains_key("x-amz-target") && s3::wants(headers, req.method(), req.uri()) {
-        return s3::handle(&app, req).await;
+    if !headers.contains_key("x-amz-target") {
+        if query::wants(headers, req.method(), req.uri()) {
+            return query::handle(&app, req).await;
+        }
+        if s3::wants(headers, req.method(), req.uri()) {
+            return s3::handle(&app, req).await;
+        }
     }
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_JSON).await {
         Ok(b) => b,
         Err(e) => {
-            return AwsError::new(400, "SerializationException", format!("cannot read the request body: {e}"))
-                .into_response()
+            return AwsError::new(
+                400,
+                "SerializationException",
+                format!("cannot read the request body: {e}"),
+            )
+            .into_response()
         }
     };
     json_dispatch(app, parts.headers, body).await

@@ -29,7 +29,9 @@ pub fn wants(headers: &HeaderMap, method: &Method, uri: &axum::http::Uri) -> boo
         return service == "s3";
     }
     if uri.query().is_some_and(|q| q.contains("X-Amz-Credential=")) {
-        return uri.query().is_some_and(|q| q.contains("%2Fs3%2F") || q.contains("/s3/"));
+        return uri
+            .query()
+            .is_some_and(|q| q.contains("%2Fs3%2F") || q.contains("/s3/"));
     }
     virtual_bucket(headers).is_some() || method != Method::POST || uri.path() != "/"
 }
@@ -167,45 +169,51 @@ fn dechunk(body: BodyStream) -> BodyStream {
         buf: Vec::new(),
         left: 0,
     };
-    Box::pin(futures_util::stream::try_unfold(state, |mut s| async move {
-        loop {
-            if s.left > 0 && !s.buf.is_empty() {
-                let n = s.left.min(s.buf.len());
-                let out: Vec<u8> = s.buf.drain(..n).collect();
-                s.left -= n;
-                return Ok(Some((Bytes::from(out), s)));
-            }
-            if s.left == 0 {
-                // a chunk header, after the previous chunk's CRLF
-                if s.buf.starts_with(b"\r\n") {
-                    s.buf.drain(..2);
+    Box::pin(futures_util::stream::try_unfold(
+        state,
+        |mut s| async move {
+            loop {
+                if s.left > 0 && !s.buf.is_empty() {
+                    let n = s.left.min(s.buf.len());
+                    let out: Vec<u8> = s.buf.drain(..n).collect();
+                    s.left -= n;
+                    return Ok(Some((Bytes::from(out), s)));
                 }
-                if let Some(end) = s.buf.windows(2).position(|w| w == b"\r\n") {
-                    let line = String::from_utf8_lossy(&s.buf[..end]).to_string();
-                    s.buf.drain(..end + 2);
-                    let size = line.split(';').next().unwrap_or("").trim();
-                    let size = usize::from_str_radix(size, 16)
-                        .map_err(|_| format!("bad aws-chunked chunk header '{line}'"))?;
-                    if size == 0 {
-                        // trailers follow; the data is complete
-                        return Ok(None);
+                if s.left == 0 {
+                    // a chunk header, after the previous chunk's CRLF
+                    if s.buf.starts_with(b"\r\n") {
+                        s.buf.drain(..2);
                     }
-                    s.left = size;
-                    continue;
+                    if let Some(end) = s.buf.windows(2).position(|w| w == b"\r\n") {
+                        let line = String::from_utf8_lossy(&s.buf[..end]).to_string();
+                        s.buf.drain(..end + 2);
+                        let size = line.split(';').next().unwrap_or("").trim();
+                        let size = usize::from_str_radix(size, 16)
+                            .map_err(|_| format!("bad aws-chunked chunk header '{line}'"))?;
+                        if size == 0 {
+                            // trailers follow; the data is complete
+                            return Ok(None);
+                        }
+                        s.left = size;
+                        continue;
+                    }
+                }
+                match s.body.next().await {
+                    Some(Ok(b)) => s.buf.extend_from_slice(&b),
+                    Some(Err(e)) => return Err(e),
+                    None => return Err("the aws-chunked body ended early".to_string()),
                 }
             }
-            match s.body.next().await {
-                Some(Ok(b)) => s.buf.extend_from_slice(&b),
-                Some(Err(e)) => return Err(e),
-                None => return Err("the aws-chunked body ended early".to_string()),
-            }
-        }
-    }))
+        },
+    ))
 }
 
 /// The request body as a stream, decoded when `aws-chunked`.
 fn body_stream(body: Body, chunked: bool) -> BodyStream {
-    let s: BodyStream = Box::pin(body.into_data_stream().map(|r| r.map_err(|e| e.to_string())));
+    let s: BodyStream = Box::pin(
+        body.into_data_stream()
+            .map(|r| r.map_err(|e| e.to_string())),
+    );
     if chunked {
         dechunk(s)
     } else {
@@ -264,7 +272,11 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
     if bucket.is_empty() {
         return match *m {
             Method::GET => Ok(list_buckets(app)),
-            _ => Err(S3Error::new("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")),
+            _ => Err(S3Error::new(
+                "MethodNotAllowed",
+                405,
+                "The specified method is not allowed against this resource.",
+            )),
         };
     }
     let s3 = &app.s3;
@@ -291,7 +303,12 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
                     .and_then(|d| d.child("TagSet"))
                     .map(|t| {
                         t.all("Tag")
-                            .map(|t| (t.get("Key").unwrap_or("").to_string(), t.get("Value").unwrap_or("").to_string()))
+                            .map(|t| {
+                                (
+                                    t.get("Key").unwrap_or("").to_string(),
+                                    t.get("Value").unwrap_or("").to_string(),
+                                )
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
@@ -301,7 +318,10 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
             ("GET", Some("tagging")) => {
                 let b = s3.bucket(&bucket)?;
                 if b.tags.is_empty() {
-                    return Err(S3Error::new("NoSuchTagSet", 404, "The TagSet does not exist").with("BucketName", &bucket));
+                    return Err(
+                        S3Error::new("NoSuchTagSet", 404, "The TagSet does not exist")
+                            .with("BucketName", &bucket),
+                    );
                 }
                 let mut x = Xml::new("Tagging", NS);
                 x.open("TagSet");
@@ -316,7 +336,11 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
             }
             ("GET", Some("location")) => {
                 let b = s3.bucket(&bucket)?;
-                let region = if b.region == "us-east-1" { String::new() } else { b.region };
+                let region = if b.region == "us-east-1" {
+                    String::new()
+                } else {
+                    b.region
+                };
                 let doc = format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{NS}\">{}</LocationConstraint>",
                     xml::escape(&region)
@@ -325,7 +349,10 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
             }
             ("GET", Some("versioning")) => {
                 s3.bucket(&bucket)?;
-                Ok(xml_response(StatusCode::OK, Xml::new("VersioningConfiguration", NS).finish()))
+                Ok(xml_response(
+                    StatusCode::OK,
+                    Xml::new("VersioningConfiguration", NS).finish(),
+                ))
             }
             ("GET", Some("uploads")) => list_uploads(app, &bucket),
             ("POST", Some("delete")) => delete_objects(app, &bucket, body).await,
@@ -336,7 +363,9 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
                     .and_then(|d| d.get("LocationConstraint"))
                     .filter(|r| !r.is_empty())
                     .map(String::from)
-                    .unwrap_or_else(|| super::region(h).unwrap_or_else(|| app.sfn.config.default_region.clone()));
+                    .unwrap_or_else(|| {
+                        super::region(h).unwrap_or_else(|| app.sfn.config.default_region.clone())
+                    });
                 s3.create_bucket(&bucket, &region).await?;
                 Ok(([("location", format!("/{bucket}"))], "").into_response())
             }
@@ -350,7 +379,11 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
             }
             ("GET", None) => list_objects(app, &bucket, &q),
             (_, Some(other)) => Err(not_implemented(m.as_str(), &format!("bucket ?{other}"))),
-            _ => Err(S3Error::new("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")),
+            _ => Err(S3Error::new(
+                "MethodNotAllowed",
+                405,
+                "The specified method is not allowed against this resource.",
+            )),
         };
     }
     let upload_id = q.get("uploadId").cloned();
@@ -359,7 +392,11 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
             let number = q
                 .get("partNumber")
                 .and_then(|n| n.parse::<u32>().ok())
-                .ok_or_else(|| S3Error::invalid("Part number must be an integer between 1 and 10000, inclusive"))?;
+                .ok_or_else(|| {
+                    S3Error::invalid(
+                        "Part number must be an integer between 1 and 10000, inclusive",
+                    )
+                })?;
             let upload = s3.upload(&bucket, &key, &id)?;
             if let Some(src) = header(h, "x-amz-copy-source") {
                 let (sb, sk) = copy_source(src)?;
@@ -368,13 +405,23 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
                     Some(r) => range(r, source.size)?.ok_or_else(|| S3Error::invalid("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"))?,
                     None => (0, source.size),
                 };
-                let part = s3.upload_part(&upload, number, s3.body(&source, start, len), &Expect::default()).await?;
+                let part = s3
+                    .upload_part(
+                        &upload,
+                        number,
+                        s3.body(&source, start, len),
+                        &Expect::default(),
+                    )
+                    .await?;
                 let mut x = Xml::new("CopyPartResult", NS);
-                x.text("LastModified", iso(&part.modified)).text("ETag", &part.etag);
+                x.text("LastModified", iso(&part.modified))
+                    .text("ETag", &part.etag);
                 return Ok(xml_response(StatusCode::OK, x.finish()));
             }
             let (expect, chunked) = expectations(h);
-            let part = s3.upload_part(&upload, number, body_stream(body, chunked), &expect).await?;
+            let part = s3
+                .upload_part(&upload, number, body_stream(body, chunked), &expect)
+                .await?;
             Ok(([("etag", part.etag)], "").into_response())
         }
         ("POST", Some(id)) => {
@@ -384,16 +431,22 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
                 .iter()
                 .flat_map(|d| d.all("Part"))
                 .map(|p| {
-                    let n = p.get("PartNumber").and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+                    let n = p
+                        .get("PartNumber")
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0);
                     (n, p.get("ETag").unwrap_or("").to_string())
                 })
                 .collect();
             let o = s3.complete_upload(&upload, &chosen).await?;
             let mut x = Xml::new("CompleteMultipartUploadResult", NS);
-            x.text("Location", format!("http://{host}/{bucket}/{}", url_encode(&key)))
-                .text("Bucket", &bucket)
-                .text("Key", &key)
-                .text("ETag", &o.etag);
+            x.text(
+                "Location",
+                format!("http://{host}/{bucket}/{}", url_encode(&key)),
+            )
+            .text("Bucket", &bucket)
+            .text("Key", &key)
+            .text("ETag", &o.etag);
             Ok(xml_response(StatusCode::OK, x.finish()))
         }
         ("DELETE", Some(id)) => {
@@ -426,7 +479,9 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
         ("POST", None) if q.contains_key("uploads") => {
             let upload = s3.create_upload(&bucket, &key, object_headers(h)).await?;
             let mut x = Xml::new("InitiateMultipartUploadResult", NS);
-            x.text("Bucket", &bucket).text("Key", &key).text("UploadId", &upload.id);
+            x.text("Bucket", &bucket)
+                .text("Key", &key)
+                .text("UploadId", &upload.id);
             Ok(xml_response(StatusCode::OK, x.finish()))
         }
         ("PUT", None) if sub(&q).is_none() => match header(h, "x-amz-copy-source") {
@@ -437,18 +492,31 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
                     .then(|| object_headers(h));
                 let o = s3.copy_object((&sb, &sk), (&bucket, &key), replace).await?;
                 let mut x = Xml::new("CopyObjectResult", NS);
-                x.text("LastModified", iso(&o.modified)).text("ETag", &o.etag);
+                x.text("LastModified", iso(&o.modified))
+                    .text("ETag", &o.etag);
                 Ok(xml_response(StatusCode::OK, x.finish()))
             }
             None => {
                 let (expect, chunked) = expectations(h);
                 let o = s3
-                    .put_object(&bucket, &key, body_stream(body, chunked), object_headers(h), &expect)
+                    .put_object(
+                        &bucket,
+                        &key,
+                        body_stream(body, chunked),
+                        object_headers(h),
+                        &expect,
+                    )
                     .await?;
                 let mut r = ([("etag", o.etag.clone())], "").into_response();
                 for (a, v) in &o.headers.checksums {
                     if let Ok(v) = HeaderValue::from_str(v) {
-                        r.headers_mut().insert(axum::http::HeaderName::from_bytes(format!("x-amz-checksum-{a}").as_bytes()).map_err(S3Error::internal)?, v);
+                        r.headers_mut().insert(
+                            axum::http::HeaderName::from_bytes(
+                                format!("x-amz-checksum-{a}").as_bytes(),
+                            )
+                            .map_err(S3Error::internal)?,
+                            v,
+                        );
                     }
                 }
                 Ok(r)
@@ -462,22 +530,55 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
             s3.delete_object(&bucket, &key).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        _ => Err(not_implemented(m.as_str(), &format!("object ?{}", sub(&q).unwrap_or("")))),
+        _ => Err(not_implemented(
+            m.as_str(),
+            &format!("object ?{}", sub(&q).unwrap_or("")),
+        )),
     }
 }
 
 /// The subresource a request names (`?notification`, `?uploads`, ...), ignoring list options.
 fn sub(q: &HashMap<String, String>) -> Option<&str> {
     const SUBS: [&str; 9] = [
-        "notification", "tagging", "location", "versioning", "uploads", "delete", "acl", "policy", "cors",
+        "notification",
+        "tagging",
+        "location",
+        "versioning",
+        "uploads",
+        "delete",
+        "acl",
+        "policy",
+        "cors",
     ];
     SUBS.iter()
         .copied()
         .find(|s| q.contains_key(*s))
         .or_else(|| {
-            ["lifecycle", "website", "encryption", "replication", "logging", "object-lock", "retention", "legal-hold", "restore", "select", "attributes", "accelerate", "ownershipControls", "publicAccessBlock", "intelligent-tiering", "inventory", "metrics", "analytics", "requestPayment", "torrent", "versions"]
-                .into_iter()
-                .find(|s| q.contains_key(*s))
+            [
+                "lifecycle",
+                "website",
+                "encryption",
+                "replication",
+                "logging",
+                "object-lock",
+                "retention",
+                "legal-hold",
+                "restore",
+                "select",
+                "attributes",
+                "accelerate",
+                "ownershipControls",
+                "publicAccessBlock",
+                "intelligent-tiering",
+                "inventory",
+                "metrics",
+                "analytics",
+                "requestPayment",
+                "torrent",
+                "versions",
+            ]
+            .into_iter()
+            .find(|s| q.contains_key(*s))
         })
 }
 
@@ -495,8 +596,10 @@ fn copy_source(src: &str) -> Result<(String, String), S3Error> {
     let src = decode(src.trim_start_matches('/'));
     match src.split_once('/') {
         Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.into(), k.into())),
-        _ => Err(S3Error::invalid("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
-            .with("ArgumentName", "x-amz-copy-source")),
+        _ => Err(S3Error::invalid(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+        .with("ArgumentName", "x-amz-copy-source")),
     }
 }
 
@@ -513,25 +616,35 @@ fn range(h: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
         return Ok(None);
     };
     let unsatisfiable = || {
-        S3Error::new("InvalidRange", 416, "The requested range is not satisfiable")
-            .with("RangeRequested", h.to_string())
-            .with("ActualObjectSize", size.to_string())
+        S3Error::new(
+            "InvalidRange",
+            416,
+            "The requested range is not satisfiable",
+        )
+        .with("RangeRequested", h.to_string())
+        .with("ActualObjectSize", size.to_string())
     };
     let (start, end) = match (a.trim(), b.trim()) {
         ("", "") => return Ok(None),
         ("", n) => {
-            let Ok(n) = n.parse::<u64>() else { return Ok(None) };
+            let Ok(n) = n.parse::<u64>() else {
+                return Ok(None);
+            };
             if n == 0 || size == 0 {
                 return Err(unsatisfiable());
             }
             (size.saturating_sub(n), size - 1)
         }
         (a, b) => {
-            let Ok(a) = a.parse::<u64>() else { return Ok(None) };
+            let Ok(a) = a.parse::<u64>() else {
+                return Ok(None);
+            };
             let end = if b.is_empty() {
                 size.saturating_sub(1)
             } else {
-                let Ok(b) = b.parse::<u64>() else { return Ok(None) };
+                let Ok(b) = b.parse::<u64>() else {
+                    return Ok(None);
+                };
                 if b < a {
                     return Ok(None);
                 }
@@ -546,7 +659,13 @@ fn range(h: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
     Ok(Some((start, end - start + 1)))
 }
 
-fn get_object(app: &App, o: Object, h: &HeaderMap, q: &HashMap<String, String>, head: bool) -> Answer {
+fn get_object(
+    app: &App,
+    o: Object,
+    h: &HeaderMap,
+    q: &HashMap<String, String>,
+    head: bool,
+) -> Answer {
     // conditions, in S3's order
     let modified = o.modified.timestamp();
     let since = |name: &str| {
@@ -554,8 +673,18 @@ fn get_object(app: &App, o: Object, h: &HeaderMap, q: &HashMap<String, String>, 
             .and_then(|v| DateTime::parse_from_rfc2822(&v.replace("GMT", "+0000")).ok())
             .map(|t| t.timestamp())
     };
-    let tag_matches = |v: &str| v.split(',').any(|t| t.trim() == "*" || t.trim().trim_matches('"') == o.etag.trim_matches('"'));
-    let failed = || S3Error::new("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold").with("Condition", "If-Match");
+    let tag_matches = |v: &str| {
+        v.split(',')
+            .any(|t| t.trim() == "*" || t.trim().trim_matches('"') == o.etag.trim_matches('"'))
+    };
+    let failed = || {
+        S3Error::new(
+            "PreconditionFailed",
+            412,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+        .with("Condition", "If-Match")
+    };
     match header(h, "if-match") {
         Some(v) if !tag_matches(v) => return Err(failed()),
         None if since("if-unmodified-since").is_some_and(|t| modified > t) => return Err(failed()),
@@ -584,14 +713,28 @@ fn get_object(app: &App, o: Object, h: &HeaderMap, q: &HashMap<String, String>, 
         ("content-length".into(), len.to_string()),
     ];
     let hd = &o.headers;
-    let pick = |over: &str, stored: &Option<String>| q.get(over).cloned().or_else(|| stored.clone());
-    let content_type = pick("response-content-type", &hd.content_type).unwrap_or_else(|| "binary/octet-stream".into());
+    let pick =
+        |over: &str, stored: &Option<String>| q.get(over).cloned().or_else(|| stored.clone());
+    let content_type = pick("response-content-type", &hd.content_type)
+        .unwrap_or_else(|| "binary/octet-stream".into());
     hs.push(("content-type".into(), content_type));
     for (name, over, stored) in [
         ("cache-control", "response-cache-control", &hd.cache_control),
-        ("content-disposition", "response-content-disposition", &hd.content_disposition),
-        ("content-encoding", "response-content-encoding", &hd.content_encoding),
-        ("content-language", "response-content-language", &hd.content_language),
+        (
+            "content-disposition",
+            "response-content-disposition",
+            &hd.content_disposition,
+        ),
+        (
+            "content-encoding",
+            "response-content-encoding",
+            &hd.content_encoding,
+        ),
+        (
+            "content-language",
+            "response-content-language",
+            &hd.content_language,
+        ),
         ("expires", "response-expires", &hd.expires),
     ] {
         if let Some(v) = pick(over, stored) {
@@ -601,13 +744,18 @@ fn get_object(app: &App, o: Object, h: &HeaderMap, q: &HashMap<String, String>, 
     for (k, v) in &hd.metadata {
         hs.push((format!("x-amz-meta-{k}"), v.clone()));
     }
-    if ranged.is_none() && header(h, "x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("ENABLED")) {
+    if ranged.is_none()
+        && header(h, "x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
+    {
         for (a, v) in &hd.checksums {
             hs.push((format!("x-amz-checksum-{a}"), v.clone()));
         }
     }
     let status = if ranged.is_some() {
-        hs.push(("content-range".into(), format!("bytes {start}-{}/{}", start + len - 1, o.size)));
+        hs.push((
+            "content-range".into(),
+            format!("bytes {start}-{}/{}", start + len - 1, o.size),
+        ));
         StatusCode::PARTIAL_CONTENT
     } else {
         StatusCode::OK
@@ -628,7 +776,10 @@ fn get_object(app: &App, o: Object, h: &HeaderMap, q: &HashMap<String, String>, 
 
 fn list_buckets(app: &App) -> Response {
     let mut x = Xml::new("ListAllMyBucketsResult", NS);
-    x.open("Owner").text("ID", &app.s3.account).text("DisplayName", "shoal").close();
+    x.open("Owner")
+        .text("ID", &app.s3.account)
+        .text("DisplayName", "shoal")
+        .close();
     x.open("Buckets");
     for b in app.s3.list_buckets() {
         x.open("Bucket")
@@ -669,7 +820,10 @@ fn list_objects(app: &App, bucket: &str, q: &HashMap<String, String>) -> Answer 
         .clone()
         .or_else(|| q.get(if v2 { "start-after" } else { "marker" }).cloned());
     let prefix = q.get("prefix").map(String::as_str).unwrap_or("");
-    let delimiter = q.get("delimiter").map(String::as_str).filter(|d| !d.is_empty());
+    let delimiter = q
+        .get("delimiter")
+        .map(String::as_str)
+        .filter(|d| !d.is_empty());
     let page: Page = app.s3.list_objects(
         bucket,
         &Query {
@@ -688,7 +842,10 @@ fn list_objects(app: &App, bucket: &str, q: &HashMap<String, String>) -> Answer 
         x.maybe("ContinuationToken", q.get("continuation-token"));
         x.maybe("StartAfter", q.get("start-after").map(|s| enc(s)));
     } else {
-        x.text("Marker", enc(q.get("marker").map(String::as_str).unwrap_or("")));
+        x.text(
+            "Marker",
+            enc(q.get("marker").map(String::as_str).unwrap_or("")),
+        );
     }
     x.text("MaxKeys", max_keys);
     x.maybe("Delimiter", delimiter.map(enc));
@@ -696,11 +853,19 @@ fn list_objects(app: &App, bucket: &str, q: &HashMap<String, String>) -> Answer 
     x.text("IsTruncated", page.truncated);
     if let Some(next) = &page.next {
         if v2 {
-            x.text("NextContinuationToken", base64::engine::general_purpose::STANDARD.encode(next));
+            x.text(
+                "NextContinuationToken",
+                base64::engine::general_purpose::STANDARD.encode(next),
+            );
         } else if delimiter.is_some() {
             // S3 sends NextMarker only with a delimiter; a client without one resumes after
             // the last key
-            let last = page.prefixes.last().filter(|p| next.starts_with(p.as_str())).cloned().unwrap_or_else(|| next.clone());
+            let last = page
+                .prefixes
+                .last()
+                .filter(|p| next.starts_with(p.as_str()))
+                .cloned()
+                .unwrap_or_else(|| next.clone());
             x.text("NextMarker", enc(&last));
         }
     }
@@ -712,7 +877,10 @@ fn list_objects(app: &App, bucket: &str, q: &HashMap<String, String>) -> Answer 
             .text("Size", o.size)
             .text("StorageClass", "STANDARD");
         if !v2 || q.get("fetch-owner").is_some_and(|f| f == "true") {
-            x.open("Owner").text("ID", &app.s3.account).text("DisplayName", "shoal").close();
+            x.open("Owner")
+                .text("ID", &app.s3.account)
+                .text("DisplayName", "shoal")
+                .close();
         }
         x.close();
     }
@@ -744,7 +912,10 @@ fn list_uploads(app: &App, bucket: &str) -> Answer {
 async fn delete_objects(app: &App, bucket: &str, body: Body) -> Answer {
     let doc = read_xml(body).await?.ok_or_else(|| S3Error::new("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema"))?;
     let quiet = doc.get("Quiet").is_some_and(|q| q.trim() == "true");
-    let keys: Vec<String> = doc.all("Object").filter_map(|o| o.get("Key").map(String::from)).collect();
+    let keys: Vec<String> = doc
+        .all("Object")
+        .filter_map(|o| o.get("Key").map(String::from))
+        .collect();
     if keys.len() > 1000 {
         return Err(S3Error::new("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema (at most 1000 keys)"));
     }
@@ -757,7 +928,11 @@ async fn delete_objects(app: &App, bucket: &str, body: Body) -> Answer {
             }
             Ok(()) => {}
             Err(e) => {
-                x.open("Error").text("Key", &k).text("Code", e.code).text("Message", &e.message).close();
+                x.open("Error")
+                    .text("Key", &k)
+                    .text("Code", e.code)
+                    .text("Message", &e.message)
+                    .close();
             }
         }
     }
@@ -768,8 +943,18 @@ async fn delete_objects(app: &App, bucket: &str, body: Body) -> Answer {
 /// destinations are refused by name rather than ignored.
 fn notification(doc: Option<&xml::Element>) -> Result<bool, S3Error> {
     let Some(doc) = doc else { return Ok(false) };
-    if let Some(other) = doc.children.iter().find(|c| c.name != "EventBridgeConfiguration") {
-        return Err(not_implemented("PUT", &format!("bucket notifications with {} (EventBridgeConfiguration is supported)", other.name)));
+    if let Some(other) = doc
+        .children
+        .iter()
+        .find(|c| c.name != "EventBridgeConfiguration")
+    {
+        return Err(not_implemented(
+            "PUT",
+            &format!(
+                "bucket notifications with {} (EventBridgeConfiguration is supported)",
+                other.name
+            ),
+        ));
     }
     Ok(doc.child("EventBridgeConfiguration").is_some())
 }
@@ -800,7 +985,10 @@ mod tests {
         assert_eq!(virtual_bucket(&h).as_deref(), Some("my.bucket"));
         h.insert("host", HeaderValue::from_static("127.0.0.1:4566"));
         assert_eq!(virtual_bucket(&h), None);
-        assert_eq!(copy_source("/b/a%20key?versionId=1").unwrap(), ("b".into(), "a key".into()));
+        assert_eq!(
+            copy_source("/b/a%20key?versionId=1").unwrap(),
+            ("b".into(), "a key".into())
+        );
         assert!(copy_source("b").is_err());
         assert_eq!(url_encode("a b/ü+"), "a%20b/%C3%BC%2B");
     }

@@ -115,3 +115,19 @@ pub async fn failed(State(app): State<App>, Query(q): Query<HashMap<String, Stri
         Err(e) => AwsError::from(e).into_response(),
     }
 }
+
+/// The email outbox (kept when no SMTP server is configured), oldest first.
+pub async fn mail(State(app): State<App>) -> Response {
+    match app.sns.outbox() {
+        Ok(list) => json_response(json!({ "mail": list })),
+        Err(e) => AwsError::new(500, "InternalError", e.to_string()).into_response(),
+    }
+}
+
+/// SNS deliveries whose retries are spent, newest first.
+pub async fn sns_failed(State(app): State<App>) -> Response {
+    match app.sns.failed_deliveries() {
+        Ok(list) => json_response(json!({ "deliveries": list })),
+        Err(e) => AwsError::new(500, "InternalError", e.to_string()).into_response(),
+    }
+}

@@ -68,6 +68,20 @@ impl Xml {
         self
     }
 
+    /// Appends markup that is already XML.
+    pub fn raw(&mut self, xml: &str) -> &mut Xml {
+        self.out.push_str(xml);
+        self
+    }
+
+    /// The markup written so far inside the root (for fragments).
+    pub fn fragment() -> Xml {
+        Xml {
+            out: String::new(),
+            open: Vec::new(),
+        }
+    }
+
     /// `<tag>text</tag>` when there is a text.
     pub fn maybe(&mut self, tag: &str, text: Option<impl std::fmt::Display>) -> &mut Xml {
         if let Some(t) = text {
@@ -161,7 +175,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
                         .or_else(|| n.strip_prefix('#').and_then(|d| d.parse().ok()))
                         .and_then(char::from_u32)
                         .map(String::from)
-                        .ok_or_else(|| format!("malformed XML at byte {at}: unknown entity &{n};"))?,
+                        .ok_or_else(|| {
+                            format!("malformed XML at byte {at}: unknown entity &{n};")
+                        })?,
                 };
                 if let Some(top) = stack.last_mut() {
                     top.text.push_str(&c);
@@ -213,6 +229,9 @@ mod tests {
         assert!(parse(b"<a>").is_err());
         let e = parse(b"<x:Delete xmlns:x='u'><x:Quiet>true</x:Quiet><Object><Key>k&#65;</Key></Object></x:Delete>").unwrap();
         assert_eq!(e.get("Quiet"), Some("true"));
-        assert_eq!(e.all("Object").next().and_then(|o| o.get("Key")), Some("kA"));
+        assert_eq!(
+            e.all("Object").next().and_then(|o| o.get("Key")),
+            Some("kA")
+        );
     }
 }

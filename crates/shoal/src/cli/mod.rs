@@ -4,6 +4,7 @@ mod asl;
 mod bus;
 mod client;
 mod events;
+mod mail;
 mod schedule;
 mod serve;
 mod sfn;
@@ -30,6 +31,8 @@ pub enum Command {
     Events(events::EventsCommand),
     /// The server's schedule clock; under `serve --virtual-clock`, `advance` moves it.
     Clock(bus::ClockArgs),
+    /// The email SNS would have sent, kept in the server's outbox when `serve` has no `--smtp`.
+    Mail(mail::MailArgs),
     /// EventBridge schedule expressions: validate them and list their next fire times.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedule(c) => schedule::run(c),
         Command::Events(c) => events::run(c),
         Command::Clock(a) => bus::clock(a),
+        Command::Mail(a) => mail::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Sfn(a) => sfn::run(a),
     }

@@ -40,6 +40,18 @@ pub struct ServeArgs {
     /// DATA/parameters.key). Kept outside the database, so a copy of shoal.db reveals nothing.
     #[arg(long)]
     parameter_key: Option<PathBuf>,
+    /// SMTP server for SNS email subscriptions: `smtp://HOST:PORT` (plain),
+    /// `smtp://HOST:PORT?tls=required` (STARTTLS), `smtps://HOST:PORT` (TLS), with
+    /// `USER:PASSWORD@` for credentials. Without it, email is kept in an outbox (`shoal mail`).
+    #[arg(long, env = "SHOAL_SMTP")]
+    smtp: Option<String>,
+    /// The sender of SNS email.
+    #[arg(
+        long,
+        env = "SHOAL_SMTP_FROM",
+        default_value = "no-reply@sns.shoal.localhost"
+    )]
+    smtp_from: String,
     /// The account id in ARNs.
     #[arg(long, default_value = "123456789012")]
     account: String,
@@ -115,6 +127,22 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 &a.account,
             )
             .map_err(|e| anyhow::anyhow!("cannot load the buckets: {e}"))?;
+            let local = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| a.listen.clone())
+                .replace("0.0.0.0", "127.0.0.1");
+            let mailer =
+                crate::sns::mail::Mailer::new(a.smtp.as_deref(), &a.smtp_from, store.clone())
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            let sns = crate::sns::Sns::start(
+                store.clone(),
+                sqs.clone(),
+                mailer,
+                format!("http://{local}"),
+                if a.virtual_clock { 0.0 } else { a.wait_scale },
+            )
+            .map_err(|e| anyhow::anyhow!("cannot start the topics: {e}"))?;
             let app = api::router(App {
                 sfn,
                 events,
@@ -123,6 +151,12 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 sqs,
                 pipes,
                 s3,
+                sns,
+            });
+            // small answers go out at once instead of waiting on the client's delayed ACK
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
             });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

@@ -14,7 +14,6 @@ use crate::sqs::messages::Outgoing;
 use crate::store::{delete, put, Records, Scan};
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -34,39 +33,15 @@ enum Outcome {
 
 pub(super) fn spawn(events: &Arc<Events>, rx: UnboundedReceiver<Delivery>, pending: Vec<Delivery>) {
     let events = events.clone();
-    tokio::spawn(async move { run(events, rx, pending).await });
-}
-
-async fn run(events: Arc<Events>, mut rx: UnboundedReceiver<Delivery>, pending: Vec<Delivery>) {
-    let mut queue: BTreeMap<(i64, String), Delivery> = BTreeMap::new();
-    let add = |q: &mut BTreeMap<(i64, String), Delivery>, d: Delivery| {
-        q.insert((d.due.timestamp_millis(), d.id.clone()), d);
-    };
-    for d in pending {
-        add(&mut queue, d);
-    }
-    loop {
-        let now = Utc::now().timestamp_millis();
-        while let Some(e) = queue.first_entry() {
-            if e.key().0 > now {
-                break;
-            }
-            let d = e.remove();
+    crate::due::spawn(
+        rx,
+        pending,
+        |d| (d.due.timestamp_millis(), d.id.clone()),
+        move |d| {
             let ev = events.clone();
-            tokio::spawn(async move { ev.attempt(d).await });
-        }
-        let wait = queue
-            .keys()
-            .next()
-            .map(|(t, _)| std::time::Duration::from_millis((t - now).max(1) as u64));
-        tokio::select! {
-            d = rx.recv() => match d {
-                Some(d) => add(&mut queue, d),
-                None => return,
-            },
-            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
-        }
-    }
+            async move { ev.attempt(d).await }
+        },
+    );
 }
 
 impl Events {

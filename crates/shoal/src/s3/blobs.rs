@@ -140,7 +140,11 @@ mod tests {
         w.write(b"world").unwrap();
         let a = w.finish().unwrap();
         let mut s = String::new();
-        blobs.read(&a, 6, 3).unwrap().read_to_string(&mut s).unwrap();
+        blobs
+            .read(&a, 6, 3)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "wor");
         let b = blobs.copy(&a).unwrap();
         assert_ne!(a, b);
@@ -148,7 +152,11 @@ mod tests {
         assert_eq!(blobs.sweep(&keep).unwrap(), 1);
         assert!(blobs.read(&a, 0, 1).is_err());
         let mut s = String::new();
-        blobs.read(&b, 0, 100).unwrap().read_to_string(&mut s).unwrap();
+        blobs
+            .read(&b, 0, 100)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "hello world");
         assert!(blobs.read("../etc", 0, 1).is_err());
         let _ = fs::remove_dir_all(dir);

@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 /// AWS's bucket naming rules (general purpose buckets).
 pub fn check_name(name: &str) -> Result<()> {
     let bad = |why: &str| {
-        Err(
-            S3Error::new("InvalidBucketName", 400, format!("The specified bucket is not valid. {why}"))
-                .with("BucketName", name),
+        Err(S3Error::new(
+            "InvalidBucketName",
+            400,
+            format!("The specified bucket is not valid. {why}"),
         )
+        .with("BucketName", name))
     };
     if !(3..=63).contains(&name.len()) {
         return bad("Bucket names must be between 3 and 63 characters long.");
@@ -109,7 +111,10 @@ impl S3 {
             let mut map = self.write();
             let live = map.get_mut(name).ok_or_else(|| S3Error::no_bucket(name))?;
             f(&mut live.bucket);
-            (live.bucket.clone(), self.store.commit(vec![put(&live.bucket)]))
+            (
+                live.bucket.clone(),
+                self.store.commit(vec![put(&live.bucket)]),
+            )
         };
         ack.done().await?;
         Ok(bucket)
@@ -125,8 +130,21 @@ mod tests {
         for ok in ["abc", "my-bucket.data", "a1b2c3", "x".repeat(63).as_str()] {
             assert!(check_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "Abc", "-abc", "abc-", "a..b", "192.168.1.1", "a_b", &"x".repeat(64)] {
-            assert_eq!(check_name(bad).unwrap_err().code, "InvalidBucketName", "{bad}");
+        for bad in [
+            "ab",
+            "Abc",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "a_b",
+            &"x".repeat(64),
+        ] {
+            assert_eq!(
+                check_name(bad).unwrap_err().code,
+                "InvalidBucketName",
+                "{bad}"
+            );
         }
     }
 }

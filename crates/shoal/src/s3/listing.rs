@@ -120,7 +120,14 @@ mod tests {
         let mut seen = vec![];
         let mut after = None;
         loop {
-            let p = list(&b, &Query { max_keys: 1, after: after.as_deref(), ..q });
+            let p = list(
+                &b,
+                &Query {
+                    max_keys: 1,
+                    after: after.as_deref(),
+                    ..q
+                },
+            );
             seen.extend(p.prefixes.iter().cloned());
             seen.extend(p.objects.iter().map(|o| o.key.clone()));
             if !p.truncated {
@@ -157,7 +164,15 @@ mod tests {
         assert_eq!(keys(&p), ["c/x/2", "c/y"]);
         assert!(p.truncated);
         assert_eq!(p.next.as_deref(), Some("c/y"));
-        let p = list(&b, &Query { prefix: "", delimiter: None, max_keys: 0, after: None });
+        let p = list(
+            &b,
+            &Query {
+                prefix: "",
+                delimiter: None,
+                max_keys: 0,
+                after: None,
+            },
+        );
         assert!(p.objects.is_empty() && p.truncated);
     }
 }

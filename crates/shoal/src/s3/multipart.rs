@@ -65,7 +65,10 @@ impl S3 {
         if stored.is_err() || !live {
             self.drop_blobs(vec![part.piece.blob.clone()]).await;
             stored?;
-            self.store.commit(vec![delete::<Part>(&part.key())]).done().await?;
+            self.store
+                .commit(vec![delete::<Part>(&part.key())])
+                .done()
+                .await?;
             return Err(S3Error::no_upload(&upload.id));
         }
         if let Some(old) = old.filter(|o| o.piece.blob != part.piece.blob) {
@@ -82,7 +85,11 @@ impl S3 {
     }
 
     /// CompleteMultipartUpload with the client's list of `(part number, ETag)`.
-    pub async fn complete_upload(&self, upload: &Upload, chosen: &[(u32, String)]) -> Result<Object> {
+    pub async fn complete_upload(
+        &self,
+        upload: &Upload,
+        chosen: &[(u32, String)],
+    ) -> Result<Object> {
         if chosen.is_empty() {
             return Err(S3Error::new(
                 "MalformedXML",

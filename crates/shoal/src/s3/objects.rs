@@ -1,7 +1,6 @@
 //! Objects: put (streamed to a blob, checked against the digests the client sent), get by
 //! range, head, delete, copy and list; and the events a bucket may ask for.
 
-use super::blobs::BlobWriter;
 use super::checksum::{etag, Digests, Sums};
 use super::listing::{self, Page, Query};
 use super::model::{Headers, Object, Piece};
@@ -21,10 +20,10 @@ use std::sync::atomic::Ordering;
 pub const MAX_KEY: usize = 1024;
 /// Largest single PUT (5 GiB).
 pub const MAX_PUT: u64 = 5 << 30;
-/// Bytes gathered before each blob write.
-const BATCH: usize = 1 << 20;
+/// Body chunks queued for the writing thread.
+const QUEUED: usize = 64;
 /// Bytes per chunk of a GET body.
-const CHUNK: u64 = 256 << 10;
+const CHUNK: u64 = 1 << 20;
 
 /// A GET body's progress: the spans still to read (blob, offset, length; last first), the
 /// open reader and what it has left.
@@ -46,77 +45,79 @@ pub fn check_key(key: &str) -> Result<()> {
         return Err(S3Error::invalid("An object key must not be empty."));
     }
     if key.len() > MAX_KEY {
-        return Err(S3Error::new(
-            "KeyTooLongError",
-            400,
-            "Your key is too long",
-        ));
+        return Err(S3Error::new("KeyTooLongError", 400, "Your key is too long"));
     }
     Ok(())
 }
 
 impl S3 {
     /// Streams a body into a new durable blob and checks it against what the client said.
-    /// The blob is removed again when a check fails.
-    pub(crate) async fn receive(&self, mut body: BodyStream, expect: &Expect) -> Result<(Piece, Sums)> {
+    /// A blocking thread hashes and writes while the next chunks arrive. The blob is removed
+    /// again when a check fails.
+    pub(crate) async fn receive(
+        &self,
+        mut body: BodyStream,
+        expect: &Expect,
+    ) -> Result<(Piece, Sums)> {
         let blobs = self.blobs.clone();
-        let mut writer: Box<dyn BlobWriter> =
-            tokio::task::spawn_blocking(move || blobs.create())
-                .await
-                .map_err(S3Error::internal)??;
-        let mut digests = Digests::new(expect.checksum.as_ref().map(|(a, _)| a.as_str()));
-        let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
-        let mut failed = None;
-        loop {
-            let chunk = body.next().await;
-            let done = chunk.is_none();
-            match chunk {
-                Some(Ok(bytes)) => {
+        let algorithm = expect.checksum.as_ref().map(|(a, _)| a.clone());
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(QUEUED);
+        let worker = tokio::task::spawn_blocking(
+            move || -> std::io::Result<(String, Sums, Option<S3Error>)> {
+                let mut writer = blobs.create()?;
+                let mut digests = Digests::new(algorithm.as_deref());
+                let mut failed = None;
+                for bytes in rx {
                     digests.update(&bytes);
-                    batch.extend_from_slice(&bytes);
                     if digests.size > MAX_PUT {
                         failed = Some(S3Error::new(
                             "EntityTooLarge",
                             400,
                             "Your proposed upload exceeds the maximum allowed size",
                         ));
+                        break;
+                    }
+                    if let Err(e) = writer.write(&bytes) {
+                        failed = Some(S3Error::internal(e));
+                        break;
                     }
                 }
-                Some(Err(e)) => {
-                    failed = Some(S3Error::new(
+                let id = writer.finish()?;
+                Ok((id, digests.finish(), failed))
+            },
+        );
+        let mut read_error = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    let tx = tx.clone();
+                    // the queue is short; waiting for room must not hold up the runtime
+                    let sent = match tx.try_send(bytes) {
+                        Ok(()) => true,
+                        Err(std::sync::mpsc::TrySendError::Full(b)) => {
+                            tokio::task::spawn_blocking(move || tx.send(b).is_ok())
+                                .await
+                                .unwrap_or(false)
+                        }
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
+                    };
+                    if !sent {
+                        break; // the writer stopped; its error says why
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(S3Error::new(
                         "IncompleteBody",
                         400,
                         format!("The request body could not be read: {e}"),
-                    ))
-                }
-                None => {}
-            }
-            if failed.is_some() {
-                break;
-            }
-            if batch.len() >= BATCH || (done && !batch.is_empty()) {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                let (w, r) = tokio::task::spawn_blocking(move || {
-                    let r = writer.write(&full);
-                    (writer, r)
-                })
-                .await
-                .map_err(S3Error::internal)?;
-                writer = w;
-                if let Err(e) = r {
-                    failed = Some(S3Error::internal(e));
+                    ));
                     break;
                 }
             }
-            if done {
-                break;
-            }
         }
-        let id = tokio::task::spawn_blocking(move || writer.finish())
-            .await
-            .map_err(S3Error::internal)??;
-        let sums = digests.finish();
-        let failed = failed.or_else(|| check(&sums, expect).err());
+        drop(tx);
+        let (id, sums, failed) = worker.await.map_err(S3Error::internal)??;
+        let failed = read_error.or(failed).or_else(|| check(&sums, expect).err());
         if let Some(e) = failed {
             self.drop_blobs(vec![id]).await;
             return Err(e);
@@ -272,7 +273,9 @@ impl S3 {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         let (old, ack, eventbridge) = {
             let mut map = self.write();
-            let live = map.get_mut(bucket).ok_or_else(|| S3Error::no_bucket(bucket))?;
+            let live = map
+                .get_mut(bucket)
+                .ok_or_else(|| S3Error::no_bucket(bucket))?;
             let Some(old) = live.objects.remove(key) else {
                 return Ok(());
             };
@@ -395,7 +398,10 @@ impl S3 {
             account: self.account.clone(),
         };
         if let Err(e) = events.put_events(&scope, &[entry], Sender::Service).await {
-            eprintln!("shoal: cannot put the S3 event for {bucket}/{}: {e}", object.key);
+            eprintln!(
+                "shoal: cannot put the S3 event for {bucket}/{}: {e}",
+                object.key
+            );
         }
     }
 }
@@ -417,7 +423,11 @@ fn check(sums: &Sums, expect: &Expect) -> Result<()> {
             .ok()
             .filter(|b| b.len() == 16)
             .ok_or_else(|| {
-                S3Error::new("InvalidDigest", 400, "The Content-MD5 you specified was invalid.")
+                S3Error::new(
+                    "InvalidDigest",
+                    400,
+                    "The Content-MD5 you specified was invalid.",
+                )
             })?;
         if want != sums.md5 {
             return Err(S3Error::new(
@@ -432,7 +442,10 @@ fn check(sums: &Sums, expect: &Expect) -> Result<()> {
             return Err(S3Error::new(
                 "BadDigest",
                 400,
-                format!("The {} you specified did not match the calculated checksum.", a.to_uppercase()),
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    a.to_uppercase()
+                ),
             ));
         }
     }

@@ -1,0 +1,184 @@
+"""SNS through boto3 and the AWS CLI against the real `shoal serve`: topics, subscriptions with
+filter policies, delivery to queues, HTTP endpoints and real SMTP, the outbox, retries."""
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from conftest import BIN, aws_cli
+
+
+def receive(sqs, url, n, timeout=10):
+    got, deadline = [], time.time() + timeout
+    while len(got) < n and time.time() < deadline:
+        for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10,
+                                     MessageAttributeNames=["All"]).get("Messages", []):
+            got.append(m)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return got
+
+
+def queue(sqs, name):
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def test_topics_subscriptions_and_queue_delivery(make_server):
+    s = make_server()
+    sns, sqs = s.client(service="sns"), s.client(service="sqs")
+    arn = sns.create_topic(Name="pipeline-failures", Attributes={"DisplayName": "Pipeline"})["TopicArn"]
+    assert arn == "arn:aws:sns:us-east-1:123456789012:pipeline-failures"
+    assert sns.create_topic(Name="pipeline-failures", Attributes={"DisplayName": "Pipeline"})["TopicArn"] == arn
+    with pytest.raises(sns.exceptions.InvalidParameterException):
+        sns.create_topic(Name="bad name")
+    with pytest.raises(sns.exceptions.NotFoundException):
+        sns.publish(TopicArn=arn + "x", Message="m")
+    attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    assert attrs["DisplayName"] == "Pipeline" and attrs["Owner"] == "123456789012"
+
+    all_url, all_arn = queue(sqs, "all")
+    raw_url, raw_arn = queue(sqs, "raw-errors")
+    sub_all = sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=all_arn)["SubscriptionArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=raw_arn, Attributes={
+        "RawMessageDelivery": "true", "FilterPolicy": json.dumps({"stage": ["raw"], "count": [{"numeric": [">", 0]}]})})
+    with pytest.raises(sns.exceptions.InvalidParameterException, match="FilterPolicy"):
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=all_arn + "2", Attributes={"FilterPolicy": "{not json"})
+    with pytest.raises(sns.exceptions.InvalidParameterException, match="protocol"):
+        sns.subscribe(TopicArn=arn, Protocol="carrier-pigeon", Endpoint="x")
+    assert len(sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]) == 2
+
+    sns.publish(TopicArn=arn, Subject="Ran With Failures", Message="posts returned nothing",
+                MessageAttributes={"stage": {"DataType": "String", "StringValue": "raw"},
+                                   "count": {"DataType": "Number", "StringValue": "2"}})
+    sns.publish(TopicArn=arn, Message="bronze is late", MessageAttributes={"stage": {"DataType": "String", "StringValue": "bronze"}})
+    everything = receive(sqs, all_url, 2)
+    notes = sorted((json.loads(m["Body"]) for m in everything), key=lambda n: n["Message"])
+    assert [n["Message"] for n in notes] == ["bronze is late", "posts returned nothing"]
+    n = notes[1]
+    assert (n["Type"], n["TopicArn"], n["Subject"]) == ("Notification", arn, "Ran With Failures")
+    assert n["MessageAttributes"]["stage"] == {"Type": "String", "Value": "raw"}
+    assert "Action=Unsubscribe" in n["UnsubscribeURL"]
+    raw = receive(sqs, raw_url, 1)
+    assert [m["Body"] for m in raw] == ["posts returned nothing"]
+    assert raw[0]["MessageAttributes"]["stage"]["StringValue"] == "raw"
+    assert receive(sqs, raw_url, 1, timeout=1.5) == []
+
+    # per-protocol messages and batches
+    sns.publish(TopicArn=arn, MessageStructure="json", Message=json.dumps({"default": "d", "sqs": "for queues"}))
+    assert json.loads(receive(sqs, all_url, 1)[0]["Body"])["Message"] == "for queues"
+    with pytest.raises(sns.exceptions.InvalidParameterException, match="default"):
+        sns.publish(TopicArn=arn, MessageStructure="json", Message=json.dumps({"sqs": "x"}))
+    r = sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
+        {"Id": "a", "Message": "one"}, {"Id": "b", "Message": "two"}, {"Id": "c", "Message": ""}])
+    assert sorted(x["Id"] for x in r["Successful"]) == ["a", "b"] and r["Failed"][0]["Id"] == "c"
+    assert sorted(json.loads(m["Body"])["Message"] for m in receive(sqs, all_url, 2)) == ["one", "two"]
+
+    # the unsubscribe link in a notification works as on AWS
+    with urllib.request.urlopen(n["UnsubscribeURL"]) as resp:
+        assert resp.status == 200
+    assert [x["Endpoint"] for x in sns.list_subscriptions()["Subscriptions"]] == [raw_arn]
+    with pytest.raises(sns.exceptions.NotFoundException):
+        sns.get_subscription_attributes(SubscriptionArn=sub_all)
+    sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "data"}])
+    assert sns.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "data"}]
+    sns.delete_topic(TopicArn=arn)
+    assert sns.list_topics()["Topics"] == []
+
+
+def test_email_through_smtp_with_confirmation(make_server, smtp):
+    port, inbox = smtp
+    s = make_server("--smtp", f"smtp://127.0.0.1:{port}", "--smtp-from", "alerts@example.com", "--wait-scale", "0.001")
+    sns = s.client(service="sns")
+    arn = sns.create_topic(Name="failures", Attributes={"DisplayName": "WordPress pipeline"})["TopicArn"]
+    assert sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="me@example.com")["SubscriptionArn"] == "pending confirmation"
+    confirm = inbox.wait(1)[0]
+    assert confirm["to"] == ["me@example.com"] and confirm["from"] == "alerts@example.com"
+    assert "Subscription Confirmation" in confirm["subject"]
+    # nothing goes to an unconfirmed address
+    sns.publish(TopicArn=arn, Message="early")
+    link = re.search(r"(http://\S+Action=ConfirmSubscription\S+)", confirm["body"]).group(1)
+    with urllib.request.urlopen(link) as resp:
+        assert b"ConfirmSubscriptionResult" in resp.read()
+    sub = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"][0]
+    assert sub["SubscriptionArn"].startswith(arn + ":")
+    # the SMTP server refuses twice; the message still arrives (retried, not lost)
+    inbox.refuse = 2
+    sns.publish(TopicArn=arn, Subject="Ran With Failures", Message="posts endpoint returned nothing")
+    mails = inbox.wait(2)
+    assert len(mails) == 2
+    m = mails[1]
+    assert m["subject"] == "Ran With Failures" and m["body"].startswith("posts endpoint returned nothing")
+    assert "Action=Unsubscribe" in m["body"]
+
+
+def test_outbox_without_smtp_and_http_endpoints(make_server, http_target):
+    s = make_server("--wait-scale", "0.001")
+    sns = s.client(service="sns")
+    arn = sns.create_topic(Name="t")["TopicArn"]
+    sub = sns.subscribe(TopicArn=arn, Protocol="email-json", Endpoint="ops@example.com", ReturnSubscriptionArn=True)["SubscriptionArn"]
+    token = None
+    deadline = time.time() + 10
+    while token is None and time.time() < deadline:
+        out = subprocess.run([BIN, "mail", "--endpoint", s.url, "--json"], capture_output=True, text=True, check=True)
+        mail = json.loads(out.stdout)
+        if mail:
+            token = re.search(r"Token=([0-9a-f]+)", mail[0]["body"]).group(1)
+        time.sleep(0.05)
+    assert sns.confirm_subscription(TopicArn=arn, Token=token)["SubscriptionArn"] == sub
+    sns.publish(TopicArn=arn, Message="hello")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        text = subprocess.run([BIN, "mail", "--endpoint", s.url, "--to", "ops@example.com"], capture_output=True, text=True, check=True).stdout
+        if '"Message" : "hello"' in text or '"Message": "hello"' in text:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(text)
+
+    # HTTP: the confirmation request (refused once with a 503, then retried), then
+    # notifications with SNS's headers
+    srv = http_target
+    endpoint = f"{srv.url}/flaky/sns"
+    sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=endpoint,
+                  Attributes={"DeliveryPolicy": json.dumps({"healthyRetryPolicy": {"numRetries": 5, "minDelayTarget": 1, "maxDelayTarget": 1}})})
+
+    def posts(kind):
+        return [(json.loads(body), h) for (m, path, body), h in zip(list(srv.requests), list(srv.headers))
+                if path == "/flaky/sns" and h.get("x-amz-sns-message-type") == kind]
+
+    deadline = time.time() + 10
+    while len(posts("SubscriptionConfirmation")) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    confirmations = posts("SubscriptionConfirmation")
+    assert len(confirmations) == 2, "the first attempt got a 503 and was retried"
+    with urllib.request.urlopen(confirmations[0][0]["SubscribeURL"]) as resp:
+        assert resp.status == 200
+    sns.publish(TopicArn=arn, Message="to http")
+    deadline = time.time() + 10
+    while not posts("Notification") and time.time() < deadline:
+        time.sleep(0.05)
+    note, headers = posts("Notification")[0]
+    assert note["Message"] == "to http" and note["Type"] == "Notification"
+    assert headers["x-amz-sns-topic-arn"] == arn and headers["x-amz-sns-subscription-arn"].startswith(arn + ":")
+    assert headers["content-type"].startswith("text/plain")
+
+
+def test_aws_cli_sns(make_server):
+    s = make_server()
+    arn = json.loads(aws_cli(s, "sns", "create-topic", "--name", "cli-topic").stdout)["TopicArn"]
+    q = json.loads(aws_cli(s, "sqs", "create-queue", "--queue-name", "cli-q").stdout)["QueueUrl"]
+    qarn = f"arn:aws:sqs:us-east-1:123456789012:cli-q"
+    aws_cli(s, "sns", "subscribe", "--topic-arn", arn, "--protocol", "sqs", "--notification-endpoint", qarn)
+    aws_cli(s, "sns", "publish", "--topic-arn", arn, "--message", "from the cli", "--subject", "hi")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        out = aws_cli(s, "sqs", "receive-message", "--queue-url", q, "--wait-time-seconds", "1").stdout
+        if out.strip():
+            break
+    assert json.loads(json.loads(out)["Messages"][0]["Body"])["Message"] == "from the cli"
+    topics = json.loads(aws_cli(s, "sns", "list-topics").stdout)["Topics"]
+    assert topics == [{"TopicArn": arn}]
