@@ -182,3 +182,49 @@ def test_aws_cli_sns(make_server):
     assert json.loads(json.loads(out)["Messages"][0]["Body"])["Message"] == "from the cli"
     topics = json.loads(aws_cli(s, "sns", "list-topics").stdout)["Topics"]
     assert topics == [{"TopicArn": arn}]
+
+
+def test_state_machine_publishes_with_catch(make_server, smtp):
+    """The seed's shape: a failing task caught, then `sns:publish` emails the failure."""
+    port, inbox = smtp
+    s = make_server("--smtp", f"smtp://127.0.0.1:{port}")
+    sns, sqs, sfn = s.client(service="sns"), s.client(service="sqs"), s.client()
+    topic = sns.create_topic(Name="failures")["TopicArn"]
+    url, qarn = queue(sqs, "audit")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="me@example.com")
+    link = re.search(r"(http://\S+Action=ConfirmSubscription\S+)", inbox.wait(1)[0]["body"]).group(1)
+    urllib.request.urlopen(link).read()
+    definition = {
+        "StartAt": "Raw",
+        "States": {
+            "Raw": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+                    "Parameters": {"TopicArn": topic + "-missing", "Message": "never"},
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Notify"}],
+                    "End": True},
+            "Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+                       "Parameters": {"TopicArn": topic, "Subject": "Ran With Failures",
+                                      "Message.$": "$.error",
+                                      "MessageAttributes": {"stage": {"DataType": "String", "StringValue": "raw"}}},
+                       "ResultSelector": {"id.$": "$.MessageId"},
+                       "Next": "Queue"},
+            "Queue": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+                      "Parameters": {"QueueUrl": url, "MessageBody": {"published.$": "$.id"}}, "End": True},
+        },
+    }
+    arn = sfn.create_state_machine(name="raw", definition=json.dumps(definition),
+                                   roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+    e = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    deadline = time.time() + 20
+    while (d := sfn.describe_execution(executionArn=e))["status"] == "RUNNING" and time.time() < deadline:
+        time.sleep(0.05)
+    assert d["status"] == "SUCCEEDED", d
+    msgs = receive(sqs, url, 2)
+    bodies = [json.loads(m["Body"]) for m in msgs]
+    note = next(b for b in bodies if b.get("Type") == "Notification")
+    caught = json.loads(note["Message"])
+    assert caught["Error"] == "SNS.NotFoundException"
+    assert note["Subject"] == "Ran With Failures" and note["MessageAttributes"]["stage"]["Value"] == "raw"
+    assert {"published": note["MessageId"]} in bodies
+    mail = inbox.wait(2)[1]
+    assert mail["subject"] == "Ran With Failures" and "SNS.NotFoundException" in mail["body"]

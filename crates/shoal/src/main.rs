@@ -12,6 +12,7 @@ mod sns;
 mod sqs;
 mod ssm;
 mod store;
+mod tasks;
 
 /// mimalloc: the engine allocates many small short-lived values; glibc's allocator spent a
 /// quarter of the time of a JSONata transition.

@@ -143,6 +143,14 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 if a.virtual_clock { 0.0 } else { a.wait_scale },
             )
             .map_err(|e| anyhow::anyhow!("cannot start the topics: {e}"))?;
+            let local: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
+                sns: sns.clone(),
+                sqs: sqs.clone(),
+                events: events.clone(),
+                account: a.account.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            });
+            sfn.set_local_tasks(Arc::downgrade(&local));
             let app = api::router(App {
                 sfn,
                 events,

@@ -71,6 +71,13 @@ pub fn call(
     request(sfn, &exec.region, resource, call.parameters, timeout)
 }
 
+/// Task resources that shoal's own services carry out (SNS, SQS, EventBridge ...): the
+/// service side lives outside the engine, which only knows this trait.
+pub trait LocalTasks: Send + Sync {
+    /// Carries out `resource` in `region`, or `None` when it is not a local integration.
+    fn call(&self, region: &str, resource: &str, parameters: &Value) -> Option<Result<Value, TaskOutcome>>;
+}
+
 /// Performs a request/response call that needs no execution: the HTTP task or an AWS SDK call
 /// in `region` (TestState uses this too).
 pub fn request(
@@ -83,6 +90,11 @@ pub fn request(
     if resource == "arn:aws:states:::http:invoke" {
         return http_invoke(parameters, timeout);
     }
+    if let Some(local) = sfn.local_tasks() {
+        if let Some(r) = local.call(region, resource, parameters) {
+            return r;
+        }
+    }
     if let Some(rest) = resource.strip_prefix("arn:aws:states:::aws-sdk:") {
         let (service, action) = rest.split_once(':').unwrap_or((rest, ""));
         return aws_sdk(sfn, region, service, action, parameters, timeout);
@@ -90,7 +102,7 @@ pub fn request(
     Err(failure(
         "States.Runtime",
         format!(
-            "The resource '{resource}' is not supported by this shoal server yet (supported: activities, http:invoke, aws-sdk:<service>:<action> over JSON protocols, states:startExecution[.sync[:2]], and .waitForTaskToken on any of them); give a mock file to test it without the service"
+            "The resource '{resource}' is not supported by this shoal server yet (supported: activities, http:invoke, sns:publish, sqs:sendMessage, events:putEvents, aws-sdk:<service>:<action> over JSON protocols, states:startExecution[.sync[:2]], and .waitForTaskToken on any of them); give a mock file to test it without the service"
         ),
     ))
 }

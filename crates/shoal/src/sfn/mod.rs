@@ -79,10 +79,21 @@ pub struct Sfn {
     stops: Mutex<HashMap<String, serde_json::Value>>,
     /// The event bus that `Step Functions Execution Status Change` events go to.
     bus: std::sync::OnceLock<std::sync::Weak<crate::events::Events>>,
+    /// The task integrations shoal's other services carry out (`sns:publish`, ...).
+    local: std::sync::OnceLock<std::sync::Weak<dyn integrations::LocalTasks>>,
     runtime: tokio::runtime::Handle,
 }
 
 impl Sfn {
+    /// Connects the services that carry out `sns:publish` and the other local integrations.
+    pub fn set_local_tasks(&self, local: std::sync::Weak<dyn integrations::LocalTasks>) {
+        let _ = self.local.set(local);
+    }
+
+    pub(crate) fn local_tasks(&self) -> Option<Arc<dyn integrations::LocalTasks>> {
+        self.local.get().and_then(std::sync::Weak::upgrade)
+    }
+
     pub fn new(store: Arc<dyn Store>, config: Config, runtime: tokio::runtime::Handle) -> Arc<Sfn> {
         Arc::new(Sfn {
             store,
@@ -95,6 +106,7 @@ impl Sfn {
             timers: Mutex::new(HashSet::new()),
             stops: Mutex::new(HashMap::new()),
             bus: std::sync::OnceLock::new(),
+            local: std::sync::OnceLock::new(),
             runtime,
         })
     }

@@ -1,0 +1,185 @@
+//! The Step Functions integrations that shoal's own services carry out: `sns:publish`,
+//! `sqs:sendMessage` and `events:putEvents`, each with AWS's parameters, output shape and
+//! error names (`SNS.NotFoundException`, ...).
+
+use crate::events::put::{Entry, Sender};
+use crate::events::Events;
+use crate::sfn::arn::Scope;
+use crate::sfn::integrations::LocalTasks;
+use crate::sns::Sns;
+use crate::sqs::Sqs;
+use asl::runner::TaskOutcome;
+use patterns::filter_policy::Attribute;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::sync::Arc;
+
+pub struct Local {
+    pub sns: Arc<Sns>,
+    pub sqs: Arc<Sqs>,
+    pub events: Arc<Events>,
+    pub account: String,
+    pub runtime: tokio::runtime::Handle,
+}
+
+fn failure(error: String, cause: impl Into<String>) -> TaskOutcome {
+    TaskOutcome::Failure {
+        error,
+        cause: cause.into(),
+    }
+}
+
+/// A parameter that AWS accepts as text or as JSON (which it serializes).
+fn text(p: &Value, k: &str) -> Option<String> {
+    match p.get(k)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// The metadata the optimized integrations add to a service's answer.
+fn with_metadata(mut v: Value) -> Value {
+    let id = uuid::Uuid::new_v4().to_string();
+    v["SdkHttpMetadata"] = json!({
+        "AllHttpHeaders": {"x-amzn-RequestId": [id]},
+        "HttpHeaders": {"x-amzn-RequestId": id},
+        "HttpStatusCode": 200,
+    });
+    v["SdkResponseMetadata"] = json!({"RequestId": id});
+    v
+}
+
+/// `{name: {DataType, StringValue | BinaryValue}}`, the SDK shape of message attributes.
+fn attributes(p: &Value) -> Vec<Attribute> {
+    p.get("MessageAttributes")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, a)| Attribute {
+            name: name.clone(),
+            data_type: a.get("DataType").and_then(Value::as_str).unwrap_or("String").to_string(),
+            value: a
+                .get("StringValue")
+                .or_else(|| a.get("BinaryValue"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect()
+}
+
+impl Local {
+    /// Runs a service call from the engine's blocking thread.
+    fn wait<T>(&self, f: impl Future<Output = T>) -> T {
+        tokio::task::block_in_place(|| self.runtime.block_on(f))
+    }
+
+    fn publish(&self, p: &Value) -> Result<Value, TaskOutcome> {
+        let invalid = |m: &str| failure("SNS.InvalidParameterException".into(), format!("Invalid parameter: {m}"));
+        let topic = text(p, "TopicArn")
+            .or_else(|| text(p, "TargetArn"))
+            .ok_or_else(|| invalid("TopicArn or TargetArn Reason: no value for required parameter"))?;
+        let m = crate::sns::publish::Outgoing {
+            message: text(p, "Message").ok_or_else(|| invalid("Message Reason: no value for required parameter"))?,
+            subject: text(p, "Subject"),
+            attributes: attributes(p),
+            per_protocol: text(p, "MessageStructure").is_some_and(|s| s == "json"),
+            group: text(p, "MessageGroupId"),
+            dedup: text(p, "MessageDeduplicationId"),
+        };
+        match self.wait(self.sns.publish(&topic, m)) {
+            Ok(r) => {
+                let mut out = json!({"MessageId": r.message_id});
+                if let Some(s) = r.sequence {
+                    out["SequenceNumber"] = json!(s);
+                }
+                Ok(with_metadata(out))
+            }
+            Err(e) => Err(failure(format!("SNS.{}Exception", e.code), e.message)),
+        }
+    }
+
+    fn send_message(&self, region: &str, p: &Value) -> Result<Value, TaskOutcome> {
+        let scope = Scope {
+            region: region.into(),
+            account: self.account.clone(),
+        };
+        let missing = |k: &str| {
+            failure(
+                "SQS.MissingParameterException".into(),
+                format!("The request must contain the parameter {k}."),
+            )
+        };
+        let url = text(p, "QueueUrl").ok_or_else(|| missing("QueueUrl"))?;
+        let body = text(p, "MessageBody").ok_or_else(|| missing("MessageBody"))?;
+        let sqs_error = |e: crate::sqs::SqsError| failure(format!("SQS.{}Exception", e.name.trim_end_matches("Exception")), e.message);
+        let arn = crate::sqs::queues::arn_of_url(&scope, &url).map_err(sqs_error)?;
+        let m = crate::sqs::messages::Outgoing {
+            body,
+            delay: p.get("DelaySeconds").and_then(Value::as_i64),
+            attributes: p.get("MessageAttributes").cloned().unwrap_or(json!({})),
+            group: text(p, "MessageGroupId"),
+            dedup: text(p, "MessageDeduplicationId"),
+        };
+        let sent = self.wait(self.sqs.send(&arn, m)).map_err(sqs_error)?;
+        let mut out = json!({"MD5OfMessageBody": sent.md5_body, "MessageId": sent.id});
+        if let Some(a) = sent.md5_attributes {
+            out["MD5OfMessageAttributes"] = json!(a);
+        }
+        if let Some(s) = sent.seq {
+            out["SequenceNumber"] = json!(s.to_string());
+        }
+        Ok(with_metadata(out))
+    }
+
+    fn put_events(&self, region: &str, p: &Value) -> Result<Value, TaskOutcome> {
+        let scope = Scope {
+            region: region.into(),
+            account: self.account.clone(),
+        };
+        let list = p.get("Entries").and_then(Value::as_array).cloned().unwrap_or_default();
+        let entries: Vec<Entry> = list
+            .iter()
+            .map(|e| Entry {
+                source: text(e, "Source"),
+                detail_type: text(e, "DetailType"),
+                detail: text(e, "Detail"),
+                resources: e
+                    .get("Resources")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|r| r.as_str().map(String::from)).collect())
+                    .unwrap_or_default(),
+                time: None,
+                bus: text(e, "EventBusName"),
+            })
+            .collect();
+        let results = self
+            .wait(self.events.put_events(&scope, &entries, Sender::Client))
+            .map_err(|e| failure(format!("EventBridge.{}", e.code()), e.to_string()))?;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        let out: Vec<Value> = results
+            .into_iter()
+            .map(|r| match r {
+                Ok(id) => json!({"EventId": id}),
+                Err((code, message)) => json!({"ErrorCode": code, "ErrorMessage": message}),
+            })
+            .collect();
+        let v = json!({"Entries": out, "FailedEntryCount": failed});
+        if failed > 0 {
+            return Err(failure("EventBridge.FailedEntry".into(), v.to_string()));
+        }
+        Ok(with_metadata(v))
+    }
+}
+
+impl LocalTasks for Local {
+    fn call(&self, region: &str, resource: &str, p: &Value) -> Option<Result<Value, TaskOutcome>> {
+        Some(match resource {
+            "arn:aws:states:::sns:publish" => self.publish(p),
+            "arn:aws:states:::sqs:sendMessage" => self.send_message(region, p),
+            "arn:aws:states:::events:putEvents" => self.put_events(region, p),
+            _ => return None,
+        })
+    }
+}
