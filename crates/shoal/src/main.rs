@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod due;
 mod events;
+mod logs;
 mod pipes;
 mod s3;
 mod scheduler;

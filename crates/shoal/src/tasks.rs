@@ -58,7 +58,11 @@ fn attributes(p: &Value) -> Vec<Attribute> {
         .flatten()
         .map(|(name, a)| Attribute {
             name: name.clone(),
-            data_type: a.get("DataType").and_then(Value::as_str).unwrap_or("String").to_string(),
+            data_type: a
+                .get("DataType")
+                .and_then(Value::as_str)
+                .unwrap_or("String")
+                .to_string(),
             value: a
                 .get("StringValue")
                 .or_else(|| a.get("BinaryValue"))
@@ -76,12 +80,20 @@ impl Local {
     }
 
     fn publish(&self, p: &Value) -> Result<Value, TaskOutcome> {
-        let invalid = |m: &str| failure("SNS.InvalidParameterException".into(), format!("Invalid parameter: {m}"));
+        let invalid = |m: &str| {
+            failure(
+                "SNS.InvalidParameterException".into(),
+                format!("Invalid parameter: {m}"),
+            )
+        };
         let topic = text(p, "TopicArn")
             .or_else(|| text(p, "TargetArn"))
-            .ok_or_else(|| invalid("TopicArn or TargetArn Reason: no value for required parameter"))?;
+            .ok_or_else(|| {
+                invalid("TopicArn or TargetArn Reason: no value for required parameter")
+            })?;
         let m = crate::sns::publish::Outgoing {
-            message: text(p, "Message").ok_or_else(|| invalid("Message Reason: no value for required parameter"))?,
+            message: text(p, "Message")
+                .ok_or_else(|| invalid("Message Reason: no value for required parameter"))?,
             subject: text(p, "Subject"),
             attributes: attributes(p),
             per_protocol: text(p, "MessageStructure").is_some_and(|s| s == "json"),
@@ -113,7 +125,12 @@ impl Local {
         };
         let url = text(p, "QueueUrl").ok_or_else(|| missing("QueueUrl"))?;
         let body = text(p, "MessageBody").ok_or_else(|| missing("MessageBody"))?;
-        let sqs_error = |e: crate::sqs::SqsError| failure(format!("SQS.{}Exception", e.name.trim_end_matches("Exception")), e.message);
+        let sqs_error = |e: crate::sqs::SqsError| {
+            failure(
+                format!("SQS.{}Exception", e.name.trim_end_matches("Exception")),
+                e.message,
+            )
+        };
         let arn = crate::sqs::queues::arn_of_url(&scope, &url).map_err(sqs_error)?;
         let m = crate::sqs::messages::Outgoing {
             body,
@@ -138,7 +155,11 @@ impl Local {
             region: region.into(),
             account: self.account.clone(),
         };
-        let list = p.get("Entries").and_then(Value::as_array).cloned().unwrap_or_default();
+        let list = p
+            .get("Entries")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let entries: Vec<Entry> = list
             .iter()
             .map(|e| Entry {
@@ -148,7 +169,11 @@ impl Local {
                 resources: e
                     .get("Resources")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|r| r.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|r| r.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 time: None,
                 bus: text(e, "EventBusName"),

@@ -2,6 +2,7 @@
 //! may be SigV4-signed with any credentials; the region comes from the signature.
 
 pub mod events;
+pub mod logs;
 pub mod pipes;
 pub mod query;
 pub mod s3;
@@ -36,6 +37,7 @@ pub struct App {
     pub pipes: Arc<crate::pipes::Pipes>,
     pub s3: Arc<crate::s3::S3>,
     pub sns: Arc<crate::sns::Sns>,
+    pub logs: Arc<crate::logs::Logs>,
 }
 
 pub fn router(app: App) -> Router {
@@ -345,7 +347,7 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
         .to_string();
     let scope = scope_of(&app, &headers);
     let result = match target.split_once('.') {
-        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS"), action)) => {
+        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS" | "Logs_20140328"), action)) => {
             let input = match json_body(&body) {
                 Ok(v) => v,
                 Err(e) => return e.into_response(),
@@ -353,6 +355,7 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
             match service {
                 "AWSEvents" => events::handle(&app, &scope, action, &input).await,
                 "AmazonSSM" => ssm::handle(&app, &scope, action, &input).await,
+                "Logs_20140328" => logs::handle(&app, &scope, action, &input).await,
                 "AmazonSQS" => {
                     // queue URLs name this server as the client reached it
                     let host = headers
@@ -368,7 +371,7 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
         _ if target.is_empty() => Err(AwsError::new(
             400,
             "UnknownOperationException",
-            "The request has no X-Amz-Target header; shoal serves the AWS JSON protocols (Step Functions: AWSStepFunctions.*, EventBridge: AWSEvents.*, Parameter Store: AmazonSSM.*, SQS: AmazonSQS.*)",
+            "The request has no X-Amz-Target header; shoal serves the AWS JSON protocols (Step Functions: AWSStepFunctions.*, EventBridge: AWSEvents.*, Parameter Store: AmazonSSM.*, SQS: AmazonSQS.*, CloudWatch Logs: Logs_20140328.*); S3 and SNS speak REST-XML and query",
         )),
         _ => Err(AwsError::new(
             400,
@@ -380,8 +383,11 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
         Ok(v) => json_response(v),
         Err(e) => e.into_response(),
     };
-    if target.starts_with("AWSEvents.") || target.starts_with("AmazonSSM.") {
-        // EventBridge and SSM speak AWS JSON 1.1
+    if ["AWSEvents.", "AmazonSSM.", "Logs_20140328."]
+        .iter()
+        .any(|p| target.starts_with(p))
+    {
+        // EventBridge, SSM and Logs speak AWS JSON 1.1
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/x-amz-json-1.1"),

@@ -92,88 +92,91 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         account: a.account.clone(),
         ..Config::default()
     };
-    let result =
-        runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind(&a.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", a.listen))?;
-            let sfn = Sfn::new(store.clone(), config, tokio::runtime::Handle::current());
-            let resumed = sfn.recover()?;
-            let sqs = crate::sqs::Sqs::open(store.clone())
-                .map_err(|e| anyhow::anyhow!("cannot load the queues: {e}"))?;
-            let events = crate::events::Events::start(store.clone(), sfn.clone(), sqs.clone())
-                .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
-            let pipes = crate::pipes::Pipes::start(store.clone(), events.clone())
-                .map_err(|e| anyhow::anyhow!("cannot start the pipes: {e}"))?;
-            let scheduler = crate::scheduler::Scheduler::start(store.clone(), events.clone())
-                .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
-            eprintln!(
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", a.listen))?;
+        let sfn = Sfn::new(store.clone(), config, tokio::runtime::Handle::current());
+        let resumed = sfn.recover()?;
+        let sqs = crate::sqs::Sqs::open(store.clone())
+            .map_err(|e| anyhow::anyhow!("cannot load the queues: {e}"))?;
+        let events = crate::events::Events::start(store.clone(), sfn.clone(), sqs.clone())
+            .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
+        let pipes = crate::pipes::Pipes::start(store.clone(), events.clone())
+            .map_err(|e| anyhow::anyhow!("cannot start the pipes: {e}"))?;
+        let scheduler = crate::scheduler::Scheduler::start(store.clone(), events.clone())
+            .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
+        eprintln!(
             "shoal listening on http://{} · data in {} · {resumed} running execution(s) resumed",
-            listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| a.listen.clone()),
-            store.path().display()
-        );
-            let key = a
-                .parameter_key
-                .clone()
-                .unwrap_or_else(|| a.data.join("parameters.key"));
-            let sealer = crate::ssm::crypto::Sealer::open(&key)?;
-            let ssm = Arc::new(crate::ssm::Ssm::new(store.clone(), sealer));
-            let blobs = crate::s3::blobs::FsBlobs::open(&a.data.join("objects"))
-                .context("cannot open the object folder")?;
-            let s3 = crate::s3::S3::open(
-                store.clone(),
-                Arc::new(blobs),
-                Some(events.clone()),
-                &a.account,
-            )
-            .map_err(|e| anyhow::anyhow!("cannot load the buckets: {e}"))?;
-            let local = listener
+            listener
                 .local_addr()
                 .map(|a| a.to_string())
-                .unwrap_or_else(|_| a.listen.clone())
-                .replace("0.0.0.0", "127.0.0.1");
-            let mailer =
-                crate::sns::mail::Mailer::new(a.smtp.as_deref(), &a.smtp_from, store.clone())
-                    .map_err(|e| anyhow::anyhow!(e))?;
-            let sns = crate::sns::Sns::start(
-                store.clone(),
-                sqs.clone(),
-                mailer,
-                format!("http://{local}"),
-                if a.virtual_clock { 0.0 } else { a.wait_scale },
-            )
-            .map_err(|e| anyhow::anyhow!("cannot start the topics: {e}"))?;
-            let local: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
-                sns: sns.clone(),
-                sqs: sqs.clone(),
-                events: events.clone(),
-                account: a.account.clone(),
-                runtime: tokio::runtime::Handle::current(),
-            });
-            sfn.set_local_tasks(Arc::downgrade(&local));
-            let app = api::router(App {
-                sfn,
-                events,
-                scheduler,
-                ssm,
-                sqs,
-                pipes,
-                s3,
-                sns,
-            });
-            // small answers go out at once instead of waiting on the client's delayed ACK
-            use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                    eprintln!("shoal: shutting down");
-                })
-                .await
-                .context("server error")
+                .unwrap_or_else(|_| a.listen.clone()),
+            store.path().display()
+        );
+        let key = a
+            .parameter_key
+            .clone()
+            .unwrap_or_else(|| a.data.join("parameters.key"));
+        let sealer = crate::ssm::crypto::Sealer::open(&key)?;
+        let ssm = Arc::new(crate::ssm::Ssm::new(store.clone(), sealer));
+        let blobs = crate::s3::blobs::FsBlobs::open(&a.data.join("objects"))
+            .context("cannot open the object folder")?;
+        let s3 = crate::s3::S3::open(
+            store.clone(),
+            Arc::new(blobs),
+            Some(events.clone()),
+            &a.account,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot load the buckets: {e}"))?;
+        let local = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| a.listen.clone())
+            .replace("0.0.0.0", "127.0.0.1");
+        let mailer = crate::sns::mail::Mailer::new(a.smtp.as_deref(), &a.smtp_from, store.clone())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let sns = crate::sns::Sns::start(
+            store.clone(),
+            sqs.clone(),
+            mailer,
+            format!("http://{local}"),
+            if a.virtual_clock { 0.0 } else { a.wait_scale },
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the topics: {e}"))?;
+        let local: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
+            sns: sns.clone(),
+            sqs: sqs.clone(),
+            events: events.clone(),
+            account: a.account.clone(),
+            runtime: tokio::runtime::Handle::current(),
         });
+        sfn.set_local_tasks(Arc::downgrade(&local));
+        let logs = crate::logs::Logs::new(store.clone());
+        let app = api::router(App {
+            sfn,
+            events,
+            scheduler,
+            ssm,
+            sqs,
+            pipes,
+            s3,
+            sns,
+            logs,
+        });
+        // small answers go out at once instead of waiting on the client's delayed ACK
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!("shoal: shutting down");
+            })
+            .await
+            .context("server error")
+    });
     // running segments finish their current step; what is not yet stored is replayed on start
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     store.close();

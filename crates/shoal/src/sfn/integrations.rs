@@ -75,7 +75,12 @@ pub fn call(
 /// service side lives outside the engine, which only knows this trait.
 pub trait LocalTasks: Send + Sync {
     /// Carries out `resource` in `region`, or `None` when it is not a local integration.
-    fn call(&self, region: &str, resource: &str, parameters: &Value) -> Option<Result<Value, TaskOutcome>>;
+    fn call(
+        &self,
+        region: &str,
+        resource: &str,
+        parameters: &Value,
+    ) -> Option<Result<Value, TaskOutcome>>;
 }
 
 /// Performs a request/response call that needs no execution: the HTTP task or an AWS SDK call
