@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod due;
 mod events;
+mod lambda;
 mod logs;
 mod pipes;
 mod s3;

@@ -1,6 +1,7 @@
-//! The Step Functions integrations that shoal's own services carry out: `sns:publish`,
-//! `sqs:sendMessage` and `events:putEvents`, each with AWS's parameters, output shape and
-//! error names (`SNS.NotFoundException`, ...).
+//! The Step Functions integrations that shoal's own services carry out: `lambda:invoke` (and
+//! Lambda function ARNs as resources), `sns:publish`, `sqs:sendMessage` and
+//! `events:putEvents`, each with AWS's parameters, output shape and error names
+//! (`SNS.NotFoundException`, a function's own error type, ...).
 
 use crate::events::put::{Entry, Sender};
 use crate::events::Events;
@@ -18,6 +19,7 @@ pub struct Local {
     pub sns: Arc<Sns>,
     pub sqs: Arc<Sqs>,
     pub events: Arc<Events>,
+    pub lambda: Arc<crate::lambda::Lambda>,
     pub account: String,
     pub runtime: tokio::runtime::Handle,
 }
@@ -198,12 +200,63 @@ impl Local {
     }
 }
 
+impl Local {
+    /// `lambda:invoke` (`whole`: the integration's output with `Payload`, `StatusCode` ...)
+    /// or a function ARN as the resource (the output is the function's result).
+    fn invoke(&self, region: &str, name: &str, payload: Vec<u8>, kind: &str, whole: bool) -> Result<Value, TaskOutcome> {
+        let scope = Scope {
+            region: region.into(),
+            account: self.account.clone(),
+        };
+        let service = |e: crate::lambda::LambdaError| failure(format!("Lambda.{}", e.code), e.message);
+        let f = self.lambda.function(&scope, name).map_err(service)?;
+        match kind {
+            "Event" => {
+                self.wait(self.lambda.invoke_async(&f, payload.into())).map_err(service)?;
+                return Ok(with_metadata(json!({"Payload": "", "StatusCode": 202})));
+            }
+            "DryRun" => return Ok(with_metadata(json!({"Payload": "", "StatusCode": 204}))),
+            _ => {}
+        }
+        let r = self.wait(self.lambda.invoke(&f, payload.into())).map_err(service)?;
+        let text = String::from_utf8_lossy(&r.payload).into_owned();
+        if r.function_error.is_some() {
+            let error = r.error_type().unwrap_or_else(|| "Lambda.Unknown".into());
+            return Err(failure(error, text));
+        }
+        let result = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+        if !whole {
+            return Ok(result);
+        }
+        Ok(with_metadata(json!({"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200})))
+    }
+}
+
 impl LocalTasks for Local {
     fn call(&self, region: &str, resource: &str, p: &Value) -> Option<Result<Value, TaskOutcome>> {
         Some(match resource {
             "arn:aws:states:::sns:publish" => self.publish(p),
             "arn:aws:states:::sqs:sendMessage" => self.send_message(region, p),
             "arn:aws:states:::events:putEvents" => self.put_events(region, p),
+            "arn:aws:states:::lambda:invoke" => {
+                let Some(name) = text(p, "FunctionName") else {
+                    return Some(Err(failure("Lambda.InvalidParameterValueException".into(), "FunctionName is required")));
+                };
+                let name = match text(p, "Qualifier") {
+                    Some(q) => format!("{name}:{q}"),
+                    None => name,
+                };
+                let payload = match p.get("Payload") {
+                    None | Some(Value::Null) => b"{}".to_vec(),
+                    Some(v) => v.to_string().into_bytes(),
+                };
+                let kind = text(p, "InvocationType").unwrap_or_else(|| "RequestResponse".into());
+                self.invoke(region, &name, payload, &kind, true)
+            }
+            r if r.starts_with("arn:aws:lambda:") && r.contains(":function:") => {
+                let region = r.split(':').nth(3).filter(|s| !s.is_empty()).unwrap_or(region);
+                self.invoke(region, r, p.to_string().into_bytes(), "RequestResponse", false)
+            }
             _ => return None,
         })
     }

@@ -2,6 +2,7 @@
 //! may be SigV4-signed with any credentials; the region comes from the signature.
 
 pub mod events;
+pub mod lambda;
 pub mod logs;
 pub mod pipes;
 pub mod query;
@@ -38,6 +39,7 @@ pub struct App {
     pub s3: Arc<crate::s3::S3>,
     pub sns: Arc<crate::sns::Sns>,
     pub logs: Arc<crate::logs::Logs>,
+    pub lambda: Arc<crate::lambda::Lambda>,
 }
 
 pub fn router(app: App) -> Router {
@@ -58,6 +60,11 @@ pub fn router(app: App) -> Router {
         .route("/schedules/{name}", any(scheduler::schedule))
         .route("/schedule-groups", axum::routing::get(scheduler::groups))
         .route("/schedule-groups/{name}", any(scheduler::group))
+        .route("/2015-03-31/{*rest}", any(lambda::entry))
+        .route("/2017-10-31/{*rest}", any(lambda::entry))
+        .route("/2018-10-31/{*rest}", any(lambda::entry))
+        .route("/2019-09-25/{*rest}", any(lambda::entry))
+        .route("/2019-09-30/{*rest}", any(lambda::entry))
         .route("/", any(dispatch))
         .route("/{*path}", any(dispatch))
         .with_state(app)

@@ -52,6 +52,13 @@ pub struct ServeArgs {
         default_value = "no-reply@sns.shoal.localhost"
     )]
     smtp_from: String,
+    /// The Python that runs `python3.*` functions (it must have boto3, as AWS's runtimes do).
+    /// Default: a virtual environment shoal creates under DATA/lambda with boto3 from PyPI.
+    #[arg(long, env = "SHOAL_LAMBDA_PYTHON")]
+    lambda_python: Option<PathBuf>,
+    /// The Node.js that runs `nodejs*` functions.
+    #[arg(long, env = "SHOAL_LAMBDA_NODE", default_value = "node")]
+    lambda_node: PathBuf,
     /// The account id in ARNs.
     #[arg(long, default_value = "123456789012")]
     account: String,
@@ -144,15 +151,31 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             if a.virtual_clock { 0.0 } else { a.wait_scale },
         )
         .map_err(|e| anyhow::anyhow!("cannot start the topics: {e}"))?;
-        let local: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
+        let logs = crate::logs::Logs::new(store.clone());
+        let lambda = crate::lambda::Lambda::start(
+            store.clone(),
+            logs.clone(),
+            crate::lambda::Settings {
+                dir: a.data.join("lambda"),
+                python: a.lambda_python.clone(),
+                node: a.lambda_node.clone(),
+                endpoint: format!("http://{local}"),
+                wait_scale: if a.virtual_clock { 0.0 } else { a.wait_scale },
+            },
+            sqs.clone(),
+            sns.clone(),
+            events.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the functions: {e}"))?;
+        let tasks: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
             sns: sns.clone(),
             sqs: sqs.clone(),
             events: events.clone(),
+            lambda: lambda.clone(),
             account: a.account.clone(),
             runtime: tokio::runtime::Handle::current(),
         });
-        sfn.set_local_tasks(Arc::downgrade(&local));
-        let logs = crate::logs::Logs::new(store.clone());
+        sfn.set_local_tasks(Arc::downgrade(&tasks));
         let app = api::router(App {
             sfn,
             events,
@@ -163,6 +186,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             s3,
             sns,
             logs,
+            lambda,
         });
         // small answers go out at once instead of waiting on the client's delayed ACK
         use axum::serve::ListenerExt;
