@@ -203,22 +203,33 @@ impl Local {
 impl Local {
     /// `lambda:invoke` (`whole`: the integration's output with `Payload`, `StatusCode` ...)
     /// or a function ARN as the resource (the output is the function's result).
-    fn invoke(&self, region: &str, name: &str, payload: Vec<u8>, kind: &str, whole: bool) -> Result<Value, TaskOutcome> {
+    fn invoke(
+        &self,
+        region: &str,
+        name: &str,
+        payload: Vec<u8>,
+        kind: &str,
+        whole: bool,
+    ) -> Result<Value, TaskOutcome> {
         let scope = Scope {
             region: region.into(),
             account: self.account.clone(),
         };
-        let service = |e: crate::lambda::LambdaError| failure(format!("Lambda.{}", e.code), e.message);
+        let service =
+            |e: crate::lambda::LambdaError| failure(format!("Lambda.{}", e.code), e.message);
         let f = self.lambda.function(&scope, name).map_err(service)?;
         match kind {
             "Event" => {
-                self.wait(self.lambda.invoke_async(&f, payload.into())).map_err(service)?;
+                self.wait(self.lambda.invoke_async(&f, payload.into()))
+                    .map_err(service)?;
                 return Ok(with_metadata(json!({"Payload": "", "StatusCode": 202})));
             }
             "DryRun" => return Ok(with_metadata(json!({"Payload": "", "StatusCode": 204}))),
             _ => {}
         }
-        let r = self.wait(self.lambda.invoke(&f, payload.into())).map_err(service)?;
+        let r = self
+            .wait(self.lambda.invoke(&f, payload.into()))
+            .map_err(service)?;
         let text = String::from_utf8_lossy(&r.payload).into_owned();
         if r.function_error.is_some() {
             let error = r.error_type().unwrap_or_else(|| "Lambda.Unknown".into());
@@ -228,7 +239,9 @@ impl Local {
         if !whole {
             return Ok(result);
         }
-        Ok(with_metadata(json!({"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200})))
+        Ok(with_metadata(
+            json!({"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200}),
+        ))
     }
 }
 
@@ -240,7 +253,10 @@ impl LocalTasks for Local {
             "arn:aws:states:::events:putEvents" => self.put_events(region, p),
             "arn:aws:states:::lambda:invoke" => {
                 let Some(name) = text(p, "FunctionName") else {
-                    return Some(Err(failure("Lambda.InvalidParameterValueException".into(), "FunctionName is required")));
+                    return Some(Err(failure(
+                        "Lambda.InvalidParameterValueException".into(),
+                        "FunctionName is required",
+                    )));
                 };
                 let name = match text(p, "Qualifier") {
                     Some(q) => format!("{name}:{q}"),
@@ -254,8 +270,18 @@ impl LocalTasks for Local {
                 self.invoke(region, &name, payload, &kind, true)
             }
             r if r.starts_with("arn:aws:lambda:") && r.contains(":function:") => {
-                let region = r.split(':').nth(3).filter(|s| !s.is_empty()).unwrap_or(region);
-                self.invoke(region, r, p.to_string().into_bytes(), "RequestResponse", false)
+                let region = r
+                    .split(':')
+                    .nth(3)
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or(region);
+                self.invoke(
+                    region,
+                    r,
+                    p.to_string().into_bytes(),
+                    "RequestResponse",
+                    false,
+                )
             }
             _ => return None,
         })

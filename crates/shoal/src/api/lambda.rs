@@ -19,18 +19,28 @@ fn error(e: LambdaError) -> Response {
     let kind = if e.status >= 500 { "Service" } else { "User" };
     (
         status,
-        [("content-type", "application/json"), ("x-amzn-errortype", e.code)],
+        [
+            ("content-type", "application/json"),
+            ("x-amzn-errortype", e.code),
+        ],
         json!({"Type": kind, "message": e.message}).to_string(),
     )
         .into_response()
 }
 
 fn ok(status: StatusCode, v: Value) -> Response {
-    (status, [("content-type", "application/json")], v.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Every request under Lambda's API prefixes (a request signed for S3 there is S3's: a
@@ -43,14 +53,26 @@ pub async fn entry(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return error(LambdaError::new("RequestTooLargeException", 413, e.to_string())),
+        Err(e) => {
+            return error(LambdaError::new(
+                "RequestTooLargeException",
+                413,
+                e.to_string(),
+            ))
+        }
     };
     let q: HashMap<String, String> = parts
         .uri
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let segs: Vec<String> = parts.uri.path().trim_matches('/').split('/').map(decode).collect();
+    let segs: Vec<String> = parts
+        .uri
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match route(&app, &scope, &parts.method, &segs, &q, &parts.headers, body).await {
         Ok(r) => r,
@@ -62,7 +84,8 @@ fn json_of(body: &[u8]) -> Result<Value, LambdaError> {
     if body.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| LambdaError::invalid(format!("The request body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| LambdaError::invalid(format!("The request body is not valid JSON: {e}")))
 }
 
 async fn route(
@@ -79,16 +102,17 @@ async fn route(
         Some(qual) => format!("{name}:{qual}"),
         None => name.to_string(),
     };
-    let layers_of = |f: &crate::lambda::model::Function| -> Vec<crate::lambda::model::LayerVersion> {
-        f.layers
-            .iter()
-            .filter_map(|arn| {
-                let (name, v) = arn.rsplit_once(':')?;
-                let name = name.rsplit(':').next()?;
-                l.layer_version(scope, name, v.parse().ok()?).ok()
-            })
-            .collect()
-    };
+    let layers_of =
+        |f: &crate::lambda::model::Function| -> Vec<crate::lambda::model::LayerVersion> {
+            f.layers
+                .iter()
+                .filter_map(|arn| {
+                    let (name, v) = arn.rsplit_once(':')?;
+                    let name = name.rsplit(':').next()?;
+                    l.layer_version(scope, name, v.parse().ok()?).ok()
+                })
+                .collect()
+        };
     Ok(match (m.as_str(), segs) {
         ("POST", ["2015-03-31", "functions"]) => {
             let f = l.create_function(scope, &json_of(&body)?, &app.s3).await?;
@@ -96,13 +120,26 @@ async fn route(
         }
         ("GET", ["2015-03-31", "functions"] | ["2015-03-31", "functions", ""]) => {
             let all = l.functions(scope)?;
-            let start = q.get("Marker").and_then(|m| super::token_offset(m)).unwrap_or(0);
-            let max = q.get("MaxItems").and_then(|n| n.parse().ok()).filter(|n| (1..=50).contains(n)).unwrap_or(50);
-            let page: Vec<Value> = all.iter().skip(start).take(max).map(|f| configuration(f, &layers_of(f))).collect();
+            let start = q
+                .get("Marker")
+                .and_then(|m| super::token_offset(m))
+                .unwrap_or(0);
+            let max = q
+                .get("MaxItems")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| (1..=50).contains(n))
+                .unwrap_or(50);
+            let page: Vec<Value> = all
+                .iter()
+                .skip(start)
+                .take(max)
+                .map(|f| configuration(f, &layers_of(f)))
+                .collect();
             let mut out = json!({"Functions": page});
             if all.len() > start + max {
                 use base64::Engine;
-                out["NextMarker"] = json!(base64::engine::general_purpose::STANDARD.encode(format!("shoal:{}", start + max)));
+                out["NextMarker"] = json!(base64::engine::general_purpose::STANDARD
+                    .encode(format!("shoal:{}", start + max)));
             }
             ok(StatusCode::OK, out)
         }
@@ -129,16 +166,23 @@ async fn route(
             ok(StatusCode::OK, configuration(&f, &layers_of(&f)))
         }
         ("PUT", ["2015-03-31", "functions", name, "configuration"]) => {
-            let f = l.update_configuration(scope, name, &json_of(&body)?).await?;
+            let f = l
+                .update_configuration(scope, name, &json_of(&body)?)
+                .await?;
             ok(StatusCode::OK, configuration(&f, &layers_of(&f)))
         }
         ("PUT", ["2015-03-31", "functions", name, "code"]) => {
-            let f = l.update_code(scope, name, &json_of(&body)?, &app.s3).await?;
+            let f = l
+                .update_code(scope, name, &json_of(&body)?, &app.s3)
+                .await?;
             ok(StatusCode::OK, configuration(&f, &layers_of(&f)))
         }
         ("POST", ["2015-03-31", "functions", name, "invocations"]) => {
             let f = l.function(scope, &with_qualifier(name))?;
-            let kind = h.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse");
+            let kind = h
+                .get("x-amz-invocation-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("RequestResponse");
             match kind {
                 "DryRun" => StatusCode::NO_CONTENT.into_response(),
                 "Event" => {
@@ -164,23 +208,32 @@ async fn route(
             }
         }
         ("PUT" | "POST", ["2019-09-25", "functions", name, "event-invoke-config"]) => {
-            let f = l.put_event_invoke_config(scope, &with_qualifier(name), &json_of(&body)?).await?;
+            let f = l
+                .put_event_invoke_config(scope, &with_qualifier(name), &json_of(&body)?)
+                .await?;
             ok(StatusCode::OK, event_invoke(&f))
         }
         ("GET", ["2019-09-25", "functions", name, "event-invoke-config"]) => {
             let f = l.function(scope, &with_qualifier(name))?;
             if f.event_invoke.is_none() {
-                return Err(LambdaError::not_found(format!("The function {}:$LATEST doesn't have an EventInvokeConfig", f.arn())));
+                return Err(LambdaError::not_found(format!(
+                    "The function {}:$LATEST doesn't have an EventInvokeConfig",
+                    f.arn()
+                )));
             }
             ok(StatusCode::OK, event_invoke(&f))
         }
         ("DELETE", ["2019-09-25", "functions", name, "event-invoke-config"]) => {
-            l.delete_event_invoke_config(scope, &with_qualifier(name)).await?;
+            l.delete_event_invoke_config(scope, &with_qualifier(name))
+                .await?;
             StatusCode::NO_CONTENT.into_response()
         }
         ("PUT", ["2017-10-31", "functions", name, "concurrency"]) => {
             let v = json_of(&body)?;
-            let n = v.get("ReservedConcurrentExecutions").and_then(Value::as_u64).ok_or_else(|| LambdaError::invalid("ReservedConcurrentExecutions is required"))?;
+            let n = v
+                .get("ReservedConcurrentExecutions")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| LambdaError::invalid("ReservedConcurrentExecutions is required"))?;
             l.put_concurrency(scope, name, Some(n as u32)).await?;
             ok(StatusCode::OK, json!({"ReservedConcurrentExecutions": n}))
         }
@@ -190,10 +243,13 @@ async fn route(
         }
         ("GET", ["2019-09-30", "functions", name, "concurrency"]) => {
             let f = l.function(scope, name)?;
-            ok(StatusCode::OK, match f.reserved_concurrency {
-                Some(n) => json!({"ReservedConcurrentExecutions": n}),
-                None => json!({}),
-            })
+            ok(
+                StatusCode::OK,
+                match f.reserved_concurrency {
+                    Some(n) => json!({"ReservedConcurrentExecutions": n}),
+                    None => json!({}),
+                },
+            )
         }
         ("GET", ["2018-10-31", "layers"]) => {
             let layers: Vec<Value> = l
@@ -204,16 +260,28 @@ async fn route(
             ok(StatusCode::OK, json!({"Layers": layers}))
         }
         ("POST", ["2018-10-31", "layers", name, "versions"]) => {
-            let v = l.publish_layer(scope, name, &json_of(&body)?, &app.s3).await?;
+            let v = l
+                .publish_layer(scope, name, &json_of(&body)?, &app.s3)
+                .await?;
             ok(StatusCode::CREATED, layer_json(&v))
         }
         ("GET", ["2018-10-31", "layers", name, "versions"]) => {
-            let versions: Vec<Value> = l.layer_versions(scope, name)?.iter().rev().map(layer_json).collect();
+            let versions: Vec<Value> = l
+                .layer_versions(scope, name)?
+                .iter()
+                .rev()
+                .map(layer_json)
+                .collect();
             ok(StatusCode::OK, json!({"LayerVersions": versions}))
         }
         ("GET", ["2018-10-31", "layers", name, "versions", n]) => {
-            let n = n.parse().map_err(|_| LambdaError::invalid(format!("Invalid layer version {n}")))?;
-            ok(StatusCode::OK, layer_json(&l.layer_version(scope, name, n)?))
+            let n = n
+                .parse()
+                .map_err(|_| LambdaError::invalid(format!("Invalid layer version {n}")))?;
+            ok(
+                StatusCode::OK,
+                layer_json(&l.layer_version(scope, name, n)?),
+            )
         }
         _ => {
             return Err(LambdaError::new(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_ZIP: usize = 50 << 20;
 pub const MAX_UNZIPPED: u64 = 250 << 20;
 
+#[derive(Debug)]
 pub struct Unpacked {
     pub dir: PathBuf,
     /// base64 SHA-256 of the zip, as Lambda reports `CodeSha256`.
@@ -31,7 +32,11 @@ pub fn unpack(root: &Path, zip: &[u8]) -> Result<Unpacked, String> {
     let dir = root.join(&hex);
     let done = dir.join(".shoal-unpacked");
     if done.exists() {
-        return Ok(Unpacked { dir, sha256, size: zip.len() as u64 });
+        return Ok(Unpacked {
+            dir,
+            sha256,
+            size: zip.len() as u64,
+        });
     }
     let tmp = root.join(format!("{hex}.tmp-{}", uuid::Uuid::new_v4().simple()));
     let result = extract(&tmp, zip);
@@ -44,7 +49,11 @@ pub fn unpack(root: &Path, zip: &[u8]) -> Result<Unpacked, String> {
     if std::fs::rename(&tmp, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    Ok(Unpacked { dir, sha256, size: zip.len() as u64 })
+    Ok(Unpacked {
+        dir,
+        sha256,
+        size: zip.len() as u64,
+    })
 }
 
 fn extract(dir: &Path, zip: &[u8]) -> Result<(), String> {
@@ -55,7 +64,10 @@ fn extract(dir: &Path, zip: &[u8]) -> Result<(), String> {
     for i in 0..archive.len() {
         let mut f = archive.by_index(i).map_err(|e| e.to_string())?;
         let Some(rel) = f.enclosed_name() else {
-            return Err(format!("The zip entry '{}' points outside the archive", f.name()));
+            return Err(format!(
+                "The zip entry '{}' points outside the archive",
+                f.name()
+            ));
         };
         let path = dir.join(&rel);
         if f.is_dir() {
@@ -66,10 +78,15 @@ fn extract(dir: &Path, zip: &[u8]) -> Result<(), String> {
             std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
         }
         let mut bytes = Vec::with_capacity(f.size() as usize);
-        (&mut f).take(MAX_UNZIPPED + 1 - total).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        (&mut f)
+            .take(MAX_UNZIPPED + 1 - total)
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
         total += bytes.len() as u64;
         if total > MAX_UNZIPPED {
-            return Err(format!("Unzipped size must be smaller than {MAX_UNZIPPED} bytes"));
+            return Err(format!(
+                "Unzipped size must be smaller than {MAX_UNZIPPED} bytes"
+            ));
         }
         std::fs::write(&path, &bytes).map_err(|e| e.to_string())?;
         #[cfg(unix)]
@@ -77,7 +94,11 @@ fn extract(dir: &Path, zip: &[u8]) -> Result<(), String> {
             use std::os::unix::fs::PermissionsExt;
             // zips made on Windows carry no mode: keep files readable, and a bootstrap runnable
             let mode = f.unix_mode().unwrap_or(0o644) | 0o444;
-            let mode = if rel.file_name().is_some_and(|n| n == "bootstrap") { mode | 0o555 } else { mode };
+            let mode = if rel.file_name().is_some_and(|n| n == "bootstrap") {
+                mode | 0o555
+            } else {
+                mode
+            };
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777));
         }
     }
@@ -92,7 +113,8 @@ mod tests {
     fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, text) in files {
-            w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
             w.write_all(text.as_bytes()).unwrap();
         }
         w.finish().unwrap().into_inner()
@@ -101,18 +123,30 @@ mod tests {
     #[test]
     fn unpacks_once_and_refuses_escapes() {
         let root = std::env::temp_dir().join(format!("shoal-code-{}", uuid::Uuid::new_v4()));
-        let z = zip_of(&[("app.py", "x = 1"), ("pkg/mod.py", "y = 2"), ("bootstrap", "#!/bin/sh")]);
+        let z = zip_of(&[
+            ("app.py", "x = 1"),
+            ("pkg/mod.py", "y = 2"),
+            ("bootstrap", "#!/bin/sh"),
+        ]);
         let a = unpack(&root, &z).unwrap();
-        assert_eq!(std::fs::read_to_string(a.dir.join("pkg/mod.py")).unwrap(), "y = 2");
+        assert_eq!(
+            std::fs::read_to_string(a.dir.join("pkg/mod.py")).unwrap(),
+            "y = 2"
+        );
         let b = unpack(&root, &z).unwrap();
         assert_eq!((a.dir.clone(), a.sha256.clone()), (b.dir, b.sha256));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let m = std::fs::metadata(a.dir.join("bootstrap")).unwrap().permissions().mode();
+            let m = std::fs::metadata(a.dir.join("bootstrap"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert!(m & 0o111 != 0);
         }
-        assert!(unpack(&root, b"not a zip").unwrap_err().contains("Could not unzip"));
+        assert!(unpack(&root, b"not a zip")
+            .unwrap_err()
+            .contains("Could not unzip"));
         let evil = zip_of(&[("../evil.py", "boom")]);
         assert!(unpack(&root, &evil).unwrap_err().contains("outside"));
         let _ = std::fs::remove_dir_all(root);

@@ -23,7 +23,9 @@ pub fn parse_name(given: &str) -> Result<(String, Option<String>)> {
         None => (rest.to_string(), None),
     };
     let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
         return Err(LambdaError::invalid(format!(
             "1 validation error detected: Value '{given}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
@@ -54,7 +56,14 @@ fn environment(v: &Value) -> BTreeMap<String, String> {
         .and_then(Value::as_object)
         .map(|o| {
             o.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -68,7 +77,11 @@ impl Lambda {
     /// The code a `Code` (or UpdateFunctionCode) object gives: a zip (`ZipFile`, base64), an
     /// object in shoal's S3 (`S3Bucket`/`S3Key`), or — shoal's extension — a local folder as
     /// `ImageUri: file:///path`, run in place.
-    async fn code_of(&self, c: &Value, s3: &crate::s3::S3) -> Result<(String, Option<String>, String, u64)> {
+    async fn code_of(
+        &self,
+        c: &Value,
+        s3: &crate::s3::S3,
+    ) -> Result<(String, Option<String>, String, u64)> {
         let s = |k: &str| c.get(k).and_then(Value::as_str);
         if let Some(uri) = s("ImageUri") {
             let Some(path) = uri.strip_prefix("file://") else {
@@ -76,7 +89,9 @@ impl Lambda {
             };
             let p = std::path::Path::new(path);
             if !p.is_dir() {
-                return Err(LambdaError::invalid(format!("The folder {path} does not exist")));
+                return Err(LambdaError::invalid(format!(
+                    "The folder {path} does not exist"
+                )));
             }
             return Ok((path.to_string(), Some(path.to_string()), String::new(), 0));
         }
@@ -86,7 +101,10 @@ impl Lambda {
                 .map_err(|_| LambdaError::invalid("Could not unzip uploaded file. Please check your file, then try to upload again."))?
         } else if let (Some(b), Some(k)) = (s("S3Bucket"), s("S3Key")) {
             let o = s3.head_object(b, k).map_err(|e| {
-                LambdaError::invalid(format!("Error occurred while GetObject. S3 Error Code: {}. S3 Error Message: {}", e.code, e.message))
+                LambdaError::invalid(format!(
+                    "Error occurred while GetObject. S3 Error Code: {}. S3 Error Message: {}",
+                    e.code, e.message
+                ))
             })?;
             let mut body = s3.body(&o, 0, o.size);
             let mut out = Vec::with_capacity(o.size as usize);
@@ -96,7 +114,9 @@ impl Lambda {
             }
             out
         } else {
-            return Err(LambdaError::invalid("Please provide a source for function code."));
+            return Err(LambdaError::invalid(
+                "Please provide a source for function code.",
+            ));
         };
         let root = self.settings.dir.join("code");
         let u = tokio::task::spawn_blocking(move || code::unpack(&root, &zip))
@@ -116,22 +136,38 @@ impl Lambda {
         Ok(())
     }
 
-    pub async fn create_function(&self, scope: &Scope, v: &Value, s3: &crate::s3::S3) -> Result<Function> {
+    pub async fn create_function(
+        &self,
+        scope: &Scope,
+        v: &Value,
+        s3: &crate::s3::S3,
+    ) -> Result<Function> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
-        let name = s("FunctionName").ok_or_else(|| LambdaError::invalid("FunctionName is required"))?;
+        let name =
+            s("FunctionName").ok_or_else(|| LambdaError::invalid("FunctionName is required"))?;
         let (name, _) = parse_name(&name)?;
         if v.get("PackageType").and_then(Value::as_str) == Some("Image") {
-            return Err(LambdaError::invalid("shoal runs Zip functions; container images are not supported"));
+            return Err(LambdaError::invalid(
+                "shoal runs Zip functions; container images are not supported",
+            ));
         }
-        let runtime = s("Runtime").ok_or_else(|| LambdaError::invalid("Runtime is required for .zip deployment package."))?;
+        let runtime = s("Runtime").ok_or_else(|| {
+            LambdaError::invalid("Runtime is required for .zip deployment package.")
+        })?;
         self.check_runtime(&runtime)?;
         let handler = s("Handler").unwrap_or_default();
         if handler.is_empty() && !runtime.starts_with("provided") {
-            return Err(LambdaError::invalid("Handler is required for .zip deployment package."));
+            return Err(LambdaError::invalid(
+                "Handler is required for .zip deployment package.",
+            ));
         }
         let key = format!("{}:{name}", scope_key(scope));
         if self.store.load::<Function>(&key)?.is_some() {
-            return Err(LambdaError::new("ResourceConflictException", 409, format!("Function already exist: {name}")));
+            return Err(LambdaError::new(
+                "ResourceConflictException",
+                409,
+                format!("Function already exist: {name}"),
+            ));
         }
         let code = v.get("Code").cloned().unwrap_or(Value::Null);
         let (code_dir, local, sha, size) = self.code_of(&code, s3).await?;
@@ -158,7 +194,11 @@ impl Lambda {
             tags: v
                 .get("Tags")
                 .and_then(Value::as_object)
-                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         self.store.commit(vec![put(&f)]).done().await?;
@@ -169,14 +209,20 @@ impl Lambda {
         let layers: Vec<String> = v
             .get("Layers")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|l| l.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| l.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         if layers.len() > 5 {
             return Err(LambdaError::invalid("Cannot reference more than 5 layers."));
         }
         for l in &layers {
             if self.store.load::<LayerVersion>(l)?.is_none() {
-                return Err(LambdaError::invalid(format!("Layer version {l} does not exist.")));
+                return Err(LambdaError::invalid(format!(
+                    "Layer version {l} does not exist."
+                )));
             }
         }
         Ok(layers)
@@ -185,9 +231,14 @@ impl Lambda {
     /// The function `given` names (a qualifier must be `$LATEST`).
     pub fn function(&self, scope: &Scope, given: &str) -> Result<Function> {
         let (name, qualifier) = parse_name(given)?;
-        let arn = format!("arn:aws:lambda:{}:{}:function:{name}", scope.region, scope.account);
+        let arn = format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            scope.region, scope.account
+        );
         if qualifier.is_some_and(|q| q != "$LATEST") {
-            return Err(LambdaError::not_found(format!("Function not found: {given}")));
+            return Err(LambdaError::not_found(format!(
+                "Function not found: {given}"
+            )));
         }
         self.store
             .load::<Function>(&format!("{}:{name}", scope_key(scope)))?
@@ -212,7 +263,13 @@ impl Lambda {
         Ok(f)
     }
 
-    pub async fn update_code(&self, scope: &Scope, given: &str, v: &Value, s3: &crate::s3::S3) -> Result<Function> {
+    pub async fn update_code(
+        &self,
+        scope: &Scope,
+        given: &str,
+        v: &Value,
+        s3: &crate::s3::S3,
+    ) -> Result<Function> {
         let mut f = self.function(scope, given)?;
         let (dir, local, sha, size) = self.code_of(v, s3).await?;
         f.code_dir = dir;
@@ -222,7 +279,12 @@ impl Lambda {
         self.save(f).await
     }
 
-    pub async fn update_configuration(&self, scope: &Scope, given: &str, v: &Value) -> Result<Function> {
+    pub async fn update_configuration(
+        &self,
+        scope: &Scope,
+        given: &str,
+        v: &Value,
+    ) -> Result<Function> {
         let mut f = self.function(scope, given)?;
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
         if let Some(r) = s("Runtime") {
@@ -249,15 +311,20 @@ impl Lambda {
         self.save(f).await
     }
 
-    pub async fn put_event_invoke_config(&self, scope: &Scope, given: &str, v: &Value) -> Result<Function> {
+    pub async fn put_event_invoke_config(
+        &self,
+        scope: &Scope,
+        given: &str,
+        v: &Value,
+    ) -> Result<Function> {
         let mut f = self.function(scope, given)?;
         if let Some(n) = v.get("MaximumRetryAttempts") {
-            if !n.as_u64().is_some_and(|n| n <= 2) {
+            if n.as_u64().is_none_or(|n| n > 2) {
                 return Err(LambdaError::invalid("1 validation error detected: Value at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value less than or equal to 2"));
             }
         }
         if let Some(n) = v.get("MaximumEventAgeInSeconds") {
-            if !n.as_u64().is_some_and(|n| (60..=21_600).contains(&n)) {
+            if n.as_u64().is_none_or(|n| !(60..=21_600).contains(&n)) {
                 return Err(LambdaError::invalid("1 validation error detected: Value at 'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value between 60 and 21600"));
             }
         }
@@ -271,7 +338,12 @@ impl Lambda {
         self.save(f).await.map(|_| ())
     }
 
-    pub async fn put_concurrency(&self, scope: &Scope, given: &str, n: Option<u32>) -> Result<Function> {
+    pub async fn put_concurrency(
+        &self,
+        scope: &Scope,
+        given: &str,
+        n: Option<u32>,
+    ) -> Result<Function> {
         let mut f = self.function(scope, given)?;
         f.reserved_concurrency = n;
         self.save(f).await
@@ -279,7 +351,10 @@ impl Lambda {
 
     pub async fn delete_function(&self, scope: &Scope, given: &str) -> Result<()> {
         let f = self.function(scope, given)?;
-        self.store.commit(vec![delete::<Function>(&f_key(&f))]).done().await?;
+        self.store
+            .commit(vec![delete::<Function>(&f_key(&f))])
+            .done()
+            .await?;
         self.retire(&f);
         Ok(())
     }
@@ -293,9 +368,17 @@ impl Lambda {
         }
     }
 
-    pub async fn publish_layer(&self, scope: &Scope, name: &str, v: &Value, s3: &crate::s3::S3) -> Result<LayerVersion> {
+    pub async fn publish_layer(
+        &self,
+        scope: &Scope,
+        name: &str,
+        v: &Value,
+        s3: &crate::s3::S3,
+    ) -> Result<LayerVersion> {
         let ok = (1..=140).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
             return Err(LambdaError::invalid(format!("Invalid layer name: {name}")));
         }
@@ -306,11 +389,19 @@ impl Lambda {
             scope: scope_key(scope),
             name: name.into(),
             version: previous.last().map_or(1, |l| l.version + 1),
-            description: v.get("Description").and_then(Value::as_str).unwrap_or_default().into(),
+            description: v
+                .get("Description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
             runtimes: v
                 .get("CompatibleRuntimes")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|r| r.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
             code_dir: dir,
             code_sha256: sha,
@@ -385,7 +476,10 @@ pub fn configuration(f: &Function, layers: &[LayerVersion]) -> Value {
             f.layers
                 .iter()
                 .map(|arn| {
-                    let size = layers.iter().find(|l| &l.arn() == arn).map_or(0, |l| l.code_size);
+                    let size = layers
+                        .iter()
+                        .find(|l| &l.arn() == arn)
+                        .map_or(0, |l| l.code_size);
                     json!({"Arn": arn, "CodeSize": size})
                 })
                 .collect(),
@@ -413,7 +507,10 @@ mod tests {
     #[test]
     fn function_names_arns_and_qualifiers() {
         assert_eq!(parse_name("raw").unwrap(), ("raw".into(), None));
-        assert_eq!(parse_name("data_wordpressapi_raw:$LATEST").unwrap(), ("data_wordpressapi_raw".into(), Some("$LATEST".into())));
+        assert_eq!(
+            parse_name("data_wordpressapi_raw:$LATEST").unwrap(),
+            ("data_wordpressapi_raw".into(), Some("$LATEST".into()))
+        );
         assert_eq!(
             parse_name("arn:aws:lambda:eu-west-1:123456789012:function:raw:$LATEST").unwrap(),
             ("raw".into(), Some("$LATEST".into()))

@@ -86,7 +86,9 @@ impl Lambda {
             uuid::Uuid::new_v4().simple()
         );
         let started = match self.launch(f, &stream).await {
-            Ok(l) => Worker::start(l).await.map_err(|e| LambdaError::new("ServiceException", 500, e.to_string())),
+            Ok(l) => Worker::start(l)
+                .await
+                .map_err(|e| LambdaError::new("ServiceException", 500, e.to_string())),
             Err(e) => Err(e),
         };
         if started.is_err() {
@@ -165,7 +167,10 @@ impl Lambda {
                 }
             }
         };
-        let elapsed = start.elapsed().as_secs_f64() * 1000.0 - init_ms.unwrap_or(0.0).min(start.elapsed().as_secs_f64() * 1000.0);
+        let elapsed = start.elapsed().as_secs_f64() * 1000.0
+            - init_ms
+                .unwrap_or(0.0)
+                .min(start.elapsed().as_secs_f64() * 1000.0);
         // let the runtime's last lines arrive before the log is cut
         tokio::time::sleep(Duration::from_millis(5)).await;
         let lines = w.drain_log();
@@ -191,13 +196,18 @@ impl Lambda {
                 "Runtime.OutOfMemory",
                 format!("RequestId: {id} Error: Runtime exited with error: signal: killed"),
             ),
-            Some(Gone::InitError(_, body)) if serde_json::from_str::<Value>(&body).is_ok() => Bytes::from(body),
+            Some(Gone::InitError(_, body)) if serde_json::from_str::<Value>(&body).is_ok() => {
+                Bytes::from(body)
+            }
             Some(Gone::InitError(kind, body)) => error_payload(&kind, body),
             Some(Gone::Exited(why)) => error_payload(
                 "Runtime.ExitError",
                 format!("RequestId: {id} Error: Runtime exited with error: {why}"),
             ),
-            None => error_payload("Runtime.Unknown", format!("RequestId: {id} Error: the runtime stopped answering")),
+            None => error_payload(
+                "Runtime.Unknown",
+                format!("RequestId: {id} Error: the runtime stopped answering"),
+            ),
         };
         (p, Some("Unhandled".into()))
     }
@@ -245,7 +255,12 @@ impl Lambda {
         };
         if let Err(e) = self
             .logs
-            .write(&scope, &format!("/aws/lambda/{}", f.name), &w.stream, events)
+            .write(
+                &scope,
+                &format!("/aws/lambda/{}", f.name),
+                &w.stream,
+                events,
+            )
             .await
         {
             eprintln!("shoal: cannot write the log of {}: {e}", f.name);
@@ -285,7 +300,11 @@ impl Lambda {
     /// (1 then 2 minutes apart, as on AWS), then sent to its destination.
     pub(super) async fn run_async(&self, mut a: AsyncInvocation) {
         let Ok(Some(f)) = self.store.load::<Function>(&a.function) else {
-            let _ = self.store.commit(vec![delete::<AsyncInvocation>(&a.id)]).done().await;
+            let _ = self
+                .store
+                .commit(vec![delete::<AsyncInvocation>(&a.id)])
+                .done()
+                .await;
             return;
         };
         let age = (Utc::now() - a.first).num_seconds();
@@ -316,11 +335,21 @@ impl Lambda {
                 return;
             }
         }
-        let _ = self.store.commit(vec![delete::<AsyncInvocation>(&a.id)]).done().await;
+        let _ = self
+            .store
+            .commit(vec![delete::<AsyncInvocation>(&a.id)])
+            .done()
+            .await;
     }
 
     /// Sends an asynchronous invocation's record to its OnSuccess/OnFailure destination.
-    async fn destination(&self, f: &Function, a: &AsyncInvocation, condition: &str, r: Option<&Invoked>) {
+    async fn destination(
+        &self,
+        f: &Function,
+        a: &AsyncInvocation,
+        condition: &str,
+        r: Option<&Invoked>,
+    ) {
         let success = condition == "Success";
         let key = if success { "OnSuccess" } else { "OnFailure" };
         let Some(target) = f
@@ -335,7 +364,9 @@ impl Lambda {
             }
             return;
         };
-        let payload = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap_or_else(|_| json!(String::from_utf8_lossy(b)));
+        let payload = |b: &[u8]| {
+            serde_json::from_slice::<Value>(b).unwrap_or_else(|_| json!(String::from_utf8_lossy(b)))
+        };
         let mut response = json!({"statusCode": 200, "executedVersion": "$LATEST"});
         if let Some(e) = r.and_then(|r| r.function_error.clone()) {
             response["functionError"] = json!(e);
@@ -362,17 +393,28 @@ impl Lambda {
                 group: None,
                 dedup: None,
             };
-            self.sqs.send(&target, m).await.map(|_| ()).map_err(|e| e.to_string())
+            self.sqs
+                .send(&target, m)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         } else if target.starts_with("arn:aws:sns:") {
             let m = crate::sns::publish::Outgoing {
                 message: body,
                 ..Default::default()
             };
-            self.sns.publish(&target, m).await.map(|_| ()).map_err(|e| e.to_string())
+            self.sns
+                .publish(&target, m)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         } else if target.starts_with("arn:aws:events:") {
             let entry = crate::events::put::Entry {
                 source: Some("lambda".into()),
-                detail_type: Some(format!("Lambda Function Invocation Result - {}", if success { "Success" } else { "Failure" })),
+                detail_type: Some(format!(
+                    "Lambda Function Invocation Result - {}",
+                    if success { "Success" } else { "Failure" }
+                )),
                 detail: Some(body),
                 resources: vec![target.clone(), format!("{}:$LATEST", f.arn())],
                 time: None,
@@ -382,8 +424,14 @@ impl Lambda {
                 region: f.region().into(),
                 account: f.account().into(),
             };
-            match self.events.put_events(&scope, &[entry], crate::events::put::Sender::Service).await {
-                Ok(r) => r.into_iter().next().map_or(Ok(()), |e| e.map(|_| ()).map_err(|(c, m)| format!("{c}: {m}"))),
+            match self
+                .events
+                .put_events(&scope, &[entry], crate::events::put::Sender::Service)
+                .await
+            {
+                Ok(r) => r.into_iter().next().map_or(Ok(()), |e| {
+                    e.map(|_| ()).map_err(|(c, m)| format!("{c}: {m}"))
+                }),
                 Err(e) => Err(e.to_string()),
             }
         } else if target.starts_with("arn:aws:lambda:") {
@@ -392,14 +440,21 @@ impl Lambda {
                 account: f.account().into(),
             };
             match self.function(&scope, &target) {
-                Ok(d) => self.invoke_async(&d, Bytes::from(body)).await.map(|_| ()).map_err(|e| e.to_string()),
+                Ok(d) => self
+                    .invoke_async(&d, Bytes::from(body))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             }
         } else {
             Err(format!("unsupported destination {target}"))
         };
         if let Err(e) = sent {
-            eprintln!("shoal: the {condition} record of {} for {} could not reach {target}: {e}", a.id, f.name);
+            eprintln!(
+                "shoal: the {condition} record of {} for {} could not reach {target}: {e}",
+                a.id, f.name
+            );
         }
     }
 }

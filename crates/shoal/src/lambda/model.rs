@@ -49,7 +49,12 @@ impl Function {
     }
 
     pub fn arn(&self) -> String {
-        format!("arn:aws:lambda:{}:{}:function:{}", self.region(), self.account(), self.name)
+        format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            self.region(),
+            self.account(),
+            self.name
+        )
     }
 
     /// Maximum retries of an asynchronous invocation (0–2, default 2).

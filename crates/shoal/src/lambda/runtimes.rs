@@ -12,8 +12,19 @@ const NODE_BOOTSTRAP: &str = include_str!("bootstrap/node.mjs");
 
 /// The runtimes shoal runs.
 pub const RUNTIMES: [&str; 13] = [
-    "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "nodejs18.x", "nodejs20.x",
-    "nodejs22.x", "provided.al2023", "provided.al2", "provided", "python3.14", "nodejs24.x",
+    "python3.9",
+    "python3.10",
+    "python3.11",
+    "python3.12",
+    "python3.13",
+    "nodejs18.x",
+    "nodejs20.x",
+    "nodejs22.x",
+    "provided.al2023",
+    "provided.al2",
+    "provided",
+    "python3.14",
+    "nodejs24.x",
 ];
 
 pub fn write_bootstraps(dir: &Path) -> std::io::Result<()> {
@@ -84,10 +95,9 @@ impl Lambda {
         let code = PathBuf::from(f.local_folder.as_deref().unwrap_or(&f.code_dir));
         let mut layers = Vec::new();
         for arn in &f.layers {
-            let l = self
-                .store
-                .load::<LayerVersion>(arn)?
-                .ok_or_else(|| LambdaError::not_found(format!("Layer version {arn} does not exist.")))?;
+            let l = self.store.load::<LayerVersion>(arn)?.ok_or_else(|| {
+                LambdaError::not_found(format!("Layer version {arn} does not exist."))
+            })?;
             layers.push(PathBuf::from(l.code_dir));
         }
         let joined = |dirs: Vec<PathBuf>| {
@@ -99,12 +109,23 @@ impl Lambda {
         };
         let rt = self.settings.dir.join("runtime");
         let (program, args) = match family(&f.runtime) {
-            "python" => (self.python().await?, vec![rt.join("bootstrap.py").display().to_string()]),
-            "node" => (self.settings.node.clone(), vec![rt.join("bootstrap.mjs").display().to_string()]),
+            "python" => (
+                self.python().await?,
+                vec![rt.join("bootstrap.py").display().to_string()],
+            ),
+            "node" => (
+                self.settings.node.clone(),
+                vec![rt.join("bootstrap.mjs").display().to_string()],
+            ),
             _ => (code.join("bootstrap"), vec![]),
         };
         let mut path = layers.iter().map(|l| l.join("bin")).collect::<Vec<_>>();
-        path.extend(std::env::var("PATH").unwrap_or_default().split(':').map(PathBuf::from));
+        path.extend(
+            std::env::var("PATH")
+                .unwrap_or_default()
+                .split(':')
+                .map(PathBuf::from),
+        );
         let mut pythonpath = vec![code.clone()];
         for l in &layers {
             pythonpath.push(l.join("python"));
@@ -115,13 +136,19 @@ impl Lambda {
                 }
             }
         }
-        let node_path = layers.iter().map(|l| l.join("nodejs").join("node_modules")).collect();
+        let node_path = layers
+            .iter()
+            .map(|l| l.join("nodejs").join("node_modules"))
+            .collect();
         let ld = layers.iter().map(|l| l.join("lib")).collect();
         let mut env = vec![
             ("PATH".to_string(), joined(path)),
             ("LANG".into(), "en_US.UTF-8".into()),
             ("TZ".into(), ":UTC".into()),
-            ("HOME".into(), std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())),
+            (
+                "HOME".into(),
+                std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()),
+            ),
             ("PYTHONUNBUFFERED".into(), "1".into()),
             ("PYTHONPATH".into(), joined(pythonpath)),
             ("NODE_PATH".into(), joined(node_path)),
@@ -129,11 +156,20 @@ impl Lambda {
             ("LAMBDA_TASK_ROOT".into(), code.display().to_string()),
             ("LAMBDA_RUNTIME_DIR".into(), rt.display().to_string()),
             ("_HANDLER".into(), f.handler.clone()),
-            ("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{}", f.runtime)),
+            (
+                "AWS_EXECUTION_ENV".into(),
+                format!("AWS_Lambda_{}", f.runtime),
+            ),
             ("AWS_LAMBDA_FUNCTION_NAME".into(), f.name.clone()),
             ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), f.memory_mb.to_string()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{}", f.name)),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+                f.memory_mb.to_string(),
+            ),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+                format!("/aws/lambda/{}", f.name),
+            ),
             ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.to_string()),
             ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
             ("AWS_REGION".into(), f.region().to_string()),

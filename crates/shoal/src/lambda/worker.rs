@@ -93,7 +93,18 @@ async fn next(State(s): State<Arc<ApiState>>) -> Response {
             ("lambda-runtime-aws-request-id", inv.id),
             ("lambda-runtime-deadline-ms", inv.deadline_ms.to_string()),
             ("lambda-runtime-invoked-function-arn", inv.arn),
-            ("lambda-runtime-trace-id", format!("Root=1-{:08x}-{}", chrono::Utc::now().timestamp(), uuid::Uuid::new_v4().simple().to_string().get(..24).unwrap_or(""))),
+            (
+                "lambda-runtime-trace-id",
+                format!(
+                    "Root=1-{:08x}-{}",
+                    chrono::Utc::now().timestamp(),
+                    uuid::Uuid::new_v4()
+                        .simple()
+                        .to_string()
+                        .get(..24)
+                        .unwrap_or("")
+                ),
+            ),
             ("content-type", "application/json".to_string()),
         ],
         inv.payload,
@@ -107,7 +118,11 @@ async fn respond(State(s): State<Arc<ApiState>>, Path(id): Path<String>, body: B
             let _ = tx.send(Reply::Ok(body));
             (StatusCode::ACCEPTED, "{\"status\":\"OK\"}").into_response()
         }
-        None => (StatusCode::BAD_REQUEST, "{\"errorMessage\":\"unknown request id\",\"errorType\":\"InvalidRequestID\"}").into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            "{\"errorMessage\":\"unknown request id\",\"errorType\":\"InvalidRequestID\"}",
+        )
+            .into_response(),
     }
 }
 
@@ -117,7 +132,11 @@ async fn error(State(s): State<Arc<ApiState>>, Path(id): Path<String>, body: Byt
             let _ = tx.send(Reply::Error(body));
             (StatusCode::ACCEPTED, "{\"status\":\"OK\"}").into_response()
         }
-        None => (StatusCode::BAD_REQUEST, "{\"errorMessage\":\"unknown request id\",\"errorType\":\"InvalidRequestID\"}").into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            "{\"errorMessage\":\"unknown request id\",\"errorType\":\"InvalidRequestID\"}",
+        )
+            .into_response(),
     }
 }
 
@@ -127,7 +146,10 @@ async fn init_error(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: By
         .and_then(|v| v.to_str().ok())
         .unwrap_or("Runtime.Unknown")
         .to_string();
-    let _ = s.gone.send(Some(Gone::InitError(kind, String::from_utf8_lossy(&body).into_owned())));
+    let _ = s.gone.send(Some(Gone::InitError(
+        kind,
+        String::from_utf8_lossy(&body).into_owned(),
+    )));
     (StatusCode::ACCEPTED, "{\"status\":\"OK\"}").into_response()
 }
 
@@ -145,7 +167,10 @@ impl Worker {
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(state.clone());
@@ -171,13 +196,22 @@ impl Worker {
             Ok(c) => c,
             Err(e) => {
                 let _ = stop_tx.send(());
-                return Err(std::io::Error::new(e.kind(), format!("cannot start {}: {e}", launch.program.display())));
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot start {}: {e}", launch.program.display()),
+                ));
             }
         };
         let log = Arc::new(Mutex::new(Vec::new()));
         for pipe in [
-            child.stdout.take().map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child.stderr.take().map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ]
         .into_iter()
         .flatten()
@@ -198,8 +232,7 @@ impl Worker {
             let limit = launch.memory_mb as u64 * 1024 * 1024;
             let gone = state.clone();
             tokio::spawn(async move {
-                loop {
-                    let Some(rss) = rss(pid) else { break };
+                while let Some(rss) = rss(pid) {
                     peak.fetch_max(rss, Ordering::Relaxed);
                     if rss > limit {
                         let _ = gone.gone.send(Some(Gone::OutOfMemory));

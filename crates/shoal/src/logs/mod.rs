@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
+#[allow(clippy::enum_variant_names)] // AWS's own names
 pub enum LogsError {
     #[error("{0}")]
     ResourceNotFoundException(String),
