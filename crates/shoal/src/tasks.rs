@@ -162,25 +162,7 @@ impl Local {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let entries: Vec<Entry> = list
-            .iter()
-            .map(|e| Entry {
-                source: text(e, "Source"),
-                detail_type: text(e, "DetailType"),
-                detail: text(e, "Detail"),
-                resources: e
-                    .get("Resources")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|r| r.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                time: None,
-                bus: text(e, "EventBusName"),
-            })
-            .collect();
+        let entries: Vec<Entry> = list.iter().map(Entry::from_json).collect();
         let results = self
             .wait(self.events.put_events(&scope, &entries, Sender::Client))
             .map_err(|e| failure(format!("EventBridge.{}", e.code()), e.to_string()))?;

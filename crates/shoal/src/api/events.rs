@@ -8,7 +8,6 @@ use crate::events::put::{Entry, Sender};
 use crate::events::rules::RuleSpec;
 use crate::events::EventsError;
 use crate::sfn::arn::Scope;
-use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 type R = Result<Value, AwsError>;
@@ -170,42 +169,11 @@ fn failed(entries: Vec<(String, String, String)>) -> Value {
     })
 }
 
-/// A PutEvents entry's `Time`: epoch seconds as the SDKs send it, or an ISO-8601 text.
-fn entry_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    match v? {
-        Value::Number(n) => {
-            let ms = (n.as_f64()? * 1000.0) as i64;
-            DateTime::from_timestamp_millis(ms)
-        }
-        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.to_utc()),
-        _ => None,
-    }
-}
-
 pub fn entries(v: &Value) -> Result<Vec<Entry>, AwsError> {
     let Some(list) = v.get("Entries").and_then(Value::as_array) else {
         return Err(missing("entries"));
     };
-    let s = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(String::from);
-    Ok(list
-        .iter()
-        .map(|e| Entry {
-            source: s(e, "Source"),
-            detail_type: s(e, "DetailType"),
-            detail: s(e, "Detail"),
-            resources: e
-                .get("Resources")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|r| r.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            time: entry_time(e.get("Time")),
-            bus: s(e, "EventBusName"),
-        })
-        .collect())
+    Ok(list.iter().map(Entry::from_json).collect())
 }
 
 /// TestEventPattern's event must carry the envelope's fields.
@@ -433,7 +401,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             listed(v, rows?, "Archives", Value::clone)?
         }
         "StartReplay" => {
-            let time = |k: &str| entry_time(v.get(k)).ok_or_else(|| missing(k));
+            let time = |k: &str| crate::events::put::time_of(v.get(k)).ok_or_else(|| missing(k));
             let r = NewReplay {
                 name: req_str(v, "ReplayName")?,
                 description: opt_str(v, "Description")?,

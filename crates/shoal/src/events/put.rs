@@ -23,6 +23,43 @@ pub struct Entry {
     pub bus: Option<String>,
 }
 
+/// A time as the AWS JSON protocols send it: epoch seconds, or an ISO-8601 text.
+pub fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    match v? {
+        Value::Number(n) => DateTime::from_timestamp_millis((n.as_f64()? * 1000.0) as i64),
+        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.to_utc()),
+        _ => None,
+    }
+}
+
+impl Entry {
+    /// An entry as PutEvents (or the `events:putEvents` task) gives it. `Detail` may be JSON,
+    /// which is taken as its text, as Step Functions does; `Time` is epoch seconds or ISO 8601.
+    pub fn from_json(e: &Value) -> Entry {
+        let text = |k: &str| match e.get(k)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        };
+        Entry {
+            source: text("Source"),
+            detail_type: text("DetailType"),
+            detail: text("Detail"),
+            resources: e
+                .get("Resources")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            time: time_of(e.get("Time")),
+            bus: text("EventBusName"),
+        }
+    }
+}
+
 /// An entry's result: the event id, or AWS's error code and message.
 pub type EntryResult = std::result::Result<String, (String, String)>;
 

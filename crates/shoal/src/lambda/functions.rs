@@ -34,6 +34,18 @@ pub fn parse_name(given: &str) -> Result<(String, Option<String>)> {
     Ok((name, qualifier))
 }
 
+/// The strings of a list member.
+fn strings(v: &Value, k: &str) -> Vec<String> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn scope_key(scope: &Scope) -> String {
     format!("{}:{}", scope.account, scope.region)
 }
@@ -206,15 +218,7 @@ impl Lambda {
     }
 
     fn check_layers(&self, v: &Value) -> Result<Vec<String>> {
-        let layers: Vec<String> = v
-            .get("Layers")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|l| l.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let layers = strings(v, "Layers");
         if layers.len() > 5 {
             return Err(LambdaError::invalid("Cannot reference more than 5 layers."));
         }
@@ -394,15 +398,7 @@ impl Lambda {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .into(),
-            runtimes: v
-                .get("CompatibleRuntimes")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|r| r.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            runtimes: strings(v, "CompatibleRuntimes"),
             code_dir: dir,
             code_sha256: sha,
             code_size: size,
