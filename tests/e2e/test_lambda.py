@@ -350,3 +350,32 @@ def test_seed_raw_stage_through_a_state_machine(make_server, smtp):
     mail = inbox.wait(3)[2]
     assert mail["body"].startswith('An error occurred in the state machine: { "error": "$.Error" }')
     wp.shutdown()
+
+
+def test_functions_as_rule_targets_and_topic_subscribers(lserver, tmp_path):
+    lam, ev, sns, sqs = (lserver.client(service=n) for n in ["lambda", "events", "sns", "sqs"])
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    f = create(lam, "recorder", "python3.12", "r.handler", {"r.py": (
+        "import json, pathlib, uuid\n"
+        "def handler(event, context):\n"
+        f"    pathlib.Path({str(seen)!r}, str(uuid.uuid4())).write_text(json.dumps(event))\n")})["FunctionArn"]
+    q = sqs.create_queue(QueueName="from-rule")["QueueUrl"]
+    topic = sns.create_topic(Name="fanout")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=f)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint="arn:aws:sqs:us-east-1:123456789012:from-rule")
+    ev.put_rule(Name="orders", EventPattern=json.dumps({"source": ["shop"]}))
+    ev.put_targets(Rule="orders", Targets=[
+        {"Id": "fn", "Arn": f, "InputPath": "$.detail"},
+        {"Id": "topic", "Arn": topic, "InputTransformer": {"InputPathsMap": {"id": "$.detail.id"}, "InputTemplate": 'order <id>'}}])
+    ev.put_events(Entries=[{"Source": "shop", "DetailType": "order", "Detail": json.dumps({"id": 42})}])
+    deadline = time.time() + 20
+    while len(os.listdir(seen)) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    got = [json.loads((seen / n).read_text()) for n in os.listdir(seen)]
+    assert {"id": 42} in got, got
+    record = next(g for g in got if "Records" in g)["Records"][0]
+    assert record["EventSource"] == "aws:sns" and record["Sns"]["TopicArn"] == topic
+    assert record["Sns"]["Message"] == "order 42"
+    m = sqs.receive_message(QueueUrl=q, WaitTimeSeconds=5)["Messages"][0]
+    assert json.loads(m["Body"])["Message"] == "order 42"

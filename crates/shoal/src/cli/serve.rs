@@ -167,6 +167,11 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             events.clone(),
         )
         .map_err(|e| anyhow::anyhow!("cannot start the functions: {e}"))?;
+        events.set_targets(crate::events::Targets {
+            lambda: Arc::downgrade(&lambda),
+            sns: Arc::downgrade(&sns),
+        });
+        sns.set_lambda(Arc::downgrade(&lambda));
         let tasks: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
             sns: sns.clone(),
             sqs: sqs.clone(),

@@ -174,6 +174,8 @@ impl Events {
                 self.call_destination(arn, d).await
             }
             "sqs" => self.enqueue(arn, d).await,
+            "lambda" if resource.starts_with("function:") => self.invoke(&scope, arn, d).await,
+            "sns" => self.publish(arn, d).await,
             _ => Outcome::Fail(format!(
                 "shoal does not deliver to {service} targets yet ({arn})"
             )),
@@ -230,6 +232,48 @@ impl Events {
             Ok(_) => Outcome::Delivered,
             Err(e) if e.name == "InternalError" => Outcome::Retry(e.to_string()),
             Err(e) => Outcome::Fail(format!("{}: {e}", e.name)),
+        }
+    }
+
+    /// A function target: an asynchronous invocation with the input as its event, as
+    /// EventBridge invokes functions.
+    async fn invoke(&self, scope: &Scope, arn: &str, d: &Delivery) -> Outcome {
+        let Some(lambda) = self.targets.get().and_then(|t| t.lambda.upgrade()) else {
+            return Outcome::Retry("the function service is not running yet".into());
+        };
+        let f = match lambda.function(scope, arn) {
+            Ok(f) => f,
+            Err(e) if e.status == 404 => {
+                return Outcome::Fail(format!("{}: {}", e.code, e.message))
+            }
+            Err(e) => return Outcome::Retry(e.message),
+        };
+        match lambda.invoke_async(&f, d.input.clone().into()).await {
+            Ok(_) => Outcome::Delivered,
+            Err(e) if e.status >= 500 => Outcome::Retry(e.message),
+            Err(e) => Outcome::Fail(format!("{}: {}", e.code, e.message)),
+        }
+    }
+
+    /// A topic target: the input published as the message.
+    async fn publish(&self, arn: &str, d: &Delivery) -> Outcome {
+        let Some(sns) = self.targets.get().and_then(|t| t.sns.upgrade()) else {
+            return Outcome::Retry("the topic service is not running yet".into());
+        };
+        let m = crate::sns::publish::Outgoing {
+            message: d.input.clone(),
+            group: d
+                .target
+                .pointer("/SqsParameters/MessageGroupId")
+                .and_then(Value::as_str)
+                .map(String::from),
+            dedup: arn.ends_with(".fifo").then(|| d.event_id.clone()),
+            ..Default::default()
+        };
+        match sns.publish(arn, m).await {
+            Ok(_) => Outcome::Delivered,
+            Err(e) if e.status >= 500 => Outcome::Retry(e.message),
+            Err(e) => Outcome::Fail(format!("{}: {}", e.code, e.message)),
         }
     }
 

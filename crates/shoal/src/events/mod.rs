@@ -44,9 +44,22 @@ pub struct Events {
     clock_offset: std::sync::atomic::AtomicI64,
     /// Ticks when the virtual clock moves (for the Scheduler's runner).
     pub clock_moved: tokio::sync::watch::Sender<()>,
+    /// Function and topic targets, connected once those services run.
+    targets: std::sync::OnceLock<Targets>,
+}
+
+/// The services behind function and topic targets (they hold the bus themselves, so weakly).
+pub struct Targets {
+    pub lambda: std::sync::Weak<crate::lambda::Lambda>,
+    pub sns: std::sync::Weak<crate::sns::Sns>,
 }
 
 impl Events {
+    /// Connects the services that function and topic targets reach.
+    pub fn set_targets(&self, t: Targets) {
+        let _ = self.targets.set(t);
+    }
+
     /// Creates the service and starts its delivery worker, which first resumes the deliveries
     /// a previous run left in flight.
     pub fn start(
@@ -68,6 +81,7 @@ impl Events {
             clock_base: chrono::Utc::now(),
             clock_offset: std::sync::atomic::AtomicI64::new(0),
             clock_moved: tokio::sync::watch::Sender::new(()),
+            targets: std::sync::OnceLock::new(),
         });
         let pending = events.pending_deliveries()?;
         delivery::spawn(&events, rx, pending);

@@ -202,6 +202,25 @@ impl Sns {
                     Err(e) => Outcome::Retry(format!("{}: {e}", e.name)),
                 }
             }
+            "lambda" => {
+                let Some(lambda) = self.lambda.get().and_then(std::sync::Weak::upgrade) else {
+                    return Outcome::Retry("the function service is not running yet".into());
+                };
+                let region = d.endpoint.split(':').nth(3).unwrap_or_default();
+                let account = d.endpoint.split(':').nth(4).unwrap_or_default();
+                let scope = crate::sfn::arn::Scope {
+                    region: region.into(),
+                    account: account.into(),
+                };
+                // SNS invokes functions asynchronously; their own retries take it from there
+                match lambda.function(&scope, &d.endpoint) {
+                    Ok(f) => match lambda.invoke_async(&f, d.body.clone().into()).await {
+                        Ok(_) => Outcome::Delivered,
+                        Err(e) => Outcome::Retry(format!("{}: {}", e.code, e.message)),
+                    },
+                    Err(e) => Outcome::Retry(format!("{}: {}", e.code, e.message)),
+                }
+            }
             "http" | "https" => {
                 let d = d.clone();
                 tokio::task::spawn_blocking(move || post(&d))

@@ -66,9 +66,16 @@ pub struct Sns {
     /// Multiplies retry delays (`serve --wait-scale`).
     pub wait_scale: f64,
     pub(crate) tx: UnboundedSender<Delivery>,
+    /// Functions subscribed with the `lambda` protocol (Lambda holds this service, so weakly).
+    pub(crate) lambda: std::sync::OnceLock<std::sync::Weak<crate::lambda::Lambda>>,
 }
 
 impl Sns {
+    /// Connects the function service for `lambda` subscriptions.
+    pub fn set_lambda(&self, lambda: std::sync::Weak<crate::lambda::Lambda>) {
+        let _ = self.lambda.set(lambda);
+    }
+
     /// Opens the service and resumes the deliveries a previous run left in flight.
     pub fn start(
         store: Arc<dyn Store>,
@@ -85,6 +92,7 @@ impl Sns {
             base_url,
             wait_scale,
             tx,
+            lambda: std::sync::OnceLock::new(),
         });
         let pending = sns.pending_deliveries()?;
         delivery::spawn(&sns, rx, pending);

@@ -221,6 +221,29 @@ impl Sns {
             };
             let raw = s.raw() && matches!(s.protocol.as_str(), "sqs" | "http" | "https");
             let body = match s.protocol.as_str() {
+                "lambda" => {
+                    let attrs: Map<String, Value> = m
+                        .attributes
+                        .iter()
+                        .map(|a| (a.name.clone(), json!({"Type": a.data_type, "Value": a.value})))
+                        .collect();
+                    json!({"Records": [{
+                        "EventSource": "aws:sns",
+                        "EventVersion": "1.0",
+                        "EventSubscriptionArn": s.arn,
+                        "Sns": {
+                            "Type": "Notification",
+                            "MessageId": message_id,
+                            "TopicArn": topic.arn,
+                            "Subject": m.subject,
+                            "Message": text,
+                            "Timestamp": timestamp(now),
+                            "UnsubscribeUrl": unsubscribe,
+                            "MessageAttributes": attrs,
+                        },
+                    }]})
+                    .to_string()
+                }
                 "email" => format!(
                     "{text}\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the link below to unsubscribe:\n{unsubscribe}\n\nPlease do not reply directly to this email. If you have any questions or comments regarding this email, please contact us at https://aws.amazon.com/support"
                 ),

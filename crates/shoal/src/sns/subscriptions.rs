@@ -19,7 +19,7 @@ const SETTABLE: [&str; 6] = [
 ];
 
 /// The protocols shoal delivers to.
-pub const PROTOCOLS: [&str; 5] = ["sqs", "http", "https", "email", "email-json"];
+pub const PROTOCOLS: [&str; 6] = ["sqs", "lambda", "http", "https", "email", "email-json"];
 
 /// The compiled filter policy of a subscription's attributes, if it has one.
 pub fn policy(attributes: &BTreeMap<String, String>) -> Result<Option<FilterPolicy>> {
@@ -46,12 +46,13 @@ pub fn policy(attributes: &BTreeMap<String, String>) -> Result<Option<FilterPoli
 fn check_endpoint(protocol: &str, endpoint: &str) -> Result<()> {
     let ok = match protocol {
         "sqs" => endpoint.starts_with("arn:aws:sqs:") && endpoint.split(':').count() == 6,
+        "lambda" => endpoint.starts_with("arn:aws:lambda:") && endpoint.contains(":function:"),
         "http" => endpoint.starts_with("http://"),
         "https" => endpoint.starts_with("https://"),
         "email" | "email-json" => {
             endpoint.parse::<lettre::message::Mailbox>().is_ok() && endpoint.contains('@')
         }
-        "lambda" | "firehose" | "application" | "sms" => {
+        "firehose" | "application" | "sms" => {
             return Err(SnsError::invalid(format!(
                 "Amazon SNS in shoal does not deliver to the {protocol} protocol yet (it delivers to {})",
                 PROTOCOLS.join(", ")
