@@ -6,6 +6,7 @@ mod due;
 mod events;
 mod lambda;
 mod logs;
+mod metrics;
 mod pipes;
 mod s3;
 mod scheduler;

@@ -1,6 +1,7 @@
 //! The HTTP front: decodes AWS wire protocols, calls a service, encodes the answer. Requests
 //! may be SigV4-signed with any credentials; the region comes from the signature.
 
+pub mod cloudwatch;
 pub mod events;
 pub mod lambda;
 pub mod logs;
@@ -40,6 +41,7 @@ pub struct App {
     pub sns: Arc<crate::sns::Sns>,
     pub logs: Arc<crate::logs::Logs>,
     pub lambda: Arc<crate::lambda::Lambda>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn router(app: App) -> Router {
@@ -49,6 +51,7 @@ pub fn router(app: App) -> Router {
         .route("/_shoal/events/tail", axum::routing::get(shoal::tail))
         .route("/_shoal/events/failed", axum::routing::get(shoal::failed))
         .route("/_shoal/mail", axum::routing::get(shoal::mail))
+        .route("/metrics", axum::routing::get(shoal::prometheus))
         .route("/_shoal/sns/failed", axum::routing::get(shoal::sns_failed))
         .route("/v1/pipes", axum::routing::get(pipes::list))
         .route("/v1/pipes/{name}", any(pipes::pipe))
@@ -151,14 +154,24 @@ pub(crate) fn req_str(v: &Value, k: &str) -> Result<String, AwsError> {
 
 /// A `[{"Key": ..., "Value": ...}]` list (EventBridge, Scheduler, SSM).
 pub(crate) fn key_values(v: &Value, k: &str) -> Vec<(String, String)> {
+    key_values_named(v, k, "Key", "Value")
+}
+
+/// A list of name/value objects with the member names given (`Name`/`Value` in CloudWatch).
+pub(crate) fn key_values_named(
+    v: &Value,
+    k: &str,
+    key: &str,
+    value: &str,
+) -> Vec<(String, String)> {
     v.get(k)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|t| {
             Some((
-                t.get("Key")?.as_str()?.to_string(),
-                t.get("Value")
+                t.get(key)?.as_str()?.to_string(),
+                t.get(value)
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string(),
@@ -354,7 +367,7 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
         .to_string();
     let scope = scope_of(&app, &headers);
     let result = match target.split_once('.') {
-        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS" | "Logs_20140328"), action)) => {
+        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS" | "Logs_20140328" | "GraniteServiceVersion20100801"), action)) => {
             let input = match json_body(&body) {
                 Ok(v) => v,
                 Err(e) => return e.into_response(),
@@ -363,6 +376,9 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
                 "AWSEvents" => events::handle(&app, &scope, action, &input).await,
                 "AmazonSSM" => ssm::handle(&app, &scope, action, &input).await,
                 "Logs_20140328" => logs::handle(&app, &scope, action, &input).await,
+                "GraniteServiceVersion20100801" => {
+                    cloudwatch::handle(&app, &scope, action, &input).await
+                }
                 "AmazonSQS" => {
                     // queue URLs name this server as the client reached it
                     let host = headers

@@ -131,3 +131,12 @@ pub async fn sns_failed(State(app): State<App>) -> Response {
         Err(e) => AwsError::new(500, "InternalError", e.to_string()).into_response(),
     }
 }
+
+/// The CloudWatch metrics as Prometheus text.
+pub async fn prometheus(State(app): State<App>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        app.metrics.prometheus(),
+    )
+        .into_response()
+}

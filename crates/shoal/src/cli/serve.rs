@@ -172,6 +172,12 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             sns: Arc::downgrade(&sns),
         });
         sns.set_lambda(Arc::downgrade(&lambda));
+        let metrics = crate::metrics::Metrics::start(store.clone(), events.clone(), sns.clone())
+            .map_err(|e| anyhow::anyhow!("cannot load the metrics: {e}"))?;
+        sfn.metrics.connect(Arc::downgrade(&metrics));
+        lambda.metrics.connect(Arc::downgrade(&metrics));
+        sns.metrics.connect(Arc::downgrade(&metrics));
+        events.metrics.connect(Arc::downgrade(&metrics));
         let tasks: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
             sns: sns.clone(),
             sqs: sqs.clone(),
@@ -192,6 +198,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             sns,
             logs,
             lambda,
+            metrics,
         });
         // small answers go out at once instead of waiting on the client's delayed ACK
         use axum::serve::ListenerExt;

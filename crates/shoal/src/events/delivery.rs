@@ -63,8 +63,27 @@ impl Events {
         })?)
     }
 
+    /// AWS/Events metrics of a delivery, by `RuleName`.
+    fn count(&self, d: &Delivery, metric: &str) {
+        let p: Vec<&str> = d.rule_arn.split(':').collect();
+        let scope = Scope {
+            region: p.get(3).copied().unwrap_or_default().into(),
+            account: p.get(4).copied().unwrap_or_default().into(),
+        };
+        let rule = d.rule_arn.rsplit('/').next().unwrap_or_default();
+        self.metrics.emit(
+            &scope,
+            "AWS/Events",
+            &[("RuleName", rule)],
+            &[(metric, 1.0, "Count")],
+        );
+    }
+
     async fn attempt(self: Arc<Self>, mut d: Delivery) {
         let outcome = self.deliver(&d).await;
+        if matches!(outcome, Outcome::Delivered) {
+            self.count(&d, "Invocations");
+        }
         let why = match outcome {
             Outcome::Delivered => {
                 // a crash before this commit delivers again: at-least-once, as on AWS
@@ -113,6 +132,7 @@ impl Events {
     /// event, with AWS's ERROR_CODE, ERROR_MESSAGE, RULE_ARN and TARGET_ARN attributes), and
     /// kept as FAILED.
     async fn give_up(&self, mut d: Delivery, why: String) {
+        self.count(&d, "FailedInvocations");
         let target = d.target.get("Arn").and_then(Value::as_str).unwrap_or("");
         let mut dead = String::new();
         if let Some(dlq) = d

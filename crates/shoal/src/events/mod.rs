@@ -46,6 +46,8 @@ pub struct Events {
     pub clock_moved: tokio::sync::watch::Sender<()>,
     /// Function and topic targets, connected once those services run.
     targets: std::sync::OnceLock<Targets>,
+    /// AWS/Events metrics.
+    pub metrics: crate::metrics::Link,
 }
 
 /// The services behind function and topic targets (they hold the bus themselves, so weakly).
@@ -82,6 +84,7 @@ impl Events {
             clock_offset: std::sync::atomic::AtomicI64::new(0),
             clock_moved: tokio::sync::watch::Sender::new(()),
             targets: std::sync::OnceLock::new(),
+            metrics: Default::default(),
         });
         let pending = events.pending_deliveries()?;
         delivery::spawn(&events, rx, pending);

@@ -116,7 +116,21 @@ impl Lambda {
                 format!("Request must be smaller than {MAX_SYNC} bytes for the InvokeFunction operation"),
             ));
         }
-        let w = self.worker(f).await?;
+        let scope = Scope {
+            region: f.region().into(),
+            account: f.account().into(),
+        };
+        let dims = [("FunctionName", f.name.as_str())];
+        let w = match self.worker(f).await {
+            Ok(w) => w,
+            Err(e) => {
+                if e.code == "TooManyRequestsException" {
+                    self.metrics
+                        .emit(&scope, "AWS/Lambda", &dims, &[("Throttles", 1.0, "Count")]);
+                }
+                return Err(e);
+            }
+        };
         let cold = w.cold.swap(false, Ordering::Relaxed);
         let id = uuid::Uuid::new_v4().to_string();
         let start = Instant::now();
@@ -182,6 +196,17 @@ impl Lambda {
             .await;
         self.release(&f_key(f), keep.then_some(w));
         let (payload, function_error) = result;
+        let failed = if function_error.is_some() { 1.0 } else { 0.0 };
+        self.metrics.emit(
+            &scope,
+            "AWS/Lambda",
+            &dims,
+            &[
+                ("Invocations", 1.0, "Count"),
+                ("Errors", failed, "Count"),
+                ("Duration", elapsed.max(0.0), "Milliseconds"),
+            ],
+        );
         Ok(Invoked {
             request_id: id,
             payload,

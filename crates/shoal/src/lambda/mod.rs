@@ -83,6 +83,8 @@ pub struct Lambda {
     pub sns: Arc<crate::sns::Sns>,
     pub events: Arc<crate::events::Events>,
     pub(crate) python: tokio::sync::OnceCell<PathBuf>,
+    /// AWS/Lambda metrics.
+    pub metrics: crate::metrics::Link,
 }
 
 #[derive(Default)]
@@ -113,6 +115,7 @@ impl Lambda {
             sns,
             events,
             python: tokio::sync::OnceCell::new(),
+            metrics: Default::default(),
         });
         let pending = lambda.pending_async()?;
         let l = lambda.clone();

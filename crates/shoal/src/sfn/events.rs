@@ -55,6 +55,7 @@ impl Sfn {
     /// committed with the change itself, so a crash cannot keep the change and lose the event.
     /// Nothing is built when no rule, archive or tail listens.
     pub(crate) fn status_routing(&self, e: &Execution) -> Routing {
+        self.count(e);
         let Some(bus) = self.events() else {
             return Routing::default();
         };
@@ -87,6 +88,29 @@ impl Sfn {
                 Routing::default()
             }
         }
+    }
+
+    /// AWS/States metrics of a status change, by `StateMachineArn`.
+    fn count(&self, e: &Execution) {
+        let scope = Scope {
+            region: e.region.clone(),
+            account: e.account.clone(),
+        };
+        let name = match e.status.as_str() {
+            "RUNNING" => "ExecutionsStarted",
+            "SUCCEEDED" => "ExecutionsSucceeded",
+            "FAILED" => "ExecutionsFailed",
+            "ABORTED" => "ExecutionsAborted",
+            "TIMED_OUT" => "ExecutionsTimedOut",
+            _ => return,
+        };
+        let mut values = vec![(name, 1.0, "Count")];
+        let ms = e.stop.map(|s| (s - e.start).num_milliseconds() as f64);
+        if let Some(ms) = ms {
+            values.push(("ExecutionTime", ms, "Milliseconds"));
+        }
+        let dims = [("StateMachineArn", e.machine_arn.as_str())];
+        self.metrics.emit(&scope, "AWS/States", &dims, &values);
     }
 
     /// Hands committed status-change deliveries to the bus.

@@ -81,6 +81,8 @@ pub struct Sfn {
     bus: std::sync::OnceLock<std::sync::Weak<crate::events::Events>>,
     /// The task integrations shoal's other services carry out (`sns:publish`, ...).
     local: std::sync::OnceLock<std::sync::Weak<dyn integrations::LocalTasks>>,
+    /// AWS/States metrics.
+    pub metrics: crate::metrics::Link,
     runtime: tokio::runtime::Handle,
 }
 
@@ -107,6 +109,7 @@ impl Sfn {
             stops: Mutex::new(HashMap::new()),
             bus: std::sync::OnceLock::new(),
             local: std::sync::OnceLock::new(),
+            metrics: Default::default(),
             runtime,
         })
     }

@@ -140,6 +140,22 @@ impl Sns {
     async fn attempt(&self, mut d: Delivery) {
         let outcome = self.send(&d).await;
         d.attempts += 1;
+        if d.kind == "Notification" {
+            let (scope, name) = super::topic_scope(&d.topic_arn);
+            let metric = match outcome {
+                Outcome::Delivered => Some("NumberOfNotificationsDelivered"),
+                Outcome::Fail(_) => Some("NumberOfNotificationsFailed"),
+                Outcome::Retry(_) => None,
+            };
+            if let Some(metric) = metric {
+                self.metrics.emit(
+                    &scope,
+                    "AWS/SNS",
+                    &[("TopicName", name.as_str())],
+                    &[(metric, 1.0, "Count")],
+                );
+            }
+        }
         match outcome {
             Outcome::Delivered => {
                 let _ = self

@@ -68,6 +68,8 @@ pub struct Sns {
     pub(crate) tx: UnboundedSender<Delivery>,
     /// Functions subscribed with the `lambda` protocol (Lambda holds this service, so weakly).
     pub(crate) lambda: std::sync::OnceLock<std::sync::Weak<crate::lambda::Lambda>>,
+    /// AWS/SNS metrics.
+    pub metrics: crate::metrics::Link,
 }
 
 impl Sns {
@@ -93,9 +95,23 @@ impl Sns {
             wait_scale,
             tx,
             lambda: std::sync::OnceLock::new(),
+            metrics: Default::default(),
         });
         let pending = sns.pending_deliveries()?;
         delivery::spawn(&sns, rx, pending);
         Ok(sns)
     }
+}
+
+/// The scope and `TopicName` dimension of a topic ARN, for its metrics.
+pub(crate) fn topic_scope(arn: &str) -> (crate::sfn::arn::Scope, String) {
+    let p: Vec<&str> = arn.split(':').collect();
+    let get = |i: usize| p.get(i).copied().unwrap_or_default().to_string();
+    (
+        crate::sfn::arn::Scope {
+            region: get(3),
+            account: get(4),
+        },
+        get(5),
+    )
 }

@@ -112,6 +112,7 @@ impl Sns {
         let subs = self.subscriptions_of(topic_arn)?;
         let (published, deliveries) = self.prepare(&topic, &subs, &m)?;
         self.commit(deliveries).await?;
+        self.count_published(topic_arn, 1);
         Ok(published)
     }
 
@@ -135,7 +136,15 @@ impl Sns {
             }
         }
         self.commit(all).await?;
+        self.count_published(topic_arn, out.iter().filter(|(_, r)| r.is_ok()).count());
         Ok(out)
+    }
+
+    fn count_published(&self, topic_arn: &str, n: usize) {
+        let (scope, name) = super::topic_scope(topic_arn);
+        let dims = [("TopicName", name.as_str())];
+        let values = [("NumberOfMessagesPublished", n as f64, "Count")];
+        self.metrics.emit(&scope, "AWS/SNS", &dims, &values);
     }
 
     async fn commit(&self, deliveries: Vec<Delivery>) -> Result<()> {

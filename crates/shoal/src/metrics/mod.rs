@@ -1,0 +1,542 @@
+//! CloudWatch metrics and alarms: series kept per minute in memory and stored in hourly chunks
+//! (flushed every second), the metrics shoal's services emit (AWS/States, AWS/Lambda,
+//! AWS/Events, AWS/SNS), PutMetricData for everyone else, and alarms evaluated on every clock
+//! tick, whose state changes publish to SNS topics and put `CloudWatch Alarm State Change`
+//! events on the default bus.
+
+pub mod alarms;
+pub mod series;
+
+use crate::sfn::arn::Scope;
+use crate::store::{delete, put, Record, Records, Scan, Store};
+use alarms::{evaluate, Alarm};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use series::{Series, SeriesKey, Stat};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct MetricsError {
+    pub code: &'static str,
+    /// The query protocol's code, for `x-amzn-query-error`.
+    pub query_code: &'static str,
+    pub status: u16,
+    pub message: String,
+}
+
+impl MetricsError {
+    pub fn invalid(message: impl Into<String>) -> MetricsError {
+        MetricsError {
+            code: "InvalidParameterValueException",
+            query_code: "InvalidParameterValue",
+            status: 400,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> MetricsError {
+        MetricsError {
+            code: "ResourceNotFound",
+            query_code: "ResourceNotFound",
+            status: 404,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for MetricsError {
+    fn from(e: crate::store::StoreError) -> MetricsError {
+        MetricsError {
+            code: "InternalServiceFault",
+            query_code: "InternalServiceError",
+            status: 500,
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = MetricsError> = std::result::Result<T, E>;
+
+/// An hour of a series, as stored.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Chunk {
+    pub series: SeriesKey,
+    pub hour: i64,
+    pub minutes: BTreeMap<i64, Stat>,
+    pub unit: Option<String>,
+}
+
+impl Record for Chunk {
+    const KIND: &'static str = "cw.chunk";
+    fn key(&self) -> String {
+        format!("{}#{}", self.series.text(), self.hour)
+    }
+    fn owner(&self) -> String {
+        self.series.scope.clone()
+    }
+    fn sort(&self) -> i64 {
+        self.hour
+    }
+}
+
+/// How long data is kept (CloudWatch keeps one-minute data 15 days).
+const RETENTION_S: i64 = 15 * 86_400;
+
+pub struct Metrics {
+    pub store: Arc<dyn Store>,
+    series: Mutex<HashMap<SeriesKey, Series>>,
+    dirty: Mutex<HashSet<(SeriesKey, i64)>>,
+    /// Totals since the server started, for `/metrics` (Prometheus).
+    totals: Mutex<BTreeMap<SeriesKey, (f64, f64)>>,
+    pub events: Arc<crate::events::Events>,
+    pub sns: Arc<crate::sns::Sns>,
+    evaluating: tokio::sync::Mutex<()>,
+}
+
+impl Metrics {
+    /// Loads the stored series and starts the flusher and the alarm evaluator.
+    pub fn start(
+        store: Arc<dyn Store>,
+        events: Arc<crate::events::Events>,
+        sns: Arc<crate::sns::Sns>,
+    ) -> Result<Arc<Metrics>> {
+        let mut map: HashMap<SeriesKey, Series> = HashMap::new();
+        for c in store.list::<Chunk>(Scan::default())? {
+            let s = map.entry(c.series.clone()).or_default();
+            s.minutes.extend(c.minutes);
+            if s.unit.is_none() {
+                s.unit = c.unit;
+            }
+        }
+        let m = Arc::new(Metrics {
+            store,
+            series: Mutex::new(map),
+            dirty: Mutex::new(HashSet::new()),
+            totals: Mutex::new(BTreeMap::new()),
+            events,
+            sns,
+            evaluating: tokio::sync::Mutex::new(()),
+        });
+        let flusher = Arc::downgrade(&m);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Some(m) = flusher.upgrade() else { return };
+                m.flush().await;
+            }
+        });
+        let evaluator = Arc::downgrade(&m);
+        let mut moved = m.events.clock_moved.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+                    r = moved.changed() => if r.is_err() { return },
+                }
+                let Some(m) = evaluator.upgrade() else { return };
+                m.evaluate_all().await;
+            }
+        });
+        Ok(m)
+    }
+
+    /// The clock metrics and alarms run on: the server's schedule clock (virtual under
+    /// `serve --virtual-clock`).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.events.now()
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a statistic set at `at` (epoch seconds).
+    pub fn add(&self, key: SeriesKey, at: i64, stat: Stat, unit: Option<&str>) {
+        {
+            let mut map = Metrics::lock(&self.series);
+            let s = map.entry(key.clone()).or_default();
+            s.add(at, stat);
+            if s.unit.is_none() {
+                s.unit = unit.map(String::from);
+            }
+        }
+        {
+            let mut t = Metrics::lock(&self.totals);
+            let e = t.entry(key.clone()).or_insert((0.0, 0.0));
+            e.0 += stat.sum;
+            e.1 += stat.count;
+        }
+        Metrics::lock(&self.dirty).insert((key, at - at.rem_euclid(3600)));
+    }
+
+    /// Records one value of a service's metric now.
+    pub fn emit(
+        &self,
+        scope: &Scope,
+        namespace: &str,
+        name: &str,
+        dims: &[(&str, &str)],
+        value: f64,
+        unit: &str,
+    ) {
+        let key = SeriesKey::new(
+            &format!("{}:{}", scope.account, scope.region),
+            namespace,
+            name,
+            dims.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        self.add(key, self.now().timestamp(), Stat::one(value), Some(unit));
+    }
+
+    /// Stores the hours that changed since the last flush, and drops data past retention.
+    pub async fn flush(&self) {
+        let dirty: Vec<(SeriesKey, i64)> = Metrics::lock(&self.dirty).drain().collect();
+        if dirty.is_empty() {
+            return;
+        }
+        let cutoff = self.now().timestamp() - RETENTION_S;
+        let mut writes = Vec::new();
+        {
+            let mut map = Metrics::lock(&self.series);
+            for (key, hour) in dirty {
+                let Some(s) = map.get_mut(&key) else { continue };
+                let old: Vec<i64> = s.minutes.range(..cutoff).map(|(m, _)| *m).collect();
+                for m in old {
+                    s.minutes.remove(&m);
+                }
+                let chunk = Chunk {
+                    series: key.clone(),
+                    hour,
+                    minutes: s
+                        .minutes
+                        .range(hour..hour + 3600)
+                        .map(|(m, v)| (*m, *v))
+                        .collect(),
+                    unit: s.unit.clone(),
+                };
+                writes.push(if chunk.minutes.is_empty() {
+                    delete::<Chunk>(&chunk.key())
+                } else {
+                    put(&chunk)
+                });
+            }
+        }
+        if let Err(e) = self.store.commit(writes).done().await {
+            eprintln!("shoal: metric data not stored: {e}");
+        }
+    }
+
+    /// The series that match a query (all dimensions given must match exactly).
+    pub fn series_of(
+        &self,
+        scope: &Scope,
+        namespace: &str,
+        name: &str,
+        dims: &[(String, String)],
+    ) -> Option<Series> {
+        let key = SeriesKey::new(
+            &format!("{}:{}", scope.account, scope.region),
+            namespace,
+            name,
+            dims.to_vec(),
+        );
+        Metrics::lock(&self.series).get(&key).cloned()
+    }
+
+    /// ListMetrics: the series of a scope, filtered.
+    pub fn list(
+        &self,
+        scope: &Scope,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        dims: &[(String, Option<String>)],
+    ) -> Vec<SeriesKey> {
+        let s = format!("{}:{}", scope.account, scope.region);
+        let mut out: Vec<SeriesKey> = Metrics::lock(&self.series)
+            .keys()
+            .filter(|k| k.scope == s)
+            .filter(|k| namespace.is_none_or(|n| k.namespace == n))
+            .filter(|k| name.is_none_or(|n| k.name == n))
+            .filter(|k| {
+                dims.iter().all(|(dn, dv)| {
+                    k.dimensions
+                        .iter()
+                        .any(|(kn, kv)| kn == dn && dv.as_ref().is_none_or(|v| v == kv))
+                })
+            })
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Prometheus text: totals since start per series.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::from("# shoal: CloudWatch metrics since the server started (sum and sample count per series)\n");
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect()
+        };
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        for (k, (sum, count)) in Metrics::lock(&self.totals).iter() {
+            let name = format!("{}_{}", clean(&k.namespace), clean(&k.name)).to_lowercase();
+            let mut labels = vec![format!("scope=\"{}\"", esc(&k.scope))];
+            labels.extend(
+                k.dimensions
+                    .iter()
+                    .map(|(n, v)| format!("{}=\"{}\"", clean(n), esc(v))),
+            );
+            let l = labels.join(",");
+            out.push_str(&format!(
+                "{name}_sum{{{l}}} {sum}\n{name}_count{{{l}}} {count}\n"
+            ));
+        }
+        out
+    }
+
+    pub async fn put_alarm(&self, a: Alarm) -> Result<()> {
+        self.store.commit(vec![put(&a)]).done().await?;
+        self.evaluate_all().await;
+        Ok(())
+    }
+
+    pub fn alarms(&self, scope: &Scope) -> Result<Vec<Alarm>> {
+        let mut all: Vec<Alarm> = self.store.list(Scan {
+            owner: Some(&format!("{}:{}", scope.account, scope.region)),
+            ..Default::default()
+        })?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    pub fn alarm(&self, scope: &Scope, name: &str) -> Result<Option<Alarm>> {
+        Ok(self
+            .store
+            .load::<Alarm>(&format!("{}:{}:{name}", scope.account, scope.region))?)
+    }
+
+    pub async fn delete_alarms(&self, scope: &Scope, names: &[String]) -> Result<()> {
+        let mut writes = Vec::new();
+        for n in names {
+            let Some(a) = self.alarm(scope, n)? else {
+                return Err(MetricsError::not_found(format!("Alarm {n} does not exist")));
+            };
+            writes.push(delete::<Alarm>(&a.key()));
+        }
+        self.store.commit(writes).done().await?;
+        Ok(())
+    }
+
+    /// SetAlarmState: the state holds until the next evaluation, as on AWS.
+    pub async fn set_state(
+        &self,
+        scope: &Scope,
+        name: &str,
+        state: &str,
+        reason: &str,
+        data: Option<&str>,
+    ) -> Result<()> {
+        let Some(a) = self.alarm(scope, name)? else {
+            return Err(MetricsError::not_found(format!(
+                "Alarm {name} does not exist"
+            )));
+        };
+        self.transition(a, state, reason.to_string(), data.unwrap_or("").to_string())
+            .await;
+        Ok(())
+    }
+
+    /// Evaluates every alarm at the current clock.
+    pub async fn evaluate_all(&self) {
+        let _one = self.evaluating.lock().await;
+        let Ok(all) = self.store.list::<Alarm>(Scan::default()) else {
+            return;
+        };
+        let now = self.now().timestamp();
+        for a in all {
+            let key = SeriesKey::new(&a.scope, &a.namespace, &a.metric, a.dimensions.clone());
+            let series = Metrics::lock(&self.series).get(&key).cloned();
+            if let Some(v) = evaluate(&a, series.as_ref(), now) {
+                if v.state != a.state {
+                    self.transition(a, &v.state, v.reason, v.reason_data).await;
+                }
+            }
+        }
+    }
+
+    /// Stores a state change and carries out its actions.
+    async fn transition(&self, mut a: Alarm, state: &str, reason: String, data: String) {
+        let old = std::mem::replace(&mut a.state, state.to_string());
+        let old_reason = std::mem::replace(&mut a.reason, reason);
+        let old_time = std::mem::replace(&mut a.state_updated, self.now());
+        a.reason_data = data;
+        if self.store.commit(vec![put(&a)]).done().await.is_err() {
+            return;
+        }
+        if old == state {
+            return;
+        }
+        let (account, region) = a.scope.split_once(':').unwrap_or(("", ""));
+        let scope = Scope {
+            region: region.into(),
+            account: account.into(),
+        };
+        let at = a
+            .state_updated
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .replace('Z', "+0000");
+        if a.actions_enabled {
+            let message = json!({
+                "AlarmName": a.name,
+                "AlarmDescription": a.description,
+                "AWSAccountId": account,
+                "AlarmConfigurationUpdatedTimestamp": a.configuration_updated.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).replace('Z', "+0000"),
+                "NewStateValue": state,
+                "NewStateReason": a.reason,
+                "StateChangeTime": at,
+                "Region": region_name(region),
+                "AlarmArn": a.arn(),
+                "OldStateValue": old,
+                "OKActions": a.ok_actions,
+                "AlarmActions": a.alarm_actions,
+                "InsufficientDataActions": a.insufficient_data_actions,
+                "Trigger": {
+                    "MetricName": a.metric,
+                    "Namespace": a.namespace,
+                    "StatisticType": "Statistic",
+                    "Statistic": a.statistic.to_uppercase(),
+                    "Unit": a.unit,
+                    "Dimensions": a.dimensions.iter().map(|(n, v)| json!({"value": v, "name": n})).collect::<Vec<_>>(),
+                    "Period": a.period,
+                    "EvaluationPeriods": a.evaluation_periods,
+                    "DatapointsToAlarm": a.datapoints_to_alarm,
+                    "ComparisonOperator": a.comparison,
+                    "Threshold": a.threshold,
+                    "TreatMissingData": a.treat_missing,
+                    "EvaluateLowSampleCountPercentile": "",
+                },
+            })
+            .to_string();
+            let subject = format!("{state}: \"{}\" in {}", a.name, region_name(region));
+            for arn in a.actions_for(state) {
+                if arn.starts_with("arn:aws:sns:") {
+                    let m = crate::sns::publish::Outgoing {
+                        message: message.clone(),
+                        subject: Some(subject.chars().take(100).collect()),
+                        ..Default::default()
+                    };
+                    if let Err(e) = self.sns.publish(arn, m).await {
+                        eprintln!("shoal: alarm {} could not notify {arn}: {e}", a.name);
+                    }
+                } else {
+                    eprintln!(
+                        "shoal: alarm {}: action {arn} is not supported (SNS topics are)",
+                        a.name
+                    );
+                }
+            }
+        }
+        let state_json = |value: &str, reason: &str, data: &str, t: &DateTime<Utc>| {
+            let mut s = json!({"value": value, "reason": reason, "timestamp": t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).replace('Z', "+0000")});
+            if !data.is_empty() {
+                s["reasonData"] = json!(data);
+            }
+            s
+        };
+        let detail = json!({
+            "alarmName": a.name,
+            "state": state_json(state, &a.reason, &a.reason_data, &a.state_updated),
+            "previousState": state_json(&old, &old_reason, "", &old_time),
+            "configuration": {
+                "description": a.description,
+                "metrics": [{
+                    "id": "m1",
+                    "metricStat": {
+                        "metric": {
+                            "namespace": a.namespace,
+                            "name": a.metric,
+                            "dimensions": a.dimensions.iter().map(|(n, v)| (n.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                        },
+                        "period": a.period,
+                        "stat": a.statistic,
+                    },
+                    "returnData": true,
+                }],
+            },
+        });
+        let entry = crate::events::put::Entry {
+            source: Some("aws.cloudwatch".into()),
+            detail_type: Some("CloudWatch Alarm State Change".into()),
+            detail: Some(detail.to_string()),
+            resources: vec![a.arn()],
+            time: Some(a.state_updated),
+            bus: None,
+        };
+        if let Err(e) = self
+            .events
+            .put_events(&scope, &[entry], crate::events::put::Sender::Service)
+            .await
+        {
+            eprintln!(
+                "shoal: the state change of alarm {} was not put on the bus: {e}",
+                a.name
+            );
+        }
+    }
+}
+
+/// The region's long name, as alarm messages give it.
+pub fn region_name(region: &str) -> String {
+    match region {
+        "us-east-1" => "US East (N. Virginia)",
+        "us-east-2" => "US East (Ohio)",
+        "us-west-1" => "US West (N. California)",
+        "us-west-2" => "US West (Oregon)",
+        "eu-west-1" => "EU (Ireland)",
+        "eu-west-2" => "EU (London)",
+        "eu-west-3" => "EU (Paris)",
+        "eu-central-1" => "EU (Frankfurt)",
+        "eu-north-1" => "EU (Stockholm)",
+        "ap-southeast-1" => "Asia Pacific (Singapore)",
+        "ap-southeast-2" => "Asia Pacific (Sydney)",
+        "ap-northeast-1" => "Asia Pacific (Tokyo)",
+        other => other,
+    }
+    .to_string()
+}
+
+/// Seconds since the epoch as a time.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
+}
+
+/// A service's link to the metrics (weak: the metrics hold the services that act on alarms).
+#[derive(Default)]
+pub struct Link(std::sync::OnceLock<std::sync::Weak<Metrics>>);
+
+impl Link {
+    pub fn connect(&self, m: std::sync::Weak<Metrics>) {
+        let _ = self.0.set(m);
+    }
+
+    /// Records values of AWS metrics in one namespace with the same dimensions.
+    pub fn emit(
+        &self,
+        scope: &Scope,
+        namespace: &str,
+        dims: &[(&str, &str)],
+        values: &[(&str, f64, &str)],
+    ) {
+        if let Some(m) = self.0.get().and_then(std::sync::Weak::upgrade) {
+            for (name, value, unit) in values {
+                m.emit(scope, namespace, name, dims, *value, unit);
+            }
+        }
+    }
+}

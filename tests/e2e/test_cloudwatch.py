@@ -1,0 +1,129 @@
+"""CloudWatch metrics and alarms through boto3 and the AWS CLI against the real `shoal serve`:
+custom metrics, the metrics shoal's services emit, and the seed's alarm — a failing state
+machine raises ExecutionsFailed, the alarm emails through its topic and goes back to OK —
+on the virtual clock."""
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import BIN, ROLE, aws_cli
+
+
+def shoal(server, *args):
+    env = dict(os.environ, SHOAL_ENDPOINT=server.url)
+    return subprocess.run([BIN, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_custom_metrics_and_statistics(make_server):
+    s = make_server()
+    cw = s.client(service="cloudwatch")
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    cw.put_metric_data(Namespace="Lakehouse", MetricData=[
+        {"MetricName": "RowsLoaded", "Dimensions": [{"Name": "Table", "Value": "posts"}], "Timestamp": now, "Value": 10, "Unit": "Count"},
+        {"MetricName": "RowsLoaded", "Dimensions": [{"Name": "Table", "Value": "posts"}], "Timestamp": now + timedelta(seconds=30), "Value": 30, "Unit": "Count"},
+        {"MetricName": "RowsLoaded", "Dimensions": [{"Name": "Table", "Value": "posts"}], "Timestamp": now + timedelta(minutes=1), "Values": [1, 2], "Counts": [1, 3]},
+        {"MetricName": "RowsLoaded", "Dimensions": [{"Name": "Table", "Value": "tags"}], "Timestamp": now, "StatisticValues": {"SampleCount": 2, "Sum": 5, "Minimum": 1, "Maximum": 4}},
+    ])
+    with pytest.raises(cw.exceptions.InvalidParameterValueException):
+        cw.put_metric_data(Namespace="AWS/States", MetricData=[{"MetricName": "x", "Value": 1}])
+    r = cw.get_metric_statistics(Namespace="Lakehouse", MetricName="RowsLoaded", Dimensions=[{"Name": "Table", "Value": "posts"}],
+                                 StartTime=now, EndTime=now + timedelta(minutes=5), Period=60,
+                                 Statistics=["Sum", "SampleCount", "Average", "Minimum", "Maximum"])
+    points = sorted(r["Datapoints"], key=lambda p: p["Timestamp"])
+    assert [(p["Sum"], p["SampleCount"], p["Minimum"], p["Maximum"]) for p in points] == [(40, 2, 10, 30), (7, 4, 1, 2)]
+    assert points[0]["Average"] == 20 and points[0]["Unit"] == "Count"
+    wide = cw.get_metric_statistics(Namespace="Lakehouse", MetricName="RowsLoaded", Dimensions=[{"Name": "Table", "Value": "posts"}],
+                                    StartTime=now, EndTime=now + timedelta(minutes=5), Period=300, Statistics=["Sum"])
+    assert [p["Sum"] for p in wide["Datapoints"]] == [47]
+    data = cw.get_metric_data(StartTime=now, EndTime=now + timedelta(minutes=5), MetricDataQueries=[
+        {"Id": "tags", "MetricStat": {"Metric": {"Namespace": "Lakehouse", "MetricName": "RowsLoaded",
+                                                 "Dimensions": [{"Name": "Table", "Value": "tags"}]}, "Period": 60, "Stat": "Maximum"}}])
+    assert data["MetricDataResults"][0]["Values"] == [4]
+    listed = cw.list_metrics(Namespace="Lakehouse")["Metrics"]
+    assert sorted(m["Dimensions"][0]["Value"] for m in listed) == ["posts", "tags"]
+    out = json.loads(aws_cli(s, "cloudwatch", "get-metric-statistics", "--namespace", "Lakehouse", "--metric-name", "RowsLoaded",
+                             "--dimensions", "Name=Table,Value=tags", "--start-time", now.isoformat(),
+                             "--end-time", (now + timedelta(minutes=5)).isoformat(), "--period", "60", "--statistics", "Sum").stdout)
+    assert [p["Sum"] for p in out["Datapoints"]] == [5]
+    aws_cli(s, "cloudwatch", "put-metric-data", "--namespace", "Cli", "--metric-name", "Hits", "--value", "3")
+    assert json.loads(aws_cli(s, "cloudwatch", "list-metrics", "--namespace", "Cli").stdout)["Metrics"][0]["MetricName"] == "Hits"
+    # stored: still there after a restart
+    time.sleep(1.5)
+    s.stop()
+    s.start()
+    cw = s.client(service="cloudwatch")
+    again = cw.get_metric_statistics(Namespace="Lakehouse", MetricName="RowsLoaded", Dimensions=[{"Name": "Table", "Value": "posts"}],
+                                     StartTime=now, EndTime=now + timedelta(minutes=5), Period=300, Statistics=["Sum"])
+    assert [p["Sum"] for p in again["Datapoints"]] == [47]
+
+
+def test_seed_alarm_on_failed_executions(make_server, smtp):
+    port, inbox = smtp
+    s = make_server("--virtual-clock", "--smtp", f"smtp://127.0.0.1:{port}")
+    sfn, sns, cw, ev, sqs = (s.client(service=n) for n in ["stepfunctions", "sns", "cloudwatch", "events", "sqs"])
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
+    urllib.request.urlopen(re.search(r"(http://\S+Action=ConfirmSubscription\S+)", inbox.wait(1)[0]["body"]).group(1)).read()
+    q = sqs.create_queue(QueueName="alarm-events")["QueueUrl"]
+    ev.put_rule(Name="alarms", EventPattern=json.dumps({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}))
+    ev.put_targets(Rule="alarms", Targets=[{"Id": "q", "Arn": "arn:aws:sqs:us-east-1:123456789012:alarm-events"}])
+    machine = sfn.create_state_machine(name="WordPress_Raw_To_Bronze", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Raw.Failed", "Cause": "no posts"}}}))["stateMachineArn"]
+    cw.put_metric_alarm(AlarmName="sfn-failures", Namespace="AWS/States", MetricName="ExecutionsFailed",
+                        Dimensions=[{"Name": "StateMachineArn", "Value": machine}], Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+                        TreatMissingData="notBreaching", AlarmActions=[topic], OKActions=[topic])
+    state = lambda: cw.describe_alarms(AlarmNames=["sfn-failures"])["MetricAlarms"][0]
+    assert state()["StateValue"] in ("OK", "INSUFFICIENT_DATA")
+    e = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.time() + 10
+    while sfn.describe_execution(executionArn=e)["status"] == "RUNNING" and time.time() < deadline:
+        time.sleep(0.05)
+    assert sfn.describe_execution(executionArn=e)["status"] == "FAILED"
+    assert shoal(s, "clock", "advance", "61s").returncode == 0
+    deadline = time.time() + 10
+    while state()["StateValue"] != "ALARM" and time.time() < deadline:
+        time.sleep(0.05)
+    a = state()
+    assert a["StateValue"] == "ALARM" and a["StateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoint [1.0 ("), a["StateReason"]
+    # the first evaluation moved it from INSUFFICIENT_DATA to OK (an OK email, as on AWS)
+    deadline = time.time() + 10
+    while not (mails := [m for m in inbox.messages if m["subject"].startswith("ALARM")]) and time.time() < deadline:
+        time.sleep(0.05)
+    assert mails and mails[0]["subject"] == 'ALARM: "sfn-failures" in US East (N. Virginia)'
+    body = json.JSONDecoder().raw_decode(mails[0]["body"])[0]
+    assert body["NewStateValue"] == "ALARM" and body["Trigger"]["MetricName"] == "ExecutionsFailed"
+    # the next minute has no failures: back to OK, and an email says so
+    assert shoal(s, "clock", "advance", "60s").returncode == 0
+    deadline = time.time() + 10
+    while state()["StateValue"] != "OK" and time.time() < deadline:
+        time.sleep(0.05)
+    assert state()["StateValue"] == "OK"
+    deadline = time.time() + 10
+    while sum(m["subject"].startswith("OK:") for m in inbox.messages) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    assert [m["subject"].split(":")[0] for m in inbox.messages[1:]] == ["OK", "ALARM", "OK"]
+    events = []
+    deadline = time.time() + 10
+    while len(events) < 2 and time.time() < deadline:
+        for m in sqs.receive_message(QueueUrl=q, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", []):
+            events.append(json.loads(m["Body"]))
+    transitions = [(x["detail"]["previousState"]["value"], x["detail"]["state"]["value"]) for x in events]
+    assert transitions[-2:] == [(transitions[-2][0], "ALARM"), ("ALARM", "OK")]
+    assert events[0]["source"] == "aws.cloudwatch" and events[0]["resources"] == [a["AlarmArn"]]
+    # the service metrics are listed and scraped
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/States")["Metrics"]}
+    assert {"ExecutionsStarted", "ExecutionsFailed", "ExecutionTime"} <= names
+    with urllib.request.urlopen(s.url + "/metrics") as r:
+        text = r.read().decode()
+    assert "aws_states_executionsfailed_sum{" in text
+    alarms = json.loads(aws_cli(s, "cloudwatch", "describe-alarms").stdout)["MetricAlarms"]
+    assert [x["AlarmName"] for x in alarms] == ["sfn-failures"]
+    aws_cli(s, "cloudwatch", "delete-alarms", "--alarm-names", "sfn-failures")
+    assert cw.describe_alarms()["MetricAlarms"] == []
