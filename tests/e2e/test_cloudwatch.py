@@ -127,3 +127,19 @@ def test_seed_alarm_on_failed_executions(make_server, smtp):
     assert [x["AlarmName"] for x in alarms] == ["sfn-failures"]
     aws_cli(s, "cloudwatch", "delete-alarms", "--alarm-names", "sfn-failures")
     assert cw.describe_alarms()["MetricAlarms"] == []
+
+
+def test_aws_sdk_tasks_reach_shoals_own_services(make_server):
+    s = make_server()
+    ssm, sfn = s.client(service="ssm"), s.client()
+    ssm.put_parameter(Name="/wordpress/api/endpoints", Value="posts,tags", Type="String")
+    machine = sfn.create_state_machine(name="reads", roleArn=ROLE, definition=json.dumps({
+        "StartAt": "Get", "States": {"Get": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ssm:getParameter",
+                                             "Parameters": {"Name": "/wordpress/api/endpoints"},
+                                             "ResultSelector": {"value.$": "$.Parameter.Value"}, "End": True}}}))["stateMachineArn"]
+    e = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.time() + 10
+    while (d := sfn.describe_execution(executionArn=e))["status"] == "RUNNING" and time.time() < deadline:
+        time.sleep(0.05)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == {"value": "posts,tags"}

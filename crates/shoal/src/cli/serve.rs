@@ -90,7 +90,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         SqliteStore::open(&a.data)
             .with_context(|| format!("cannot open the data folder {}", a.data.display()))?,
     );
-    let config = Config {
+    let mut config = Config {
         wait_scale: a.wait_scale,
         virtual_clock: a.virtual_clock,
         allow_aws_sources: a.allow_aws_sources,
@@ -103,6 +103,25 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&a.listen)
             .await
             .with_context(|| format!("cannot listen on {}", a.listen))?;
+        let local = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| a.listen.clone())
+            .replace("0.0.0.0", "127.0.0.1");
+        // `aws-sdk:` tasks for the services shoal serves reach shoal, unless told otherwise
+        for svc in [
+            "sfn",
+            "sqs",
+            "eventbridge",
+            "cloudwatchlogs",
+            "ssm",
+            "cloudwatch",
+        ] {
+            config
+                .sdk_endpoints
+                .entry(svc.to_string())
+                .or_insert_with(|| format!("http://{local}"));
+        }
         let sfn = Sfn::new(store.clone(), config, tokio::runtime::Handle::current());
         let resumed = sfn.recover()?;
         let sqs = crate::sqs::Sqs::open(store.clone())
@@ -136,11 +155,6 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             &a.account,
         )
         .map_err(|e| anyhow::anyhow!("cannot load the buckets: {e}"))?;
-        let local = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| a.listen.clone())
-            .replace("0.0.0.0", "127.0.0.1");
         let mailer = crate::sns::mail::Mailer::new(a.smtp.as_deref(), &a.smtp_from, store.clone())
             .map_err(|e| anyhow::anyhow!(e))?;
         let sns = crate::sns::Sns::start(

@@ -238,6 +238,13 @@ fn json_service(name: &str) -> Option<JsonService> {
         "eventbridge" => s("AWSEvents", "1.1", "events", "EventBridge", false),
         "cloudwatchlogs" => s("Logs_20140328", "1.1", "logs", "CloudWatchLogs", true),
         "ssm" => s("AmazonSSM", "1.1", "ssm", "Ssm", false),
+        "cloudwatch" => s(
+            "GraniteServiceVersion20100801",
+            "1.0",
+            "monitoring",
+            "CloudWatch",
+            false,
+        ),
         "kms" => s("TrentService", "1.1", "kms", "Kms", false),
         "secretsmanager" => s(
             "secretsmanager",
