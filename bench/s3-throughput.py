@@ -2,6 +2,7 @@
 """S3 PUT/GET throughput of `shoal serve` (release build) against the disk's own `dd`.
 
     python3 bench/s3-throughput.py [--large-mib 64] [--large 4] [--small 2000] [--threads 4]
+                                   [--moto PATH-TO-moto_server]
 
 Starts a fresh server on a temporary data folder and, with plain HTTP keep-alive clients (no
 SDK, so the client is not the bottleneck):
@@ -9,6 +10,9 @@ SDK, so the client is not the bottleneck):
   `dd bs=1M conv=fsync` writing and reading the same amount in the same folder (PUT is durable
   before it answers, so the fair disk figure is a synced write);
 - PUTs and GETs `--small` 4 KiB objects from `--threads` threads and reports objects/s.
+
+With `--moto`, moto's server (in memory, not durable) runs the same requests afterwards, for a
+side-by-side figure.
 """
 
 import argparse
@@ -62,71 +66,85 @@ def dd(folder, mib):
     return write, read
 
 
+def measure(port, a, label, dd_w=None, dd_r=None):
+    """Runs the large and small object rounds against a server on `port`."""
+    for _ in range(500):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port)
+            request(c, "PUT", "/bench")
+            break
+        except (ConnectionRefusedError, OSError):
+            time.sleep(0.02)
+    body = os.urandom(a.large_mib << 20)
+    put_t = get_t = 0.0
+    for i in range(a.large):
+        t = time.perf_counter()
+        request(c, "PUT", f"/bench/large/{i}", body)
+        put_t += time.perf_counter() - t
+    for i in range(a.large):
+        t = time.perf_counter()
+        n = request(c, "GET", f"/bench/large/{i}")
+        get_t += time.perf_counter() - t
+        assert n == len(body)
+    total = a.large * a.large_mib
+    put_rate, get_rate = total / put_t, total / get_t
+    small = os.urandom(4096)
+    per = a.small // a.threads
+
+    def run(fn):
+        threads = [threading.Thread(target=fn, args=(n,)) for n in range(a.threads)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return per * a.threads / (time.perf_counter() - t)
+
+    def putter(n):
+        c = http.client.HTTPConnection("127.0.0.1", port)
+        for i in range(per):
+            request(c, "PUT", f"/bench/small/{n}/{i}", small)
+
+    def getter(n):
+        c = http.client.HTTPConnection("127.0.0.1", port)
+        for i in range(per):
+            request(c, "GET", f"/bench/small/{n}/{i}")
+
+    small_put, small_get = run(putter), run(getter)
+    vs = lambda x, d: f" ({x / d:.0%} of dd)" if d else ""
+    print(f"{label}: {a.large_mib} MiB objects PUT {put_rate:.0f} MiB/s{vs(put_rate, dd_w)}, GET {get_rate:.0f} MiB/s{vs(get_rate, dd_r)}; "
+          f"4 KiB objects ({a.threads} threads) PUT {small_put:.0f}/s, GET {small_get:.0f}/s")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--large-mib", type=int, default=64)
     ap.add_argument("--large", type=int, default=4)
     ap.add_argument("--small", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--moto", help="moto_server to compare with")
     a = ap.parse_args()
     binary = os.environ.get("SHOAL_BIN", os.path.join(ROOT, "target", "release", "shoal"))
     data = tempfile.mkdtemp(prefix="shoal-s3-bench-", dir=os.environ.get("BENCH_DIR"))
+    dd_w, dd_r = dd(data, a.large_mib)
+    print(f"dd in the data folder: write (conv=fsync) {dd_w:.0f} MiB/s, read {dd_r:.0f} MiB/s")
     port = free_port()
     proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data", data],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(500):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port)
-                request(c, "PUT", "/bench")
-                break
-            except (ConnectionRefusedError, OSError):
-                time.sleep(0.01)
-        body = os.urandom(a.large_mib << 20)
-        put_t = get_t = 0.0
-        for i in range(a.large):
-            t = time.perf_counter()
-            request(c, "PUT", f"/bench/large/{i}", body)
-            put_t += time.perf_counter() - t
-        for i in range(a.large):
-            t = time.perf_counter()
-            n = request(c, "GET", f"/bench/large/{i}")
-            get_t += time.perf_counter() - t
-            assert n == len(body)
-        total = a.large * a.large_mib
-        put_rate, get_rate = total / put_t, total / get_t
-        dd_w, dd_r = dd(data, a.large_mib)
-
-        small = os.urandom(4096)
-        per = a.small // a.threads
-
-        def run(fn):
-            threads = [threading.Thread(target=fn, args=(n,)) for n in range(a.threads)]
-            t = time.perf_counter()
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            return per * a.threads / (time.perf_counter() - t)
-
-        def putter(n):
-            c = http.client.HTTPConnection("127.0.0.1", port)
-            for i in range(per):
-                request(c, "PUT", f"/bench/small/{n}/{i}", small)
-
-        def getter(n):
-            c = http.client.HTTPConnection("127.0.0.1", port)
-            for i in range(per):
-                request(c, "GET", f"/bench/small/{n}/{i}")
-
-        small_put, small_get = run(putter), run(getter)
-        print(f"{a.large_mib} MiB objects: PUT {put_rate:.0f} MiB/s ({put_rate / dd_w:.0%} of dd conv=fsync {dd_w:.0f} MiB/s), "
-              f"GET {get_rate:.0f} MiB/s ({get_rate / dd_r:.0%} of dd read {dd_r:.0f} MiB/s)")
-        print(f"4 KiB objects, {a.threads} threads: PUT {small_put:.0f}/s, GET {small_get:.0f}/s")
+        measure(port, a, "shoal (durable)", dd_w, dd_r)
     finally:
         proc.terminate()
         proc.wait()
         subprocess.run(["rm", "-rf", data])
+    if a.moto:
+        port = free_port()
+        proc = subprocess.Popen([a.moto, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            measure(port, a, "moto (in memory)")
+        finally:
+            proc.terminate()
+            proc.wait()
 
 
 if __name__ == "__main__":

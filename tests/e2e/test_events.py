@@ -26,7 +26,9 @@ def executions(sfn, arn, want, timeout=10):
     """Waits until the machine has `want` executions and returns their descriptions."""
     end = time.time() + timeout
     while True:
-        ex = sfn.list_executions(stateMachineArn=arn)["executions"]
+        # all pages: a day of five-minute schedules is more than one page of 100
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
+        ex = [e for p in pages for e in p["executions"]]
         if len(ex) >= want or time.time() > end:
             return [wait_done(sfn, e["executionArn"]) for e in ex]
         time.sleep(0.02)
