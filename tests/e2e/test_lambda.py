@@ -9,6 +9,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ import zipfile
 import http.server
 
 import pytest
-from conftest import aws_cli
+from conftest import BIN, aws_cli
 
 ROLE = "arn:aws:iam::123456789012:role/lambda"
 
@@ -379,3 +380,41 @@ def test_functions_as_rule_targets_and_topic_subscribers(lserver, tmp_path):
     assert record["Sns"]["Message"] == "order 42"
     m = sqs.receive_message(QueueUrl=q, WaitTimeSeconds=5)["Messages"][0]
     assert json.loads(m["Body"])["Message"] == "order 42"
+
+
+def test_logs_and_parameters_with_the_aws_cli_and_shoal_logs_tail(lserver):
+    lam = lserver.client(service="lambda")
+    create(lam, "talker", "python3.12", "t.handler", {"t.py": "def handler(e, c):\n    print('hello from talker', e['n'])\n"})
+    for n in range(3):
+        lam.invoke(FunctionName="talker", Payload=json.dumps({"n": n}))
+    groups = json.loads(aws_cli(lserver, "logs", "describe-log-groups").stdout)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == ["/aws/lambda/talker"]
+    found = json.loads(aws_cli(lserver, "logs", "filter-log-events", "--log-group-name", "/aws/lambda/talker",
+                               "--filter-pattern", "hello").stdout)["events"]
+    assert [e["message"] for e in found] == [f"hello from talker {n}" for n in range(3)]
+    aws_cli(lserver, "logs", "create-log-group", "--log-group-name", "/app/pipeline")
+    aws_cli(lserver, "logs", "create-log-stream", "--log-group-name", "/app/pipeline", "--log-stream-name", "run-1")
+    aws_cli(lserver, "logs", "put-log-events", "--log-group-name", "/app/pipeline", "--log-stream-name", "run-1",
+            "--log-events", f"timestamp={int(time.time() * 1000)},message=bronze done")
+    env = dict(os.environ, SHOAL_ENDPOINT=lserver.url)
+    out = subprocess.run([BIN, "logs", "tail", "/aws/lambda/talker", "--filter", "REPORT"], capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 0 and out.stdout.count("REPORT RequestId:") == 3, out.stdout + out.stderr
+    out = subprocess.run([BIN, "logs", "tail", "/app/pipeline"], capture_output=True, text=True, env=env, timeout=30)
+    assert "run-1 bronze done" in out.stdout
+    # follow: a new invocation's lines appear while it runs
+    p = subprocess.Popen([BIN, "logs", "tail", "/aws/lambda/talker", "--follow", "--since", "1s"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.0)
+        lam.invoke(FunctionName="talker", Payload=json.dumps({"n": 99}))
+        deadline = time.time() + 10
+        line = ""
+        while "hello from talker 99" not in line and time.time() < deadline:
+            line = p.stdout.readline()
+        assert "hello from talker 99" in line
+    finally:
+        p.kill()
+    aws_cli(lserver, "ssm", "put-parameter", "--name", "/s3/lakehouse/name/raw", "--value", "lakehouse-raw", "--type", "String")
+    got = json.loads(aws_cli(lserver, "ssm", "get-parameter", "--name", "/s3/lakehouse/name/raw").stdout)
+    assert got["Parameter"]["Value"] == "lakehouse-raw"
+    missing = aws_cli(lserver, "ssm", "get-parameter", "--name", "/nope", check=False)
+    assert missing.returncode != 0 and "ParameterNotFound" in missing.stderr

@@ -4,6 +4,7 @@ mod asl;
 mod bus;
 mod client;
 mod events;
+mod logs;
 mod mail;
 mod schedule;
 mod serve;
@@ -31,6 +32,9 @@ pub enum Command {
     Events(events::EventsCommand),
     /// The server's schedule clock; under `serve --virtual-clock`, `advance` moves it.
     Clock(bus::ClockArgs),
+    /// CloudWatch Logs on a running server: `tail GROUP [--follow]`.
+    #[command(subcommand)]
+    Logs(logs::LogsCommand),
     /// The email SNS would have sent, kept in the server's outbox when `serve` has no `--smtp`.
     Mail(mail::MailArgs),
     /// EventBridge schedule expressions: validate them and list their next fire times.
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(c) => events::run(c),
         Command::Clock(a) => bus::clock(a),
         Command::Mail(a) => mail::run(a),
+        Command::Logs(c) => logs::run(c),
         Command::Serve(a) => serve::run(a),
         Command::Sfn(a) => sfn::run(a),
     }

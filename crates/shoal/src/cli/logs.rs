@@ -1,0 +1,94 @@
+//! `shoal logs tail GROUP [--follow]`: a log group's events, as `aws logs tail` prints them.
+
+use super::client::{Client, ServerArgs};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+#[derive(Subcommand, Debug)]
+pub enum LogsCommand {
+    /// Print a log group's events (newest last); `--follow` keeps printing new ones.
+    Tail(TailArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TailArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The log group, e.g. /aws/lambda/my-function.
+    group: String,
+    /// Keep printing events as they arrive.
+    #[arg(long, short)]
+    follow: bool,
+    /// How far back to start: 90s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m")]
+    since: String,
+    /// A filter pattern (terms, "phrases", ?optional, -excluded).
+    #[arg(long)]
+    filter: Option<String>,
+}
+
+fn seconds(text: &str) -> Result<i64> {
+    let (num, unit) = text.split_at(
+        text.find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("'{text}' is not a duration (90s, 10m, 2h, 1d)"))?;
+    Ok(n * match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("'{text}' is not a duration (90s, 10m, 2h, 1d)"),
+    })
+}
+
+pub fn run(c: LogsCommand) -> Result<ExitCode> {
+    let LogsCommand::Tail(a) = c;
+    let client = Client::new(a.server.clone());
+    let mut start = chrono::Utc::now().timestamp_millis() - seconds(&a.since)? * 1000;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = json!({"logGroupName": a.group, "startTime": start});
+            if let Some(f) = &a.filter {
+                body["filterPattern"] = json!(f);
+            }
+            if let Some(t) = &token {
+                body["nextToken"] = json!(t);
+            }
+            let out = client.call("Logs_20140328", "logs", "FilterLogEvents", body)?;
+            for e in out["events"].as_array().into_iter().flatten() {
+                let id = e["eventId"].as_str().unwrap_or_default().to_string();
+                if !seen.insert(id) {
+                    continue;
+                }
+                let ts = e["timestamp"].as_i64().unwrap_or(0);
+                start = start.max(ts);
+                let when = chrono::DateTime::from_timestamp_millis(ts)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                println!(
+                    "{when} {} {}",
+                    e["logStreamName"].as_str().unwrap_or_default(),
+                    e["message"].as_str().unwrap_or_default()
+                );
+            }
+            token = out
+                .get("nextToken")
+                .and_then(Value::as_str)
+                .map(String::from);
+            if token.is_none() {
+                break;
+            }
+        }
+        if !a.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
