@@ -143,3 +143,38 @@ def test_aws_sdk_tasks_reach_shoals_own_services(make_server):
         time.sleep(0.05)
     assert d["status"] == "SUCCEEDED", d
     assert json.loads(d["output"]) == {"value": "posts,tags"}
+
+
+def test_state_machine_logging_configuration(make_server):
+    s = make_server()
+    sfn, logs = s.client(), s.client(service="logs")
+    group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/raw-Logs:*"
+    pass_chain = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": {"x": 1}, "Next": "B"}, "B": {"Type": "Pass", "End": True}}}
+    std = sfn.create_state_machine(name="std", roleArn=ROLE, definition=json.dumps(pass_chain), loggingConfiguration={
+        "level": "ALL", "includeExecutionData": True, "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group}}]})["stateMachineArn"]
+    e = sfn.start_execution(stateMachineArn=std, name="run-1")["executionArn"]
+    failing = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "F"}, "F": {"Type": "Fail", "Error": "Raw.Failed", "Cause": "no posts"}}}
+    exp = sfn.create_state_machine(name="exp", type="EXPRESS", roleArn=ROLE, definition=json.dumps(failing), loggingConfiguration={
+        "level": "ERROR", "includeExecutionData": False, "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group}}]})["stateMachineArn"]
+    assert sfn.start_sync_execution(stateMachineArn=exp, name="x-1")["status"] == "FAILED"
+    deadline = time.time() + 10
+    entries = []
+    while time.time() < deadline:
+        try:
+            entries = [json.loads(x["message"]) for x in logs.filter_log_events(logGroupName="/aws/vendedlogs/states/raw-Logs")["events"]]
+        except logs.exceptions.ResourceNotFoundException:
+            entries = []
+        std_types = [x["type"] for x in entries if x["execution_arn"] == e]
+        if std_types and std_types[-1] == "ExecutionSucceeded" and any(x["execution_arn"] != e for x in entries):
+            break
+        time.sleep(0.1)
+    std_entries = [x for x in entries if x["execution_arn"] == e]
+    assert [x["type"] for x in std_entries] == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "PassStateEntered",
+                                                 "PassStateExited", "ExecutionSucceeded"]
+    assert json.loads(std_entries[-1]["details"]["output"]) == {"x": 1}
+    assert std_entries[0]["id"] == "1" and std_entries[1]["previous_event_id"] == "1"
+    express = [x for x in entries if x["execution_arn"] != e]
+    assert [x["type"] for x in express] == ["FailStateEntered", "ExecutionFailed"]
+    assert "input" not in express[0]["details"] and express[1]["details"]["error"] == "Raw.Failed"
+    streams = [x["logStreamName"] for x in logs.describe_log_streams(logGroupName="/aws/vendedlogs/states/raw-Logs")["logStreams"]]
+    assert "states/std/run-1" in streams

@@ -189,6 +189,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         let metrics = crate::metrics::Metrics::start(store.clone(), events.clone(), sns.clone())
             .map_err(|e| anyhow::anyhow!("cannot load the metrics: {e}"))?;
         sfn.metrics.connect(Arc::downgrade(&metrics));
+        sfn.set_logs(Arc::downgrade(&logs));
         lambda.metrics.connect(Arc::downgrade(&metrics));
         sns.metrics.connect(Arc::downgrade(&metrics));
         events.metrics.connect(Arc::downgrade(&metrics));

@@ -157,6 +157,7 @@ impl Sfn {
             test_case,
             trace_header: req.trace_header,
             map_run_arn: None,
+            logging: super::logging::target(&machine.logging).map(|_| machine.logging.clone()),
         };
         Ok(Started {
             execution,
@@ -849,6 +850,8 @@ impl Sfn {
             test_case,
             trace_header: None,
             map_run_arn: None,
+            logging: super::logging::target(&resolved.machine.logging)
+                .map(|_| resolved.machine.logging.clone()),
         };
         let mock = self.mock_for(&exec)?;
         let mut tasks = super::integrations::LiveTasks {
@@ -861,7 +864,12 @@ impl Sfn {
             ahead: self.config.virtual_clock.then(chrono::Duration::zero),
         };
         let input: Value = serde_json::from_str(&input_text).unwrap_or(Value::Null);
-        let result = Runner::new(info, &mut clock, &mut tasks).run(&sm, input);
+        // details only when a log group will read them
+        let result = Runner::new(info, &mut clock, &mut tasks)
+            .with_history_details(exec.logging.is_some())
+            .run(&sm, input);
+        // an Express execution's only record: its machine's log group
+        self.log_history(&exec, &result.history.events);
         Ok(SyncResult {
             arn,
             machine_arn: resolved.machine.arn,

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod executions;
 pub mod integrations;
+pub mod logging;
 pub mod machines;
 pub mod map_runs;
 pub mod model;
@@ -83,6 +84,8 @@ pub struct Sfn {
     local: std::sync::OnceLock<std::sync::Weak<dyn integrations::LocalTasks>>,
     /// AWS/States metrics.
     pub metrics: crate::metrics::Link,
+    /// Where machines with a `loggingConfiguration` write.
+    logs: std::sync::OnceLock<std::sync::Weak<crate::logs::Logs>>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -110,6 +113,7 @@ impl Sfn {
             bus: std::sync::OnceLock::new(),
             local: std::sync::OnceLock::new(),
             metrics: Default::default(),
+            logs: std::sync::OnceLock::new(),
             runtime,
         })
     }

@@ -155,6 +155,9 @@ pub struct Execution {
     /// For a child execution of a distributed Map: its map run (its parent drives it).
     #[serde(default)]
     pub map_run_arn: Option<String>,
+    /// The machine's `loggingConfiguration` when the execution started, if it logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<serde_json::Value>,
 }
 
 impl Execution {

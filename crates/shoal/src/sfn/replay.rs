@@ -174,8 +174,10 @@ impl<'a> State<'a> {
             writes.extend(self.map_runs.iter().map(put));
         }
         for f in &mut self.parents {
+            self.sfn.log_history(&f.exec, &f.pending);
             writes.extend(history_write(&f.exec.arn, &mut f.pending, &mut f.persisted));
         }
+        self.sfn.log_history(&self.exec, &self.pending);
         writes.extend(history_write(
             &self.exec.arn,
             &mut self.pending,
@@ -280,6 +282,8 @@ impl<'a> State<'a> {
                 test_case: root.test_case.clone(),
                 trace_header: None,
                 map_run_arn: Some(map_run.to_string()),
+                // a distributed Map's children log with their parent
+                logging: root.logging.clone(),
             };
             let f = self.swap_frame(Frame::of(exec, Vec::new()));
             self.parents.push(f);
@@ -360,6 +364,7 @@ impl<'a> State<'a> {
 
     /// Keeps a finished child's unsaved events: they are stored with the parent's next write.
     fn finish_frame(&mut self, mut child: Frame) {
+        self.sfn.log_history(&child.exec, &child.pending);
         self.records.extend(history_write(
             &child.exec.arn,
             &mut child.pending,
