@@ -16,6 +16,7 @@ mod sqs;
 mod ssm;
 mod store;
 mod tasks;
+mod values;
 
 /// mimalloc: the engine allocates many small short-lived values; glibc's allocator spent a
 /// quarter of the time of a JSONata transition.

@@ -8,6 +8,7 @@ use crate::metrics::alarms::{Alarm, COMPARISONS};
 use crate::metrics::series::{SeriesKey, Stat, STATISTICS};
 use crate::metrics::{at, MetricsError};
 use crate::sfn::arn::Scope;
+use crate::values::strings;
 use serde_json::{json, Value};
 
 impl From<MetricsError> for AwsError {
@@ -79,17 +80,6 @@ fn alarm_json(a: &Alarm) -> Value {
         o["Unit"] = json!(u);
     }
     o
-}
-
-fn strings(v: &Value, k: &str) -> Vec<String> {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result<Value, AwsError> {

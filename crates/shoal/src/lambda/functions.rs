@@ -6,6 +6,7 @@ use super::runtimes::RUNTIMES;
 use super::{Lambda, LambdaError, Result};
 use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Records, Scan};
+use crate::values::strings;
 use base64::Engine;
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -32,18 +33,6 @@ pub fn parse_name(given: &str) -> Result<(String, Option<String>)> {
         )));
     }
     Ok((name, qualifier))
-}
-
-/// The strings of a list member.
-fn strings(v: &Value, k: &str) -> Vec<String> {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn scope_key(scope: &Scope) -> String {
