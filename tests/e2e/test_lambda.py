@@ -25,10 +25,11 @@ ROLE = "arn:aws:iam::123456789012:role/lambda"
 
 def zipped(files):
     b = io.BytesIO()
-    with zipfile.ZipFile(b, "w") as z:
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
         for name, text in files.items():
             info = zipfile.ZipInfo(name)
             info.external_attr = (0o755 if name == "bootstrap" else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, text)
     return b.getvalue()
 
@@ -418,3 +419,20 @@ def test_logs_and_parameters_with_the_aws_cli_and_shoal_logs_tail(lserver):
     assert got["Parameter"]["Value"] == "lakehouse-raw"
     missing = aws_cli(lserver, "ssm", "get-parameter", "--name", "/nope", check=False)
     assert missing.returncode != 0 and "ParameterNotFound" in missing.stderr
+
+
+def test_rust_function_built_with_lambda_runtime(lserver):
+    """examples/lambda-rust: a function on the lambda_runtime crate, unmodified, as provided.al2023."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    boot = os.path.join(root, "target", "debug", "bootstrap")
+    assert os.path.exists(boot), f"{boot} is missing: build it with `cargo build -p shoal-lambda-example`"
+    lam = lserver.client(service="lambda")
+    with open(boot, "rb") as f:
+        create(lam, "rusty", "provided.al2023", "bootstrap", {"bootstrap": f.read()}, MemorySize=128)
+    r = lam.invoke(FunctionName="rusty", Payload=json.dumps({"name": "shoal"}))
+    out = json.loads(r["Payload"].read())
+    assert "FunctionError" not in r and out["greeting"] == "hello shoal" and out["function"] == "rusty"
+    assert out["request"] == r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    bad = lam.invoke(FunctionName="rusty", Payload=json.dumps({}))
+    err = json.loads(bad["Payload"].read())
+    assert bad["FunctionError"] == "Unhandled" and err["errorMessage"] == "a name is required", err
