@@ -228,3 +228,39 @@ def test_state_machine_publishes_with_catch(make_server, smtp):
     assert {"published": note["MessageId"]} in bodies
     mail = inbox.wait(2)[1]
     assert mail["subject"] == "Ran With Failures" and "SNS.NotFoundException" in mail["body"]
+
+
+def test_pending_deliveries_survive_kill9(make_server, http_target):
+    """Messages acknowledged by Publish and not yet delivered (the endpoint answers 503) are
+    delivered after a kill -9 and a restart."""
+    s = make_server("--wait-scale", "0.002")
+    sns = s.client(service="sns")
+    topic = sns.create_topic(Name="durable")["TopicArn"]
+    srv = http_target
+    srv.fail["/hook"] = 503
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=f"{srv.url}/hook", Attributes={
+        "DeliveryPolicy": json.dumps({"healthyRetryPolicy": {"numRetries": 100, "minDelayTarget": 1, "maxDelayTarget": 1}})})
+    deadline = time.time() + 10
+    while not srv.requests and time.time() < deadline:
+        time.sleep(0.05)
+    confirm = json.loads(srv.requests[0][2])
+    srv.fail.pop("/hook")
+    urllib.request.urlopen(confirm["SubscribeURL"]).read()
+    srv.fail["/hook"] = 503
+    ids = [sns.publish(TopicArn=topic, Message=f"m{i}")["MessageId"] for i in range(10)]
+    time.sleep(0.3)
+    s.kill9()
+    with srv.lock:
+        before = len(srv.requests)
+        srv.fail.pop("/hook")
+    s.start()
+    deadline = time.time() + 20
+    got = set()
+    while len(got) < 10 and time.time() < deadline:
+        with srv.lock:
+            # only what the restarted server delivered (the endpoint answers 200 from now on)
+            for (m, path, body), h in zip(srv.requests[before:], srv.headers[before:]):
+                if h.get("x-amz-sns-message-type") == "Notification":
+                    got.add(json.loads(body)["MessageId"])
+        time.sleep(0.1)
+    assert got == set(ids)

@@ -194,6 +194,12 @@ impl Lambda {
         let log = self
             .write_log(f, &w, &id, lines, elapsed.max(0.0), init_ms, status_timeout)
             .await;
+        // a worker of a function deleted or changed meanwhile is not kept warm
+        let current = self.store.load::<Function>(&f_key(f)).ok().flatten();
+        let keep = keep && current.is_some_and(|c| c.revision == w.revision);
+        if !keep {
+            w.kill();
+        }
         self.release(&f_key(f), keep.then_some(w));
         let (payload, function_error) = result;
         let failed = if function_error.is_some() { 1.0 } else { 0.0 };
