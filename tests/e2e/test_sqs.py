@@ -180,3 +180,26 @@ def test_pipes(make_server):
     pipes.delete_pipe(Name="orders")
     with pytest.raises(pipes.exceptions.NotFoundException):
         pipes.describe_pipe(Name="orders")
+
+
+def test_pipe_input_template(make_server):
+    """A pipe's InputTemplate shapes each record (`<$.body.…>` into the JSON body,
+    `<aws.pipes.pipe-name>`) before the target gets the batch."""
+    s = make_server()
+    sqs, pipes = s.client(service="sqs"), s.client(service="pipes")
+    src = sqs.create_queue(QueueName="raw-in")["QueueUrl"]
+    out = sqs.create_queue(QueueName="shaped-out")["QueueUrl"]
+    arn = lambda u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    role = "arn:aws:iam::123456789012:role/p"
+    with pytest.raises(pipes.exceptions.ValidationException):
+        pipes.create_pipe(Name="bad", Source=arn(src), Target=arn(out), RoleArn=role,
+                          TargetParameters={"InputTemplate": "<aws.pipes.nope>"})
+    pipes.create_pipe(Name="shape", Source=arn(src), Target=arn(out), RoleArn=role,
+                      TargetParameters={"InputTemplate": '{"post": <$.body.id>, "title": "<$.body.title> (<aws.pipes.pipe-name>)"}'})
+    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"id": 7, "title": "Hello"}))
+    end = time.time() + 15
+    got = []
+    while time.time() < end and not got:
+        got = sqs.receive_message(QueueUrl=out, WaitTimeSeconds=1).get("Messages", [])
+    assert got, "the pipe delivered to the queue"
+    assert json.loads(got[0]["Body"]) == [{"post": 7, "title": "Hello (shape)"}]

@@ -5,6 +5,7 @@
 
 pub mod model;
 pub mod runner;
+pub mod template;
 
 use crate::events::Events;
 use crate::sfn::arn::Scope;
@@ -115,6 +116,12 @@ fn check(spec: &PipeSpec, source: &str, target: &str) -> Result<()> {
                 "Enrichment {e} is not supported here: use an Express state machine"
             )));
         }
+    }
+    if let Some(t) = spec.target_parameters.get("InputTemplate") {
+        let t = t.as_str().ok_or_else(|| {
+            PipesError::Validation("TargetParameters.InputTemplate must be a string".into())
+        })?;
+        template::PipeTemplate::compile(t).map_err(PipesError::Validation)?;
     }
     for f in spec
         .source_parameters

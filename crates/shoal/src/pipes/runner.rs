@@ -169,6 +169,35 @@ async fn enrich(pipes: &Arc<Pipes>, arn: &str, payload: &Value) -> Result<Value,
 
 /// The batch becomes one stored delivery to the target (retried like any event delivery).
 async fn hand_over(pipes: &Arc<Pipes>, p: &Pipe, payload: &Value) -> Result<(), String> {
+    // an InputTemplate shapes each record of the batch
+    let shaped;
+    let payload = match p
+        .target_parameters
+        .get("InputTemplate")
+        .and_then(Value::as_str)
+    {
+        Some(t) => {
+            let t = super::template::PipeTemplate::compile(t)?;
+            let ctx = super::template::PipeContext {
+                name: &p.name,
+                arn: &p.arn,
+                source: &p.source,
+                target: &p.target,
+            };
+            let records = payload
+                .as_array()
+                .cloned()
+                .unwrap_or_else(|| vec![payload.clone()]);
+            shaped = Value::Array(
+                records
+                    .iter()
+                    .map(|r| t.apply(r, &ctx))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+            &shaped
+        }
+        None => payload,
+    };
     let mut target = json!({"Id": p.name, "Arn": p.target});
     if let Some(g) = p
         .target_parameters
