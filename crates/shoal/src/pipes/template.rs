@@ -114,7 +114,7 @@ mod tests {
         let plain = PipeTemplate::compile("order <$.body>").unwrap();
         assert_eq!(
             plain.apply(&json!({"body": "x"}), &ctx).unwrap(),
-            json!("order x")
+            json!("order \"x\"")
         );
         assert!(PipeTemplate::compile("<aws.pipes.nope>").is_err());
     }
