@@ -381,6 +381,17 @@ def test_functions_as_rule_targets_and_topic_subscribers(lserver, tmp_path):
     assert record["Sns"]["Message"] == "order 42"
     m = sqs.receive_message(QueueUrl=q, WaitTimeSeconds=5)["Messages"][0]
     assert json.loads(m["Body"])["Message"] == "order 42"
+    # AWS/Events counted the rule once for the event and once per target delivered
+    cw = lserver.client(service="cloudwatch")
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone.utc)
+
+    def total(metric):
+        r = cw.get_metric_statistics(Namespace="AWS/Events", MetricName=metric, Dimensions=[{"Name": "RuleName", "Value": "orders"}],
+                                     StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=5), Period=600, Statistics=["Sum"])
+        return sum(p["Sum"] for p in r["Datapoints"])
+
+    assert (total("TriggeredRules"), total("MatchedEvents"), total("Invocations")) == (1, 1, 2)
 
 
 def test_logs_and_parameters_with_the_aws_cli_and_shoal_logs_tail(lserver):

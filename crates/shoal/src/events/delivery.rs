@@ -64,7 +64,7 @@ impl Events {
     }
 
     /// AWS/Events metrics of a delivery, by `RuleName`.
-    fn count(&self, d: &Delivery, metric: &str) {
+    pub(super) fn count(&self, d: &Delivery, metric: &str) {
         let p: Vec<&str> = d.rule_arn.split(':').collect();
         let scope = Scope {
             region: p.get(3).copied().unwrap_or_default().into(),
@@ -234,6 +234,14 @@ impl Events {
         }
     }
 
+    /// The `SqsParameters.MessageGroupId` of a target (FIFO queues and topics).
+    fn message_group(d: &Delivery) -> Option<String> {
+        d.target
+            .pointer("/SqsParameters/MessageGroupId")
+            .and_then(Value::as_str)
+            .map(String::from)
+    }
+
     /// A queue target: the input as the message body (`SqsParameters.MessageGroupId` for FIFO
     /// queues, the event id as the deduplication id).
     async fn enqueue(&self, arn: &str, d: &Delivery) -> Outcome {
@@ -241,11 +249,7 @@ impl Events {
             body: d.input.clone(),
             delay: None,
             attributes: Value::Null,
-            group: d
-                .target
-                .pointer("/SqsParameters/MessageGroupId")
-                .and_then(Value::as_str)
-                .map(String::from),
+            group: Events::message_group(d),
             dedup: arn.ends_with(".fifo").then(|| d.event_id.clone()),
         };
         match self.sqs.send(arn, m).await {
@@ -282,11 +286,7 @@ impl Events {
         };
         let m = crate::sns::publish::Outgoing {
             message: d.input.clone(),
-            group: d
-                .target
-                .pointer("/SqsParameters/MessageGroupId")
-                .and_then(Value::as_str)
-                .map(String::from),
+            group: Events::message_group(d),
             dedup: arn.ends_with(".fifo").then(|| d.event_id.clone()),
             ..Default::default()
         };

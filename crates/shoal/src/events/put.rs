@@ -203,6 +203,14 @@ impl Events {
 
     /// Hands committed deliveries to the worker.
     pub(crate) fn dispatch(&self, deliveries: Vec<Delivery>) {
+        // AWS/Events: each rule an event triggered, once whatever its number of targets
+        let mut seen = std::collections::HashSet::new();
+        for d in deliveries.iter().filter(|d| d.rule_arn.contains(":rule/")) {
+            if seen.insert((d.event_id.as_str(), d.rule_arn.as_str())) {
+                self.count(d, "MatchedEvents");
+                self.count(d, "TriggeredRules");
+            }
+        }
         for d in deliveries {
             let _ = self.queue.send(d);
         }
