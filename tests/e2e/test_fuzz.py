@@ -8,6 +8,7 @@ import os
 import random
 import string
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import botocore.session
@@ -107,6 +108,9 @@ def test_requests_never_crash_the_server(server, sfn):
             err = json.loads(raw)
             assert err.get("__type") and isinstance(err.get("message"), str), (i, op, raw[:300])
         assert server.proc.poll() is None, f"the server died on request {i} ({op})"
+    # whatever the fuzzing stored, the server starts again on it
+    server.stop()
+    server.start()
     log = open(os.path.join(server.data, "server.log")).read()
     assert "panicked" not in log
     print(statuses)
@@ -115,7 +119,8 @@ def test_requests_never_crash_the_server(server, sfn):
 
 
 def test_event_parameter_and_queue_requests_never_crash_the_server(server):
-    """The same fuzzing over every operation of EventBridge, Parameter Store and SQS."""
+    """The same fuzzing over every operation of EventBridge, Parameter Store, SQS, CloudWatch
+    Logs and CloudWatch; the server must start again on what they stored."""
     rng = random.Random(SEED + 1)
     ev = server.client(service="events")
     sqs = server.client(service="sqs")
@@ -128,12 +133,14 @@ def test_event_parameter_and_queue_requests_never_crash_the_server(server):
             "arn:aws:sqs:us-east-1:123456789012:fz", "arn:aws:states:us-east-1:123456789012:stateMachine:x", q, "/fz"]
     services = [("events", "AWSEvents", "application/x-amz-json-1.1"),
                 ("ssm", "AmazonSSM", "application/x-amz-json-1.1"),
-                ("sqs", "AmazonSQS", "application/x-amz-json-1.0")]
+                ("sqs", "AmazonSQS", "application/x-amz-json-1.0"),
+                ("logs", "Logs_20140328", "application/x-amz-json-1.1"),
+                ("cloudwatch", "GraniteServiceVersion20100801", "application/x-amz-json-1.0")]
     statuses = {}
     for name, prefix, ctype in services:
         model = botocore.session.get_session().get_service_model(name)
         ops = list(model.operation_names) + ["NoSuchOperation"]
-        for i in range(ROUNDS // 3):
+        for i in range(ROUNDS // len(services)):
             op = rng.choice(ops)
             if op != "NoSuchOperation" and rng.random() < 0.85:
                 body = value(rng, model.operation_model(op).input_shape, arns)
@@ -154,7 +161,92 @@ def test_event_parameter_and_queue_requests_never_crash_the_server(server):
                 err = json.loads(raw)
                 assert err.get("__type") and isinstance(err.get("message"), str), (name, i, op, raw[:300])
             assert server.proc.poll() is None, f"the server died on request {i} ({name} {op})"
+    # whatever the fuzzing stored, the server starts again on it
+    server.stop()
+    server.start()
     log = open(os.path.join(server.data, "server.log")).read()
     assert "panicked" not in log
     print(statuses)
     assert statuses.get(200, 0) > ROUNDS / 20 and sum(v for k, v in statuses.items() if k >= 400) > ROUNDS / 10, statuses
+
+
+def raw(url, method, path, body=b"", headers=None):
+    req = urllib.request.Request(url + path, data=body if method not in ("GET", "HEAD") else None, method=method)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_object_topic_and_function_requests_never_crash_the_server(server):
+    """Random S3 (REST-XML), SNS (query) and Lambda (REST-JSON) requests: wrong methods, odd
+    keys, bad ranges, copy sources, digests and aws-chunked bodies, malformed XML and forms.
+    Every answer is an AWS-shaped error or a success (S3's 501 NotImplemented included), never
+    a 500, and the server neither dies nor panics."""
+    rng = random.Random(SEED + 2)
+    s3 = server.client(service="s3")
+    s3.create_bucket(Bucket="fz-bucket")
+    s3.put_object(Bucket="fz-bucket", Key="a/b.json", Body=b"{}")
+    sign = lambda svc: {"Authorization": f"AWS4-HMAC-SHA256 Credential=t/20250101/us-east-1/{svc}/aws4_request, SignedHeaders=host, Signature=0"}
+    keys = ["a/b.json", "x", "a%20b", "%E2%9C%93", "..%2F..%2Fetc", "k" * 1100, "", "a/"]
+    subs = ["", "?uploads", "?uploadId=nope", "?uploadId=nope&partNumber=1", "?partNumber=0&uploadId=x", "?delete",
+            "?notification", "?tagging", "?location", "?versioning", "?list-type=2&max-keys=-1", "?list-type=2&continuation-token=%%%",
+            "?list-type=2&delimiter=/&prefix=a", "?marker=z&max-keys=1", "?acl", "?website", "?response-content-type=x"]
+    bodies = [b"", b"<", b"<Delete><Object><Key>a/b.json</Key></Object></Delete>", b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber></Part></CompleteMultipartUpload>",
+              b"<NotificationConfiguration><QueueConfiguration/></NotificationConfiguration>", b"\xff\xfe", b"5\r\nhello\r\n0\r\n\r\n", b"zz\r\n", os.urandom(300)]
+    header_sets = [{}, {"Range": "bytes=5-1"}, {"Range": "bytes=-0"}, {"Range": "bytes=999999-"}, {"x-amz-copy-source": "/fz-bucket/a/b.json"},
+                   {"x-amz-copy-source": "nope"}, {"Content-MD5": "!!"}, {"x-amz-checksum-crc32": "AAAA"},
+                   {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": "5"}, {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER"},
+                   {"If-Match": '"x"'}, {"If-Modified-Since": "not a date"}, {"x-amz-copy-source-range": "bytes=0-0"}]
+    statuses = {}
+    for i in range(ROUNDS // 6):
+        method = rng.choice(["GET", "PUT", "POST", "DELETE", "HEAD"])
+        bucket = rng.choice(["fz-bucket", "nope-bucket", "Bad_Bucket", ""])
+        path = "/" + bucket + ("/" + rng.choice(keys) if bucket and rng.random() < 0.7 else "") + rng.choice(subs)
+        h = dict(rng.choice(header_sets))
+        h.update(sign("s3"))
+        status, body = raw(server.url, method, path, rng.choice(bodies), h)
+        statuses[status] = statuses.get(status, 0) + 1
+        assert status < 500 or status == 501, (i, method, path, h, body[:300])
+        if status >= 400 and method != "HEAD":
+            assert b"<Code>" in body, (i, method, path, body[:300])
+    actions = ["CreateTopic", "Publish", "PublishBatch", "Subscribe", "ConfirmSubscription", "Unsubscribe", "ListTopics",
+               "GetTopicAttributes", "SetSubscriptionAttributes", "TagResource", "Nope", ""]
+    topic = "arn:aws:sns:us-east-1:123456789012:fz"
+    raw(server.url, "POST", "/", b"Action=CreateTopic&Name=fz", {"Content-Type": "application/x-www-form-urlencoded", **sign("sns")})
+    for i in range(ROUNDS // 6):
+        params = {"Action": rng.choice(actions)}
+        for k in ["Name", "TopicArn", "Message", "Subject", "Protocol", "Endpoint", "Token", "SubscriptionArn", "MessageStructure",
+                  "AttributeName", "AttributeValue", "Attributes.entry.1.key", "Attributes.entry.1.value", "MessageAttributes.entry.1.Name",
+                  "MessageAttributes.entry.1.Value.DataType", "PublishBatchRequestEntries.member.1.Id", "PublishBatchRequestEntries.member.1.Message"]:
+            if rng.random() < 0.35:
+                params[k] = rng.choice([topic, "", "x" * 300, "json", "sqs", "email", "http", "nope", "FilterPolicy", "{bad", "Number", "a@b.c",
+                                        "arn:aws:sqs:us-east-1:123456789012:q", "\u00e9"])
+        form = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in params.items()).encode()
+        status, body = raw(server.url, "POST", "/", form, {"Content-Type": "application/x-www-form-urlencoded", **sign("sns")})
+        statuses[status] = statuses.get(status, 0) + 1
+        assert status < 500, (i, params, body[:300])
+        if status >= 400:
+            assert b"<Code>" in body, (i, params, body[:300])
+    paths = ["/2015-03-31/functions", "/2015-03-31/functions/", "/2015-03-31/functions/nope", "/2015-03-31/functions/bad%20name/invocations",
+             "/2015-03-31/functions/f/configuration", "/2015-03-31/functions/f/code", "/2019-09-25/functions/f/event-invoke-config",
+             "/2017-10-31/functions/f/concurrency", "/2018-10-31/layers/l/versions", "/2018-10-31/layers/l/versions/x", "/2015-03-31/nothing"]
+    for i in range(ROUNDS // 6):
+        method = rng.choice(["GET", "PUT", "POST", "DELETE"])
+        body = json.dumps(rng.choice([{}, {"FunctionName": "f", "Runtime": "python3.12", "Handler": "a.b", "Role": ROLE, "Code": {"ZipFile": "bm90IGEgemlw"}},
+                                      {"Code": {"ImageUri": "file:///nope"}}, {"MemorySize": -1}, {"Timeout": "x"}, {"ReservedConcurrentExecutions": "x"},
+                                      {"Content": {"ZipFile": "!!"}}, [], None])).encode()
+        if rng.random() < 0.1:
+            body = b"{"
+        status, raw_body = raw(server.url, method, rng.choice(paths), body, {"Content-Type": "application/json", **sign("lambda")})
+        statuses[status] = statuses.get(status, 0) + 1
+        assert status < 500, (i, method, raw_body[:300])
+    assert server.proc.poll() is None
+    log = open(os.path.join(server.data, "server.log")).read()
+    assert "panicked" not in log
+    print(statuses)
+    # the requests reached the handlers: a fair share succeeded
+    assert statuses.get(200, 0) > ROUNDS / 50, statuses

@@ -150,6 +150,15 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                     }
                     Stat::one(x)
                 };
+                // CloudWatch refuses what it cannot store (NaN, ±Infinity, overflowing sums)
+                if ![stat.count, stat.sum, stat.min, stat.max]
+                    .iter()
+                    .all(|x| x.is_finite())
+                {
+                    return Err(invalid(format!(
+                        "The value for parameter MetricData.member.Value of {name} is invalid: values must be finite numbers."
+                    )));
+                }
                 m.add(key, when, stat, unit.as_deref());
             }
             json!({})
