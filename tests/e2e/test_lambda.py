@@ -447,3 +447,36 @@ def test_rust_function_built_with_lambda_runtime(lserver):
     bad = lam.invoke(FunctionName="rusty", Payload=json.dumps({}))
     err = json.loads(bad["Payload"].read())
     assert bad["FunctionError"] == "Unhandled" and err["errorMessage"] == "a name is required", err
+
+
+def test_reserved_concurrency_throttles(lserver):
+    import boto3
+    from botocore.config import Config
+    # no client retries, so each throttled call is one request
+    lam = boto3.client("lambda", endpoint_url=lserver.url, region_name="us-east-1", aws_access_key_id="t",
+                       aws_secret_access_key="t", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+    cw = lserver.client(service="cloudwatch")
+    create(lam, "limited", "python3.12", "s.handler", {"s.py": "import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return 'done'\n"}, Timeout=10)
+    lam.put_function_concurrency(FunctionName="limited", ReservedConcurrentExecutions=1)
+    assert lam.get_function(FunctionName="limited")["Concurrency"]["ReservedConcurrentExecutions"] == 1
+    results = {}
+
+    def slow():
+        results["slow"] = json.loads(lam.invoke(FunctionName="limited", Payload=json.dumps({"sleep": 2}))["Payload"].read())
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.8)
+    with pytest.raises(lam.exceptions.TooManyRequestsException):
+        lam.invoke(FunctionName="limited", Payload=b"{}")
+    t.join()
+    assert results["slow"] == "done"
+    assert json.loads(lam.invoke(FunctionName="limited", Payload=b"{}")["Payload"].read()) == "done"
+    lam.put_function_concurrency(FunctionName="limited", ReservedConcurrentExecutions=0)
+    with pytest.raises(lam.exceptions.TooManyRequestsException):
+        lam.invoke(FunctionName="limited", Payload=b"{}")
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone.utc)
+    r = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName="Throttles", Dimensions=[{"Name": "FunctionName", "Value": "limited"}],
+                                 StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=5), Period=600, Statistics=["Sum"])
+    assert sum(p["Sum"] for p in r["Datapoints"]) == 2
