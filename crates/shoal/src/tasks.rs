@@ -9,6 +9,7 @@ use crate::sfn::arn::Scope;
 use crate::sfn::integrations::LocalTasks;
 use crate::sns::Sns;
 use crate::sqs::Sqs;
+use crate::values::text;
 use asl::runner::TaskOutcome;
 use patterns::filter_policy::Attribute;
 use serde_json::{json, Value};
@@ -28,15 +29,6 @@ fn failure(error: String, cause: impl Into<String>) -> TaskOutcome {
     TaskOutcome::Failure {
         error,
         cause: cause.into(),
-    }
-}
-
-/// A parameter that AWS accepts as text or as JSON (which it serializes).
-fn text(p: &Value, k: &str) -> Option<String> {
-    match p.get(k)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
     }
 }
 

@@ -13,3 +13,13 @@ pub fn strings(v: &Value, k: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Member `k` as text: a string as it is, any other JSON as its text (as Step Functions sends
+/// a JSON `Message` or `Detail`); absent or null is `None`.
+pub fn text(v: &Value, k: &str) -> Option<String> {
+    match v.get(k)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}

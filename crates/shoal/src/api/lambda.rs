@@ -102,17 +102,7 @@ async fn route(
         Some(qual) => format!("{name}:{qual}"),
         None => name.to_string(),
     };
-    let layers_of =
-        |f: &crate::lambda::model::Function| -> Vec<crate::lambda::model::LayerVersion> {
-            f.layers
-                .iter()
-                .filter_map(|arn| {
-                    let (name, v) = arn.rsplit_once(':')?;
-                    let name = name.rsplit(':').next()?;
-                    l.layer_version(scope, name, v.parse().ok()?).ok()
-                })
-                .collect()
-        };
+    let layers_of = |f: &crate::lambda::model::Function| l.layers_of(f);
     Ok(match (m.as_str(), segs) {
         ("POST", ["2015-03-31", "functions"]) => {
             let f = l.create_function(scope, &json_of(&body)?, &app.s3).await?;

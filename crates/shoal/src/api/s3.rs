@@ -539,7 +539,8 @@ async fn route(app: &App, req: Request<Body>) -> Answer {
 
 /// The subresource a request names (`?notification`, `?uploads`, ...), ignoring list options.
 fn sub(q: &HashMap<String, String>) -> Option<&str> {
-    const SUBS: [&str; 9] = [
+    // the ones shoal serves first, then the ones it answers NotImplemented for by name
+    const SUBS: [&str; 30] = [
         "notification",
         "tagging",
         "location",
@@ -549,37 +550,29 @@ fn sub(q: &HashMap<String, String>) -> Option<&str> {
         "acl",
         "policy",
         "cors",
+        "lifecycle",
+        "website",
+        "encryption",
+        "replication",
+        "logging",
+        "object-lock",
+        "retention",
+        "legal-hold",
+        "restore",
+        "select",
+        "attributes",
+        "accelerate",
+        "ownershipControls",
+        "publicAccessBlock",
+        "intelligent-tiering",
+        "inventory",
+        "metrics",
+        "analytics",
+        "requestPayment",
+        "torrent",
+        "versions",
     ];
-    SUBS.iter()
-        .copied()
-        .find(|s| q.contains_key(*s))
-        .or_else(|| {
-            [
-                "lifecycle",
-                "website",
-                "encryption",
-                "replication",
-                "logging",
-                "object-lock",
-                "retention",
-                "legal-hold",
-                "restore",
-                "select",
-                "attributes",
-                "accelerate",
-                "ownershipControls",
-                "publicAccessBlock",
-                "intelligent-tiering",
-                "inventory",
-                "metrics",
-                "analytics",
-                "requestPayment",
-                "torrent",
-                "versions",
-            ]
-            .into_iter()
-            .find(|s| q.contains_key(*s))
-        })
+    SUBS.into_iter().find(|s| q.contains_key(*s))
 }
 
 fn not_implemented(method: &str, what: &str) -> S3Error {

@@ -65,11 +65,7 @@ impl Events {
 
     /// AWS/Events metrics of a delivery, by `RuleName`.
     pub(super) fn count(&self, d: &Delivery, metric: &str) {
-        let p: Vec<&str> = d.rule_arn.split(':').collect();
-        let scope = Scope {
-            region: p.get(3).copied().unwrap_or_default().into(),
-            account: p.get(4).copied().unwrap_or_default().into(),
-        };
+        let scope = Scope::of_arn(&d.rule_arn);
         let rule = d.rule_arn.rsplit('/').next().unwrap_or_default();
         self.metrics.emit(
             &scope,

@@ -36,11 +36,7 @@ impl Entry {
     /// An entry as PutEvents (or the `events:putEvents` task) gives it. `Detail` may be JSON,
     /// which is taken as its text, as Step Functions does; `Time` is epoch seconds or ISO 8601.
     pub fn from_json(e: &Value) -> Entry {
-        let text = |k: &str| match e.get(k)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        };
+        let text = |k: &str| crate::values::text(e, k);
         Entry {
             source: text("Source"),
             detail_type: text("DetailType"),

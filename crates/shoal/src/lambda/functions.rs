@@ -397,6 +397,14 @@ impl Lambda {
         Ok(l)
     }
 
+    /// The layer versions a function references (for its configuration's code sizes).
+    pub fn layers_of(&self, f: &Function) -> Vec<LayerVersion> {
+        f.layers
+            .iter()
+            .filter_map(|arn| self.store.load::<LayerVersion>(arn).ok().flatten())
+            .collect()
+    }
+
     pub fn layer_versions(&self, scope: &Scope, name: &str) -> Result<Vec<LayerVersion>> {
         Ok(self.store.list(Scan {
             owner: Some(&format!("{}:{name}", scope_key(scope))),

@@ -6,7 +6,6 @@ use super::functions::f_key;
 use super::model::{AsyncInvocation, Function};
 use super::worker::{Gone, Invocation, Reply, Worker};
 use super::{Lambda, LambdaError, Result};
-use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Records, Scan};
 use axum::body::Bytes;
 use base64::Engine;
@@ -116,10 +115,7 @@ impl Lambda {
                 format!("Request must be smaller than {MAX_SYNC} bytes for the InvokeFunction operation"),
             ));
         }
-        let scope = Scope {
-            region: f.region().into(),
-            account: f.account().into(),
-        };
+        let scope = f.region_scope();
         let dims = [("FunctionName", f.name.as_str())];
         let w = match self.worker(f).await {
             Ok(w) => w,
@@ -181,10 +177,11 @@ impl Lambda {
                 }
             }
         };
-        let elapsed = start.elapsed().as_secs_f64() * 1000.0
-            - init_ms
-                .unwrap_or(0.0)
-                .min(start.elapsed().as_secs_f64() * 1000.0);
+        let total = start.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = (total - init_ms.unwrap_or(0.0).min(total)).max(0.0);
+        // a worker of a function deleted or changed meanwhile is not kept warm either
+        let current = self.store.load::<Function>(&f_key(f)).ok().flatten();
+        let keep = keep && current.is_some_and(|c| c.revision == w.revision);
         // let the runtime's last lines arrive before the log is cut
         tokio::time::sleep(Duration::from_millis(5)).await;
         let lines = w.drain_log();
@@ -192,14 +189,8 @@ impl Lambda {
             w.kill();
         }
         let log = self
-            .write_log(f, &w, &id, lines, elapsed.max(0.0), init_ms, status_timeout)
+            .write_log(f, &w, &id, lines, elapsed, init_ms, status_timeout)
             .await;
-        // a worker of a function deleted or changed meanwhile is not kept warm
-        let current = self.store.load::<Function>(&f_key(f)).ok().flatten();
-        let keep = keep && current.is_some_and(|c| c.revision == w.revision);
-        if !keep {
-            w.kill();
-        }
         self.release(&f_key(f), keep.then_some(w));
         let (payload, function_error) = result;
         let failed = if function_error.is_some() { 1.0 } else { 0.0 };
@@ -210,7 +201,7 @@ impl Lambda {
             &[
                 ("Invocations", 1.0, "Count"),
                 ("Errors", failed, "Count"),
-                ("Duration", elapsed.max(0.0), "Milliseconds"),
+                ("Duration", elapsed, "Milliseconds"),
             ],
         );
         Ok(Invoked {
@@ -280,10 +271,7 @@ impl Lambda {
         // CloudWatch keeps events in time order within a put
         events.sort_by_key(|e| e.0);
         let text: String = events.iter().map(|(_, l)| format!("{l}\n")).collect();
-        let scope = Scope {
-            region: f.region().into(),
-            account: f.account().into(),
-        };
+        let scope = f.region_scope();
         if let Err(e) = self
             .logs
             .write(
@@ -451,10 +439,7 @@ impl Lambda {
                 time: None,
                 bus: Some(target.clone()),
             };
-            let scope = Scope {
-                region: f.region().into(),
-                account: f.account().into(),
-            };
+            let scope = f.region_scope();
             match self
                 .events
                 .put_events(&scope, &[entry], crate::events::put::Sender::Service)
@@ -466,10 +451,7 @@ impl Lambda {
                 Err(e) => Err(e.to_string()),
             }
         } else if target.starts_with("arn:aws:lambda:") {
-            let scope = Scope {
-                region: f.region().into(),
-                account: f.account().into(),
-            };
+            let scope = f.region_scope();
             match self.function(&scope, &target) {
                 Ok(d) => self
                     .invoke_async(&d, Bytes::from(body))

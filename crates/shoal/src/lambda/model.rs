@@ -48,6 +48,14 @@ impl Function {
         self.scope.split_once(':').map_or("", |(a, _)| a)
     }
 
+    /// The account and region the function lives in, as a request scope.
+    pub fn region_scope(&self) -> crate::sfn::arn::Scope {
+        crate::sfn::arn::Scope {
+            region: self.region().into(),
+            account: self.account().into(),
+        }
+    }
+
     pub fn arn(&self) -> String {
         format!(
             "arn:aws:lambda:{}:{}:function:{}",

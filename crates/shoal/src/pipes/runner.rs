@@ -147,11 +147,7 @@ pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
 /// Runs an Express state machine on the batch; its output is the new batch.
 async fn enrich(pipes: &Arc<Pipes>, arn: &str, payload: &Value) -> Result<Value, String> {
     let sfn = pipes.events.sfn.clone();
-    let p: Vec<&str> = arn.split(':').collect();
-    let scope = Scope {
-        region: p.get(3).copied().unwrap_or("").into(),
-        account: p.get(4).copied().unwrap_or("").into(),
-    };
+    let scope = Scope::of_arn(arn);
     let (arn, input) = (arn.to_string(), payload.to_string());
     let r = tokio::task::spawn_blocking(move || sfn.run_express(&scope, &arn, None, Some(input)))
         .await

@@ -10,6 +10,16 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The region and account of any service's ARN (`arn:aws:SERVICE:REGION:ACCOUNT:…`);
+    /// missing parts are empty.
+    pub fn of_arn(arn: &str) -> Scope {
+        let mut p = arn.split(':').skip(3);
+        Scope {
+            region: p.next().unwrap_or_default().to_string(),
+            account: p.next().unwrap_or_default().to_string(),
+        }
+    }
+
     pub fn arn(&self, kind: &str, name: &str) -> String {
         format!(
             "arn:aws:states:{}:{}:{kind}:{name}",

@@ -222,12 +222,7 @@ impl Sns {
                 let Some(lambda) = self.lambda.get().and_then(std::sync::Weak::upgrade) else {
                     return Outcome::Retry("the function service is not running yet".into());
                 };
-                let region = d.endpoint.split(':').nth(3).unwrap_or_default();
-                let account = d.endpoint.split(':').nth(4).unwrap_or_default();
-                let scope = crate::sfn::arn::Scope {
-                    region: region.into(),
-                    account: account.into(),
-                };
+                let scope = crate::sfn::arn::Scope::of_arn(&d.endpoint);
                 // SNS invokes functions asynchronously; their own retries take it from there
                 match lambda.function(&scope, &d.endpoint) {
                     Ok(f) => match lambda.invoke_async(&f, d.body.clone().into()).await {

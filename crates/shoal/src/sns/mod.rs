@@ -105,13 +105,6 @@ impl Sns {
 
 /// The scope and `TopicName` dimension of a topic ARN, for its metrics.
 pub(crate) fn topic_scope(arn: &str) -> (crate::sfn::arn::Scope, String) {
-    let p: Vec<&str> = arn.split(':').collect();
-    let get = |i: usize| p.get(i).copied().unwrap_or_default().to_string();
-    (
-        crate::sfn::arn::Scope {
-            region: get(3),
-            account: get(4),
-        },
-        get(5),
-    )
+    let name = arn.split(':').nth(5).unwrap_or_default().to_string();
+    (crate::sfn::arn::Scope::of_arn(arn), name)
 }
