@@ -4,6 +4,8 @@ mod api;
 mod cli;
 mod due;
 mod events;
+mod glue;
+mod lake;
 mod lambda;
 mod logs;
 mod metrics;

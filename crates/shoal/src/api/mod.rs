@@ -3,6 +3,7 @@
 
 pub mod cloudwatch;
 pub mod events;
+pub mod glue;
 pub mod lambda;
 pub mod logs;
 pub mod pipes;
@@ -42,6 +43,7 @@ pub struct App {
     pub logs: Arc<crate::logs::Logs>,
     pub lambda: Arc<crate::lambda::Lambda>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub glue: Arc<crate::glue::Glue>,
 }
 
 pub fn router(app: App) -> Router {
@@ -51,6 +53,7 @@ pub fn router(app: App) -> Router {
         .route("/_shoal/events/tail", axum::routing::get(shoal::tail))
         .route("/_shoal/events/failed", axum::routing::get(shoal::failed))
         .route("/_shoal/mail", axum::routing::get(shoal::mail))
+        .route("/_shoal/sql", axum::routing::post(shoal::sql))
         .route("/metrics", axum::routing::get(shoal::prometheus))
         .route("/_shoal/sns/failed", axum::routing::get(shoal::sns_failed))
         .route("/v1/pipes", axum::routing::get(pipes::list))
@@ -367,7 +370,7 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
         .to_string();
     let scope = scope_of(&app, &headers);
     let result = match target.split_once('.') {
-        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS" | "Logs_20140328" | "GraniteServiceVersion20100801"), action)) => {
+        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS" | "Logs_20140328" | "GraniteServiceVersion20100801" | "AWSGlue"), action)) => {
             let input = match json_body(&body) {
                 Ok(v) => v,
                 Err(e) => return e.into_response(),
@@ -375,6 +378,7 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
             match service {
                 "AWSEvents" => events::handle(&app, &scope, action, &input).await,
                 "AmazonSSM" => ssm::handle(&app, &scope, action, &input).await,
+                "AWSGlue" => glue::handle(&app, &scope, &headers, action, &input).await,
                 "Logs_20140328" => logs::handle(&app, &scope, action, &input).await,
                 "GraniteServiceVersion20100801" => {
                     cloudwatch::handle(&app, &scope, action, &input).await
@@ -406,11 +410,11 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
         Ok(v) => json_response(v),
         Err(e) => e.into_response(),
     };
-    if ["AWSEvents.", "AmazonSSM.", "Logs_20140328."]
+    if ["AWSEvents.", "AmazonSSM.", "Logs_20140328.", "AWSGlue."]
         .iter()
         .any(|p| target.starts_with(p))
     {
-        // EventBridge, SSM and Logs speak AWS JSON 1.1
+        // EventBridge, SSM, Logs and Glue speak AWS JSON 1.1
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/x-amz-json-1.1"),

@@ -140,3 +140,47 @@ pub async fn prometheus(State(app): State<App>) -> Response {
     )
         .into_response()
 }
+
+/// `POST {"sql", "database"?, "format": "table"|"csv"|"json"|"parquet"}`: a query over the Glue
+/// Data Catalog for `shoal sql`; the answer's `body` is text, or base64 for Parquet.
+pub async fn sql(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let scope = scope_of(&app, &headers);
+    let result = async {
+        let v = json_body(&body)?;
+        let sql = super::req_str(&v, "sql")?;
+        let database = super::opt_str(&v, "database")?;
+        let lake = crate::lake::Lake::new(app.glue.clone());
+        let answer = lake
+            .query_in(&scope, database.as_deref(), &sql)
+            .await
+            .map_err(|e| AwsError::new(400, "InvalidRequestException", e.to_string()))?;
+        let bad = |e: crate::lake::LakeError| {
+            AwsError::new(500, "InternalServerException", e.to_string())
+        };
+        let format = super::opt_str(&v, "format")?.unwrap_or_else(|| "table".into());
+        let body = match format.as_str() {
+            "table" => answer.text(),
+            "csv" => String::from_utf8_lossy(&answer.csv().map_err(bad)?).into_owned(),
+            "json" => {
+                serde_json::to_string_pretty(&answer.json_rows().map_err(bad)?).unwrap_or_default()
+            }
+            "parquet" => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(answer.parquet().map_err(bad)?)
+            }
+            other => {
+                return Err(AwsError::new(
+                    400,
+                    "ValidationException",
+                    format!("unknown format '{other}' (table, csv, json, parquet)"),
+                ))
+            }
+        };
+        Ok(json!({"rows": answer.rows(), "body": body}))
+    }
+    .await;
+    match result {
+        Ok(v) => json_response(v),
+        Err(e) => e.into_response(),
+    }
+}

@@ -9,6 +9,7 @@ mod mail;
 mod schedule;
 mod serve;
 mod sfn;
+mod sql;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Step Functions on a running server: create, start, describe, history, redrive, list.
     Sfn(sfn::SfnArgs),
+    /// SQL over the Glue Data Catalog of a running server.
+    Sql(sql::SqlArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -56,5 +59,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(c) => logs::run(c),
         Command::Serve(a) => serve::run(a),
         Command::Sfn(a) => sfn::run(a),
+        Command::Sql(a) => sql::run(a),
     }
 }

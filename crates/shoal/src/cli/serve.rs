@@ -62,11 +62,20 @@ pub struct ServeArgs {
     /// The account id in ARNs.
     #[arg(long, default_value = "123456789012")]
     account: String,
+    /// Seconds a Glue interactive session stays PROVISIONING before it is READY (server clock).
+    #[arg(long, default_value_t = 10.0)]
+    glue_session_startup: f64,
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
     if !(a.wait_scale >= 0.0 && a.wait_scale.is_finite()) {
         bail!("--wait-scale must be a number ≥ 0, not {}", a.wait_scale);
+    }
+    if !(a.glue_session_startup >= 0.0 && a.glue_session_startup.is_finite()) {
+        bail!(
+            "--glue-session-startup must be a number of seconds ≥ 0, not {}",
+            a.glue_session_startup
+        );
     }
     let mut sdk_endpoints = HashMap::new();
     for e in &a.aws_endpoints {
@@ -116,6 +125,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             "cloudwatchlogs",
             "ssm",
             "cloudwatch",
+            "glue",
         ] {
             config
                 .sdk_endpoints
@@ -193,6 +203,20 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         lambda.metrics.connect(Arc::downgrade(&metrics));
         sns.metrics.connect(Arc::downgrade(&metrics));
         events.metrics.connect(Arc::downgrade(&metrics));
+        let glue = crate::glue::Glue::start(
+            store.clone(),
+            s3.clone(),
+            events.clone(),
+            logs.clone(),
+            crate::glue::Settings {
+                endpoint: format!("http://{local}"),
+                python: a.lambda_python.clone(),
+                session_startup: a.glue_session_startup,
+                wait_scale: if a.virtual_clock { 0.0 } else { a.wait_scale },
+                account: a.account.clone(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start Glue: {e}"))?;
         let tasks: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
             sns: sns.clone(),
             sqs: sqs.clone(),
@@ -214,6 +238,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             logs,
             lambda,
             metrics,
+            glue,
         });
         // small answers go out at once instead of waiting on the client's delayed ACK
         use axum::serve::ListenerExt;

@@ -1,0 +1,341 @@
+//! `AWSGlue.*` on the AWS JSON 1.1 protocol: the Data Catalog, crawlers, jobs, data quality and
+//! interactive sessions. Every call that changes something is also recorded as CloudTrail would
+//! (see [`crate::glue::trail`]).
+
+use super::{missing, page, paged, req_str, App, AwsError};
+use crate::glue::trail::Caller;
+use crate::glue::{Glue, GlueError};
+use crate::sfn::arn::Scope;
+use axum::http::HeaderMap;
+use serde_json::{json, Value};
+
+type R = Result<Value, AwsError>;
+
+impl From<GlueError> for AwsError {
+    fn from(e: GlueError) -> AwsError {
+        AwsError::new(e.status(), e.code(), e.to_string())
+    }
+}
+
+/// Who called, for the CloudTrail record.
+pub fn caller(headers: &HeaderMap) -> Caller {
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    Caller {
+        access_key: h("authorization").and_then(|a| {
+            let c = a.split("Credential=").nth(1)?;
+            Some(c.split('/').next()?.to_string())
+        }),
+        user_agent: h("user-agent"),
+        source_ip: h("x-forwarded-for")
+            .map(|f| f.split(',').next().unwrap_or("").trim().to_string()),
+    }
+}
+
+pub async fn handle(
+    app: &App,
+    scope: &Scope,
+    headers: &HeaderMap,
+    action: &str,
+    input: &Value,
+) -> R {
+    let result = dispatch(app, scope, action, input).await;
+    let glue = &app.glue;
+    match &result {
+        Ok(v) => {
+            glue.record_call(scope, &caller(headers), action, input, Ok(v))
+                .await
+        }
+        Err(e) => {
+            glue.record_call(
+                scope,
+                &caller(headers),
+                action,
+                input,
+                Err((&e.code, &e.message)),
+            )
+            .await
+        }
+    }
+    result
+}
+
+fn values_list(v: &Value, k: &str) -> Vec<Vec<String>> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| crate::values::strings(p, "Values"))
+        .collect()
+}
+
+fn error_detail(values: &[String], e: &GlueError) -> Value {
+    json!({"PartitionValues": values, "ErrorDetail": {"ErrorCode": e.code(), "ErrorMessage": e.to_string()}})
+}
+
+async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
+    let glue: &Glue = &app.glue;
+    let db = || req_str(v, "DatabaseName");
+    Ok(match action {
+        // ---- catalog: databases
+        "CreateDatabase" => {
+            let input = v
+                .get("DatabaseInput")
+                .ok_or_else(|| missing("databaseInput"))?;
+            glue.create_database(scope, input).await?;
+            json!({})
+        }
+        "GetDatabase" => json!({"Database": glue.database(scope, &req_str(v, "Name")?)?.body}),
+        "GetDatabases" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
+            let all: Vec<Value> = glue
+                .databases(scope)?
+                .into_iter()
+                .map(|d| d.body)
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(
+                all,
+                offset,
+                limit,
+                "DatabaseList",
+                "NextToken",
+                Value::clone,
+            )
+        }
+        "UpdateDatabase" => {
+            let input = v
+                .get("DatabaseInput")
+                .ok_or_else(|| missing("databaseInput"))?;
+            glue.update_database(scope, &req_str(v, "Name")?, input)
+                .await?;
+            json!({})
+        }
+        "DeleteDatabase" => {
+            glue.delete_database(scope, &req_str(v, "Name")?).await?;
+            json!({})
+        }
+        // ---- catalog: tables
+        "CreateTable" => {
+            let input = v.get("TableInput").ok_or_else(|| missing("tableInput"))?;
+            glue.create_table(scope, &db()?, input).await?;
+            json!({})
+        }
+        "GetTable" => json!({"Table": glue.table(scope, &db()?, &req_str(v, "Name")?)?.body}),
+        "GetTables" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
+            let pattern = super::opt_str(v, "Expression")?
+                .map(|e| name_pattern(&e))
+                .transpose()?;
+            let all: Vec<Value> = glue
+                .tables(scope, &db()?)?
+                .into_iter()
+                .filter(|t| pattern.as_ref().is_none_or(|p| p.is_match(&t.name)))
+                .map(|t| t.body)
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "TableList", "NextToken", Value::clone)
+        }
+        "UpdateTable" => {
+            let input = v.get("TableInput").ok_or_else(|| missing("tableInput"))?;
+            glue.update_table(scope, &db()?, input).await?;
+            json!({})
+        }
+        "DeleteTable" => {
+            glue.delete_table(scope, &db()?, &req_str(v, "Name")?)
+                .await?;
+            json!({})
+        }
+        "BatchDeleteTable" => {
+            let db = db()?;
+            let mut errors = vec![];
+            for name in crate::values::strings(v, "TablesToDelete") {
+                if let Err(e) = glue.delete_table(scope, &db, &name).await {
+                    errors.push(json!({"TableName": name, "ErrorDetail": {"ErrorCode": e.code(), "ErrorMessage": e.to_string()}}));
+                }
+            }
+            json!({"Errors": errors})
+        }
+        "GetTableVersions" => {
+            json!({"TableVersions": glue.table_versions(scope, &db()?, &req_str(v, "TableName")?)?})
+        }
+        "GetTableVersion" => {
+            let all = glue.table_versions(scope, &db()?, &req_str(v, "TableName")?)?;
+            let found = match super::opt_str(v, "VersionId")? {
+                None => all.into_iter().next(),
+                Some(id) => all.into_iter().find(|t| t["VersionId"] == json!(id)),
+            };
+            json!({"TableVersion": found.ok_or_else(|| GlueError::not_found("Version"))?})
+        }
+        // ---- catalog: partitions
+        "CreatePartition" => {
+            let input = v
+                .get("PartitionInput")
+                .ok_or_else(|| missing("partitionInput"))?;
+            let errors = glue
+                .create_partitions(
+                    scope,
+                    &db()?,
+                    &req_str(v, "TableName")?,
+                    std::slice::from_ref(input),
+                )
+                .await?;
+            if let Some((_, e)) = errors.into_iter().next() {
+                return Err(e.into());
+            }
+            json!({})
+        }
+        "BatchCreatePartition" => {
+            let inputs: Vec<Value> = v
+                .get("PartitionInputList")
+                .and_then(Value::as_array)
+                .cloned()
+                .ok_or_else(|| missing("partitionInputList"))?;
+            let errors = glue
+                .create_partitions(scope, &db()?, &req_str(v, "TableName")?, &inputs)
+                .await?;
+            json!({"Errors": errors.iter().map(|(vals, e)| error_detail(vals, e)).collect::<Vec<_>>()})
+        }
+        "GetPartition" => {
+            let values = crate::values::strings(v, "PartitionValues");
+            json!({"Partition": glue.partition(scope, &db()?, &req_str(v, "TableName")?, &values)?.body})
+        }
+        "GetPartitions" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 1000, 1000)?;
+            let expr = super::opt_str(v, "Expression")?;
+            let all: Vec<Value> = glue
+                .partitions(scope, &db()?, &req_str(v, "TableName")?, expr.as_deref())?
+                .into_iter()
+                .map(|p| p.body)
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "Partitions", "NextToken", Value::clone)
+        }
+        "BatchGetPartition" => {
+            let (db, table) = (db()?, req_str(v, "TableName")?);
+            let mut found = vec![];
+            let mut missing_keys = vec![];
+            for values in values_list(v, "PartitionsToGet") {
+                match glue.partition(scope, &db, &table, &values) {
+                    Ok(p) => found.push(p.body),
+                    Err(GlueError::EntityNotFoundException(_)) => {
+                        missing_keys.push(json!({"Values": values}))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            json!({"Partitions": found, "UnprocessedKeys": missing_keys})
+        }
+        "DeletePartition" => {
+            let values = crate::values::strings(v, "PartitionValues");
+            let errors = glue
+                .delete_partitions(scope, &db()?, &req_str(v, "TableName")?, &[values])
+                .await?;
+            if let Some((_, e)) = errors.into_iter().next() {
+                return Err(e.into());
+            }
+            json!({})
+        }
+        "BatchDeletePartition" => {
+            let values = values_list(v, "PartitionsToDelete");
+            let errors = glue
+                .delete_partitions(scope, &db()?, &req_str(v, "TableName")?, &values)
+                .await?;
+            json!({"Errors": errors.iter().map(|(vals, e)| error_detail(vals, e)).collect::<Vec<_>>()})
+        }
+        "UpdatePartition" => {
+            let values = crate::values::strings(v, "PartitionValueList");
+            let input = v
+                .get("PartitionInput")
+                .ok_or_else(|| missing("partitionInput"))?;
+            glue.update_partition(scope, &db()?, &req_str(v, "TableName")?, &values, input)
+                .await?;
+            json!({})
+        }
+        // ---- interactive sessions
+        "CreateSession" => {
+            let s = glue.create_session(scope, v).await?;
+            json!({"Session": s.shape(glue.now())})
+        }
+        "GetSession" => {
+            json!({"Session": glue.session_now(scope, &req_str(v, "Id")?)?.shape(glue.now())})
+        }
+        "ListSessions" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 1000, 1000)?;
+            let now = glue.now();
+            let all: Vec<_> = glue
+                .sessions(scope)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            let mut out = paged(all.clone(), offset, limit, "Sessions", "NextToken", |s| {
+                s.shape(now)
+            });
+            out["Ids"] = json!(all
+                .iter()
+                .take(limit)
+                .map(|s| s.id.clone())
+                .collect::<Vec<_>>());
+            out
+        }
+        "StopSession" => {
+            let id = req_str(v, "Id")?;
+            glue.stop_session(scope, &id).await?;
+            json!({"Id": id})
+        }
+        "DeleteSession" => {
+            let id = req_str(v, "Id")?;
+            glue.delete_session(scope, &id).await?;
+            json!({"Id": id})
+        }
+        "RunStatement" => {
+            let id = glue
+                .run_statement(scope, &req_str(v, "SessionId")?, &req_str(v, "Code")?)
+                .await?;
+            json!({"Id": id})
+        }
+        "GetStatement" => {
+            let n = v
+                .get("Id")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| missing("id"))?;
+            json!({"Statement": glue.statement(scope, &req_str(v, "SessionId")?, n)?.shape()})
+        }
+        "ListStatements" => {
+            let all = glue.statements(scope, &req_str(v, "SessionId")?)?;
+            json!({"Statements": all.iter().map(|s| s.shape()).collect::<Vec<_>>()})
+        }
+        _ => {
+            return Err(AwsError::new(
+                400,
+                "UnknownOperationException",
+                format!("shoal does not implement the Glue operation {action}"),
+            ))
+        }
+    })
+}
+
+/// GetTables' `Expression`: a regular expression over names, where `*` stands for any text as
+/// in Hive's table patterns.
+fn name_pattern(e: &str) -> Result<regex::Regex, AwsError> {
+    let mut re = String::new();
+    let mut prev = ' ';
+    for c in e.chars() {
+        if c == '*' && prev != '.' {
+            re.push_str(".*");
+        } else {
+            re.push(c);
+        }
+        prev = c;
+    }
+    regex::Regex::new(&format!("^(?:{re})$"))
+        .map_err(|err| GlueError::invalid(format!("Invalid Expression '{e}': {err}")).into())
+}

@@ -1,0 +1,133 @@
+//! AWS Glue, locally: the Data Catalog (databases, tables with versions, partitions), crawlers
+//! that read objects and infer tables, jobs, data-quality rulesets, and interactive sessions.
+//! Data work runs on Arrow and DataFusion over shoal's own S3 (see [`crate::lake`]).
+
+pub mod catalog;
+pub mod sessions;
+pub mod trail;
+pub mod types;
+
+use crate::sfn::arn::Scope;
+use crate::store::Store;
+use std::sync::{Arc, Weak};
+
+macro_rules! glue_errors {
+    ($($name:ident),* $(,)?) => {
+        /// An API error: the variant is Glue's error code, the text its message.
+        #[derive(Debug, thiserror::Error)]
+        pub enum GlueError {
+            $(#[error("{0}")] $name(String),)*
+        }
+
+        impl GlueError {
+            pub fn code(&self) -> &'static str {
+                match self { $(GlueError::$name(_) => stringify!($name),)* }
+            }
+        }
+    };
+}
+
+glue_errors!(
+    EntityNotFoundException,
+    AlreadyExistsException,
+    InvalidInputException,
+    CrawlerRunningException,
+    CrawlerNotRunningException,
+    ConcurrentRunsExceededException,
+    IllegalSessionStateException,
+    ResourceNumberLimitExceededException,
+    OperationTimeoutException,
+    InternalServiceException,
+);
+
+impl GlueError {
+    pub fn status(&self) -> u16 {
+        match self {
+            GlueError::InternalServiceException(_) => 500,
+            _ => 400,
+        }
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> GlueError {
+        GlueError::EntityNotFoundException(format!("{what} not found"))
+    }
+
+    pub fn invalid(message: impl Into<String>) -> GlueError {
+        GlueError::InvalidInputException(message.into())
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> GlueError {
+        GlueError::InternalServiceException(message.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for GlueError {
+    fn from(e: crate::store::StoreError) -> GlueError {
+        GlueError::internal(e)
+    }
+}
+
+pub type Result<T, E = GlueError> = std::result::Result<T, E>;
+
+/// The Glue service: every part shares the store, the object service, the event bus (for
+/// CloudTrail-shaped and state-change events) and the logs.
+pub struct Glue {
+    pub store: Arc<dyn Store>,
+    pub s3: Arc<crate::s3::S3>,
+    pub events: Arc<crate::events::Events>,
+    pub logs: Arc<crate::logs::Logs>,
+    pub settings: Settings,
+    pub(crate) sessions: sessions::Live,
+    me: Weak<Glue>,
+}
+
+/// How the server runs Glue work.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// shoal's own endpoint, given to Python shell jobs as `AWS_ENDPOINT_URL`.
+    pub endpoint: String,
+    /// The Python that runs Python shell jobs (the Lambda runtime's environment by default).
+    pub python: Option<std::path::PathBuf>,
+    /// Seconds an interactive session spends PROVISIONING before it is READY.
+    pub session_startup: f64,
+    /// Real seconds per clock second (`--wait-scale`); 0 under the virtual clock.
+    pub wait_scale: f64,
+    pub account: String,
+}
+
+impl Glue {
+    pub fn start(
+        store: Arc<dyn Store>,
+        s3: Arc<crate::s3::S3>,
+        events: Arc<crate::events::Events>,
+        logs: Arc<crate::logs::Logs>,
+        settings: Settings,
+    ) -> Result<Arc<Glue>> {
+        let glue = Arc::new_cyclic(|me| Glue {
+            store,
+            s3,
+            events,
+            logs,
+            settings,
+            sessions: Default::default(),
+            me: me.clone(),
+        });
+        sessions::start(&glue)?;
+        Ok(glue)
+    }
+
+    /// The service itself, for work that outlives a request.
+    pub(crate) fn arc(&self) -> Option<Arc<Glue>> {
+        self.me.upgrade()
+    }
+
+    /// The catalog's clock: the server's (virtual under `--virtual-clock`).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.events.now()
+    }
+
+    /// `account:region`, the owner column of every Glue record.
+    pub fn owner(scope: &Scope) -> String {
+        format!("{}:{}", scope.account, scope.region)
+    }
+}
