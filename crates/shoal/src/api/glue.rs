@@ -259,6 +259,71 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 .await?;
             json!({})
         }
+        // ---- crawlers
+        "CreateCrawler" => {
+            glue.create_crawler(scope, v).await?;
+            json!({})
+        }
+        "UpdateCrawler" => {
+            glue.update_crawler(scope, v).await?;
+            json!({})
+        }
+        "GetCrawler" => json!({"Crawler": glue.crawler(scope, &req_str(v, "Name")?)?.shape()}),
+        "GetCrawlers" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 1000)?;
+            let all: Vec<_> = glue
+                .crawlers(scope)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "Crawlers", "NextToken", |c| c.shape())
+        }
+        "ListCrawlers" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 1000)?;
+            let all: Vec<_> = glue
+                .crawlers(scope)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "CrawlerNames", "NextToken", |c| {
+                json!(c.name)
+            })
+        }
+        "BatchGetCrawlers" => {
+            let mut found = vec![];
+            let mut missing_names = vec![];
+            for n in crate::values::strings(v, "CrawlerNames") {
+                match glue.crawler(scope, &n) {
+                    Ok(c) => found.push(c.shape()),
+                    Err(_) => missing_names.push(n),
+                }
+            }
+            json!({"Crawlers": found, "CrawlersNotFound": missing_names})
+        }
+        "StartCrawler" => {
+            glue.start_crawler(scope, &req_str(v, "Name")?).await?;
+            json!({})
+        }
+        "StopCrawler" => {
+            glue.stop_crawler(scope, &req_str(v, "Name")?).await?;
+            json!({})
+        }
+        "DeleteCrawler" => {
+            glue.delete_crawler(scope, &req_str(v, "Name")?).await?;
+            json!({})
+        }
+        "GetCrawlerMetrics" => {
+            let names = crate::values::strings(v, "CrawlerNameList");
+            let all = glue.crawlers(scope)?;
+            let list: Vec<Value> = all
+                .iter()
+                .filter(|c| names.is_empty() || names.contains(&c.name))
+                .map(|c| glue.crawler_metrics(c))
+                .collect();
+            json!({"CrawlerMetricsList": list})
+        }
         // ---- interactive sessions
         "CreateSession" => {
             let s = glue.create_session(scope, v).await?;

@@ -216,6 +216,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 account: a.account.clone(),
             },
         )
+        .await
         .map_err(|e| anyhow::anyhow!("cannot start Glue: {e}"))?;
         let tasks: Arc<dyn crate::sfn::integrations::LocalTasks> = Arc::new(crate::tasks::Local {
             sns: sns.clone(),

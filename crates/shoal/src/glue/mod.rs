@@ -3,6 +3,8 @@
 //! Data work runs on Arrow and DataFusion over shoal's own S3 (see [`crate::lake`]).
 
 pub mod catalog;
+pub mod crawlers;
+pub mod infer;
 pub mod sessions;
 pub mod trail;
 pub mod types;
@@ -96,7 +98,7 @@ pub struct Settings {
 }
 
 impl Glue {
-    pub fn start(
+    pub async fn start(
         store: Arc<dyn Store>,
         s3: Arc<crate::s3::S3>,
         events: Arc<crate::events::Events>,
@@ -113,6 +115,7 @@ impl Glue {
             me: me.clone(),
         });
         sessions::start(&glue)?;
+        crawlers::recover(&glue).await?;
         Ok(glue)
     }
 
