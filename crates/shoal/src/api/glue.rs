@@ -324,6 +324,75 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 .collect();
             json!({"CrawlerMetricsList": list})
         }
+        // ---- data quality
+        "CreateDataQualityRuleset" => json!({"Name": glue.create_ruleset(scope, v).await?}),
+        "GetDataQualityRuleset" => glue.ruleset(scope, &req_str(v, "Name")?)?.shape(),
+        "UpdateDataQualityRuleset" => glue.update_ruleset(scope, v).await?,
+        "DeleteDataQualityRuleset" => {
+            glue.delete_ruleset(scope, &req_str(v, "Name")?).await?;
+            json!({})
+        }
+        "ListDataQualityRulesets" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
+            let all: Vec<_> = glue
+                .rulesets(scope)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "Rulesets", "NextToken", |r| {
+                let mut s = r.shape();
+                if let Some(m) = s.as_object_mut() {
+                    m.remove("Ruleset");
+                }
+                s
+            })
+        }
+        "StartDataQualityRulesetEvaluationRun" => {
+            json!({"RunId": glue.start_evaluation(scope, v).await?})
+        }
+        "GetDataQualityRulesetEvaluationRun" => {
+            glue.evaluation_run(scope, &req_str(v, "RunId")?)?.shape()
+        }
+        "ListDataQualityRulesetEvaluationRuns" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
+            let all: Vec<_> = glue
+                .evaluation_runs(scope)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "Runs", "NextToken", |r| r.shape())
+        }
+        "GetDataQualityResult" => glue.quality_result(scope, &req_str(v, "ResultId")?)?.body,
+        "BatchGetDataQualityResult" => {
+            let mut found = vec![];
+            let mut missing_ids = vec![];
+            for id in crate::values::strings(v, "ResultIds") {
+                match glue.quality_result(scope, &id) {
+                    Ok(r) => found.push(r.body),
+                    Err(_) => missing_ids.push(id),
+                }
+            }
+            json!({"Results": found, "ResultsNotFound": missing_ids})
+        }
+        "ListDataQualityResults" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
+            let all: Vec<_> = glue
+                .quality_results(scope)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(
+                all,
+                offset,
+                limit,
+                "Results",
+                "NextToken",
+                |r| json!({"ResultId": r.id, "DataSource": r.body["DataSource"], "StartedOn": r.body["StartedOn"]}),
+            )
+        }
         // ---- interactive sessions
         "CreateSession" => {
             let s = glue.create_session(scope, v).await?;

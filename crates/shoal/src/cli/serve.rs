@@ -65,11 +65,21 @@ pub struct ServeArgs {
     /// Seconds a Glue interactive session stays PROVISIONING before it is READY (server clock).
     #[arg(long, default_value_t = 10.0)]
     glue_session_startup: f64,
+    /// Seconds a Glue crawler spends starting before it reads its targets (AWS's take a minute
+    /// or more; shoal's default is none).
+    #[arg(long, default_value_t = 0.0)]
+    glue_crawler_startup: f64,
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
     if !(a.wait_scale >= 0.0 && a.wait_scale.is_finite()) {
         bail!("--wait-scale must be a number ≥ 0, not {}", a.wait_scale);
+    }
+    if !(a.glue_crawler_startup >= 0.0 && a.glue_crawler_startup.is_finite()) {
+        bail!(
+            "--glue-crawler-startup must be a number of seconds ≥ 0, not {}",
+            a.glue_crawler_startup
+        );
     }
     if !(a.glue_session_startup >= 0.0 && a.glue_session_startup.is_finite()) {
         bail!(
@@ -212,6 +222,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 endpoint: format!("http://{local}"),
                 python: a.lambda_python.clone(),
                 session_startup: a.glue_session_startup,
+                crawler_startup: a.glue_crawler_startup,
                 wait_scale: if a.virtual_clock { 0.0 } else { a.wait_scale },
                 account: a.account.clone(),
             },

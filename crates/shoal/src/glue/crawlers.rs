@@ -357,6 +357,11 @@ impl Glue {
         )
         .await;
         let clock = std::time::Instant::now();
+        // AWS crawlers spend a while starting; `--glue-crawler-startup` models it
+        let startup = self.settings.crawler_startup * self.settings.wait_scale;
+        if startup > 0.0 {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(startup)).await;
+        }
         let outcome = self.crawl_targets(&scope, &c).await;
         let secs = clock.elapsed().as_secs_f64();
         let mut lines = vec![];

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod crawlers;
 pub mod infer;
+pub mod quality;
 pub mod sessions;
 pub mod trail;
 pub mod types;
@@ -92,6 +93,8 @@ pub struct Settings {
     pub python: Option<std::path::PathBuf>,
     /// Seconds an interactive session spends PROVISIONING before it is READY.
     pub session_startup: f64,
+    /// Seconds a crawl spends starting before it reads (real seconds × `wait_scale`).
+    pub crawler_startup: f64,
     /// Real seconds per clock second (`--wait-scale`); 0 under the virtual clock.
     pub wait_scale: f64,
     pub account: String,

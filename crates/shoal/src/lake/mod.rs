@@ -91,6 +91,20 @@ impl Lake {
         ctx
     }
 
+    /// A session of plain tables (register your own) that also reaches the catalog by full
+    /// name, `awsdatacatalog.database.table`.
+    pub fn scratch(&self, scope: &Scope) -> SessionContext {
+        let ctx = base_context(self.glue.s3.clone());
+        ctx.register_catalog(
+            CATALOG,
+            Arc::new(GlueCatalog {
+                glue: self.glue.clone(),
+                scope: scope.clone(),
+            }),
+        );
+        ctx
+    }
+
     /// Runs one SQL statement over the catalog.
     pub async fn query(&self, scope: &Scope, sql: &str) -> Result<Answer> {
         self.query_in(scope, None, sql).await
