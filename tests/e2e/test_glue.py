@@ -410,3 +410,205 @@ def test_session_statements_run_sql(make_server):
     glue.delete_session(Id="s1")
     with pytest.raises(glue.exceptions.EntityNotFoundException):
         glue.get_session(Id="s1")
+
+
+# The seed's gold job as Glue Studio saves it (WordPress_Gold_statisticspagespostsjoin).
+GOLD_MAPPING = [
+    ("ID", "bigint", "post_ID", "long"), ("post_title", "string", "post_title", "string"),
+    ("post_status", "string", "post_status", "string"), ("post_parent", "bigint", "post_parent", "long"),
+    ("post_type", "string", "post_type", "string"), ("post_date_todate", "timestamp", "post_date", "timestamp"),
+    ("post_date_year", "bigint", "post_date_year", "long"), ("post_date_month", "bigint", "post_date_month", "long"),
+    ("post_date_day", "bigint", "post_date_day", "long"), ("page_id", "bigint", "statistics_id", "long"),
+    ("date", "timestamp", "statistics_date", "timestamp"), ("count", "bigint", "statistics_count", "long"),
+    ("date_year", "bigint", "statistics_date_year", "long"), ("date_month", "bigint", "statistics_date_month", "long"),
+    ("date_day", "bigint", "statistics_date_day", "long"),
+]
+
+
+def gold_nodes(silver="silver", gold="gold"):
+    return {
+        "node-posts": {"S3ParquetSource": {"Name": "posts", "Paths": [f"s3://{silver}/wordpress_api/posts/"], "Recurse": True}},
+        "node-stats": {"S3ParquetSource": {"Name": "statistics_pages", "Paths": [f"s3://{silver}/wordpress_api/statistics_pages/"], "Recurse": True}},
+        "node-join": {"Join": {"Name": "Join", "Inputs": ["node-posts", "node-stats"], "JoinType": "equijoin",
+                               "Columns": [{"From": "node-posts", "Keys": [["ID"]]}, {"From": "node-stats", "Keys": [["id"]]}]}},
+        "node-map": {"ApplyMapping": {"Name": "Change Schema", "Inputs": ["node-join"], "Mapping": [
+            {"ToKey": to, "FromPath": [src], "FromType": ft, "ToType": tt, "Dropped": False} for src, ft, to, tt in GOLD_MAPPING]}},
+        "node-filter": {"Filter": {"Name": "Filter", "Inputs": ["node-map"], "LogicalOperator": "AND", "Filters": [
+            {"Operation": "REGEX", "Negated": False, "Values": [
+                {"Type": "CONSTANT", "Value": ["post"]}, {"Type": "COLUMNEXTRACTED", "Value": ["post_type"]}]}]}},
+        "node-target": {"S3GlueParquetTarget": {"Name": "Amazon S3", "Inputs": ["node-filter"],
+                                                "Path": f"s3://{gold}/wordpress_api/statistics_postname/",
+                                                "Compression": "snappy", "PartitionKeys": []}},
+    }
+
+
+def read_prefix(s3, bucket, prefix):
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
+    return keys, (pa.concat_tables(tables) if tables else None)
+
+
+def test_gold_visual_job_through_a_state_machine_matches_duckdb(server, tmp_path):
+    import duckdb
+    s3, glue, posts, stats = lake(server)
+    # a post whose type only starts with "post" stays; pages, revisions and attachments go
+    posts = posts.to_pylist()
+    posts[1]["post_type"], posts[2]["post_type"] = "post_revision", "revision"
+    posts = pa.Table.from_pylist(posts, schema=pa.schema(silver_frames()[0].schema))
+    put_parquet(s3, "silver", "wordpress_api/posts/posts.parquet", posts)
+    s3.create_bucket(Bucket="gold")
+    glue.create_job(Name="WordPress_Gold_statisticspagespostsjoin", Role=GLUE_ROLE, GlueVersion="4.0",
+                    Command={"Name": "glueetl", "ScriptLocation": "s3://aws-glue-assets/scripts/gold.py", "PythonVersion": "3"},
+                    NumberOfWorkers=2, WorkerType="G.1X", CodeGenConfigurationNodes=gold_nodes())
+    with pytest.raises(glue.exceptions.InvalidInputException) as bad:
+        glue.create_job(Name="bad", Role=GLUE_ROLE, Command={"Name": "glueetl"},
+                        CodeGenConfigurationNodes={"n": {"DynamoDBCatalogSource": {"Name": "x", "Database": "d", "Table": "t"}}})
+    assert "DynamoDBCatalogSource" in str(bad.value)
+    sfn = server.client()
+    arn = machine(sfn, "gold", {"StartAt": "Glue Start Gold PySpark", "States": {
+        "Glue Start Gold PySpark": {"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync",
+                                    "Parameters": {"JobName": "WordPress_Gold_statisticspagespostsjoin"},
+                                    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "PublishFailure"}], "End": True},
+        "PublishFailure": {"Type": "Fail", "Error": "GoldFailed"}}})
+    d = wait_done(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"], timeout=60)
+    assert d["status"] == "SUCCEEDED", d
+    run = json.loads(d["output"])
+    assert run["JobRunState"] == "SUCCEEDED" and run["JobName"] == "WordPress_Gold_statisticspagespostsjoin"
+    assert run["DPUSeconds"] >= 120.0
+
+    keys, gold = read_prefix(s3, "gold", "wordpress_api/statistics_postname/")
+    assert keys and all(k.endswith(".parquet") for k in keys)
+    footer = pq.ParquetFile(io.BytesIO(s3.get_object(Bucket="gold", Key=keys[0])["Body"].read())).metadata
+    assert footer.row_group(0).column(0).compression == "SNAPPY"
+    assert gold.schema.names == [to for _, _, to, _ in GOLD_MAPPING]
+    types = {f.name: f.type for f in gold.schema}
+    assert types["post_ID"] == pa.int64() and types["statistics_count"] == pa.int64()
+    assert pa.types.is_timestamp(types["post_date"]) and pa.types.is_timestamp(types["statistics_date"])
+    assert types["post_title"] == pa.string()
+
+    # the same computation, independently, in DuckDB over the files the test wrote
+    pq.write_table(posts, tmp_path / "posts.parquet")
+    pq.write_table(stats, tmp_path / "stats.parquet")
+    # DuckDB folds case, so every column is qualified by its side
+    select = ", ".join(f'{"p" if src in posts.column_names else "s"}."{src}"' for src, *_ in GOLD_MAPPING)
+    want = duckdb.sql(f"""SELECT {select} FROM '{tmp_path}/posts.parquet' p JOIN '{tmp_path}/stats.parquet' s ON p."ID" = s.id
+                           WHERE regexp_matches(post_type, '^post')""").fetchall()
+    got = [tuple(r.values()) for r in gold.to_pylist()]
+    norm = lambda rows: sorted(tuple(v.replace(tzinfo=None) if isinstance(v, datetime.datetime) else v for v in r) for r in rows)
+    assert norm(got) == norm(want)
+    assert {r["post_type"] for r in gold.to_pylist()} == {"post", "post_revision"}
+
+    # Glue's S3 sinks append: a second run doubles the rows
+    d = wait_done(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"], timeout=60)
+    assert d["status"] == "SUCCEEDED"
+    keys2, gold2 = read_prefix(s3, "gold", "wordpress_api/statistics_postname/")
+    assert gold2.num_rows == 2 * gold.num_rows and len(keys2) == 2 * len(keys)
+    runs = glue.get_job_runs(JobName="WordPress_Gold_statisticspagespostsjoin")["JobRuns"]
+    assert len(runs) == 2 and all(r["JobRunState"] == "SUCCEEDED" for r in runs)
+    logs = server.client(service="logs").get_log_events(logGroupName="/aws-glue/jobs/output", logStreamName=runs[0]["Id"])["events"]
+    assert any("Wrote" in e["message"] for e in logs), logs
+
+
+def test_job_failures_fail_the_state_and_catch(server):
+    s3, glue, posts, stats = lake(server)
+    nodes = gold_nodes()
+    nodes["node-posts"]["S3ParquetSource"]["Paths"] = ["s3://silver/nothing-here/"]
+    glue.create_job(Name="broken", Role=GLUE_ROLE, Command={"Name": "glueetl"}, CodeGenConfigurationNodes=nodes)
+    sfn = server.client()
+    arn = machine(sfn, "broken", {"StartAt": "Run", "States": {
+        "Run": {"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "Parameters": {"JobName": "broken"},
+                "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}], "End": True},
+        "Caught": {"Type": "Pass", "End": True}}})
+    d = wait_done(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"], timeout=60)
+    assert d["status"] == "SUCCEEDED"
+    out = json.loads(d["output"])
+    assert out["Error"] == "States.TaskFailed"
+    cause = json.loads(out["Cause"])
+    assert cause["JobRunState"] == "FAILED" and "nothing-here" in cause["ErrorMessage"]
+    # unknown jobs fail at once with Glue's error name
+    arn = machine(sfn, "missing", {"StartAt": "Run", "States": {"Run": {
+        "Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun", "Parameters": {"JobName": "nope"}, "End": True}}})
+    d = wait_done(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
+    assert d["status"] == "FAILED" and d["error"] == "Glue.EntityNotFoundException", d
+
+
+SILVER_SCRIPT = r'''
+import io, sys, boto3, pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+print("Starting", args["--JOB_NAME"], args["--JOB_RUN_ID"])
+s3 = boto3.client("s3")
+bronze, silver = args["--bronze"], args["--silver"]
+body = s3.get_object(Bucket=bronze, Key="wordpress_api/terms/terms.parquet")["Body"].read()
+t = pq.read_table(io.BytesIO(body)).drop(["term_group"])
+t = t.set_column(t.schema.get_field_index("name"), "name", pc.replace_substring(t["name"], "&amp;", "&"))
+out = io.BytesIO(); pq.write_table(t, out)
+s3.put_object(Bucket=silver, Key="wordpress_api/terms/terms.parquet", Body=out.getvalue())
+print(f"terms DataFrame has {t.num_columns} columns and {t.num_rows} rows.")
+if args.get("--fail") == "yes":
+    raise ValueError("asked to fail")
+'''
+
+
+def test_python_shell_and_sql_jobs(make_server):
+    import sys
+    s = make_server("--wait-scale", "0.01", "--glue-python", sys.executable)
+    s3, glue, logs = s.client(service="s3"), s.client(service="glue"), s.client(service="logs")
+    for b in ("bronze", "silver", "scripts"):
+        s3.create_bucket(Bucket=b)
+    put_parquet(s3, "bronze", "wordpress_api/terms/terms.parquet",
+                pa.table({"term_id": [1, 2], "name": ["Data &amp; AI", "Rust"], "slug": ["d", "r"], "term_group": [0, 0]}))
+    s3.put_object(Bucket="scripts", Key="silver.py", Body=SILVER_SCRIPT.encode())
+    glue.create_job(Name="wordpressapi_silver", Role=GLUE_ROLE, MaxCapacity=0.0625,
+                    Command={"Name": "pythonshell", "ScriptLocation": "s3://scripts/silver.py", "PythonVersion": "3.9"},
+                    DefaultArguments={"--bronze": "bronze", "--silver": "silver"})
+
+    def run(job, **kw):
+        rid = glue.start_job_run(JobName=job, **kw)["JobRunId"]
+        end = time.time() + 60
+        while time.time() < end:
+            r = glue.get_job_run(JobName=job, RunId=rid)["JobRun"]
+            if r["JobRunState"] not in ("STARTING", "RUNNING", "STOPPING"):
+                return r
+            time.sleep(0.05)
+        raise AssertionError("job still running")
+
+    r = run("wordpressapi_silver")
+    assert r["JobRunState"] == "SUCCEEDED", r
+    assert r["DPUSeconds"] == pytest.approx(60 * 0.0625)
+    _, t = read_prefix(s3, "silver", "wordpress_api/terms/")
+    assert t.column_names == ["term_id", "name", "slug"] and t["name"].to_pylist() == ["Data & AI", "Rust"]
+    out = logs.get_log_events(logGroupName="/aws-glue/jobs/output", logStreamName=r["Id"])["events"]
+    assert any("terms DataFrame has 3 columns and 2 rows." in e["message"] for e in out), out
+    r = run("wordpressapi_silver", Arguments={"--fail": "yes"})
+    assert r["JobRunState"] == "FAILED" and "ValueError: asked to fail" in r["ErrorMessage"], r
+    err = logs.get_log_events(logGroupName="/aws-glue/jobs/error", logStreamName=r["Id"])["events"]
+    assert any("Traceback" in e["message"] for e in err)
+
+    # a SQL job over the catalog and S3 paths, overwriting its target
+    s3.put_object(Bucket="scripts", Key="report.sql",
+                  Body=b"SELECT term_id, upper(name) AS name FROM 's3://silver/wordpress_api/terms/' WHERE term_id > 1")
+    glue.create_job(Name="report", Role=GLUE_ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://scripts/report.sql"},
+                    DefaultArguments={"--target_path": "s3://silver/reports/terms/", "--target_format": "json",
+                                      "--write_mode": "overwrite"})
+    for _ in range(2):
+        r = run("report")
+        assert r["JobRunState"] == "SUCCEEDED", r
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="silver", Prefix="reports/terms/")["Contents"]]
+    assert len(keys) == 1, keys
+    body = s3.get_object(Bucket="silver", Key=keys[0])["Body"].read().decode()
+    assert [json.loads(l) for l in body.splitlines()] == [{"term_id": 2, "name": "RUST"}]
+    # a timeout ends the run TIMEOUT
+    s3.put_object(Bucket="scripts", Key="slow.py", Body=b"import time\ntime.sleep(30)\n")
+    glue.create_job(Name="slow", Role=GLUE_ROLE, Timeout=1, Command={"Name": "pythonshell", "ScriptLocation": "s3://scripts/slow.py"})
+    r = run("slow")
+    assert r["JobRunState"] == "TIMEOUT", r
+    # a stopped run ends STOPPED
+    rid = glue.start_job_run(JobName="slow", Timeout=100)["JobRunId"]
+    with pytest.raises(glue.exceptions.ConcurrentRunsExceededException):
+        glue.start_job_run(JobName="slow")
+    stopped = glue.batch_stop_job_run(JobName="slow", JobRunIds=[rid])
+    assert stopped["SuccessfulSubmissions"] == [{"JobName": "slow", "JobRunId": rid}]
+    end = time.time() + 10
+    while glue.get_job_run(JobName="slow", RunId=rid)["JobRun"]["JobRunState"] != "STOPPED" and time.time() < end:
+        time.sleep(0.05)
+    assert glue.get_job_run(JobName="slow", RunId=rid)["JobRun"]["JobRunState"] == "STOPPED"

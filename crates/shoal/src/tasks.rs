@@ -21,6 +21,7 @@ pub struct Local {
     pub sqs: Arc<Sqs>,
     pub events: Arc<Events>,
     pub lambda: Arc<crate::lambda::Lambda>,
+    pub glue: Arc<crate::glue::Glue>,
     pub account: String,
     pub runtime: tokio::runtime::Handle,
 }
@@ -219,10 +220,46 @@ impl Local {
     }
 }
 
+impl Local {
+    /// `glue:startJobRun` answers the run id; `.sync` waits for the run's end, and a run that
+    /// does not succeed fails the state with `States.TaskFailed` and the run as its cause.
+    fn start_job_run(&self, region: &str, p: &Value, sync: bool) -> Result<Value, TaskOutcome> {
+        let scope = Scope {
+            region: region.to_string(),
+            account: self.account.clone(),
+        };
+        let glue_error =
+            |e: crate::glue::GlueError| failure(format!("Glue.{}", e.code()), e.to_string());
+        let Some(name) = text(p, "JobName") else {
+            return Err(failure(
+                "Glue.InvalidInputException".into(),
+                "JobName is required",
+            ));
+        };
+        let id = self
+            .wait(self.glue.start_job_run(&scope, &name, p))
+            .map_err(glue_error)?;
+        if !sync {
+            return Ok(json!({"JobRunId": id}));
+        }
+        let run = self
+            .wait(self.glue.wait_job_run(&scope, &name, &id))
+            .map_err(glue_error)?;
+        let shape = run.shape();
+        if run.state == "SUCCEEDED" {
+            Ok(shape)
+        } else {
+            Err(failure("States.TaskFailed".into(), shape.to_string()))
+        }
+    }
+}
+
 impl LocalTasks for Local {
     fn call(&self, region: &str, resource: &str, p: &Value) -> Option<Result<Value, TaskOutcome>> {
         Some(match resource {
             "arn:aws:states:::sns:publish" => self.publish(p),
+            "arn:aws:states:::glue:startJobRun" => self.start_job_run(region, p, false),
+            "arn:aws:states:::glue:startJobRun.sync" => self.start_job_run(region, p, true),
             "arn:aws:states:::sqs:sendMessage" => self.send_message(region, p),
             "arn:aws:states:::events:putEvents" => self.put_events(region, p),
             "arn:aws:states:::lambda:invoke" => {

@@ -324,6 +324,73 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 .collect();
             json!({"CrawlerMetricsList": list})
         }
+        // ---- jobs
+        "CreateJob" => json!({"Name": glue.create_job(scope, v).await?}),
+        "GetJob" => json!({"Job": glue.job(scope, &req_str(v, "JobName")?)?.shape()}),
+        "GetJobs" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 1000)?;
+            let all: Vec<_> = glue
+                .jobs(scope)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "Jobs", "NextToken", |j| j.shape())
+        }
+        "ListJobs" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 1000)?;
+            let all: Vec<_> = glue
+                .jobs(scope)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "JobNames", "NextToken", |j| {
+                json!(j.name)
+            })
+        }
+        "UpdateJob" => {
+            let name = req_str(v, "JobName")?;
+            let update = v.get("JobUpdate").ok_or_else(|| missing("jobUpdate"))?;
+            glue.update_job(scope, &name, update).await?;
+            json!({"JobName": name})
+        }
+        "DeleteJob" => {
+            // deleting a job that does not exist is not an error on AWS
+            let name = req_str(v, "JobName")?;
+            match glue.delete_job(scope, &name).await {
+                Ok(()) | Err(GlueError::EntityNotFoundException(_)) => json!({"JobName": name}),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        "StartJobRun" => {
+            json!({"JobRunId": glue.start_job_run(scope, &req_str(v, "JobName")?, v).await?})
+        }
+        "GetJobRun" => {
+            json!({"JobRun": glue.job_run(scope, &req_str(v, "JobName")?, &req_str(v, "RunId")?)?.shape()})
+        }
+        "GetJobRuns" => {
+            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 200)?;
+            let all: Vec<_> = glue
+                .job_runs(scope, &req_str(v, "JobName")?)?
+                .into_iter()
+                .skip(offset)
+                .take(limit + 1)
+                .collect();
+            paged(all, offset, limit, "JobRuns", "NextToken", |r| r.shape())
+        }
+        "BatchStopJobRun" => {
+            let name = req_str(v, "JobName")?;
+            let mut ok = vec![];
+            let mut errors = vec![];
+            for id in crate::values::strings(v, "JobRunIds") {
+                match glue.stop_job_run(scope, &name, &id).await {
+                    Ok(()) => ok.push(json!({"JobName": name, "JobRunId": id})),
+                    Err(e) => errors.push(json!({"JobName": name, "JobRunId": id, "ErrorDetail": {"ErrorCode": e.code(), "ErrorMessage": e.to_string()}})),
+                }
+            }
+            json!({"SuccessfulSubmissions": ok, "Errors": errors})
+        }
         // ---- data quality
         "CreateDataQualityRuleset" => json!({"Name": glue.create_ruleset(scope, v).await?}),
         "GetDataQualityRuleset" => glue.ruleset(scope, &req_str(v, "Name")?)?.shape(),

@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// or more; shoal's default is none).
     #[arg(long, default_value_t = 0.0)]
     glue_crawler_startup: f64,
+    /// The Python that runs Glue Python shell jobs (with the packages the scripts import, e.g.
+    /// awswrangler). Default: the Lambda Python.
+    #[arg(long, env = "SHOAL_GLUE_PYTHON")]
+    glue_python: Option<PathBuf>,
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
@@ -218,13 +222,13 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             s3.clone(),
             events.clone(),
             logs.clone(),
+            lambda.clone(),
             crate::glue::Settings {
                 endpoint: format!("http://{local}"),
-                python: a.lambda_python.clone(),
+                python: a.glue_python.clone().or_else(|| a.lambda_python.clone()),
                 session_startup: a.glue_session_startup,
                 crawler_startup: a.glue_crawler_startup,
                 wait_scale: if a.virtual_clock { 0.0 } else { a.wait_scale },
-                account: a.account.clone(),
             },
         )
         .await
@@ -234,6 +238,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             sqs: sqs.clone(),
             events: events.clone(),
             lambda: lambda.clone(),
+            glue: glue.clone(),
             account: a.account.clone(),
             runtime: tokio::runtime::Handle::current(),
         });

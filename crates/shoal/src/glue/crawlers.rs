@@ -20,9 +20,6 @@ use std::sync::Arc;
 /// Bytes of a JSON or CSV file a classifier reads.
 const SAMPLE: u64 = 1 << 20;
 
-#[derive(Default)]
-pub(crate) struct Live;
-
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Crawler {
     pub owner: String,
@@ -529,7 +526,7 @@ impl Glue {
     }
 
     /// Creates or updates one found table and its partitions; true when created.
-    async fn write_found(
+    pub(crate) async fn write_found(
         &self,
         scope: &Scope,
         database: &str,

@@ -5,10 +5,12 @@
 pub mod catalog;
 pub mod crawlers;
 pub mod infer;
+pub mod jobs;
 pub mod quality;
 pub mod sessions;
 pub mod trail;
 pub mod types;
+pub mod visual;
 
 use crate::sfn::arn::Scope;
 use crate::store::Store;
@@ -38,8 +40,6 @@ glue_errors!(
     CrawlerNotRunningException,
     ConcurrentRunsExceededException,
     IllegalSessionStateException,
-    ResourceNumberLimitExceededException,
-    OperationTimeoutException,
     InternalServiceException,
 );
 
@@ -80,7 +80,9 @@ pub struct Glue {
     pub events: Arc<crate::events::Events>,
     pub logs: Arc<crate::logs::Logs>,
     pub settings: Settings,
+    pub lambda: Arc<crate::lambda::Lambda>,
     pub(crate) sessions: sessions::Live,
+    pub(crate) runs: jobs::Live,
     me: Weak<Glue>,
 }
 
@@ -89,7 +91,7 @@ pub struct Glue {
 pub struct Settings {
     /// shoal's own endpoint, given to Python shell jobs as `AWS_ENDPOINT_URL`.
     pub endpoint: String,
-    /// The Python that runs Python shell jobs (the Lambda runtime's environment by default).
+    /// The Python that runs Python shell jobs (`--glue-python`; else the Lambda runtime's).
     pub python: Option<std::path::PathBuf>,
     /// Seconds an interactive session spends PROVISIONING before it is READY.
     pub session_startup: f64,
@@ -97,7 +99,6 @@ pub struct Settings {
     pub crawler_startup: f64,
     /// Real seconds per clock second (`--wait-scale`); 0 under the virtual clock.
     pub wait_scale: f64,
-    pub account: String,
 }
 
 impl Glue {
@@ -106,6 +107,7 @@ impl Glue {
         s3: Arc<crate::s3::S3>,
         events: Arc<crate::events::Events>,
         logs: Arc<crate::logs::Logs>,
+        lambda: Arc<crate::lambda::Lambda>,
         settings: Settings,
     ) -> Result<Arc<Glue>> {
         let glue = Arc::new_cyclic(|me| Glue {
@@ -114,11 +116,14 @@ impl Glue {
             events,
             logs,
             settings,
+            lambda,
             sessions: Default::default(),
+            runs: Default::default(),
             me: me.clone(),
         });
         sessions::start(&glue)?;
         crawlers::recover(&glue).await?;
+        jobs::recover(&glue).await?;
         Ok(glue)
     }
 

@@ -88,7 +88,7 @@ impl Record for Statement {
 }
 
 /// DPUs of one worker of each type.
-fn worker_dpus(kind: &str) -> f64 {
+pub(crate) fn worker_dpus(kind: &str) -> f64 {
     match kind {
         "G.025X" => 0.25,
         "G.2X" | "Z.2X" => 2.0,

@@ -80,7 +80,9 @@ impl Lake {
             .config()
             .clone()
             .with_default_catalog_and_schema(CATALOG, database.unwrap_or("default"));
-        let ctx = SessionContext::new_with_config_rt(config, state.runtime_env().clone());
+        // SQL may name S3 paths directly: SELECT * FROM 's3://bucket/prefix/'
+        let ctx = SessionContext::new_with_config_rt(config, state.runtime_env().clone())
+            .enable_url_table();
         ctx.register_catalog(
             CATALOG,
             Arc::new(GlueCatalog {
@@ -217,7 +219,7 @@ async fn provider(
     let columns = t.columns();
     let mut frames = vec![];
     for (loc, values) in data {
-        let df = match read(&ctx, &glue.s3, &folder(&loc), &format).await {
+        let df = match read(&ctx, &glue.s3, &folder_of(&loc), &format).await {
             Ok(df) => df,
             // an empty location is an empty table
             Err(e) if is_empty_location(&e) => continue,
@@ -267,7 +269,7 @@ async fn provider(
 }
 
 /// A location read as a folder (`s3://b/p` → `s3://b/p/`) unless it names a file.
-fn folder(loc: &str) -> String {
+pub fn folder_of(loc: &str) -> String {
     let last = loc.rsplit('/').next().unwrap_or("");
     if loc.ends_with('/') || !last.contains('.') {
         format!("{}/", loc.trim_end_matches('/'))

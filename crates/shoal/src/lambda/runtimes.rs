@@ -48,7 +48,7 @@ fn family(runtime: &str) -> &str {
 impl Lambda {
     /// The Python that runs functions: the configured one, or shoal's managed environment,
     /// created (with boto3) on first use.
-    async fn python(&self) -> Result<PathBuf> {
+    pub(crate) async fn python(&self) -> Result<PathBuf> {
         if let Some(p) = &self.settings.python {
             return Ok(p.clone());
         }
