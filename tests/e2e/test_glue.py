@@ -612,3 +612,49 @@ def test_python_shell_and_sql_jobs(make_server):
     while glue.get_job_run(JobName="slow", RunId=rid)["JobRun"]["JobRunState"] != "STOPPED" and time.time() < end:
         time.sleep(0.05)
     assert glue.get_job_run(JobName="slow", RunId=rid)["JobRun"]["JobRunState"] == "STOPPED"
+
+
+def test_athena_api_with_boto3_and_awswrangler(server):
+    s3, glue, posts, stats = lake(server)
+    athena = server.client(service="athena")
+    s3.create_bucket(Bucket="athena-results")
+    q = athena.start_query_execution(
+        QueryString='SELECT id, post_title, post_date_todate FROM "silver-posts" WHERE id <= 3 ORDER BY id',
+        QueryExecutionContext={"Database": "wordpress_api"},
+        ResultConfiguration={"OutputLocation": "s3://athena-results/q/"})["QueryExecutionId"]
+    end = time.time() + 20
+    while time.time() < end:
+        ex = athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]
+        if ex["Status"]["State"] not in ("QUEUED", "RUNNING"):
+            break
+        time.sleep(0.05)
+    assert ex["Status"]["State"] == "SUCCEEDED", ex
+    assert ex["ResultConfiguration"]["OutputLocation"] == f"s3://athena-results/q/{q}.csv"
+    pages = list(athena.get_paginator("get_query_results").paginate(QueryExecutionId=q, PaginationConfig={"PageSize": 2}))
+    rows = [[d.get("VarCharValue") for d in r["Data"]] for p in pages for r in p["ResultSet"]["Rows"]]
+    assert rows[0] == ["id", "post_title", "post_date_todate"] and len(pages) == 2
+    assert [r[:2] for r in rows[1:]] == [["1", "Post 0"], ["2", "Post 1"], ["3", "Post 2"]]
+    info = pages[0]["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+    assert [c["Type"] for c in info] == ["bigint", "varchar", "timestamp"]
+    csv = s3.get_object(Bucket="athena-results", Key=f"q/{q}.csv")["Body"].read().decode()
+    assert csv.splitlines()[:2] == ['"id","post_title","post_date_todate"', '"1","Post 0","2023-03-01T09:30:00"']
+    bad = athena.start_query_execution(QueryString="SELECT nope FROM wordpress_api.\"silver-posts\"")["QueryExecutionId"]
+    end = time.time() + 20
+    while athena.get_query_execution(QueryExecutionId=bad)["QueryExecution"]["Status"]["State"] == "RUNNING" and time.time() < end:
+        time.sleep(0.05)
+    st = athena.get_query_execution(QueryExecutionId=bad)["QueryExecution"]["Status"]
+    assert st["State"] == "FAILED" and "nope" in st["StateChangeReason"]
+    with pytest.raises(athena.exceptions.InvalidRequestException):
+        athena.get_query_results(QueryExecutionId=bad)
+
+    # awswrangler, pointed at shoal, reads a query into pandas
+    import awswrangler as wr
+    import boto3
+    wr.config.athena_endpoint_url = server.url
+    wr.config.s3_endpoint_url = server.url
+    wr.config.glue_endpoint_url = server.url
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    df = wr.athena.read_sql_query('SELECT post_type, count(*) AS n FROM "silver-posts" GROUP BY post_type ORDER BY post_type',
+                                  database="wordpress_api", ctas_approach=False, s3_output="s3://athena-results/wr/",
+                                  boto3_session=session)
+    assert df.to_dict("records") == [{"post_type": "page", "n": 10}, {"post_type": "post", "n": 30}]

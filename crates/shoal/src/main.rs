@@ -1,6 +1,7 @@
 //! `shoal`: one binary for the AWS serverless data stack, run locally.
 
 mod api;
+mod athena;
 mod cli;
 mod due;
 mod events;

@@ -1,6 +1,7 @@
 //! The HTTP front: decodes AWS wire protocols, calls a service, encodes the answer. Requests
 //! may be SigV4-signed with any credentials; the region comes from the signature.
 
+pub mod athena;
 pub mod cloudwatch;
 pub mod events;
 pub mod glue;
@@ -44,6 +45,7 @@ pub struct App {
     pub lambda: Arc<crate::lambda::Lambda>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub glue: Arc<crate::glue::Glue>,
+    pub athena: Arc<crate::athena::Athena>,
 }
 
 pub fn router(app: App) -> Router {
@@ -280,11 +282,14 @@ pub(crate) fn paged<T>(
     let mut out = Map::new();
     out.insert(key.into(), Value::Array(rows.iter().map(f).collect()));
     if more {
-        let t =
-            base64::engine::general_purpose::STANDARD.encode(format!("shoal:{}", offset + limit));
-        out.insert(token_key.into(), json!(t));
+        out.insert(token_key.into(), json!(token(offset + limit)));
     }
     Value::Object(out)
+}
+
+/// The pagination token of the page that starts at `offset` (read by [`token_offset`]).
+pub(crate) fn token(offset: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("shoal:{offset}"))
 }
 
 pub(crate) fn json_response(v: Value) -> Response {
@@ -370,7 +375,7 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
         .to_string();
     let scope = scope_of(&app, &headers);
     let result = match target.split_once('.') {
-        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS" | "Logs_20140328" | "GraniteServiceVersion20100801" | "AWSGlue"), action)) => {
+        Some((service @ ("AWSStepFunctions" | "AWSEvents" | "AmazonSSM" | "AmazonSQS" | "Logs_20140328" | "GraniteServiceVersion20100801" | "AWSGlue" | "AmazonAthena"), action)) => {
             let input = match json_body(&body) {
                 Ok(v) => v,
                 Err(e) => return e.into_response(),
@@ -379,6 +384,7 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
                 "AWSEvents" => events::handle(&app, &scope, action, &input).await,
                 "AmazonSSM" => ssm::handle(&app, &scope, action, &input).await,
                 "AWSGlue" => glue::handle(&app, &scope, &headers, action, &input).await,
+                "AmazonAthena" => athena::handle(&app, &scope, action, &input).await,
                 "Logs_20140328" => logs::handle(&app, &scope, action, &input).await,
                 "GraniteServiceVersion20100801" => {
                     cloudwatch::handle(&app, &scope, action, &input).await
@@ -410,11 +416,17 @@ async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
         Ok(v) => json_response(v),
         Err(e) => e.into_response(),
     };
-    if ["AWSEvents.", "AmazonSSM.", "Logs_20140328.", "AWSGlue."]
-        .iter()
-        .any(|p| target.starts_with(p))
+    if [
+        "AWSEvents.",
+        "AmazonSSM.",
+        "Logs_20140328.",
+        "AWSGlue.",
+        "AmazonAthena.",
+    ]
+    .iter()
+    .any(|p| target.starts_with(p))
     {
-        // EventBridge, SSM, Logs and Glue speak AWS JSON 1.1
+        // EventBridge, SSM, Logs, Glue and Athena speak AWS JSON 1.1
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/x-amz-json-1.1"),

@@ -255,6 +255,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             logs,
             lambda,
             metrics,
+            athena: crate::athena::Athena::new(glue.clone()),
             glue,
         });
         // small answers go out at once instead of waiting on the client's delayed ACK
