@@ -195,6 +195,22 @@ def test_crawlers_make_glue_shaped_tables(make_server):
     logs = server.client(service="logs").get_log_events(logGroupName="/aws-glue/crawlers", logStreamName="misc")["events"]
     assert any("Created table events" in e["message"] for e in logs), logs
 
+    # the seed's states: aws-sdk:glue:startCrawler answers at once; a second start while the
+    # crawl runs fails with Glue.CrawlerRunningException, which the Catch takes
+    sfn = server.client()
+    arn = machine(sfn, "crawl", {"StartAt": "Start Bronze Crawler", "States": {
+        "Start Bronze Crawler": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler",
+                                 "Parameters": {"Name": "wordpress_bronze"}, "Next": "Again"},
+        "Again": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler",
+                  "Parameters": {"Name": "wordpress_bronze"}, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Get"}], "End": True},
+        "Get": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:glue:getCrawler",
+                "Parameters": {"Name": "wordpress_bronze"}, "ResultSelector": {"state.$": "$.Crawler.State"}, "ResultPath": "$.crawler", "End": True}}})
+    d = wait_done(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    assert out["Error"] == "Glue.CrawlerRunningException" and out["crawler"]["state"] == "RUNNING", out
+    wait_crawler(glue, "wordpress_bronze")
+
 
 def test_sql_reads_the_catalog_like_athena(server):
     s3, glue, posts, stats = lake(server)

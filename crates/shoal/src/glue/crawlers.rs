@@ -653,6 +653,9 @@ impl Glue {
         let head = read(0, o.size.min(SAMPLE)).await?;
         if head.starts_with(b"PAR1") && o.size >= 12 {
             let tail = read(o.size - 8, 8).await?;
+            if tail.len() != 8 {
+                return Ok(None);
+            }
             let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
             if &tail[4..] != b"PAR1" || len + 8 > o.size {
                 return Err(GlueError::invalid(format!(

@@ -230,12 +230,16 @@ impl Plan {
                     }
                     let mut frames = vec![];
                     for p in &paths {
-                        log.lines.push(format!("Reading {format} from {p}"));
+                        let t = std::time::Instant::now();
                         frames.push(
                             crate::lake::read(ctx, &glue.s3, &crate::lake::folder_of(p), format)
                                 .await
                                 .map_err(|e| err(&e))?,
                         );
+                        log.lines.push(format!(
+                            "Opened {format} data at {p} in {:.2} s",
+                            t.elapsed().as_secs_f64()
+                        ));
                     }
                     let mut it = frames.into_iter();
                     let mut df = it.next().ok_or_else(|| err(&"no data"))?;
@@ -590,13 +594,15 @@ impl Plan {
             overwrite: s.get("Overwrite").and_then(Value::as_bool).unwrap_or(false),
         };
         let schema = df.schema().as_arrow().clone();
+        let t0 = std::time::Instant::now();
         let w = write(&glue.s3, df, &target)
             .await
             .map_err(|e| e.to_string())?;
         log.lines.push(format!(
-            "Wrote {} rows in {} file(s) to {location}",
+            "Wrote {} rows in {} file(s) to {location} in {:.2} s",
             w.rows,
-            w.keys.len()
+            w.keys.len(),
+            t0.elapsed().as_secs_f64()
         ));
         let update = policy
             .and_then(|p| p.get("EnableUpdateCatalog"))

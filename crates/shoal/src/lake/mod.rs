@@ -149,8 +149,8 @@ pub async fn read(
     let url = ListingTableUrl::parse(location)?;
     match format {
         "json" => {
-            let batch = json::read_location(s3, location).await?;
-            Ok(ctx.read_batch(batch)?)
+            let batches = json::read_location(s3, location).await?;
+            Ok(ctx.read_batches(batches)?)
         }
         _ => {
             let fmt: Arc<dyn FileFormat> = match format {

@@ -226,6 +226,24 @@ impl S3 {
             .ok_or_else(|| S3Error::no_key(key))
     }
 
+    /// All of an object's bytes in one buffer (the lake reads whole JSON and CSV files).
+    pub async fn read_all(&self, object: &Object) -> Result<Vec<u8>> {
+        let blobs = self.blobs.clone();
+        let pieces = object.pieces.clone();
+        let size = object.size as usize;
+        tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+            // read_to_end fills spare capacity without zeroing it first
+            let mut out = Vec::with_capacity(size);
+            for p in pieces {
+                blobs.read(&p.blob, 0, p.size)?.read_to_end(&mut out)?;
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(S3Error::internal)?
+        .map_err(S3Error::from)
+    }
+
     /// The bytes `start..start+len` of an object, read a chunk at a time.
     pub fn body(&self, object: &Object, start: u64, len: u64) -> BodyStream {
         // the pieces that hold the range, each with the offset and length to read
