@@ -60,7 +60,7 @@ pub struct Ruleset {
 /// One entry of `Rules = [...]`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
-    Check(Check),
+    Check(Box<Check>),
     /// `(r1) and (r2) ...`
     All(Vec<Rule>, String),
     /// `(r1) or (r2) ...`

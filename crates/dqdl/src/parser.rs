@@ -235,7 +235,7 @@ impl Parser<'_> {
     fn rule(&mut self) -> Result<Rule, ParseError> {
         let start = self.i;
         if !self.is_sym("(") {
-            return Ok(Rule::Check(self.check()?));
+            return Ok(Rule::Check(Box::new(self.check()?)));
         }
         let mut parts = vec![self.group()?];
         let mut op: Option<bool> = None;

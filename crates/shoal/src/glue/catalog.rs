@@ -238,9 +238,9 @@ impl Glue {
             .load::<Database>(&Glue::database_key(scope, &name))?
             .is_some()
         {
-            return Err(GlueError::AlreadyExistsException(format!(
-                "Database already exists."
-            )));
+            return Err(GlueError::AlreadyExistsException(
+                "Database already exists.".to_string(),
+            ));
         }
         let mut body = take(input, DATABASE_MEMBERS);
         body.insert("Name".into(), json!(name));
@@ -353,9 +353,9 @@ impl Glue {
             .load::<Table>(&Glue::table_key(scope, &db.name, &name))?
             .is_some()
         {
-            return Err(GlueError::AlreadyExistsException(format!(
-                "Table already exists."
-            )));
+            return Err(GlueError::AlreadyExistsException(
+                "Table already exists.".to_string(),
+            ));
         }
         let table = Table {
             owner: Glue::owner(scope),

@@ -349,7 +349,7 @@ impl Glue {
         self.emit(
             &scope,
             "Glue Crawler State Change",
-            json!({"crawlerName": c.name, "state": "Started", "message": format!("Crawler Started"), "accountId": scope.account}),
+            json!({"crawlerName": c.name, "state": "Started", "message": "Crawler Started", "accountId": scope.account}),
             vec![],
         )
         .await;
@@ -381,9 +381,7 @@ impl Glue {
                 ("FAILED", Some(e.to_string()), Counts::default())
             }
         };
-        lines.push(format!(
-            "BENCHMARK : Crawler has finished running and is in state READY"
-        ));
+        lines.push("BENCHMARK : Crawler has finished running and is in state READY".to_string());
         self.crawl_log(&scope, &c, &prefix, &lines).await;
         let Ok(mut now) = self.crawler(&scope, &c.name) else {
             return;
@@ -560,7 +558,7 @@ impl Glue {
             "compressionType": "none",
             "typeOfData": "file",
             "recordCount": t.rows.to_string(),
-            "averageRecordSize": if t.rows > 0 { (t.bytes / t.rows).to_string() } else { "0".into() },
+            "averageRecordSize": t.bytes.checked_div(t.rows).unwrap_or(0).to_string(),
             "objectCount": t.objects.to_string(),
             "sizeKey": t.bytes.to_string(),
             "CrawlerSchemaSerializerVersion": "1.0",

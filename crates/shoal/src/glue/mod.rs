@@ -20,6 +20,7 @@ macro_rules! glue_errors {
     ($($name:ident),* $(,)?) => {
         /// An API error: the variant is Glue's error code, the text its message.
         #[derive(Debug, thiserror::Error)]
+        #[allow(clippy::enum_variant_names)] // Glue's codes all end in Exception
         pub enum GlueError {
             $(#[error("{0}")] $name(String),)*
         }

@@ -7,7 +7,6 @@ use crate::s3::S3;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::reader::ReaderBuilder;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures_util::TryStreamExt;
 use std::sync::Arc;
 
 /// `s3://bucket/key` or `s3://bucket/prefix/` as `(bucket, key or prefix)`.
