@@ -175,6 +175,7 @@ def test_crawlers_make_glue_shaped_tables(make_server):
         put_parquet(s3, "silver", f"events/year=2024/month={month}/part.parquet", pa.table({"id": [1], "v": [v]}))
     s3.put_object(Bucket="silver", Key="feeds/lines/a.json", Body=b'{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n')
     s3.put_object(Bucket="silver", Key="feeds/csv/a.csv", Body=b"id,name,score\n1,a,2.5\n2,b,3\n")
+    s3.put_object(Bucket="silver", Key="feeds/piped/a.txt", Body=b"x|y\nu|v\n")
     glue.create_crawler(Name="misc", Role=GLUE_ROLE, DatabaseName="wordpress_api",
                         Targets={"S3Targets": [{"Path": "s3://silver/events/"}, {"Path": "s3://silver/feeds/"}]})
     glue.start_crawler(Name="misc")
@@ -192,6 +193,11 @@ def test_crawlers_make_glue_shaped_tables(make_server):
                           'SELECT month, v FROM wordpress_api.events ORDER BY month'], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [{"month": "01", "v": 1.5}, {"month": "02", "v": 2.5}]
+    # CSV tables read with their header line and delimiter, as crawled
+    for q, want in (("SELECT name, score FROM wordpress_api.csv ORDER BY id", [{"name": "a", "score": 2.5}, {"name": "b", "score": 3.0}]),
+                    ("SELECT col0, col1 FROM wordpress_api.piped ORDER BY col0", [{"col0": "u", "col1": "v"}, {"col0": "x", "col1": "y"}])):
+        out = subprocess.run([BIN, "sql", "--endpoint", server.url, "--format", "json", q], capture_output=True, text=True)
+        assert out.returncode == 0 and json.loads(out.stdout) == want, out.stdout + out.stderr
     logs = server.client(service="logs").get_log_events(logGroupName="/aws-glue/crawlers", logStreamName="misc")["events"]
     assert any("Created table events" in e["message"] for e in logs), logs
 

@@ -362,7 +362,10 @@ fn walk(node: &Node, path: Vec<String>, name: &str, out: &mut Vec<FoundTable>) {
                 .all(|s| schemas.iter().flatten().all(|t| similar(s, t)))
     };
     let hive = !node.children.is_empty() && node.children.keys().all(|k| k.contains('='));
-    let is_table = !node.files.is_empty() || hive || (node.children.len() >= 2 && children_similar);
+    // Glue: with include path folder1/ over folder1/table1/partition1..n, "the crawler creates a
+    // single table with two partition columns": similar children make this folder the table
+    let is_table =
+        !node.files.is_empty() || hive || (!node.children.is_empty() && children_similar);
     if is_table {
         if let Some(t) = table_at(node, path.clone(), name) {
             out.push(t);

@@ -231,11 +231,23 @@ impl Plan {
                     let mut frames = vec![];
                     for p in &paths {
                         let t = std::time::Instant::now();
-                        frames.push(
-                            crate::lake::read(ctx, &glue.s3, &crate::lake::folder_of(p), format)
-                                .await
-                                .map_err(|e| err(&e))?,
-                        );
+                        let at = crate::lake::folder_of(p);
+                        let df = if format == "csv" {
+                            // Glue Studio's separators and header switch
+                            let sep = match str_of("Separator").as_deref() {
+                                Some("tab") => b'\t',
+                                Some("pipe") => b'|',
+                                Some("semicolon") => b';',
+                                Some("ctrla") => 1,
+                                _ => b',',
+                            };
+                            let header =
+                                s.get("WithHeader").and_then(Value::as_bool).unwrap_or(true);
+                            crate::lake::read_csv(ctx, &at, sep, header).await
+                        } else {
+                            crate::lake::read(ctx, &glue.s3, &at, format).await
+                        };
+                        frames.push(df.map_err(|e| err(&e))?);
                         log.lines.push(format!(
                             "Opened {format} data at {p} in {:.2} s",
                             t.elapsed().as_secs_f64()

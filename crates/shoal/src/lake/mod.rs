@@ -146,32 +146,48 @@ pub async fn read(
     location: &str,
     format: &str,
 ) -> Result<DataFrame> {
-    let url = ListingTableUrl::parse(location)?;
     match format {
         "json" => {
             let batches = json::read_location(s3, location).await?;
             Ok(ctx.read_batches(batches)?)
         }
-        _ => {
-            let fmt: Arc<dyn FileFormat> = match format {
-                "csv" => Arc::new(CsvFormat::default().with_has_header(true)),
-                "parquet" | "glueparquet" => Arc::new(ParquetFormat::default()),
-                other => {
-                    return Err(LakeError::Data(format!(
-                        "shoal reads parquet, json and csv data; '{other}' is not supported"
-                    )))
-                }
-            };
-            let options = ListingOptions::new(fmt).with_file_extension("");
-            let state = ctx.state();
-            let schema = options.infer_schema(&state, &url).await?;
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(options)
-                .with_schema(schema);
-            let table = ListingTable::try_new(config)?;
-            Ok(ctx.read_table(Arc::new(table))?)
+        "csv" => read_csv(ctx, location, b',', true).await,
+        "parquet" | "glueparquet" => {
+            listing(ctx, location, Arc::new(ParquetFormat::default())).await
         }
+        other => Err(LakeError::Data(format!(
+            "shoal reads parquet, json and csv data; '{other}' is not supported"
+        ))),
     }
+}
+
+/// CSV objects with a given delimiter, with or without a header line.
+pub async fn read_csv(
+    ctx: &SessionContext,
+    location: &str,
+    delimiter: u8,
+    header: bool,
+) -> Result<DataFrame> {
+    let fmt = CsvFormat::default()
+        .with_has_header(header)
+        .with_delimiter(delimiter);
+    listing(ctx, location, Arc::new(fmt)).await
+}
+
+async fn listing(
+    ctx: &SessionContext,
+    location: &str,
+    fmt: Arc<dyn FileFormat>,
+) -> Result<DataFrame> {
+    let url = ListingTableUrl::parse(location)?;
+    let options = ListingOptions::new(fmt).with_file_extension("");
+    let state = ctx.state();
+    let schema = options.infer_schema(&state, &url).await?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    let table = ListingTable::try_new(config)?;
+    Ok(ctx.read_table(Arc::new(table))?)
 }
 
 /// A catalog table as a view: the files' columns matched to the catalog's names without regard
@@ -218,8 +234,32 @@ async fn provider(
     };
     let columns = t.columns();
     let mut frames = vec![];
+    // a CSV file without a header line names no columns: the catalog's go by position
+    let mut positional = false;
     for (loc, values) in data {
-        let df = match read(&ctx, &glue.s3, &folder_of(&loc), &format).await {
+        let read = match format.as_str() {
+            // a crawled CSV table says its delimiter and whether a header line is there
+            "csv" => {
+                let p = |k: &str| {
+                    t.body
+                        .pointer(&format!("/Parameters/{}", k.replace('/', "~1")))
+                        .or_else(|| {
+                            t.body
+                                .pointer(&format!("/StorageDescriptor/SerdeInfo/Parameters/{k}"))
+                        })
+                        .and_then(serde_json::Value::as_str)
+                };
+                let delimiter = p("field.delim")
+                    .or_else(|| p("delimiter"))
+                    .and_then(|d| d.bytes().next())
+                    .unwrap_or(b',');
+                let header = p("skip.header.line.count").is_some_and(|n| n != "0");
+                positional = !header;
+                read_csv(&ctx, &folder_of(&loc), delimiter, header).await
+            }
+            _ => read(&ctx, &glue.s3, &folder_of(&loc), &format).await,
+        };
+        let df = match read {
             Ok(df) => df,
             // an empty location is an empty table
             Err(e) if is_empty_location(&e) => continue,
@@ -232,11 +272,13 @@ async fn provider(
             .map(|f| f.name().clone())
             .collect();
         let mut exprs = vec![];
-        for (name, glue_type) in &columns {
+        for (n, (name, glue_type)) in columns.iter().enumerate() {
             let ty = crate::glue::types::arrow_type(glue_type).unwrap_or(DataType::Utf8);
+            let by_name = have.iter().find(|h| h.eq_ignore_ascii_case(name));
+            let by_position = have.get(n).filter(|_| positional);
             let e = if let Some(i) = keys.iter().position(|(k, _)| k == name) {
                 lit(values.get(i).cloned().unwrap_or_default())
-            } else if let Some(h) = have.iter().find(|h| h.eq_ignore_ascii_case(name)) {
+            } else if let Some(h) = by_position.or(by_name) {
                 col(format!("\"{}\"", h.replace('"', "\"\"")))
             } else {
                 lit(datafusion::scalar::ScalarValue::Null)
