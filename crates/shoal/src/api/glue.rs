@@ -269,28 +269,12 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             json!({})
         }
         "GetCrawler" => json!({"Crawler": glue.crawler(scope, &req_str(v, "Name")?)?.shape()}),
-        "GetCrawlers" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 1000)?;
-            let all: Vec<_> = glue
-                .crawlers(scope)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(all, offset, limit, "Crawlers", "NextToken", |c| c.shape())
-        }
-        "ListCrawlers" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 1000)?;
-            let all: Vec<_> = glue
-                .crawlers(scope)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(all, offset, limit, "CrawlerNames", "NextToken", |c| {
-                json!(c.name)
-            })
-        }
+        "GetCrawlers" => listing(v, glue.crawlers(scope)?, 100, 1000, "Crawlers", |c| {
+            c.shape()
+        })?,
+        "ListCrawlers" => listing(v, glue.crawlers(scope)?, 100, 1000, "CrawlerNames", |c| {
+            json!(c.name)
+        })?,
         "BatchGetCrawlers" => {
             let mut found = vec![];
             let mut missing_names = vec![];
@@ -327,28 +311,10 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
         // ---- jobs
         "CreateJob" => json!({"Name": glue.create_job(scope, v).await?}),
         "GetJob" => json!({"Job": glue.job(scope, &req_str(v, "JobName")?)?.shape()}),
-        "GetJobs" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 1000)?;
-            let all: Vec<_> = glue
-                .jobs(scope)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(all, offset, limit, "Jobs", "NextToken", |j| j.shape())
-        }
-        "ListJobs" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 1000)?;
-            let all: Vec<_> = glue
-                .jobs(scope)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(all, offset, limit, "JobNames", "NextToken", |j| {
-                json!(j.name)
-            })
-        }
+        "GetJobs" => listing(v, glue.jobs(scope)?, 100, 1000, "Jobs", |j| j.shape())?,
+        "ListJobs" => listing(v, glue.jobs(scope)?, 100, 1000, "JobNames", |j| {
+            json!(j.name)
+        })?,
         "UpdateJob" => {
             let name = req_str(v, "JobName")?;
             let update = v.get("JobUpdate").ok_or_else(|| missing("jobUpdate"))?;
@@ -369,16 +335,14 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
         "GetJobRun" => {
             json!({"JobRun": glue.job_run(scope, &req_str(v, "JobName")?, &req_str(v, "RunId")?)?.shape()})
         }
-        "GetJobRuns" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 200)?;
-            let all: Vec<_> = glue
-                .job_runs(scope, &req_str(v, "JobName")?)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(all, offset, limit, "JobRuns", "NextToken", |r| r.shape())
-        }
+        "GetJobRuns" => listing(
+            v,
+            glue.job_runs(scope, &req_str(v, "JobName")?)?,
+            100,
+            200,
+            "JobRuns",
+            |r| r.shape(),
+        )?,
         "BatchStopJobRun" => {
             let name = req_str(v, "JobName")?;
             let mut ok = vec![];
@@ -400,20 +364,13 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             json!({})
         }
         "ListDataQualityRulesets" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
-            let all: Vec<_> = glue
-                .rulesets(scope)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(all, offset, limit, "Rulesets", "NextToken", |r| {
+            listing(v, glue.rulesets(scope)?, 100, 100, "Rulesets", |r| {
                 let mut s = r.shape();
                 if let Some(m) = s.as_object_mut() {
                     m.remove("Ruleset");
                 }
                 s
-            })
+            })?
         }
         "StartDataQualityRulesetEvaluationRun" => {
             json!({"RunId": glue.start_evaluation(scope, v).await?})
@@ -422,14 +379,9 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             glue.evaluation_run(scope, &req_str(v, "RunId")?)?.shape()
         }
         "ListDataQualityRulesetEvaluationRuns" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
-            let all: Vec<_> = glue
-                .evaluation_runs(scope)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(all, offset, limit, "Runs", "NextToken", |r| r.shape())
+            listing(v, glue.evaluation_runs(scope)?, 100, 100, "Runs", |r| {
+                r.shape()
+            })?
         }
         "GetDataQualityResult" => glue.quality_result(scope, &req_str(v, "ResultId")?)?.body,
         "BatchGetDataQualityResult" => {
@@ -522,6 +474,20 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             ))
         }
     })
+}
+
+/// One page of `all` under `key` (Glue's `NextToken` and `MaxResults`), each shaped by `f`.
+fn listing<T>(
+    v: &Value,
+    all: Vec<T>,
+    default: usize,
+    max: usize,
+    key: &str,
+    f: impl Fn(&T) -> Value,
+) -> R {
+    let (offset, limit) = page(v, "NextToken", "MaxResults", default, max)?;
+    let rows: Vec<T> = all.into_iter().skip(offset).take(limit + 1).collect();
+    Ok(paged(rows, offset, limit, key, "NextToken", f))
 }
 
 /// GetTables' `Expression`: a regular expression over names, where `*` stands for any text as

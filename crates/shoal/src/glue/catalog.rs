@@ -52,45 +52,28 @@ impl Record for Table {
     }
 }
 
+/// A Glue column list as `(name, type)`; a column without a type reads as `string`.
+fn column_list(v: Option<&Value>) -> Vec<(String, String)> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let ty = c.get("Type").and_then(Value::as_str).unwrap_or("string");
+            Some((c.get("Name")?.as_str()?.to_string(), ty.to_string()))
+        })
+        .collect()
+}
+
 impl Table {
     /// The columns and partition keys as `(name, glue type)`.
     pub fn columns(&self) -> Vec<(String, String)> {
-        let cols = |v: Option<&Value>| -> Vec<(String, String)> {
-            v.and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| {
-                    Some((
-                        c.get("Name")?.as_str()?.to_string(),
-                        c.get("Type")
-                            .and_then(Value::as_str)
-                            .unwrap_or("string")
-                            .to_string(),
-                    ))
-                })
-                .collect()
-        };
-        let mut out = cols(self.body.pointer("/StorageDescriptor/Columns"));
+        let mut out = column_list(self.body.pointer("/StorageDescriptor/Columns"));
         out.extend(self.partition_keys());
         out
     }
 
     pub fn partition_keys(&self) -> Vec<(String, String)> {
-        self.body
-            .get("PartitionKeys")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                Some((
-                    c.get("Name")?.as_str()?.to_string(),
-                    c.get("Type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("string")
-                        .to_string(),
-                ))
-            })
-            .collect()
+        column_list(self.body.get("PartitionKeys"))
     }
 
     /// `StorageDescriptor.Location`.

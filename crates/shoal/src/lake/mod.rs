@@ -83,6 +83,11 @@ impl Lake {
         // SQL may name S3 paths directly: SELECT * FROM 's3://bucket/prefix/'
         let ctx = SessionContext::new_with_config_rt(config, state.runtime_env().clone())
             .enable_url_table();
+        self.with_catalog(ctx, scope)
+    }
+
+    /// `ctx` with the Glue Data Catalog of `scope` as `awsdatacatalog`.
+    fn with_catalog(&self, ctx: SessionContext, scope: &Scope) -> SessionContext {
         ctx.register_catalog(
             CATALOG,
             Arc::new(GlueCatalog {
@@ -96,15 +101,7 @@ impl Lake {
     /// A session of plain tables (register your own) that also reaches the catalog by full
     /// name, `awsdatacatalog.database.table`.
     pub fn scratch(&self, scope: &Scope) -> SessionContext {
-        let ctx = base_context(self.glue.s3.clone());
-        ctx.register_catalog(
-            CATALOG,
-            Arc::new(GlueCatalog {
-                glue: self.glue.clone(),
-                scope: scope.clone(),
-            }),
-        );
-        ctx
+        self.with_catalog(base_context(self.glue.s3.clone()), scope)
     }
 
     /// Runs one SQL statement over the catalog.
