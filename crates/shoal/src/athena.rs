@@ -7,6 +7,7 @@ use crate::glue::Glue;
 use crate::lake::Lake;
 use crate::sfn::arn::Scope;
 use crate::store::{put, Record, Records, Scan};
+use crate::values::epoch;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::DataType;
 use serde::{Deserialize, Serialize};
@@ -116,10 +117,6 @@ pub fn athena_type(t: &DataType) -> String {
         DataType::Map(_, _) => "map".into(),
         _ => "varchar".into(),
     }
-}
-
-fn epoch(t: DateTime<Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
 }
 
 /// A CSV field as Athena writes it: quoted, quotes doubled; NULL empty.

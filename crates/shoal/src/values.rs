@@ -14,6 +14,11 @@ pub fn strings(v: &Value, k: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A time as the AWS JSON protocols send it: epoch seconds with milliseconds.
+pub fn epoch(t: chrono::DateTime<chrono::Utc>) -> Value {
+    serde_json::json!(t.timestamp_millis() as f64 / 1000.0)
+}
+
 /// Member `k` as text: a string as it is, any other JSON as its text (as Step Functions sends
 /// a JSON `Message` or `Detail`); absent or null is `None`.
 pub fn text(v: &Value, k: &str) -> Option<String> {

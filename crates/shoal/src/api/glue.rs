@@ -90,24 +90,9 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             json!({})
         }
         "GetDatabase" => json!({"Database": glue.database(scope, &req_str(v, "Name")?)?.body}),
-        "GetDatabases" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
-            let all: Vec<Value> = glue
-                .databases(scope)?
-                .into_iter()
-                .map(|d| d.body)
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(
-                all,
-                offset,
-                limit,
-                "DatabaseList",
-                "NextToken",
-                Value::clone,
-            )
-        }
+        "GetDatabases" => listing(v, glue.databases(scope)?, 100, 100, "DatabaseList", |d| {
+            d.body.clone()
+        })?,
         "UpdateDatabase" => {
             let input = v
                 .get("DatabaseInput")
@@ -128,19 +113,15 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
         }
         "GetTable" => json!({"Table": glue.table(scope, &db()?, &req_str(v, "Name")?)?.body}),
         "GetTables" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
             let pattern = super::opt_str(v, "Expression")?
                 .map(|e| name_pattern(&e))
                 .transpose()?;
-            let all: Vec<Value> = glue
+            let all: Vec<_> = glue
                 .tables(scope, &db()?)?
                 .into_iter()
                 .filter(|t| pattern.as_ref().is_none_or(|p| p.is_match(&t.name)))
-                .map(|t| t.body)
-                .skip(offset)
-                .take(limit + 1)
                 .collect();
-            paged(all, offset, limit, "TableList", "NextToken", Value::clone)
+            listing(v, all, 100, 100, "TableList", |t| t.body.clone())?
         }
         "UpdateTable" => {
             let input = v.get("TableInput").ok_or_else(|| missing("tableInput"))?;
@@ -207,16 +188,9 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             json!({"Partition": glue.partition(scope, &db()?, &req_str(v, "TableName")?, &values)?.body})
         }
         "GetPartitions" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 1000, 1000)?;
             let expr = super::opt_str(v, "Expression")?;
-            let all: Vec<Value> = glue
-                .partitions(scope, &db()?, &req_str(v, "TableName")?, expr.as_deref())?
-                .into_iter()
-                .map(|p| p.body)
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(all, offset, limit, "Partitions", "NextToken", Value::clone)
+            let all = glue.partitions(scope, &db()?, &req_str(v, "TableName")?, expr.as_deref())?;
+            listing(v, all, 1000, 1000, "Partitions", |p| p.body.clone())?
         }
         "BatchGetPartition" => {
             let (db, table) = (db()?, req_str(v, "TableName")?);
@@ -395,23 +369,14 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             }
             json!({"Results": found, "ResultsNotFound": missing_ids})
         }
-        "ListDataQualityResults" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 100, 100)?;
-            let all: Vec<_> = glue
-                .quality_results(scope)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            paged(
-                all,
-                offset,
-                limit,
-                "Results",
-                "NextToken",
-                |r| json!({"ResultId": r.id, "DataSource": r.body["DataSource"], "StartedOn": r.body["StartedOn"]}),
-            )
-        }
+        "ListDataQualityResults" => listing(
+            v,
+            glue.quality_results(scope)?,
+            100,
+            100,
+            "Results",
+            |r| json!({"ResultId": r.id, "DataSource": r.body["DataSource"], "StartedOn": r.body["StartedOn"]}),
+        )?,
         // ---- interactive sessions
         "CreateSession" => {
             let s = glue.create_session(scope, v).await?;
@@ -421,22 +386,17 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             json!({"Session": glue.session_now(scope, &req_str(v, "Id")?)?.shape(glue.now())})
         }
         "ListSessions" => {
-            let (offset, limit) = page(v, "NextToken", "MaxResults", 1000, 1000)?;
             let now = glue.now();
-            let all: Vec<_> = glue
-                .sessions(scope)?
-                .into_iter()
-                .skip(offset)
-                .take(limit + 1)
-                .collect();
-            let mut out = paged(all.clone(), offset, limit, "Sessions", "NextToken", |s| {
+            let mut out = listing(v, glue.sessions(scope)?, 1000, 1000, "Sessions", |s| {
                 s.shape(now)
-            });
-            out["Ids"] = json!(all
-                .iter()
-                .take(limit)
-                .map(|s| s.id.clone())
-                .collect::<Vec<_>>());
+            })?;
+            let ids: Vec<Value> = out["Sessions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["Id"].clone())
+                .collect();
+            out["Ids"] = json!(ids);
             out
         }
         "StopSession" => {

@@ -228,7 +228,7 @@ pub(crate) fn token_offset(t: &str) -> Option<usize> {
 
 /// Timestamps as the AWS JSON protocols send them: epoch seconds.
 pub(crate) fn epoch(t: &chrono::DateTime<chrono::Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
+    crate::values::epoch(*t)
 }
 
 /// Where a request acts: the region of its signature, shoal's account.

@@ -5,6 +5,7 @@
 use super::{Glue, GlueError, Result};
 use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Record, Records, Scan, Write};
+use crate::values::epoch;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -158,10 +159,6 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn epoch(t: chrono::DateTime<chrono::Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
-}
-
 /// Copies the members of an input shape that the stored shape keeps.
 fn take(input: &Value, members: &[&str]) -> Map<String, Value> {
     members
@@ -203,14 +200,10 @@ const PARTITION_MEMBERS: &[&str] = &[
 ];
 
 impl Glue {
-    fn database_key(scope: &Scope, name: &str) -> String {
-        format!("{}:{}", Glue::owner(scope), name)
-    }
-
     pub fn database(&self, scope: &Scope, name: &str) -> Result<Database> {
         let name = name.to_lowercase();
         self.store
-            .load::<Database>(&Glue::database_key(scope, &name))?
+            .load::<Database>(&Glue::key(scope, &name))?
             .ok_or_else(|| GlueError::not_found(format!("Database {name}")))
     }
 
@@ -218,7 +211,7 @@ impl Glue {
         let name = catalog_name(input, "Name")?;
         if self
             .store
-            .load::<Database>(&Glue::database_key(scope, &name))?
+            .load::<Database>(&Glue::key(scope, &name))?
             .is_some()
         {
             return Err(GlueError::AlreadyExistsException(
@@ -254,12 +247,7 @@ impl Glue {
     }
 
     pub fn databases(&self, scope: &Scope) -> Result<Vec<Database>> {
-        let mut all: Vec<Database> = self.store.list(Scan {
-            owner: Some(&Glue::owner(scope)),
-            ..Default::default()
-        })?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(all)
+        self.owned(scope, |r: &Database| &r.name)
     }
 
     /// Deletes a database with its tables and their partitions.

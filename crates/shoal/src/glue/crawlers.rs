@@ -9,6 +9,7 @@ use super::infer::{self, File, FileSchema, FoundTable};
 use super::{Glue, GlueError, Result};
 use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Record, Records, Scan};
+use crate::values::epoch;
 use chrono::{DateTime, Utc};
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::parquet::file::metadata::ParquetMetaDataReader;
@@ -62,10 +63,6 @@ impl Record for Crawler {
     fn status(&self) -> String {
         self.state.clone()
     }
-}
-
-fn epoch(t: DateTime<Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
 }
 
 impl Crawler {
@@ -175,23 +172,14 @@ fn glob(p: &str) -> Option<regex::Regex> {
 }
 
 impl Glue {
-    fn crawler_key(scope: &Scope, name: &str) -> String {
-        format!("{}:{}", Glue::owner(scope), name)
-    }
-
     pub fn crawler(&self, scope: &Scope, name: &str) -> Result<Crawler> {
         self.store
-            .load::<Crawler>(&Glue::crawler_key(scope, name))?
+            .load::<Crawler>(&Glue::key(scope, name))?
             .ok_or_else(|| GlueError::not_found(format!("Crawler with name {name}")))
     }
 
     pub fn crawlers(&self, scope: &Scope) -> Result<Vec<Crawler>> {
-        let mut all: Vec<Crawler> = self.store.list(Scan {
-            owner: Some(&Glue::owner(scope)),
-            ..Default::default()
-        })?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(all)
+        self.owned(scope, |r: &Crawler| &r.name)
     }
 
     pub async fn create_crawler(&self, scope: &Scope, input: &Value) -> Result<()> {
@@ -205,7 +193,7 @@ impl Glue {
         check_targets(input)?;
         if self
             .store
-            .load::<Crawler>(&Glue::crawler_key(scope, name))?
+            .load::<Crawler>(&Glue::key(scope, name))?
             .is_some()
         {
             return Err(GlueError::AlreadyExistsException(format!(

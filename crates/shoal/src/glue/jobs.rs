@@ -12,6 +12,7 @@
 use super::{Glue, GlueError, Result};
 use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Record, Records, Scan};
+use crate::values::epoch;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -81,10 +82,6 @@ impl Record for JobRun {
     fn sort(&self) -> i64 {
         self.started.timestamp_millis()
     }
-}
-
-fn epoch(t: DateTime<Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
 }
 
 pub fn finished(state: &str) -> bool {
@@ -205,23 +202,14 @@ enum End {
 }
 
 impl Glue {
-    fn job_key(scope: &Scope, name: &str) -> String {
-        format!("{}:{}", Glue::owner(scope), name)
-    }
-
     pub fn job(&self, scope: &Scope, name: &str) -> Result<Job> {
         self.store
-            .load::<Job>(&Glue::job_key(scope, name))?
+            .load::<Job>(&Glue::key(scope, name))?
             .ok_or_else(|| GlueError::not_found(format!("Job {name}")))
     }
 
     pub fn jobs(&self, scope: &Scope) -> Result<Vec<Job>> {
-        let mut all: Vec<Job> = self.store.list(Scan {
-            owner: Some(&Glue::owner(scope)),
-            ..Default::default()
-        })?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(all)
+        self.owned(scope, |r: &Job| &r.name)
     }
 
     fn check_job(&self, input: &Value) -> Result<()> {
@@ -247,11 +235,7 @@ impl Glue {
             .and_then(Value::as_str)
             .ok_or_else(|| GlueError::invalid("Name is required"))?;
         self.check_job(input)?;
-        if self
-            .store
-            .load::<Job>(&Glue::job_key(scope, name))?
-            .is_some()
-        {
+        if self.store.load::<Job>(&Glue::key(scope, name))?.is_some() {
             return Err(GlueError::AlreadyExistsException(format!(
                 "Job {name} already exists"
             )));

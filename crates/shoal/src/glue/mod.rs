@@ -142,4 +142,25 @@ impl Glue {
     pub fn owner(scope: &Scope) -> String {
         format!("{}:{}", scope.account, scope.region)
     }
+
+    /// The key of a record named `name` in `scope` (databases, crawlers, jobs, rulesets,
+    /// sessions).
+    pub(crate) fn key(scope: &Scope, name: &str) -> String {
+        format!("{}:{name}", Glue::owner(scope))
+    }
+
+    /// Every record of one kind in `scope`, in name order.
+    pub(crate) fn owned<R: crate::store::Record>(
+        &self,
+        scope: &Scope,
+        name: impl Fn(&R) -> &str,
+    ) -> Result<Vec<R>> {
+        use crate::store::Records;
+        let mut all: Vec<R> = self.store.list(crate::store::Scan {
+            owner: Some(&Glue::owner(scope)),
+            ..Default::default()
+        })?;
+        all.sort_by(|a, b| name(a).cmp(name(b)));
+        Ok(all)
+    }
 }

@@ -11,6 +11,7 @@ use super::{Glue, GlueError, Result};
 use crate::lake::Lake;
 use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Record, Records, Scan};
+use crate::values::epoch;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::Array;
 use datafusion::prelude::SessionContext;
@@ -88,10 +89,6 @@ impl Record for QualityResult {
     fn sort(&self) -> i64 {
         self.started.timestamp_millis()
     }
-}
-
-fn epoch(t: DateTime<Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
 }
 
 fn hex_id(prefix: &str) -> String {
@@ -178,13 +175,9 @@ fn unmet(v: &str) -> String {
 }
 
 impl Glue {
-    fn ruleset_key(scope: &Scope, name: &str) -> String {
-        format!("{}:{}", Glue::owner(scope), name)
-    }
-
     pub fn ruleset(&self, scope: &Scope, name: &str) -> Result<Ruleset> {
         self.store
-            .load::<Ruleset>(&Glue::ruleset_key(scope, name))?
+            .load::<Ruleset>(&Glue::key(scope, name))?
             .ok_or_else(|| {
                 GlueError::not_found(format!(
                     "Cannot find Data Quality Ruleset in account {} with name {name}",
@@ -194,12 +187,7 @@ impl Glue {
     }
 
     pub fn rulesets(&self, scope: &Scope) -> Result<Vec<Ruleset>> {
-        let mut all: Vec<Ruleset> = self.store.list(Scan {
-            owner: Some(&Glue::owner(scope)),
-            ..Default::default()
-        })?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(all)
+        self.owned(scope, |r: &Ruleset| &r.name)
     }
 
     fn check_dqdl(input: &Value) -> Result<()> {
@@ -220,7 +208,7 @@ impl Glue {
         Glue::check_dqdl(input)?;
         if self
             .store
-            .load::<Ruleset>(&Glue::ruleset_key(scope, name))?
+            .load::<Ruleset>(&Glue::key(scope, name))?
             .is_some()
         {
             return Err(GlueError::AlreadyExistsException(format!(
@@ -405,6 +393,7 @@ impl Glue {
             now: self.now(),
             aliases: aliases(&run.input),
             refs: std::sync::Mutex::new(BTreeMap::new()),
+            counted: std::sync::Mutex::new(BTreeMap::new()),
         };
         let mut out = vec![];
         for name in crate::values::strings(&run.input, "RulesetNames") {
@@ -442,10 +431,7 @@ impl Glue {
             }
             let total = rule_results.len();
             let id = hex_id("dqresult");
-            let rows = eval
-                .count("SELECT count(*) FROM primary")
-                .await
-                .unwrap_or(0.0);
+            let rows = eval.rows("primary").await.unwrap_or(0.0);
             let body = json!({
                 "ResultId": id,
                 "Score": if total == 0 { 1.0 } else { passed as f64 / total as f64 },
@@ -507,6 +493,8 @@ struct Evaluator<'a> {
     aliases: BTreeMap<String, (String, String)>,
     /// Reference aliases already registered, by alias.
     refs: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Row counts already taken, by the `FROM` they counted: most rules need the dataset's.
+    counted: std::sync::Mutex<BTreeMap<String, f64>>,
 }
 
 fn quote(name: &str) -> String {
@@ -539,6 +527,24 @@ impl Evaluator<'_> {
         let text = datafusion::arrow::util::display::array_value_to_string(col, 0)
             .map_err(|e| e.to_string())?;
         Ok(Val::Str(text))
+    }
+
+    /// The rows of a `FROM` clause (`primary`, `primary WHERE (...)`, a reference), counted once.
+    async fn rows(&self, from: &str) -> Result<f64, String> {
+        if let Some(n) = self
+            .counted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(from)
+        {
+            return Ok(*n);
+        }
+        let n = self.count(&format!("SELECT count(*) FROM {from}")).await?;
+        self.counted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(from.to_string(), n);
+        Ok(n)
     }
 
     async fn count(&self, sql: &str) -> Result<f64, String> {
@@ -687,7 +693,7 @@ impl Evaluator<'_> {
         let from = self.from(c);
         match c.kind.as_str() {
             "RowCount" => {
-                let n = self.count(&format!("SELECT count(*) FROM {from}")).await?;
+                let n = self.rows(&from).await?;
                 self.judge(c, n, "Dataset.*.RowCount".into())
             }
             "ColumnCount" => self.judge(c, cols.len() as f64, "Dataset.*.ColumnCount".into()),
@@ -720,8 +726,8 @@ impl Evaluator<'_> {
             }
             "RowCountMatch" => {
                 let r = self.reference(&p(0)?).await?;
-                let n = self.count(&format!("SELECT count(*) FROM {from}")).await?;
-                let m = self.count(&format!("SELECT count(*) FROM {r}")).await?;
+                let n = self.rows(&from).await?;
+                let m = self.rows(&r).await?;
                 let ratio = if m == 0.0 {
                     if n == 0.0 {
                         1.0
@@ -833,7 +839,7 @@ impl Evaluator<'_> {
                 let pred = freshness(cond, self.now)?
                     .sql(&format!("CAST({col} AS TIMESTAMP)"), self.now)
                     .map_err(|e| e.to_string())?;
-                let n = self.count(&format!("SELECT count(*) FROM {from}")).await?;
+                let n = self.rows(&from).await?;
                 let ok_rows = self
                     .count(&format!("SELECT count(*) FROM {from} WHERE {pred}"))
                     .await?;
@@ -877,7 +883,7 @@ impl Evaluator<'_> {
                         })
                     }
                     None => {
-                        let n = self.count("SELECT count(*) FROM primary").await?;
+                        let n = self.rows("primary").await?;
                         let m = self.count(&format!("SELECT count(*) FROM ({sql})")).await?;
                         let frac = if n == 0.0 { 1.0 } else { m / n };
                         let pass = match &c.threshold {
@@ -927,7 +933,7 @@ impl Evaluator<'_> {
                     .zip(&theirs)
                     .map(|(a, b)| Ok(format!("p.{} = r.{}", self.column(&cols, a)?, quote(b))))
                     .collect::<Result<_, String>>()?;
-                let n = self.count(&format!("SELECT count(*) FROM {from}")).await?;
+                let n = self.rows(&from).await?;
                 let found = self.count(&format!("SELECT count(*) FROM (SELECT * FROM {from}) p WHERE EXISTS (SELECT 1 FROM {r} r WHERE {})", on.join(" AND "))).await?;
                 let frac = if n == 0.0 { 1.0 } else { found / n };
                 self.judge(c, frac, format!("Column.{}.ReferentialIntegrity", p(0)?))
@@ -945,7 +951,7 @@ impl Evaluator<'_> {
         subject: &str,
         metric: &str,
     ) -> Result<Outcome, String> {
-        let n = self.count(&format!("SELECT count(*) FROM {from}")).await?;
+        let n = self.rows(from).await?;
         let ok_rows = self
             .count(&format!("SELECT count(*) FROM {from} WHERE {pred}"))
             .await?;

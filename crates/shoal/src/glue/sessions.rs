@@ -9,6 +9,7 @@
 use super::{Glue, GlueError, Result};
 use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Record, Records, Scan};
+use crate::values::epoch;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -154,10 +155,6 @@ impl Session {
     }
 }
 
-fn epoch(t: DateTime<Utc>) -> Value {
-    json!(t.timestamp_millis() as f64 / 1000.0)
-}
-
 impl Statement {
     /// Glue's `Statement` shape.
     pub fn shape(&self) -> Value {
@@ -209,13 +206,9 @@ impl Glue {
         }
     }
 
-    fn session_key(scope: &Scope, id: &str) -> String {
-        format!("{}:{}", Glue::owner(scope), id)
-    }
-
     pub fn session(&self, scope: &Scope, id: &str) -> Result<Session> {
         self.store
-            .load::<Session>(&Glue::session_key(scope, id))?
+            .load::<Session>(&Glue::key(scope, id))?
             .ok_or_else(|| GlueError::not_found(format!("Session {id}")))
     }
 
@@ -231,7 +224,7 @@ impl Glue {
         }
         if self
             .store
-            .load::<Session>(&Glue::session_key(scope, &id))?
+            .load::<Session>(&Glue::key(scope, &id))?
             .is_some()
         {
             return Err(GlueError::AlreadyExistsException(format!(

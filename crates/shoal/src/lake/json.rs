@@ -43,30 +43,16 @@ pub fn keys(s3: &Arc<S3>, location: &str) -> Result<(String, Vec<crate::s3::mode
     } else {
         format!("{key}/")
     };
-    let mut out = vec![];
-    let mut after: Option<String> = None;
-    loop {
-        let page = s3
-            .list_objects(
-                &bucket,
-                &crate::s3::listing::Query {
-                    prefix: &prefix,
-                    delimiter: None,
-                    max_keys: 1000,
-                    after: after.as_deref(),
-                },
-            )
-            .map_err(|e| LakeError::Data(format!("{location}: {e}")))?;
-        out.extend(page.objects.into_iter().filter(|o| {
+    let out = s3
+        .objects_under(&bucket, &prefix)
+        .map_err(|e| LakeError::Data(format!("{location}: {e}")))?
+        .into_iter()
+        .filter(|o| {
             !o.key[prefix.len()..]
                 .split('/')
                 .any(|seg| seg.starts_with('_') || seg.starts_with('.'))
-        }));
-        match page.next {
-            Some(n) if page.truncated => after = Some(n),
-            _ => break,
-        }
-    }
+        })
+        .collect();
     Ok((bucket, out))
 }
 

@@ -66,27 +66,7 @@ impl S3Store {
 
     /// Every object under `prefix` (a key prefix; folders end in `/`).
     fn objects(&self, prefix: &str) -> object_store::Result<Vec<crate::s3::model::Object>> {
-        let mut out = vec![];
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .s3
-                .list_objects(
-                    &self.bucket,
-                    &crate::s3::listing::Query {
-                        prefix,
-                        delimiter: None,
-                        max_keys: 1000,
-                        after: after.as_deref(),
-                    },
-                )
-                .map_err(generic)?;
-            out.extend(page.objects);
-            match page.next {
-                Some(n) if page.truncated => after = Some(n),
-                _ => return Ok(out),
-            }
-        }
+        self.s3.objects_under(&self.bucket, prefix).map_err(generic)
     }
 }
 

@@ -226,6 +226,18 @@ impl S3 {
             .ok_or_else(|| S3Error::no_key(key))
     }
 
+    /// Every object whose key starts with `prefix`, in key order (the lake reads whole folders).
+    pub fn objects_under(&self, bucket: &str, prefix: &str) -> Result<Vec<Object>> {
+        let map = self.read();
+        let live = map.get(bucket).ok_or_else(|| S3Error::no_bucket(bucket))?;
+        Ok(live
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, o)| o.clone())
+            .collect())
+    }
+
     /// All of an object's bytes in one buffer (the lake reads whole JSON and CSV files).
     pub async fn read_all(&self, object: &Object) -> Result<Vec<u8>> {
         let blobs = self.blobs.clone();
