@@ -218,6 +218,74 @@ def test_crawlers_make_glue_shaped_tables(make_server):
     wait_crawler(glue, "wordpress_bronze")
 
 
+def test_crawler_schedules_fire_on_the_clock(make_server):
+    server = make_server("--virtual-clock")
+    s3, glue = server.client(service="s3"), server.client(service="glue")
+    s3.create_bucket(Bucket="silver")
+    put_parquet(s3, "silver", "daily/posts.parquet", pa.table({"id": [1, 2]}))
+    glue.create_database(DatabaseInput={"Name": "lake"})
+    with pytest.raises(glue.exceptions.InvalidInputException, match="only cron"):
+        glue.create_crawler(Name="bad", Role=GLUE_ROLE, DatabaseName="lake", Schedule="rate(1 day)",
+                            Targets={"S3Targets": [{"Path": "s3://silver/daily/"}]})
+    with pytest.raises(glue.exceptions.InvalidInputException, match="cron"):
+        glue.create_crawler(Name="bad", Role=GLUE_ROLE, DatabaseName="lake", Schedule="cron(0 25 * * ? *)",
+                            Targets={"S3Targets": [{"Path": "s3://silver/daily/"}]})
+    glue.create_crawler(Name="daily", Role=GLUE_ROLE, DatabaseName="lake", Schedule="cron(0 7 * * ? *)",
+                        Targets={"S3Targets": [{"Path": "s3://silver/daily/"}]})
+    c = glue.get_crawler(Name="daily")["Crawler"]
+    assert c["Schedule"] == {"ScheduleExpression": "cron(0 7 * * ? *)", "State": "SCHEDULED"}, c
+    with pytest.raises(glue.exceptions.SchedulerRunningException):
+        glue.start_crawler_schedule(CrawlerName="daily")
+    now = subprocess.run([BIN, "clock", "--endpoint", server.url], capture_output=True, text=True)
+    assert now.returncode == 0, now.stderr
+    t = time.mktime(time.strptime(now.stdout.split(".")[0], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    next7 = (t // 86400) * 86400 + 7 * 3600
+    if next7 <= t:
+        next7 += 86400
+
+    def advance(secs):
+        r = subprocess.run([BIN, "clock", "advance", f"{int(secs)}s", "--endpoint", server.url], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+    # nothing runs before 07:00 UTC; at 07:00 the crawl runs and makes the table
+    advance(next7 - t - 60)
+    time.sleep(0.3)
+    assert "LastCrawl" not in glue.get_crawler(Name="daily")["Crawler"]
+    advance(120)
+    c = wait_crawler(glue, "daily")
+    assert c["LastCrawl"]["Status"] == "SUCCEEDED", c
+    assert glue.get_table(DatabaseName="lake", Name="daily")["Table"]["Parameters"]["recordCount"] == "2"
+    runs = glue.get_crawler_metrics(CrawlerNameList=["daily"])["CrawlerMetricsList"][0]
+    assert runs["TablesCreated"] == 1, runs
+    # a stopped schedule does not fire; a started one does again
+    glue.stop_crawler_schedule(CrawlerName="daily")
+    assert glue.get_crawler(Name="daily")["Crawler"]["Schedule"]["State"] == "NOT_SCHEDULED"
+    with pytest.raises(glue.exceptions.SchedulerNotRunningException):
+        glue.stop_crawler_schedule(CrawlerName="daily")
+    glue.delete_table(DatabaseName="lake", Name="daily")
+    advance(86400)
+    time.sleep(0.3)
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_table(DatabaseName="lake", Name="daily")
+    glue.update_crawler_schedule(CrawlerName="daily", Schedule="cron(30 8 * * ? *)")
+    glue.start_crawler_schedule(CrawlerName="daily")
+    advance(86400)
+    end = time.time() + 20
+    while time.time() < end:
+        try:
+            glue.get_table(DatabaseName="lake", Name="daily")
+            break
+        except glue.exceptions.EntityNotFoundException:
+            time.sleep(0.05)
+    else:
+        raise AssertionError("the restarted schedule did not crawl")
+    # a crawler without a schedule has none to start
+    glue.create_crawler(Name="manual", Role=GLUE_ROLE, DatabaseName="lake",
+                        Targets={"S3Targets": [{"Path": "s3://silver/daily/"}]})
+    with pytest.raises(glue.exceptions.NoScheduleException):
+        glue.start_crawler_schedule(CrawlerName="manual")
+
+
 def test_sql_reads_the_catalog_like_athena(server):
     s3, glue, posts, stats = lake(server)
     q = 'SELECT p.id, p.post_title, s.count FROM wordpress_api."silver-posts" p JOIN wordpress_api."silver-statistics_pages" s ON p.id = s.id WHERE p.id <= 2 ORDER BY s.count'

@@ -268,6 +268,18 @@ async fn dispatch(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             glue.stop_crawler(scope, &req_str(v, "Name")?).await?;
             json!({})
         }
+        "UpdateCrawlerSchedule" => {
+            let schedule = v.get("Schedule").and_then(Value::as_str);
+            glue.update_crawler_schedule(scope, &req_str(v, "CrawlerName")?, schedule)
+                .await?;
+            json!({})
+        }
+        "StartCrawlerSchedule" | "StopCrawlerSchedule" => {
+            let on = action == "StartCrawlerSchedule";
+            glue.set_crawler_schedule(scope, &req_str(v, "CrawlerName")?, on)
+                .await?;
+            json!({})
+        }
         "DeleteCrawler" => {
             glue.delete_crawler(scope, &req_str(v, "Name")?).await?;
             json!({})

@@ -41,6 +41,9 @@ pub struct Crawler {
     pub started: Option<DateTime<Utc>>,
     #[serde(default)]
     pub stop_asked: bool,
+    /// StopCrawlerSchedule paused the schedule (Glue's `NOT_SCHEDULED`).
+    #[serde(default)]
+    pub schedule_stopped: bool,
 }
 
 /// What the last run did to the catalog.
@@ -93,7 +96,12 @@ impl Crawler {
         ] {
             if let Some(x) = self.input.get(k) {
                 v[k] = if k == "Schedule" {
-                    json!({"ScheduleExpression": x, "State": "SCHEDULED"})
+                    let state = if self.schedule_stopped {
+                        "NOT_SCHEDULED"
+                    } else {
+                        "SCHEDULED"
+                    };
+                    json!({"ScheduleExpression": x, "State": state})
                 } else {
                     x.clone()
                 };
@@ -103,6 +111,14 @@ impl Crawler {
             v["LastCrawl"] = l.clone();
         }
         v
+    }
+
+    /// The schedule expression, if the crawler has one.
+    pub fn schedule(&self) -> Option<&str> {
+        self.input
+            .get("Schedule")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     fn paths(&self) -> Vec<(String, Vec<String>)> {
@@ -122,6 +138,11 @@ impl Crawler {
 }
 
 fn check_targets(input: &Value) -> Result<()> {
+    if let Some(s) = input.get("Schedule").and_then(Value::as_str) {
+        if !s.is_empty() {
+            super::schedules::parse(s)?;
+        }
+    }
     let targets = input
         .get("Targets")
         .ok_or_else(|| GlueError::invalid("Targets is required"))?;
@@ -214,8 +235,10 @@ impl Glue {
             counts: Counts::default(),
             started: None,
             stop_asked: false,
+            schedule_stopped: false,
         };
         self.store.commit(vec![put(&c)]).done().await?;
+        self.crawler_schedules.notify_one();
         Ok(())
     }
 
@@ -239,6 +262,57 @@ impl Glue {
         c.version += 1;
         c.updated = self.now();
         self.store.commit(vec![put(&c)]).done().await?;
+        self.crawler_schedules.notify_one();
+        Ok(())
+    }
+
+    /// UpdateCrawlerSchedule: a new expression (empty: none), allowed while the crawler runs.
+    pub async fn update_crawler_schedule(
+        &self,
+        scope: &Scope,
+        name: &str,
+        schedule: Option<&str>,
+    ) -> Result<()> {
+        let mut c = self.crawler(scope, name)?;
+        if let Some(s) = schedule.filter(|s| !s.is_empty()) {
+            super::schedules::parse(s)?;
+        }
+        if let Some(m) = c.input.as_object_mut() {
+            match schedule {
+                Some(s) => m.insert("Schedule".into(), json!(s)),
+                None => m.remove("Schedule"),
+            };
+        }
+        c.updated = self.now();
+        self.store.commit(vec![put(&c)]).done().await?;
+        self.crawler_schedules.notify_one();
+        Ok(())
+    }
+
+    /// Start/StopCrawlerSchedule: SCHEDULED or NOT_SCHEDULED, with Glue's errors.
+    pub async fn set_crawler_schedule(&self, scope: &Scope, name: &str, on: bool) -> Result<()> {
+        let mut c = self.crawler(scope, name)?;
+        match (c.schedule().is_some(), on, c.schedule_stopped) {
+            (false, true, _) => {
+                return Err(GlueError::NoScheduleException(format!(
+                    "Crawler with name {name} has no schedule"
+                )))
+            }
+            (false, false, _) | (true, false, true) => {
+                return Err(GlueError::SchedulerNotRunningException(format!(
+                    "Schedule of crawler {name} is not running"
+                )))
+            }
+            (true, true, false) => {
+                return Err(GlueError::SchedulerRunningException(format!(
+                    "Schedule of crawler {name} is already running"
+                )))
+            }
+            _ => {}
+        }
+        c.schedule_stopped = !on;
+        self.store.commit(vec![put(&c)]).done().await?;
+        self.crawler_schedules.notify_one();
         Ok(())
     }
 
@@ -253,6 +327,7 @@ impl Glue {
             .commit(vec![delete::<Crawler>(&c.key())])
             .done()
             .await?;
+        self.crawler_schedules.notify_one();
         Ok(())
     }
 
@@ -305,7 +380,13 @@ impl Glue {
         })
     }
 
-    async fn crawl_log(&self, scope: &Scope, c: &Crawler, prefix: &str, lines: &[String]) {
+    pub(super) async fn crawl_log(
+        &self,
+        scope: &Scope,
+        c: &Crawler,
+        prefix: &str,
+        lines: &[String],
+    ) {
         let now = self.now().timestamp_millis();
         let events = lines
             .iter()

@@ -7,6 +7,7 @@ pub mod crawlers;
 pub mod infer;
 pub mod jobs;
 pub mod quality;
+pub mod schedules;
 pub mod sessions;
 pub mod trail;
 pub mod types;
@@ -41,6 +42,9 @@ glue_errors!(
     CrawlerNotRunningException,
     ConcurrentRunsExceededException,
     IllegalSessionStateException,
+    NoScheduleException,
+    SchedulerRunningException,
+    SchedulerNotRunningException,
     InternalServiceException,
 );
 
@@ -84,6 +88,8 @@ pub struct Glue {
     pub lambda: Arc<crate::lambda::Lambda>,
     pub(crate) sessions: sessions::Live,
     pub(crate) runs: jobs::Live,
+    /// Rung when a crawler's schedule may have changed.
+    pub(crate) crawler_schedules: Arc<tokio::sync::Notify>,
     me: Weak<Glue>,
 }
 
@@ -120,11 +126,13 @@ impl Glue {
             lambda,
             sessions: Default::default(),
             runs: Default::default(),
+            crawler_schedules: Default::default(),
             me: me.clone(),
         });
         sessions::start(&glue)?;
         crawlers::recover(&glue).await?;
         jobs::recover(&glue).await?;
+        schedules::start(&glue);
         Ok(glue)
     }
 
