@@ -120,12 +120,20 @@ pub fn array_to_lines(buf: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
-/// Every JSON record at a location: each object's records (an array or JSON Lines) decoded
-/// by Arrow's JSON reader with a schema inferred from all of them.
+/// Every JSON record at a location (each object an array or JSON Lines): in parallel runs
+/// when [`super::runs`] can, else in one strict pass with a schema inferred from every record.
 pub async fn read_location(s3: &Arc<S3>, location: &str) -> Result<Vec<RecordBatch>> {
     let (bucket, objects) = keys(s3, location)?;
     if objects.is_empty() {
         return Err(LakeError::Data(format!("no objects at {location}")));
+    }
+    // the fast path: runs of records on every core
+    let (s3c, all) = (s3.clone(), objects.clone());
+    let fast = tokio::task::spawn_blocking(move || super::runs::read(&s3c, &all))
+        .await
+        .map_err(|e| LakeError::Data(e.to_string()))?;
+    if let Some(batches) = fast {
+        return Ok(batches);
     }
     let mut lines: Vec<u8> = vec![];
     for o in objects {
@@ -151,7 +159,7 @@ pub async fn read_location(s3: &Arc<S3>, location: &str) -> Result<Vec<RecordBat
 
 /// Lines a schema is first inferred from; the rest are decoded strictly against it, and any
 /// line that does not fit sends the whole input through inference from every line.
-const SAMPLE_LINES: usize = 10_000;
+const SAMPLE_LINES: usize = super::runs::SAMPLE_RECORDS;
 
 /// JSON Lines to Arrow with a schema that fits every line, decoded on every core.
 pub fn decode_lines(lines: &[u8]) -> Result<Vec<RecordBatch>> {

@@ -5,6 +5,7 @@
 
 pub mod answer;
 pub mod json;
+pub mod runs;
 pub mod store;
 pub mod write;
 

@@ -241,19 +241,17 @@ impl S3 {
     /// All of an object's bytes in one buffer (the lake reads whole JSON and CSV files).
     pub async fn read_all(&self, object: &Object) -> Result<Vec<u8>> {
         let blobs = self.blobs.clone();
-        let pieces = object.pieces.clone();
-        let size = object.size as usize;
-        tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-            // read_to_end fills spare capacity without zeroing it first
-            let mut out = Vec::with_capacity(size);
-            for p in pieces {
-                blobs.read(&p.blob, 0, p.size)?.read_to_end(&mut out)?;
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(S3Error::internal)?
-        .map_err(S3Error::from)
+        let object = object.clone();
+        tokio::task::spawn_blocking(move || read_range(&*blobs, &object, 0, object.size))
+            .await
+            .map_err(S3Error::internal)?
+            .map_err(S3Error::from)
+    }
+
+    /// The bytes `start..start+len` of an object (fewer at its end), read on the calling
+    /// thread: for the lake's workers, which read many ranges of one object at once.
+    pub fn read_range_blocking(&self, object: &Object, start: u64, len: u64) -> Result<Vec<u8>> {
+        read_range(&*self.blobs, object, start, len).map_err(S3Error::from)
     }
 
     /// The bytes `start..start+len` of an object, read a chunk at a time.
@@ -480,4 +478,27 @@ fn check(sums: &Sums, expect: &Expect) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The bytes `start..start+len` of an object, across its pieces; read_to_end fills spare
+/// capacity without zeroing it first.
+fn read_range(
+    blobs: &dyn super::blobs::Blobs,
+    object: &Object,
+    start: u64,
+    len: u64,
+) -> std::io::Result<Vec<u8>> {
+    let end = start.saturating_add(len).min(object.size);
+    let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
+    let mut at = 0u64;
+    for p in &object.pieces {
+        let (lo, hi) = (at.max(start), (at + p.size).min(end));
+        if lo < hi {
+            blobs
+                .read(&p.blob, lo - at, hi - lo)?
+                .read_to_end(&mut out)?;
+        }
+        at += p.size;
+    }
+    Ok(out)
 }
