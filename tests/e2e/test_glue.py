@@ -379,6 +379,14 @@ def test_data_quality_from_a_state_machine_and_more_rule_types(server):
             DataFreshness "post_date_todate" <= 3650 days,
             Uniqueness "post_type" < 0.5,
             Mean "post_parent" = 0,
+            ColumnCorrelation "id" "post_date_month" > 0.9,
+            SchemaMatch "wordpress_api.silver-posts" = 1.0,
+            SchemaMatch "wordpress_api.bronze-posts" between 0.19 and 0.21,
+            DatasetMatch "wordpress_api.bronze-posts" "id" "post_title" = 1.0,
+            AggregateMatch "count(id)" "count(wordpress_api.bronze-posts.id)" = 1.0,
+            ColumnDataType "post_date" = "TIMESTAMP",
+            ColumnDataType "post_title" in ["INTEGER", "DOUBLE"] with threshold < 0.1,
+            DatasetMatch "wordpress_api.bronze-posts" "id" "post_date->post_title" > 0.5,
             DetectAnomalies "RowCount"
         ]""")
     sfn = server.client()
@@ -393,8 +401,12 @@ def test_data_quality_from_a_state_machine_and_more_rule_types(server):
     r = wait_run(glue, run_id)
     res = glue.get_data_quality_result(ResultId=r["ResultIds"][0])["RuleResults"]
     outcome = [x["Result"] for x in res]
-    assert outcome == ["PASS"] * 11 + ["ERROR"], res
+    assert outcome == ["PASS"] * 18 + ["FAIL", "ERROR"], res
     assert "not supported" in res[-1]["EvaluationMessage"]
+    metrics = {k: v for x in res for k, v in x.get("EvaluatedMetrics", {}).items()}
+    assert metrics["Dataset.wordpress_api.bronze-posts.SchemaMatch"] == 3 / 15, metrics
+    assert metrics["Column.post_title.ColumnDataType.Compliance"] == 0.0, metrics
+    assert metrics["Multicolumn.id,post_date_month.ColumnCorrelation"] > 0.9, metrics
 
 
 def test_sessions_cloudtrail_and_cost_control(make_server):

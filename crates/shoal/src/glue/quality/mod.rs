@@ -7,6 +7,8 @@
 //! References (`RowCountMatch "db.table"`, `ReferentialIntegrity "id" "db.table.id"`) resolve
 //! through `AdditionalDataSources` aliases first, else as `database.table` in the catalog.
 
+mod comparisons;
+
 use super::{Glue, GlueError, Result};
 use crate::lake::Lake;
 use crate::sfn::arn::Scope;
@@ -938,6 +940,8 @@ impl Evaluator<'_> {
                 let frac = if n == 0.0 { 1.0 } else { found / n };
                 self.judge(c, frac, format!("Column.{}.ReferentialIntegrity", p(0)?))
             }
+            "ColumnCorrelation" | "SchemaMatch" | "DatasetMatch" | "AggregateMatch"
+            | "ColumnDataType" => self.compare(c, &cols, &from).await,
             other => Err(format!("Rule type {other} is not supported by shoal")),
         }
     }
