@@ -2,10 +2,9 @@
 //! (SchemaMatch, DatasetMatch, AggregateMatch), and a string column with the types its values
 //! could take (ColumnDataType).
 
-use super::{quote, unmet, Evaluator, Outcome};
+use super::{quote, Evaluator, Outcome};
 use crate::glue::types::glue_type;
 use dqdl::{Condition, Expr, Op, Val};
-use serde_json::{json, Map};
 
 /// `sum(col)` or `avg(alias.col)`: the function, the alias (if any) and the column.
 fn aggregate(text: &str) -> Result<(String, Option<String>, String), String> {
@@ -204,28 +203,15 @@ impl Evaluator<'_> {
                     ));
                 }
                 // a NULL has every type
-                let pred = format!("{col} IS NULL OR {}", fits.join(" OR "));
-                let n = self.rows(from).await?;
-                let ok_rows = self
-                    .count(&format!("SELECT count(*) FROM {from} WHERE {pred}"))
-                    .await?;
-                let frac = if n == 0.0 { 1.0 } else { ok_rows / n };
-                let pass = match &c.threshold {
-                    Some(t) => t
-                        .holds(&Val::Num(frac), self.now)
-                        .map_err(|e| e.to_string())?,
-                    None => frac == 1.0,
-                };
-                let mut metrics = Map::new();
-                metrics.insert(
-                    format!("Column.{name}.ColumnDataType.Compliance"),
-                    json!(frac),
-                );
-                Ok(Outcome {
-                    result: if pass { "PASS" } else { "FAIL" },
-                    message: (!pass).then(|| unmet(&super::java(frac))),
-                    metrics,
-                })
+                let pred = format!("({col} IS NULL OR {})", fits.join(" OR "));
+                self.rows_pass(
+                    c,
+                    from,
+                    &pred,
+                    &col,
+                    &format!("Column.{name}.ColumnDataType"),
+                )
+                .await
             }
             other => Err(format!("Rule type {other} is not supported by shoal")),
         }
