@@ -173,6 +173,15 @@ def test_state_machine_logging_configuration(make_server):
                                                  "PassStateExited", "ExecutionSucceeded"]
     assert json.loads(std_entries[-1]["details"]["output"]) == {"x": 1}
     assert std_entries[0]["id"] == "1" and std_entries[1]["previous_event_id"] == "1"
+    # JSON filter patterns select the entries by their fields
+    got = logs.filter_log_events(logGroupName="/aws/vendedlogs/states/raw-Logs",
+                                 filterPattern='{ $.type = "PassState*" && $.details.name = "B" }')["events"]
+    assert [json.loads(x["message"])["type"] for x in got] == ["PassStateEntered", "PassStateExited"], got
+    got = logs.filter_log_events(logGroupName="/aws/vendedlogs/states/raw-Logs",
+                                 filterPattern='{ ($.type = ExecutionFailed || $.id > 5) && $.details.output NOT EXISTS }')["events"]
+    assert [json.loads(x["message"])["type"] for x in got] == ["ExecutionFailed"], got
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="Invalid filter pattern"):
+        logs.filter_log_events(logGroupName="/aws/vendedlogs/states/raw-Logs", filterPattern="{ $.id > x }")
     express = [x for x in entries if x["execution_arn"] != e]
     assert [x["type"] for x in express] == ["FailStateEntered", "ExecutionFailed"]
     assert "input" not in express[0]["details"] and express[1]["details"]["error"] == "Raw.Failed"

@@ -404,6 +404,9 @@ def test_logs_and_parameters_with_the_aws_cli_and_shoal_logs_tail(lserver):
     found = json.loads(aws_cli(lserver, "logs", "filter-log-events", "--log-group-name", "/aws/lambda/talker",
                                "--filter-pattern", "hello").stdout)["events"]
     assert [e["message"] for e in found] == [f"hello from talker {n}" for n in range(3)]
+    found = json.loads(aws_cli(lserver, "logs", "filter-log-events", "--log-group-name", "/aws/lambda/talker",
+                               "--filter-pattern", "[hello, word = from, ..., n >= 1]").stdout)["events"]
+    assert [e["message"] for e in found] == [f"hello from talker {n}" for n in (1, 2)]
     aws_cli(lserver, "logs", "create-log-group", "--log-group-name", "/app/pipeline")
     aws_cli(lserver, "logs", "create-log-stream", "--log-group-name", "/app/pipeline", "--log-stream-name", "run-1")
     aws_cli(lserver, "logs", "put-log-events", "--log-group-name", "/app/pipeline", "--log-stream-name", "run-1",
