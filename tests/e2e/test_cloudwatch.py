@@ -61,6 +61,30 @@ def test_custom_metrics_and_statistics(make_server):
     again = cw.get_metric_statistics(Namespace="Lakehouse", MetricName="RowsLoaded", Dimensions=[{"Name": "Table", "Value": "posts"}],
                                      StartTime=now, EndTime=now + timedelta(minutes=5), Period=300, Statistics=["Sum"])
     assert [p["Sum"] for p in again["Datapoints"]] == [47]
+    # percentiles: of single values and Values/Counts, within 1%; none over statistic sets
+    later = now + timedelta(minutes=10)
+    cw.put_metric_data(Namespace="Lakehouse", MetricData=[
+        {"MetricName": "Latency", "Timestamp": later, "Values": [float(v) for v in range(1, 101)], "Counts": [1.0] * 99 + [901.0]},
+        {"MetricName": "Latency", "Timestamp": later, "Value": 0},
+    ])
+    r = cw.get_metric_statistics(Namespace="Lakehouse", MetricName="Latency", StartTime=later, EndTime=later + timedelta(minutes=1),
+                                 Period=60, ExtendedStatistics=["p50", "p5", "p99.9"])
+    [p] = r["Datapoints"]
+    ext = p["ExtendedStatistics"]
+    assert abs(ext["p5"] - 50) <= 0.5 and ext["p50"] == 100 and ext["p99.9"] == 100, p
+    data = cw.get_metric_data(StartTime=later, EndTime=later + timedelta(minutes=1), MetricDataQueries=[
+        {"Id": "p", "MetricStat": {"Metric": {"Namespace": "Lakehouse", "MetricName": "Latency"}, "Period": 60, "Stat": "p0"}},
+        {"Id": "tags", "MetricStat": {"Metric": {"Namespace": "Lakehouse", "MetricName": "RowsLoaded",
+                                                 "Dimensions": [{"Name": "Table", "Value": "tags"}]}, "Period": 60, "Stat": "p50"}}],
+        ScanBy="TimestampAscending")
+    assert [d["Values"] for d in data["MetricDataResults"]] == [[0.0], []], data
+    with pytest.raises(cw.exceptions.InvalidParameterValueException):
+        cw.get_metric_statistics(Namespace="Lakehouse", MetricName="Latency", StartTime=later, EndTime=later, Period=60,
+                                 ExtendedStatistics=["p101"])
+    cw.put_metric_alarm(AlarmName="slow", Namespace="Lakehouse", MetricName="Latency", ExtendedStatistic="p90", Period=60,
+                        EvaluationPeriods=1, Threshold=500, ComparisonOperator="GreaterThanThreshold")
+    a = cw.describe_alarms(AlarmNames=["slow"])["MetricAlarms"][0]
+    assert a["ExtendedStatistic"] == "p90" and "Statistic" not in a, a
 
 
 def test_seed_alarm_on_failed_executions(make_server, smtp):

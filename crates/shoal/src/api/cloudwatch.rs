@@ -5,7 +5,7 @@
 use super::App;
 use super::{missing, opt_str, req_str, AwsError};
 use crate::metrics::alarms::{Alarm, COMPARISONS};
-use crate::metrics::series::{SeriesKey, Stat, STATISTICS};
+use crate::metrics::series::{known, percentile, SeriesKey, Stat, STATISTICS};
 use crate::metrics::{at, MetricsError};
 use crate::sfn::arn::Scope;
 use crate::values::strings;
@@ -61,7 +61,7 @@ fn alarm_json(a: &Alarm) -> Value {
         "StateTransitionedTimestamp": t(&a.state_updated),
         "MetricName": a.metric,
         "Namespace": a.namespace,
-        "Statistic": a.statistic,
+        (if percentile(&a.statistic).is_some() { "ExtendedStatistic" } else { "Statistic" }): a.statistic,
         "Dimensions": a.dimensions.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
         "Period": a.period,
         "EvaluationPeriods": a.evaluation_periods,
@@ -109,16 +109,17 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 let when =
                     crate::events::put::time_of(d.get("Timestamp")).map_or(now, |t| t.timestamp());
                 let unit = opt_str(d, "Unit")?;
-                let stat = if let Some(s) = d.get("StatisticValues") {
-                    Stat {
+                // values one by one, so that percentiles can rank them
+                let stats: Vec<Stat> = if let Some(s) = d.get("StatisticValues") {
+                    vec![Stat {
                         count: number(s, "SampleCount").unwrap_or(0.0),
                         sum: number(s, "Sum").unwrap_or(0.0),
                         min: number(s, "Minimum").unwrap_or(0.0),
                         max: number(s, "Maximum").unwrap_or(0.0),
-                    }
+                    }]
                 } else if let Some(values) = d.get("Values").and_then(Value::as_array) {
                     let counts = d.get("Counts").and_then(Value::as_array);
-                    let mut total: Option<Stat> = None;
+                    let mut each = vec![];
                     for (i, x) in values.iter().enumerate() {
                         let x = x
                             .as_f64()
@@ -127,20 +128,19 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                             .and_then(|c| c.get(i))
                             .and_then(Value::as_f64)
                             .unwrap_or(1.0);
-                        let s = Stat {
+                        each.push(Stat {
                             count: c,
                             sum: x * c,
                             min: x,
                             max: x,
-                        };
-                        match &mut total {
-                            Some(t) => t.merge(&s),
-                            None => total = Some(s),
-                        }
+                        });
                     }
-                    total.ok_or_else(|| {
-                        invalid("The parameter MetricData.member.Values must not be empty.")
-                    })?
+                    if each.is_empty() {
+                        return Err(invalid(
+                            "The parameter MetricData.member.Values must not be empty.",
+                        ));
+                    }
+                    each
                 } else {
                     let x = number(d, "Value").ok_or_else(|| missing("MetricData.member.Value"))?;
                     if !x.is_finite() {
@@ -148,18 +148,20 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                             "The value for parameter MetricData.member.Value is invalid.",
                         ));
                     }
-                    Stat::one(x)
+                    vec![Stat::one(x)]
                 };
                 // CloudWatch refuses what it cannot store (NaN, ±Infinity, overflowing sums)
-                if ![stat.count, stat.sum, stat.min, stat.max]
+                if !stats
                     .iter()
-                    .all(|x| x.is_finite())
+                    .all(|s| [s.count, s.sum, s.min, s.max].iter().all(|x| x.is_finite()))
                 {
                     return Err(invalid(format!(
                         "The value for parameter MetricData.member.Value of {name} is invalid: values must be finite numbers."
                     )));
                 }
-                m.add(key, when, stat, unit.as_deref());
+                for stat in stats {
+                    m.add(key.clone(), when, stat, unit.as_deref());
+                }
             }
             json!({})
         }
@@ -178,9 +180,15 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                     "The parameter Statistics contains an invalid value: {s}"
                 )));
             }
-            if v.get("ExtendedStatistics").is_some() {
+            let extended = strings(v, "ExtendedStatistics");
+            if let Some(s) = extended.iter().find(|s| percentile(s).is_none()) {
+                return Err(invalid(format!(
+                    "The parameter ExtendedStatistics contains an invalid value: {s}"
+                )));
+            }
+            if stats.is_empty() && extended.is_empty() {
                 return Err(invalid(
-                    "shoal does not compute percentiles (ExtendedStatistics) yet",
+                    "Either the Statistics or the ExtendedStatistics parameter must be given.",
                 ));
             }
             let name = req_str(v, "MetricName")?;
@@ -205,6 +213,13 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                             p[st.as_str()] = json!(x);
                         }
                     }
+                    let ext: serde_json::Map<String, Value> = extended
+                        .iter()
+                        .filter_map(|e| Some((e.clone(), json!(s.get(e)?))))
+                        .collect();
+                    if !ext.is_empty() {
+                        p["ExtendedStatistics"] = Value::Object(ext);
+                    }
                     p
                 })
                 .collect();
@@ -228,9 +243,9 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 let ms = q.get("MetricStat").ok_or_else(|| missing("MetricStat"))?;
                 let metric = ms.get("Metric").ok_or_else(|| missing("Metric"))?;
                 let stat = req_str(ms, "Stat")?;
-                if !STATISTICS.contains(&stat.as_str()) {
+                if !known(&stat) {
                     return Err(invalid(format!(
-                        "The statistic {stat} is not supported (shoal computes {})",
+                        "The statistic {stat} is not supported (shoal computes {} and percentiles such as p99)",
                         STATISTICS.join(", ")
                     )));
                 }
@@ -289,18 +304,24 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             if v.get("Metrics").is_some() || v.get("ThresholdMetricId").is_some() {
                 return Err(invalid("shoal does not evaluate metric math alarms yet; give MetricName, Namespace and Statistic"));
             }
-            if v.get("ExtendedStatistic").is_some() {
-                return Err(invalid(
-                    "shoal does not compute percentiles (ExtendedStatistic) yet",
-                ));
-            }
-            let statistic = req_str(v, "Statistic")?;
-            if !STATISTICS.contains(&statistic.as_str()) {
-                return Err(invalid(format!(
-                    "The parameter Statistic must be one of {}",
-                    STATISTICS.join(", ")
-                )));
-            }
+            let statistic = match (opt_str(v, "Statistic")?, opt_str(v, "ExtendedStatistic")?) {
+                (Some(s), None) if STATISTICS.contains(&s.as_str()) => s,
+                (Some(s), None) => {
+                    return Err(invalid(format!(
+                        "The parameter Statistic must be one of {}, not {s}",
+                        STATISTICS.join(", ")
+                    )))
+                }
+                (None, Some(e)) if percentile(&e).is_some() => e,
+                (None, Some(e)) => {
+                    return Err(invalid(format!(
+                        "The parameter ExtendedStatistic must be a percentile such as p99, not {e}"
+                    )))
+                }
+                _ => return Err(invalid(
+                    "Exactly one of the Statistic and ExtendedStatistic parameters must be given.",
+                )),
+            };
             let comparison = req_str(v, "ComparisonOperator")?;
             if !COMPARISONS.contains(&comparison.as_str()) {
                 return Err(invalid(format!(

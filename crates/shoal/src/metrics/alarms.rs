@@ -146,7 +146,7 @@ pub fn evaluate(a: &Alarm, series: Option<&Series>, now: i64) -> Option<Verdict>
         "threshold": a.threshold,
         "evaluatedDatapoints": present.iter().rev().map(|(t, v)| serde_json::json!({
             "timestamp": Utc.timestamp_opt(*t, 0).single().map(|d| d.to_rfc3339()).unwrap_or_default(),
-            "sampleCount": periods.get(t).map_or(0.0, |s| s.count),
+            "sampleCount": periods.get(t).map_or(0.0, |s| s.stat.count),
             "value": v,
         })).collect::<Vec<_>>(),
     })

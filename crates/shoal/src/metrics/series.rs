@@ -1,6 +1,7 @@
 //! Metric data: a series (namespace, name, dimensions, in an account and region) holds one
 //! statistic set per minute — sample count, sum, minimum, maximum — from which any period and
-//! standard statistic is computed.
+//! standard statistic is computed, and a sketch of the minute's values for percentiles
+//! (`p99`, `p50`, `p99.9`).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -95,11 +96,117 @@ impl Stat {
 
 pub const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
 
+/// The percentile a statistic name asks for (`p99` → 0.99, `p99.9` → 0.999), if it is one.
+pub fn percentile(statistic: &str) -> Option<f64> {
+    let n: f64 = statistic.strip_prefix('p')?.parse().ok()?;
+    let digits = statistic.split_once('.').map_or(0, |(_, d)| d.len());
+    ((0.0..=100.0).contains(&n) && digits <= 10).then_some(n / 100.0)
+}
+
+/// Whether the API takes `statistic` (a standard statistic or a percentile).
+pub fn known(statistic: &str) -> bool {
+    STATISTICS.contains(&statistic) || percentile(statistic).is_some()
+}
+
+/// Relative accuracy of the percentile sketch: an answer is within 1% of a value that was
+/// recorded at that rank.
+const ACCURACY: f64 = 0.01;
+
+/// How values spread: counts in logarithmic buckets, each 2% wide, as DDSketch keeps them.
+/// As on CloudWatch, there are no percentiles for data with negative values or published as
+/// statistic sets; such a sketch is not `usable`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sketch {
+    pub buckets: BTreeMap<i32, f64>,
+    pub zeros: f64,
+    pub usable: bool,
+}
+
+impl Default for Sketch {
+    fn default() -> Sketch {
+        Sketch {
+            buckets: BTreeMap::new(),
+            zeros: 0.0,
+            usable: true,
+        }
+    }
+}
+
+fn gamma() -> f64 {
+    (1.0 + ACCURACY) / (1.0 - ACCURACY)
+}
+
+impl Sketch {
+    /// Records what a statistic set says of its values: all of them, when they are one
+    /// value repeated; otherwise the sketch can no longer answer.
+    fn add(&mut self, s: &Stat) {
+        if s.min != s.max || s.min < 0.0 {
+            self.usable = false;
+        } else if s.min == 0.0 {
+            self.zeros += s.count;
+        } else {
+            let i = (s.min.ln() / gamma().ln()).ceil() as i32;
+            *self.buckets.entry(i).or_default() += s.count;
+        }
+    }
+
+    fn merge(&mut self, o: &Sketch) {
+        self.usable &= o.usable;
+        self.zeros += o.zeros;
+        for (i, c) in &o.buckets {
+            *self.buckets.entry(*i).or_default() += c;
+        }
+    }
+
+    /// The value at quantile `q` (0..=1) of the recorded values, if it can tell.
+    pub fn quantile(&self, q: f64, stat: &Stat) -> Option<f64> {
+        let total = self.zeros + self.buckets.values().sum::<f64>();
+        if !self.usable || total <= 0.0 {
+            return None;
+        }
+        let rank = q * (total - 1.0);
+        let mut seen = self.zeros;
+        if rank < seen {
+            return Some(0.0);
+        }
+        let g = gamma();
+        for (i, c) in &self.buckets {
+            seen += c;
+            if rank < seen {
+                let v = 2.0 * g.powi(*i) / (g + 1.0);
+                // the bucket's middle, kept within what was recorded
+                return Some(v.clamp(stat.min, stat.max));
+            }
+        }
+        Some(stat.max)
+    }
+}
+
+/// A period's statistic set and the sketch of its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    pub stat: Stat,
+    pub sketch: Sketch,
+}
+
+impl Period {
+    /// A standard statistic or a percentile by its API name.
+    pub fn get(&self, statistic: &str) -> Option<f64> {
+        match percentile(statistic) {
+            Some(q) => self.sketch.quantile(q, &self.stat),
+            None => self.stat.get(statistic),
+        }
+    }
+}
+
 /// A series' minutes (epoch seconds of the minute's start) and its unit.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Series {
     pub minutes: BTreeMap<i64, Stat>,
     pub unit: Option<String>,
+    /// The sketch of each minute's values.
+    #[serde(default)]
+    pub sketches: BTreeMap<i64, Sketch>,
 }
 
 impl Series {
@@ -109,16 +216,37 @@ impl Series {
             .entry(minute)
             .and_modify(|m| m.merge(&s))
             .or_insert(s);
+        self.sketches.entry(minute).or_default().add(&s);
     }
 
     /// The statistic sets of the periods of `period` seconds that start in `[start, end)`,
     /// aligned to `start`; periods without data are absent.
-    pub fn periods(&self, start: i64, end: i64, period: i64) -> BTreeMap<i64, Stat> {
-        let mut out: BTreeMap<i64, Stat> = BTreeMap::new();
+    pub fn periods(&self, start: i64, end: i64, period: i64) -> BTreeMap<i64, Period> {
+        let mut out: BTreeMap<i64, Period> = BTreeMap::new();
         let period = period.max(60);
         for (m, s) in self.minutes.range(start..end) {
             let p = start + (m - start) / period * period;
-            out.entry(p).and_modify(|x| x.merge(s)).or_insert(*s);
+            // minutes stored before sketches were kept have none to give
+            let unknown = Sketch {
+                usable: false,
+                ..Sketch::default()
+            };
+            let sketch = self.sketches.get(m).unwrap_or(&unknown);
+            match out.get_mut(&p) {
+                Some(x) => {
+                    x.stat.merge(s);
+                    x.sketch.merge(sketch);
+                }
+                None => {
+                    out.insert(
+                        p,
+                        Period {
+                            stat: *s,
+                            sketch: sketch.clone(),
+                        },
+                    );
+                }
+            }
         }
         out
     }
@@ -137,13 +265,48 @@ mod tests {
         s.add(400, Stat::one(-2.0));
         let p = s.periods(60, 600, 120);
         assert_eq!(p.len(), 2);
-        let first = p[&60];
+        let first = p[&60].stat;
         assert_eq!(
             (first.count, first.sum, first.min, first.max),
             (3.0, 14.0, 1.0, 10.0)
         );
-        assert_eq!(first.get("Average"), Some(14.0 / 3.0));
+        assert_eq!(p[&60].get("Average"), Some(14.0 / 3.0));
         assert_eq!(p[&300].get("Minimum"), Some(-2.0));
         assert!(s.periods(600, 1200, 60).is_empty());
+    }
+
+    #[test]
+    fn percentiles_come_within_a_percent() {
+        let mut s = Series::default();
+        for i in 1..=1000 {
+            s.add(i % 120, Stat::one(i as f64));
+        }
+        let p = &s.periods(0, 120, 120)[&0];
+        for (name, want) in [
+            ("p50", 500.0),
+            ("p99", 990.0),
+            ("p99.9", 999.0),
+            ("p100", 1000.0),
+        ] {
+            let got = p.get(name).unwrap();
+            assert!((got - want).abs() <= want * 0.011, "{name}: {got}");
+        }
+        assert_eq!(p.get("p0"), Some(1.0));
+        // negative values or statistic sets: no percentiles, as on CloudWatch
+        s.add(0, Stat::one(-1.0));
+        assert_eq!(s.periods(0, 120, 120)[&0].get("p50"), None);
+        let mut t = Series::default();
+        t.add(
+            0,
+            Stat {
+                count: 2.0,
+                sum: 3.0,
+                min: 1.0,
+                max: 2.0,
+            },
+        );
+        assert_eq!(t.periods(0, 60, 60)[&0].get("p50"), None);
+        assert_eq!(t.periods(0, 60, 60)[&0].get("Sum"), Some(3.0));
+        assert!(known("p99.99") && known("Sum") && !known("p101") && !known("q5"));
     }
 }
