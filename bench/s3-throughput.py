@@ -2,7 +2,7 @@
 """S3 PUT/GET throughput of `shoal serve` (release build) against the disk's own `dd`.
 
     python3 bench/s3-throughput.py [--large-mib 64] [--large 4] [--small 2000] [--threads 4]
-                                   [--moto PATH-TO-moto_server]
+                                   [--moto PATH-TO-moto_server] [--fakecloud PATH-TO-fakecloud]
 
 Starts a fresh server on a temporary data folder and, with plain HTTP keep-alive clients (no
 SDK, so the client is not the bottleneck):
@@ -11,8 +11,8 @@ SDK, so the client is not the bottleneck):
   before it answers, so the fair disk figure is a synced write);
 - PUTs and GETs `--small` 4 KiB objects from `--threads` threads and reports objects/s.
 
-With `--moto`, moto's server (in memory, not durable) runs the same requests afterwards, for a
-side-by-side figure.
+With `--moto` (moto's server, in memory, not durable) and `--fakecloud` (fakecloud's server),
+each peer runs the same requests afterwards, for side-by-side figures.
 """
 
 import argparse
@@ -123,6 +123,7 @@ def main():
     ap.add_argument("--small", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--moto", help="moto_server to compare with")
+    ap.add_argument("--fakecloud", help="fakecloud to compare with")
     a = ap.parse_args()
     binary = os.environ.get("SHOAL_BIN", os.path.join(ROOT, "target", "release", "shoal"))
     data = tempfile.mkdtemp(prefix="shoal-s3-bench-", dir=os.environ.get("BENCH_DIR"))
@@ -137,11 +138,16 @@ def main():
         proc.terminate()
         proc.wait()
         subprocess.run(["rm", "-rf", data])
+    peers = []
     if a.moto:
+        peers.append(("moto (in memory)", lambda port: [a.moto, "-p", str(port)]))
+    if a.fakecloud:
+        peers.append(("fakecloud", lambda port: [a.fakecloud, "--addr", f"127.0.0.1:{port}"]))
+    for label, command in peers:
         port = free_port()
-        proc = subprocess.Popen([a.moto, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            measure(port, a, "moto (in memory)")
+            measure(port, a, label)
         finally:
             proc.terminate()
             proc.wait()

@@ -81,6 +81,8 @@ def test_custom_metrics_and_statistics(make_server):
     with pytest.raises(cw.exceptions.InvalidParameterValueException):
         cw.get_metric_statistics(Namespace="Lakehouse", MetricName="Latency", StartTime=later, EndTime=later, Period=60,
                                  ExtendedStatistics=["p101"])
+    with pytest.raises(cw.exceptions.InvalidParameterCombinationException):
+        cw.get_metric_statistics(Namespace="Lakehouse", MetricName="Latency", StartTime=later, EndTime=later, Period=60)
     cw.put_metric_alarm(AlarmName="slow", Namespace="Lakehouse", MetricName="Latency", ExtendedStatistic="p90", Period=60,
                         EvaluationPeriods=1, Threshold=500, ComparisonOperator="GreaterThanThreshold")
     a = cw.describe_alarms(AlarmNames=["slow"])["MetricAlarms"][0]

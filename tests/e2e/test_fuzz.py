@@ -167,7 +167,9 @@ def test_event_parameter_and_queue_requests_never_crash_the_server(server):
     log = open(os.path.join(server.data, "server.log")).read()
     assert "panicked" not in log
     print(statuses)
-    assert statuses.get(200, 0) > ROUNDS / 20 and sum(v for k, v in statuses.items() if k >= 400) > ROUNDS / 10, statuses
+    # the fuzz reached both outcomes (CloudWatch's statistic checks refuse a few more random
+    # requests since percentiles came, hence 1 in 25 rather than 1 in 20)
+    assert statuses.get(200, 0) > ROUNDS / 25 and sum(v for k, v in statuses.items() if k >= 400) > ROUNDS / 10, statuses
 
 
 def raw(url, method, path, body=b"", headers=None):

@@ -187,9 +187,10 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 )));
             }
             if stats.is_empty() && extended.is_empty() {
-                return Err(invalid(
-                    "Either the Statistics or the ExtendedStatistics parameter must be given.",
-                ));
+                return Err(MetricsError::combination(
+                    "Must specify either Statistics or ExtendedStatistics.",
+                )
+                .into());
             }
             let name = req_str(v, "MetricName")?;
             let series = m.series_of(
@@ -318,9 +319,10 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                         "The parameter ExtendedStatistic must be a percentile such as p99, not {e}"
                     )))
                 }
-                _ => return Err(invalid(
+                _ => return Err(MetricsError::combination(
                     "Exactly one of the Statistic and ExtendedStatistic parameters must be given.",
-                )),
+                )
+                .into()),
             };
             let comparison = req_str(v, "ComparisonOperator")?;
             if !COMPARISONS.contains(&comparison.as_str()) {

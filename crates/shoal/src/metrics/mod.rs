@@ -37,6 +37,15 @@ impl MetricsError {
         }
     }
 
+    /// Parameters that cannot go together (or none of a required pair).
+    pub fn combination(message: impl Into<String>) -> MetricsError {
+        MetricsError {
+            code: "InvalidParameterCombinationException",
+            query_code: "InvalidParameterCombination",
+            ..MetricsError::invalid(message)
+        }
+    }
+
     pub fn not_found(message: impl Into<String>) -> MetricsError {
         MetricsError {
             code: "ResourceNotFound",
