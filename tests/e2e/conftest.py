@@ -159,6 +159,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             srv.requests.append((self.command, self.path, body))
+            srv.times.append(time.time())
             srv.headers.append({k.lower(): v for k, v in self.headers.items()})
             status = srv.fail.get(self.path.split("?")[0], 200)
             # paths under /flaky fail the first time they are asked for: retries succeed
@@ -193,6 +194,7 @@ def http_target():
     srv = TargetServer(("127.0.0.1", 0), Recorder)
     srv.lock = threading.Lock()
     srv.requests = []
+    srv.times = []
     srv.headers = []
     srv.fail = {}
     srv.seen = set()

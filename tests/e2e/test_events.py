@@ -290,6 +290,28 @@ def test_scheduled_rules_on_the_virtual_clock(make_server):
     assert r.returncode == 0 and "cron(0 7 * * ? *)" in r.stdout and "DISABLED" in r.stdout, r.stdout
 
 
+def test_api_destination_rate_limit(server, http_target):
+    """InvocationRateLimitPerSecond: deliveries over the rate wait for a free second; none is
+    lost and none spends a retry on it."""
+    ev = server.client(service="events")
+    conn = ev.create_connection(Name="c", AuthorizationType="API_KEY", AuthParameters={
+        "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "k"}})["ConnectionArn"]
+    dest = ev.create_api_destination(Name="slow", ConnectionArn=conn, InvocationEndpoint=http_target.url + "/slow",
+                                     HttpMethod="POST", InvocationRateLimitPerSecond=2)["ApiDestinationArn"]
+    assert ev.describe_api_destination(Name="slow")["InvocationRateLimitPerSecond"] == 2
+    ev.put_rule(Name="slow", EventPattern='{"source": ["rl"]}')
+    ev.put_targets(Rule="slow", Targets=[{"Id": "d", "Arn": dest, "RetryPolicy": {"MaximumRetryAttempts": 0}}])
+    ev.put_events(Entries=[{"Source": "rl", "DetailType": "t", "Detail": json.dumps({"n": n})} for n in range(6)])
+    end = time.time() + 15
+    while time.time() < end and len(http_target.times) < 6:
+        time.sleep(0.05)
+    assert sorted(json.loads(b)["detail"]["n"] for _, _, b in http_target.requests) == list(range(6))
+    times = sorted(http_target.times)
+    # never more than 2 in any second, so 6 calls span at least 2 seconds
+    assert all(times[i + 2] - times[i] >= 0.95 for i in range(len(times) - 2)), times
+    assert times[-1] - times[0] >= 1.9, times
+
+
 def test_api_destinations_retries_and_restart(make_server, http_target):
     """HTTP targets with the connection's authorization; retried answers (5xx, 429) are tried
     again under the RetryPolicy; a delivery waiting for its next attempt survives kill -9."""

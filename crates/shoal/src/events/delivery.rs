@@ -29,6 +29,8 @@ enum Outcome {
     Retry(String),
     /// No attempt can succeed.
     Fail(String),
+    /// Not attempted: the target's rate limit is reached; try again after this long.
+    Later(std::time::Duration),
 }
 
 pub(super) fn spawn(events: &Arc<Events>, rx: UnboundedReceiver<Delivery>, pending: Vec<Delivery>) {
@@ -88,6 +90,12 @@ impl Events {
             }
             Outcome::Retry(why) => why,
             Outcome::Fail(why) => return self.give_up(d, why).await,
+            Outcome::Later(wait) => {
+                d.due =
+                    Utc::now() + Duration::from_std(wait).unwrap_or_else(|_| Duration::seconds(1));
+                let _ = self.queue.send(d);
+                return;
+            }
         };
         d.attempts += 1;
         let policy = d.target.get("RetryPolicy");
@@ -299,6 +307,9 @@ impl Events {
             Ok(x) => x,
             Err(e) => return Outcome::Fail(e.to_string()),
         };
+        if let Some(wait) = dest.rate_limit.and_then(|r| self.rate.slot(arn, r)) {
+            return Outcome::Later(wait);
+        }
         let (target, input) = (d.target.clone(), d.input.clone());
         let r = tokio::task::spawn_blocking(move || {
             super::destinations::invoke(&dest, &conn, &target, &input)

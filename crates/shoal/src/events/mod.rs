@@ -13,6 +13,7 @@ pub mod destinations;
 pub mod error;
 pub mod model;
 pub mod put;
+pub mod rate;
 pub mod router;
 pub mod rules;
 pub mod schedules;
@@ -48,6 +49,8 @@ pub struct Events {
     targets: std::sync::OnceLock<Targets>,
     /// AWS/Events metrics.
     pub metrics: crate::metrics::Link,
+    /// API destinations' `InvocationRateLimitPerSecond`.
+    rate: rate::Limiter,
 }
 
 /// The services behind function and topic targets (they hold the bus themselves, so weakly).
@@ -85,6 +88,7 @@ impl Events {
             clock_moved: tokio::sync::watch::Sender::new(()),
             targets: std::sync::OnceLock::new(),
             metrics: Default::default(),
+            rate: Default::default(),
         });
         let pending = events.pending_deliveries()?;
         delivery::spawn(&events, rx, pending);
