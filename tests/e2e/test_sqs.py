@@ -146,7 +146,8 @@ def test_pipes(make_server):
         Name="orders", Source=src_arn, Target=target, Enrichment=enrich, RoleArn="arn:aws:iam::123456789012:role/p",
         SourceParameters={"SqsQueueParameters": {"BatchSize": 10},
                           "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"body": {"status": ["paid"]}})}]}},
-        LogConfiguration={"Level": "INFO"})["Arn"]
+        LogConfiguration={"Level": "INFO", "CloudwatchLogsLogDestination": {
+            "LogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/pipes/orders"}})["Arn"]
     assert arn == "arn:aws:pipes:us-east-1:123456789012:pipe/orders"
     with pytest.raises(pipes.exceptions.ConflictException):
         pipes.create_pipe(Name="orders", Source=src_arn, Target=target, RoleArn="arn:aws:iam::123456789012:role/p")
@@ -162,6 +163,12 @@ def test_pipes(make_server):
     assert runs, "the pipe started the target"
     out = json.loads(wait_done(sfn, runs[0]["executionArn"])["input"])
     assert out["count"] == 1 and len(out["ids"]) == 1, out
+    # INFO records go to the pipe's log group; TRACE ones do not
+    logs = s.client(service="logs")
+    entries = [json.loads(e["message"]) for e in logs.filter_log_events(
+        logGroupName="/aws/vendedlogs/pipes/orders", filterPattern='{ $.logLevel = "INFO" }')["events"]]
+    assert entries and entries[0]["messageType"] == "ExecutionSucceeded" and entries[0]["resourceArn"] == arn, entries
+    assert not logs.filter_log_events(logGroupName="/aws/vendedlogs/pipes/orders", filterPattern='{ $.logLevel = "TRACE" }')["events"]
     # both messages are gone: one delivered, one filtered out
     time.sleep(2.5)
     attrs = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["All"])["Attributes"]

@@ -152,7 +152,8 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("cannot load the queues: {e}"))?;
         let events = crate::events::Events::start(store.clone(), sfn.clone(), sqs.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
-        let pipes = crate::pipes::Pipes::start(store.clone(), events.clone())
+        let logs = crate::logs::Logs::new(store.clone());
+        let pipes = crate::pipes::Pipes::start(store.clone(), events.clone(), logs.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the pipes: {e}"))?;
         let scheduler = crate::scheduler::Scheduler::start(store.clone(), events.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
@@ -189,7 +190,6 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             if a.virtual_clock { 0.0 } else { a.wait_scale },
         )
         .map_err(|e| anyhow::anyhow!("cannot start the topics: {e}"))?;
-        let logs = crate::logs::Logs::new(store.clone());
         let lambda = crate::lambda::Lambda::start(
             store.clone(),
             logs.clone(),

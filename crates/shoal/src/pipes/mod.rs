@@ -76,6 +76,8 @@ pub struct PipeSpec {
 pub struct Pipes {
     pub store: Arc<dyn Store>,
     pub events: Arc<Events>,
+    /// Where pipes with a `LogConfiguration` log.
+    pub logs: Arc<crate::logs::Logs>,
     /// The pollers of running pipes.
     running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
@@ -147,10 +149,15 @@ fn check(spec: &PipeSpec, source: &str, target: &str) -> Result<()> {
 
 impl Pipes {
     /// Loads the pipes and starts the running ones.
-    pub fn start(store: Arc<dyn Store>, events: Arc<Events>) -> Result<Arc<Pipes>> {
+    pub fn start(
+        store: Arc<dyn Store>,
+        events: Arc<Events>,
+        logs: Arc<crate::logs::Logs>,
+    ) -> Result<Arc<Pipes>> {
         let pipes = Arc::new(Pipes {
             store,
             events,
+            logs,
             running: Mutex::new(HashMap::new()),
         });
         for p in pipes.store.list::<Pipe>(Scan::default())? {

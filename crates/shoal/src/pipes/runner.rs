@@ -53,15 +53,48 @@ fn matches(filters: &[Pattern], record: &Value) -> bool {
         .any(|f| f.matches_text(&text).unwrap_or(false))
 }
 
-fn log(p: &Pipe, level: &str, what: &str) {
+/// Logs a step of a pipe at `level` (ERROR, INFO, TRACE) when its `LogConfiguration` asks for
+/// that level: to the server's log, and as Pipes' JSON records (`resourceArn`, `timestamp`,
+/// `messageType`, `logLevel`, shoal's `message`) to the CloudWatch Logs group it names, in a
+/// stream named after the pipe.
+async fn log(pipes: &Pipes, p: &Pipe, level: &str, kind: &str, what: &str) {
     let rank = |l: &str| match l {
         "ERROR" => 1,
         "INFO" => 2,
         "TRACE" => 3,
         _ => 0,
     };
-    if rank(level) > 0 && rank(level) <= rank(p.log_level()) {
-        eprintln!("shoal: pipe {} [{level}] {what}", p.name);
+    if rank(level) == 0 || rank(level) > rank(p.log_level()) {
+        return;
+    }
+    eprintln!("shoal: pipe {} [{level}] {what}", p.name);
+    let Some(group) = p
+        .log_configuration
+        .pointer("/CloudwatchLogsLogDestination/LogGroupArn")
+        .and_then(Value::as_str)
+        .and_then(|arn| arn.split_once(":log-group:"))
+        .map(|(_, g)| g.trim_end_matches(":*").to_string())
+    else {
+        return;
+    };
+    let now = Utc::now().timestamp_millis();
+    let mut entry = json!({
+        "resourceArn": p.arn,
+        "timestamp": now,
+        "messageType": kind,
+        "logLevel": level,
+        "message": what,
+    });
+    if level == "ERROR" {
+        entry["error"] = json!({"message": what});
+    }
+    let scope = Scope::of_arn(&p.arn);
+    if let Err(e) = pipes
+        .logs
+        .write(&scope, &group, &p.name, vec![(now, entry.to_string())])
+        .await
+    {
+        eprintln!("shoal: cannot write the log of pipe {}: {e}", p.name);
     }
 }
 
@@ -85,7 +118,8 @@ pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
         let msgs = match sqs.receive(&p.source, batch, None, Some(20)).await {
             Ok(m) => m,
             Err(e) => {
-                log(&p, "ERROR", &format!("cannot read {}: {e}", p.source));
+                let why = format!("cannot read {}: {e}", p.source);
+                log(&pipes, &p, "ERROR", "PollingStageFailed", &why).await;
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                 continue;
             }
@@ -99,15 +133,12 @@ pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
             .filter(|r| matches(&filters, r))
             .cloned()
             .collect();
-        log(
-            &p,
-            "TRACE",
-            &format!(
-                "{} record(s) read, {} kept by the filters",
-                records.len(),
-                kept.len()
-            ),
+        let read = format!(
+            "{} record(s) read, {} kept by the filters",
+            records.len(),
+            kept.len()
         );
+        log(&pipes, &p, "TRACE", "PollingStageSucceeded", &read).await;
         if !kept.is_empty() {
             let mut payload = Value::Array(kept);
             if let Some(e) = &p.enrichment {
@@ -115,29 +146,25 @@ pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
                     Ok(v) => v,
                     Err(why) => {
                         // the messages come back after their visibility timeout
-                        log(&p, "ERROR", &format!("enrichment {e} failed: {why}"));
+                        let why = format!("enrichment {e} failed: {why}");
+                        log(&pipes, &p, "ERROR", "EnrichmentInvocationFailed", &why).await;
                         continue;
                     }
                 };
             }
             if let Err(e) = hand_over(&pipes, &p, &payload).await {
-                log(
-                    &p,
-                    "ERROR",
-                    &format!("cannot hand the batch to {}: {e}", p.target),
-                );
+                let why = format!("cannot hand the batch to {}: {e}", p.target);
+                log(&pipes, &p, "ERROR", "TargetInvocationFailed", &why).await;
                 continue;
             }
-            log(
-                &p,
-                "INFO",
-                &format!("a batch of {} went to {}", msgs.len(), p.target),
-            );
+            let done = format!("a batch of {} went to {}", msgs.len(), p.target);
+            log(&pipes, &p, "INFO", "ExecutionSucceeded", &done).await;
         }
         for m in &msgs {
             if let Some(h) = &m.receipt {
                 if let Err(e) = sqs.delete_message(&p.source, h).await {
-                    log(&p, "ERROR", &format!("cannot delete message {}: {e}", m.id));
+                    let why = format!("cannot delete message {}: {e}", m.id);
+                    log(&pipes, &p, "ERROR", "ExecutionFailed", &why).await;
                 }
             }
         }
