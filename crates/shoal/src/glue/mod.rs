@@ -141,6 +141,46 @@ impl Glue {
         self.me.upgrade()
     }
 
+    /// Runs `tick` until the service is gone: again at the time it returns (real time only),
+    /// when `bell` rings, and whenever the virtual clock moves. `tick` carries its own state.
+    pub(crate) fn on_clock<S, F, Fut>(
+        self: &Arc<Glue>,
+        bell: Arc<tokio::sync::Notify>,
+        mut state: S,
+        tick: F,
+    ) where
+        S: Send + 'static,
+        F: Fn(Arc<Glue>, S) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = (S, Option<chrono::DateTime<chrono::Utc>>)> + Send,
+    {
+        let weak = Arc::downgrade(self);
+        let mut moved = self.events.clock_moved.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let Some(glue) = weak.upgrade() else { return };
+                let (kept, next) = tick(glue.clone(), state).await;
+                state = kept;
+                // a time already past wakes at once
+                let wait = next
+                    .filter(|_| !glue.events.sfn.config.virtual_clock)
+                    .map(|t| (t - glue.now()).to_std().unwrap_or_default())
+                    .map(|d| d + std::time::Duration::from_millis(5));
+                drop(glue);
+                let wake = async {
+                    match wait {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = wake => {}
+                    _ = bell.notified() => {}
+                    r = moved.changed() => if r.is_err() { return },
+                }
+            }
+        });
+    }
+
     /// The catalog's clock: the server's (virtual under `--virtual-clock`).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.events.now()

@@ -85,31 +85,10 @@ impl Glue {
 
 /// Starts the schedule clock of the crawlers.
 pub(crate) fn start(glue: &Arc<Glue>) {
-    let weak = Arc::downgrade(glue);
-    let mut moved = glue.events.clock_moved.subscribe();
-    tokio::spawn(async move {
-        let mut fires = Fires::new();
-        loop {
-            let Some(glue) = weak.upgrade() else { return };
-            let next = glue.fire_due(&mut fires).await;
-            let wait = next
-                .filter(|_| !glue.events.sfn.config.virtual_clock)
-                .map(|t| (t - glue.now()).to_std().unwrap_or_default())
-                .map(|d| d + std::time::Duration::from_millis(5));
-            let bell = glue.crawler_schedules.clone();
-            drop(glue);
-            let wake = async {
-                match wait {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = wake => {}
-                _ = bell.notified() => {}
-                r = moved.changed() => if r.is_err() { return },
-            }
-        }
+    let bell = glue.crawler_schedules.clone();
+    glue.on_clock(bell, Fires::new(), |glue, mut fires| async move {
+        let next = glue.fire_due(&mut fires).await;
+        (fires, next)
     });
 }
 

@@ -471,31 +471,8 @@ impl Glue {
 
 /// Starts the session clock: PROVISIONING sessions become READY, idle ones time out.
 pub(crate) fn start(glue: &Arc<Glue>) -> Result<()> {
-    let weak = Arc::downgrade(glue);
-    let mut moved = glue.events.clock_moved.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let Some(glue) = weak.upgrade() else { return };
-            let next = glue.tick().await;
-            let wait = next
-                .filter(|_| !glue.events.sfn.config.virtual_clock)
-                .and_then(|t| (t - glue.now()).to_std().ok())
-                .map(|d| d + std::time::Duration::from_millis(5));
-            let wake = async {
-                match wait {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let bell = glue.sessions.wake.clone();
-            drop(glue);
-            tokio::select! {
-                _ = wake => {}
-                _ = bell.notified() => {}
-                r = moved.changed() => if r.is_err() { return },
-            }
-        }
-    });
+    let bell = glue.sessions.wake.clone();
+    glue.on_clock(bell, (), |glue, ()| async move { ((), glue.tick().await) });
     Ok(())
 }
 

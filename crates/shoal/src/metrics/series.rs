@@ -224,13 +224,13 @@ impl Series {
     pub fn periods(&self, start: i64, end: i64, period: i64) -> BTreeMap<i64, Period> {
         let mut out: BTreeMap<i64, Period> = BTreeMap::new();
         let period = period.max(60);
+        // minutes stored before sketches were kept have none to give
+        let unknown = Sketch {
+            usable: false,
+            ..Sketch::default()
+        };
         for (m, s) in self.minutes.range(start..end) {
             let p = start + (m - start) / period * period;
-            // minutes stored before sketches were kept have none to give
-            let unknown = Sketch {
-                usable: false,
-                ..Sketch::default()
-            };
             let sketch = self.sketches.get(m).unwrap_or(&unknown);
             match out.get_mut(&p) {
                 Some(x) => {

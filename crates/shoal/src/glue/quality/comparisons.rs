@@ -137,9 +137,7 @@ impl Evaluator<'_> {
                         quote(b)
                     ));
                 }
-                let n = self.rows(from).await?;
-                let found = self.count(&format!("SELECT count(*) FROM (SELECT * FROM {from}) p WHERE EXISTS (SELECT 1 FROM {r} r WHERE {})", on.join(" AND "))).await?;
-                let v = if n == 0.0 { 1.0 } else { found / n };
+                let v = self.share_found(from, &r, &on).await?;
                 self.judge(c, v, format!("Dataset.{alias}.DatasetMatch"))
             }
             "AggregateMatch" => {

@@ -935,15 +935,21 @@ impl Evaluator<'_> {
                     .zip(&theirs)
                     .map(|(a, b)| Ok(format!("p.{} = r.{}", self.column(&cols, a)?, quote(b))))
                     .collect::<Result<_, String>>()?;
-                let n = self.rows(&from).await?;
-                let found = self.count(&format!("SELECT count(*) FROM (SELECT * FROM {from}) p WHERE EXISTS (SELECT 1 FROM {r} r WHERE {})", on.join(" AND "))).await?;
-                let frac = if n == 0.0 { 1.0 } else { found / n };
+                let frac = self.share_found(&from, &r, &on).await?;
                 self.judge(c, frac, format!("Column.{}.ReferentialIntegrity", p(0)?))
             }
             "ColumnCorrelation" | "SchemaMatch" | "DatasetMatch" | "AggregateMatch"
             | "ColumnDataType" => self.compare(c, &cols, &from).await,
             other => Err(format!("Rule type {other} is not supported by shoal")),
         }
+    }
+
+    /// The share of the rows of `from` (as `p`) that have a row in reference `r` (as `r`) on
+    /// which every condition of `on` holds; 1 when `from` is empty.
+    async fn share_found(&self, from: &str, r: &str, on: &[String]) -> Result<f64, String> {
+        let n = self.rows(from).await?;
+        let found = self.count(&format!("SELECT count(*) FROM (SELECT * FROM {from}) p WHERE EXISTS (SELECT 1 FROM {r} r WHERE {})", on.join(" AND "))).await?;
+        Ok(if n == 0.0 { 1.0 } else { found / n })
     }
 
     /// A row-level rule: the share of rows whose value passes `pred`.

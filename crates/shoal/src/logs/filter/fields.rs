@@ -6,17 +6,17 @@
 
 use super::value::Comparison;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Fields(Vec<Field>);
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 enum Field {
     /// `...`
     Rest,
     Named(Option<Cond>),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 enum Cond {
     One(Comparison),
     And(Box<Cond>, Box<Cond>),

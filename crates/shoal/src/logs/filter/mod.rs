@@ -12,7 +12,7 @@ mod json;
 mod value;
 
 /// A parsed filter pattern.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Filter {
     Terms(Terms),
     Json(json::Expr),
@@ -20,7 +20,7 @@ pub enum Filter {
 }
 
 /// Terms over unstructured text.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Terms {
     all: Vec<Term>,
     any: Vec<Term>,
@@ -31,16 +31,6 @@ pub struct Terms {
 enum Term {
     Text(String),
     Regex(regex::Regex),
-}
-
-impl PartialEq for Term {
-    fn eq(&self, other: &Term) -> bool {
-        match (self, other) {
-            (Term::Text(a), Term::Text(b)) => a == b,
-            (Term::Regex(a), Term::Regex(b)) => a.as_str() == b.as_str(),
-            _ => false,
-        }
-    }
 }
 
 impl Term {
@@ -136,7 +126,7 @@ fn terms(t: &str, pattern: &str) -> Result<Terms, String> {
                 Term::Text(text)
             }
         };
-        if term == Term::Text(String::new()) {
+        if matches!(&term, Term::Text(t) if t.is_empty()) {
             continue;
         }
         match sign {

@@ -25,18 +25,6 @@ pub struct Comparison {
     value: Literal,
 }
 
-impl PartialEq for Comparison {
-    fn eq(&self, other: &Comparison) -> bool {
-        self.op == other.op
-            && match (&self.value, &other.value) {
-                (Literal::Number(a), Literal::Number(b)) => a == b,
-                (Literal::Text(a), Literal::Text(b)) => a == b,
-                (Literal::Regex(a), Literal::Regex(b)) => a.as_str() == b.as_str(),
-                _ => false,
-            }
-    }
-}
-
 /// Whether `text` matches `glob`, where `*` stands for any run of characters.
 fn glob(glob: &str, text: &str) -> bool {
     let parts: Vec<&str> = glob.split('*').collect();
