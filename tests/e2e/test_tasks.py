@@ -355,3 +355,122 @@ def test_virtual_clock(make_server):
     p = subprocess.run([os.environ["SHOAL_BIN"], "serve", "--virtual-clock", "--wait-scale", "0"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "--wait-scale" in p.stderr
+
+
+def dist_map(reader=None, writer=None, processor=None, **extra):
+    m = {"Type": "Map", "Label": "Rows", "End": True,
+         "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                           **(processor or {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}})},
+         **extra}
+    if reader:
+        m["ItemReader"] = reader
+    if writer:
+        m["ResultWriter"] = writer
+    return {"StartAt": "Each", "States": {"Each": m}}
+
+
+def test_item_reader_and_result_writer(server):
+    """A distributed Map reads its items from S3 (CSV, JSON Lines with MaxItems from the input,
+    a listing) and exports its children's results to S3: a file per status and a manifest."""
+    sfn = server.client()
+    s3 = server.client(service="s3")
+    s3.create_bucket(Bucket="inbox")
+    s3.put_object(Bucket="inbox", Key="posts.csv", Body=b"id,title\n1,hello\n2,bad\n3,\"a, b\"\n")
+    s3.put_object(Bucket="inbox", Key="posts.jsonl", Body=b'{"n": 1}\n{"n": 2}\n{"n": 3}\n')
+    for k in ("pages/a.json", "pages/b.json", "other/c.json"):
+        s3.put_object(Bucket="inbox", Key=k, Body=b"{}")
+
+    # CSV → children (one fails, tolerated) → export
+    check = {"StartAt": "Check", "States": {
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.title", "StringEquals": "bad", "Next": "Boom"}],
+                  "Default": "Ok"},
+        "Boom": {"Type": "Fail", "Error": "Row.Bad", "Cause": "a bad row"},
+        "Ok": {"Type": "Pass", "Parameters": {"post.$": "$.id"}, "End": True}}}
+    d = dist_map(
+        reader={"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "CSV"},
+                "Parameters": {"Bucket": "inbox", "Key": "posts.csv"}},
+        writer={"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "inbox", "Prefix.$": "$.prefix"}},
+        processor=check, ToleratedFailureCount=1)
+    e = sfn.start_execution(stateMachineArn=machine(sfn, "csv", d), input='{"prefix": "results"}')["executionArn"]
+    out = wait_done(sfn, e)
+    assert out["status"] == "SUCCEEDED", out
+    result = json.loads(out["output"])
+    run = result["MapRunArn"]
+    run_id = run.rsplit(":", 1)[1]
+    assert result["ResultWriterDetails"] == {"Bucket": "inbox", "Key": f"results/{run_id}/manifest.json"}
+    manifest = json.loads(s3.get_object(Bucket="inbox", Key=f"results/{run_id}/manifest.json")["Body"].read())
+    assert manifest["DestinationBucket"] == "inbox" and manifest["MapRunArn"] == run
+    assert manifest["ResultFiles"]["PENDING"] == []
+    [ok_file] = manifest["ResultFiles"]["SUCCEEDED"]
+    ok_body = s3.get_object(Bucket="inbox", Key=ok_file["Key"])["Body"].read()
+    assert ok_file["Key"] == f"results/{run_id}/SUCCEEDED_0.json" and ok_file["Size"] == len(ok_body)
+    ok = json.loads(ok_body)
+    assert sorted(json.loads(r["Output"])["post"] for r in ok) == ["1", "3"]
+    assert {json.loads(r["Input"])["title"] for r in ok} == {"hello", "a, b"}
+    assert all(r["Status"] == "SUCCEEDED" and r["StateMachineArn"] == f"{ACCT}:stateMachine:csv/Rows" for r in ok)
+    child = sfn.describe_execution(executionArn=ok[0]["ExecutionArn"])
+    assert child["mapRunArn"] == run and child["status"] == "SUCCEEDED"
+    [bad] = json.loads(s3.get_object(Bucket="inbox", Key=manifest["ResultFiles"]["FAILED"][0]["Key"])["Body"].read())
+    assert (bad["Status"], bad["Error"], bad["Cause"]) == ("FAILED", "Row.Bad", "a bad row")
+    assert sfn.describe_map_run(mapRunArn=run)["itemCounts"]["total"] == 3
+
+    # JSON Lines, MaxItemsPath, Bucket from the input; the results shaped by WriterConfig only
+    d = dist_map(
+        reader={"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSONL", "MaxItemsPath": "$.max"},
+                "Parameters": {"Bucket.$": "$.bucket", "Key": "posts.jsonl"}},
+        writer={"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}},
+        processor={"StartAt": "Two", "States": {"Two": {"Type": "Pass", "Parameters": {"a.$": "States.Array($.n, $.n)"},
+                                                         "OutputPath": "$.a", "End": True}}})
+    e = sfn.start_execution(stateMachineArn=machine(sfn, "jsonl", d), input='{"bucket": "inbox", "max": 2}')["executionArn"]
+    out = wait_done(sfn, e)
+    assert out["status"] == "SUCCEEDED" and json.loads(out["output"]) == [1, 1, 2, 2], out
+
+    # a listing: each object under the prefix is an item
+    d = dist_map(reader={"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": "inbox", "Prefix": "pages/"}},
+                 ItemSelector={"key.$": "$$.Map.Item.Value.Key", "size.$": "$$.Map.Item.Value.Size"})
+    e = sfn.start_execution(stateMachineArn=machine(sfn, "listing", d))["executionArn"]
+    out = wait_done(sfn, e)
+    assert json.loads(out["output"]) == [{"key": "pages/a.json", "size": 2}, {"key": "pages/b.json", "size": 2}], out
+
+    # a missing object fails the Map with States.ItemReaderFailed, which Catch handles
+    d = dist_map(reader={"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                         "Parameters": {"Bucket": "inbox", "Key": "nope.json"}},
+                 Catch=[{"ErrorEquals": ["States.ItemReaderFailed"], "Next": "Caught", "ResultPath": "$.error"}])
+    d["States"]["Each"].pop("End")
+    d["States"]["Each"]["Next"] = "Caught"
+    d["States"]["Caught"] = {"Type": "Pass", "End": True}
+    e = sfn.start_execution(stateMachineArn=machine(sfn, "missing", d))["executionArn"]
+    out = wait_done(sfn, e)
+    err = json.loads(out["output"])["error"]
+    assert err["Error"] == "States.ItemReaderFailed" and "NoSuchKey" in err["Cause"], out
+
+    # only a distributed Map reads items; a reader needs a known resource
+    inline = dist_map(reader={"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                              "Parameters": {"Bucket": "inbox", "Key": "k"}})
+    inline["States"]["Each"]["ItemProcessor"]["ProcessorConfig"]["Mode"] = "INLINE"
+    with pytest.raises(sfn.exceptions.InvalidDefinition, match="DISTRIBUTED"):
+        machine(sfn, "inline", inline)
+    with pytest.raises(sfn.exceptions.InvalidDefinition, match="ItemReader's Resource"):
+        machine(sfn, "bad", dist_map(reader={"Resource": "arn:aws:states:::s3:getObjects"}))
+
+
+def test_item_reader_items_survive_a_changed_object(server):
+    """The items read are stored with the history: the execution resumes after each child's
+    Wait by replaying, and still maps over the items it first read although the object
+    changed meanwhile."""
+    sfn = server.client()
+    s3 = server.client(service="s3")
+    s3.create_bucket(Bucket="inbox")
+    s3.put_object(Bucket="inbox", Key="items.json", Body=b"[1, 2, 3]")
+    d = dist_map(reader={"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                         "Parameters": {"Bucket": "inbox", "Key": "items.json"}},
+                 processor={"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 40, "End": True}}})
+    e = sfn.start_execution(stateMachineArn=machine(sfn, "nap", d))["executionArn"]
+    deadline = time.time() + 10
+    while not sfn.list_map_runs(executionArn=e)["mapRuns"]:
+        assert time.time() < deadline, "the map run never started"
+        time.sleep(0.05)
+    s3.put_object(Bucket="inbox", Key="items.json", Body=b"[7]")
+    out = wait_done(sfn, e)
+    assert out["status"] == "SUCCEEDED" and json.loads(out["output"]) == [1, 2, 3], out

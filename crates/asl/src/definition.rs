@@ -125,8 +125,8 @@ pub struct MapState {
     pub tolerated_failure_count: Option<Field>,
     pub label: Option<String>,
     pub item_batcher: Option<ItemBatcher>,
-    pub item_reader: Option<Value>,
-    pub result_writer: Option<Value>,
+    pub item_reader: Option<crate::states::item_reader::ItemReader>,
+    pub result_writer: Option<crate::states::result_writer::ResultWriter>,
 }
 
 #[derive(Debug, Clone)]
@@ -1195,8 +1195,237 @@ impl Cx {
             tolerated_failure_count: self.loose_num_field(o, at, "ToleratedFailureCount", ql),
             label: o.get("Label").and_then(Value::as_str).map(str::to_string),
             item_batcher,
-            item_reader: o.get("ItemReader").cloned(),
-            result_writer: o.get("ResultWriter").cloned(),
+            item_reader: o
+                .get("ItemReader")
+                .and_then(|v| self.item_reader(v, &ptr(at, "ItemReader"), ql, distributed)),
+            result_writer: o
+                .get("ResultWriter")
+                .and_then(|v| self.result_writer(v, &ptr(at, "ResultWriter"), ql, distributed)),
+        })
+    }
+
+    /// `Parameters` in JSONPath, `Arguments` in JSONata: the S3 call's fields.
+    fn s3_arguments(
+        &mut self,
+        o: &Map<String, Value>,
+        at: &str,
+        ql: QueryLanguage,
+    ) -> Option<Template> {
+        let key = match ql {
+            QueryLanguage::JsonPath => "Parameters",
+            QueryLanguage::Jsonata => "Arguments",
+        };
+        let v = o.get(key)?;
+        match ql {
+            QueryLanguage::JsonPath => self.path_template(v, &ptr(at, key)),
+            QueryLanguage::Jsonata => self.jsonata_template(v, key, &ptr(at, key)),
+        }
+    }
+
+    fn item_reader(
+        &mut self,
+        v: &Value,
+        at: &str,
+        ql: QueryLanguage,
+        distributed: bool,
+    ) -> Option<crate::states::item_reader::ItemReader> {
+        use crate::states::item_reader::{delimiter, InputType, ItemReader, Source};
+        let Some(o) = v.as_object() else {
+            self.err("ItemReader must be an object", at);
+            return None;
+        };
+        if !distributed {
+            self.err(
+                "ItemReader is only supported in a Map whose ProcessorConfig Mode is DISTRIBUTED",
+                at,
+            );
+        }
+        for k in o.keys() {
+            if !["Resource", "Parameters", "Arguments", "ReaderConfig"].contains(&k.as_str()) {
+                self.err(
+                    format!("Field '{k}' is not supported in ItemReader"),
+                    &ptr(at, k),
+                );
+            }
+        }
+        let resource = o
+            .get("Resource")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(source) = Source::of(resource) else {
+            self.err(
+                "ItemReader's Resource must be arn:aws:states:::s3:getObject or arn:aws:states:::s3:listObjectsV2",
+                &ptr(at, "Resource"),
+            );
+            return None;
+        };
+        let parameters = self.s3_arguments(o, at, ql);
+        let cp = ptr(at, "ReaderConfig");
+        let empty = Map::new();
+        let config = match o.get("ReaderConfig") {
+            None => &empty,
+            Some(Value::Object(c)) => c,
+            Some(_) => {
+                self.err("ReaderConfig must be an object", &cp);
+                &empty
+            }
+        };
+        let input_type = match config.get("InputType") {
+            None => None,
+            Some(t) => match t.as_str().and_then(InputType::of) {
+                Some(t) => Some(t),
+                None => {
+                    self.err(
+                        "InputType must be one of CSV, JSON, JSONL, MANIFEST, PARQUET",
+                        &ptr(&cp, "InputType"),
+                    );
+                    None
+                }
+            },
+        };
+        if source == Source::GetObject && input_type.is_none() && !config.contains_key("InputType")
+        {
+            self.err(
+                "ReaderConfig's InputType is required for arn:aws:states:::s3:getObject",
+                &cp,
+            );
+        }
+        let csv_headers = match config.get("CSVHeaderLocation").and_then(Value::as_str) {
+            None | Some("FIRST_ROW") => None,
+            Some("GIVEN") => match config.get("CSVHeaders").and_then(Value::as_array) {
+                Some(h) if !h.is_empty() && h.iter().all(Value::is_string) => Some(
+                    h.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
+                ),
+                _ => {
+                    self.err(
+                        "CSVHeaders must be a non-empty list of strings when CSVHeaderLocation is GIVEN",
+                        &ptr(&cp, "CSVHeaders"),
+                    );
+                    None
+                }
+            },
+            Some(_) => {
+                self.err(
+                    "CSVHeaderLocation must be FIRST_ROW or GIVEN",
+                    &ptr(&cp, "CSVHeaderLocation"),
+                );
+                None
+            }
+        };
+        let csv_delimiter = match config.get("CSVDelimiter") {
+            None => b',',
+            Some(d) => d.as_str().and_then(delimiter).unwrap_or_else(|| {
+                self.err(
+                    "CSVDelimiter must be one of COMMA, PIPE, SEMICOLON, SPACE, TAB",
+                    &ptr(&cp, "CSVDelimiter"),
+                );
+                b','
+            }),
+        };
+        let items_pointer = match config.get("ItemsPointer") {
+            None => None,
+            Some(Value::String(p)) if p.is_empty() || p.starts_with('/') => Some(p.clone()),
+            Some(_) => {
+                self.err(
+                    "ItemsPointer must be a JSON pointer",
+                    &ptr(&cp, "ItemsPointer"),
+                );
+                None
+            }
+        };
+        Some(ItemReader {
+            resource: resource.to_string(),
+            source,
+            parameters,
+            input_type,
+            csv_headers,
+            csv_delimiter,
+            items_pointer,
+            max_items: self.num_field(config, &cp, "MaxItems", ql, 0),
+        })
+    }
+
+    fn result_writer(
+        &mut self,
+        v: &Value,
+        at: &str,
+        ql: QueryLanguage,
+        distributed: bool,
+    ) -> Option<crate::states::result_writer::ResultWriter> {
+        use crate::states::result_writer::{OutputType, ResultWriter, Transformation, PUT_OBJECT};
+        let Some(o) = v.as_object() else {
+            self.err("ResultWriter must be an object", at);
+            return None;
+        };
+        if !distributed {
+            self.err(
+                "ResultWriter is only supported in a Map whose ProcessorConfig Mode is DISTRIBUTED",
+                at,
+            );
+        }
+        for k in o.keys() {
+            if !["Resource", "Parameters", "Arguments", "WriterConfig"].contains(&k.as_str()) {
+                self.err(
+                    format!("Field '{k}' is not supported in ResultWriter"),
+                    &ptr(at, k),
+                );
+            }
+        }
+        let resource = match o.get("Resource") {
+            None => None,
+            Some(Value::String(r)) if r == PUT_OBJECT => Some(r.clone()),
+            Some(_) => {
+                self.err(
+                    format!("ResultWriter's Resource must be {PUT_OBJECT}"),
+                    &ptr(at, "Resource"),
+                );
+                return None;
+            }
+        };
+        let parameters = self.s3_arguments(o, at, ql);
+        if resource.is_some() != parameters.is_some() {
+            self.err(
+                "ResultWriter needs both Resource and Parameters (Arguments in JSONata) to export results",
+                at,
+            );
+        }
+        let wp = ptr(at, "WriterConfig");
+        let config = o.get("WriterConfig").and_then(Value::as_object);
+        if resource.is_none() && config.is_none() {
+            self.err(
+                "ResultWriter cannot be empty: give WriterConfig, or Resource and Parameters",
+                at,
+            );
+        }
+        let pick = |k: &str| config.and_then(|c| c.get(k));
+        let transformation = match pick("Transformation") {
+            None => None,
+            Some(t) => match t.as_str().and_then(Transformation::of) {
+                Some(t) => Some(t),
+                None => {
+                    self.err(
+                        "Transformation must be NONE, COMPACT or FLATTEN",
+                        &ptr(&wp, "Transformation"),
+                    );
+                    None
+                }
+            },
+        };
+        let output_type = match pick("OutputType") {
+            None => OutputType::Json,
+            Some(t) => t.as_str().and_then(OutputType::of).unwrap_or_else(|| {
+                self.err("OutputType must be JSON or JSONL", &ptr(&wp, "OutputType"));
+                OutputType::Json
+            }),
+        };
+        Some(ResultWriter {
+            resource,
+            parameters,
+            transformation,
+            output_type,
         })
     }
 

@@ -96,9 +96,49 @@ pub struct MapRunProgress {
     pub tolerated_failure_percentage: f64,
 }
 
-/// Performs Task states.
+/// A distributed Map's `ItemReader` call.
+#[derive(Debug, Clone)]
+pub struct ReadCall<'a> {
+    pub state: &'a str,
+    pub reader: &'a crate::states::item_reader::ItemReader,
+    pub request: &'a step::ReadItems,
+}
+
+/// A distributed Map's `ResultWriter` export: the objects to put in `export.bucket`.
+#[derive(Debug, Clone)]
+pub struct WriteCall<'a> {
+    pub state: &'a str,
+    pub export: &'a crate::states::result_writer::Export,
+}
+
+/// Performs Task states, and the S3 reads and writes of distributed Maps.
 pub trait TaskHandler {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome;
+
+    /// The items an `ItemReader` reads (parsed with [`crate::states::item_reader::items`]).
+    fn read_items(&mut self, call: &ReadCall) -> Result<Result<Vec<Value>, Failure>, Interrupt> {
+        Ok(Err(no_object_store(
+            crate::states::item_reader::READER_FAILED,
+            call.state,
+        )))
+    }
+
+    /// Puts a `ResultWriter` export's objects.
+    fn write_results(&mut self, call: &WriteCall) -> Result<Result<(), Failure>, Interrupt> {
+        Ok(Err(no_object_store(
+            crate::states::result_writer::WRITER_FAILED,
+            call.state,
+        )))
+    }
+}
+
+fn no_object_store(error: &str, state: &str) -> Failure {
+    Failure::plain(
+        Some(error.into()),
+        Some(format!(
+            "The Map state '{state}' reads or writes S3 objects, and this in-process run has no object store; run it under `shoal serve`"
+        )),
+    )
 }
 
 /// Answers every task with a failure: for runs without a mock file.
@@ -652,8 +692,25 @@ impl<'a> Runner<'a> {
                 let Kind::Map(m) = &state.kind else {
                     unreachable!("only Map states ask for iterations")
                 };
-                let results = self.iterations(state, m, it, exec_input, vars, scope)?;
-                Ok(step::fan_succeeded(state, raw, results, scope)?)
+                let result = self.iterations(state, m, it, raw, exec_input, vars, scope)?;
+                Ok(step::map_succeeded(state, raw, result, scope)?)
+            }
+            Outcome::ReadItems(request) => {
+                let Kind::Map(m) = &state.kind else {
+                    unreachable!("only Map states read items")
+                };
+                let Some(reader) = &m.item_reader else {
+                    unreachable!("only a Map with an ItemReader reads items")
+                };
+                let call = ReadCall {
+                    state: &state.name,
+                    reader,
+                    request: &request,
+                };
+                let items = self.tasks.read_items(&call)??;
+                let it = step::map_iterations(state, raw, scope, Some(items))?;
+                let result = self.iterations(state, m, it, raw, exec_input, vars, scope)?;
+                Ok(step::map_succeeded(state, raw, result, scope)?)
             }
         }
     }
@@ -786,15 +843,17 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs a Map's iterations: inline in this history, or distributed as child executions.
+    #[allow(clippy::too_many_arguments)]
     fn iterations(
         &mut self,
         state: &State,
         m: &crate::definition::MapState,
         it: Iterations,
+        raw: &Value,
         exec_input: &Value,
         vars: &Variables,
         scope: &Scope,
-    ) -> Result<Vec<Value>, Stop> {
+    ) -> Result<Value, Stop> {
         self.push(
             "MapStateStarted",
             Some("mapStateStartedEventDetails"),
@@ -803,6 +862,7 @@ impl<'a> Runner<'a> {
         let limits = states::map::limits(m, &it.effective, scope)?;
         let mut results = Vec::with_capacity(it.inputs.len());
         let batched = m.item_batcher.is_some();
+        let mut children = Vec::new();
         if it.distributed {
             let mut run = MapRunProgress {
                 arn: self.info.map_run_arn(m.label.as_deref()),
@@ -831,6 +891,9 @@ impl<'a> Runner<'a> {
                 if let Some(j) = self.journal.as_deref_mut() {
                     j.child_started(&run.arn, i, &info, &input)?;
                 }
+                let child_start = self.clock.now();
+                let child_name = info.execution_name.clone();
+                let child_input = m.result_writer.as_ref().map(|_| input.clone());
                 let r = {
                     let mut child = Runner::new(info, &mut *self.clock, &mut *self.tasks);
                     child.deadline = self.deadline;
@@ -855,6 +918,20 @@ impl<'a> Runner<'a> {
                         Err(_) => {}
                     }
                 }
+                if let (Some(input), Ok(_) | Err(Stop::Failed(_))) = (child_input, &r) {
+                    children.push(child_record(
+                        &run.arn,
+                        child_name,
+                        input,
+                        match &r {
+                            Ok(v) => Ok(v.clone()),
+                            Err(Stop::Failed(f)) => Err(f.clone()),
+                            Err(_) => unreachable!("only finished children are recorded"),
+                        },
+                        child_start,
+                        self.clock.now(),
+                    ));
+                }
                 match r {
                     Ok(v) => {
                         results.push(v);
@@ -866,6 +943,8 @@ impl<'a> Runner<'a> {
                         run.failed += 1;
                         results.push(json!({"Error": f.error, "Cause": f.cause}));
                         if limits.exceeded(run.failed, run.total) {
+                            // the results so far are exported even though the run failed
+                            self.export(state, m, raw, scope, &run.arn, &children)?;
                             run.status = "FAILED";
                             self.map_run(&run);
                             let cause = "The specified tolerated failure threshold for the Map Run was exceeded.";
@@ -881,9 +960,30 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
+            let exported = self.export(state, m, raw, scope, &run.arn, &children);
+            let exported = match exported {
+                Err(Stop::Failed(f)) => {
+                    run.status = "FAILED";
+                    self.map_run(&run);
+                    let (e, c) = (f.error.clone(), f.cause.clone());
+                    self.push(
+                        "MapRunFailed",
+                        Some("mapRunFailedEventDetails"),
+                        || json!({"error": e, "cause": c}),
+                    )?;
+                    return Err(Stop::Failed(f));
+                }
+                other => other?,
+            };
             run.status = "SUCCEEDED";
             self.map_run(&run);
             self.push("MapRunSucceeded", None, || Value::Null)?;
+            self.push("MapStateSucceeded", None, || Value::Null)?;
+            return Ok(match (exported, &m.result_writer) {
+                (Some(location), _) => location,
+                (None, Some(w)) => Value::Array(w.results(&children)),
+                (None, None) => Value::Array(results),
+            });
         } else {
             for (i, input) in it.inputs.into_iter().enumerate() {
                 let value = if batched {
@@ -928,6 +1028,53 @@ impl<'a> Runner<'a> {
             }
         }
         self.push("MapStateSucceeded", None, || Value::Null)?;
-        Ok(results)
+        Ok(Value::Array(results))
+    }
+
+    /// Writes a `ResultWriter` export of the map run's children; its location is the Map's
+    /// result. `None` when the writer only shapes the results.
+    fn export(
+        &mut self,
+        state: &State,
+        m: &crate::definition::MapState,
+        raw: &Value,
+        scope: &Scope,
+        map_run: &str,
+        children: &[crate::states::result_writer::Child],
+    ) -> Result<Option<Value>, Stop> {
+        let Some(w) = m.result_writer.as_ref().filter(|w| w.exports()) else {
+            return Ok(None);
+        };
+        let parameters = states::map::s3_arguments(state, w.parameters.as_ref(), raw, scope)?;
+        let export = w.export(map_run, &parameters, children)?;
+        let call = WriteCall {
+            state: &state.name,
+            export: &export,
+        };
+        self.tasks.write_results(&call)??;
+        Ok(Some(export.output))
+    }
+}
+
+/// A finished child of the map run `map_run` (`arn:...:mapRun:<machine>/<label>:<id>`), as a
+/// `ResultWriter` describes it.
+fn child_record(
+    map_run: &str,
+    name: String,
+    input: Value,
+    result: Result<Value, Failure>,
+    start: DateTime<Utc>,
+    stop: DateTime<Utc>,
+) -> crate::states::result_writer::Child {
+    let (prefix, rest) = map_run.split_once(":mapRun:").unwrap_or((map_run, ""));
+    let machine = rest.rsplit_once(':').map_or(rest, |(m, _)| m);
+    crate::states::result_writer::Child {
+        execution_arn: format!("{prefix}:execution:{machine}:{name}"),
+        state_machine_arn: format!("{prefix}:stateMachine:{machine}"),
+        name,
+        input,
+        result,
+        start,
+        stop,
     }
 }

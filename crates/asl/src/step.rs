@@ -68,6 +68,18 @@ pub enum Outcome<'m> {
         input: Value,
     },
     Iterations(Iterations),
+    /// A distributed Map's `ItemReader` call: perform it, then hand its items to
+    /// [`map_iterations`].
+    ReadItems(ReadItems),
+}
+
+/// An `ItemReader` call with its fields evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadItems {
+    pub resource: String,
+    /// `Bucket` with `Key` (getObject) or `Prefix` (listObjectsV2).
+    pub parameters: Value,
+    pub max_items: Option<u64>,
 }
 
 /// Starts `state` with raw input `raw`. `scope.input` is `raw`; its context is the state's
@@ -131,40 +143,49 @@ pub fn start<'m>(
         Kind::Parallel { .. } => Outcome::Branches {
             input: io::effective_input(state, scope)?,
         },
-        Kind::Map(m) => {
-            if m.item_reader.is_some() || m.result_writer.is_some() {
-                return Err(Failure::plain(
-                    Some("Shoal.Unsupported".into()),
-                    Some(format!(
-                        "The Map state '{}' uses ItemReader or ResultWriter, which read and write S3 objects; the in-process runner has no object store (they work with `shoal serve` once it serves S3)",
-                        state.name
-                    )),
-                ));
-            }
-            let plan = states::map::plan(state, m, raw, scope.context, scope)?;
-            let mut inputs = Vec::with_capacity(plan.items.len());
-            for (i, item) in plan.items.iter().enumerate() {
-                inputs.push(states::map::item_input(
-                    state,
-                    m,
-                    &plan,
-                    i,
-                    item,
-                    scope.context,
-                    scope,
-                )?);
-            }
-            // With an ItemBatcher each iteration gets a batch: {"BatchInput": ..., "Items": [...]}.
-            if let Some(b) = &m.item_batcher {
-                inputs = states::map::batches(state, b, inputs, &plan.effective, scope)?;
-            }
-            Outcome::Iterations(Iterations {
-                items: plan.items,
-                inputs,
-                distributed: m.distributed,
-                effective: plan.effective,
-            })
-        }
+        Kind::Map(m) => match &m.item_reader {
+            Some(r) => Outcome::ReadItems(states::map::read_request(state, r, raw, scope)?),
+            None => Outcome::Iterations(map_iterations(state, raw, scope, None)?),
+        },
+    })
+}
+
+/// A Map state's iterations: over its input's items, or over `read` (the items its
+/// `ItemReader` returned).
+pub fn map_iterations(
+    state: &State,
+    raw: &Value,
+    scope: &Scope,
+    read: Option<Vec<Value>>,
+) -> Result<Iterations, Failure> {
+    let Kind::Map(m) = &state.kind else {
+        return Err(Failure::runtime(format!(
+            "The state '{}' is not a Map",
+            state.name
+        )));
+    };
+    let plan = states::map::plan(state, m, raw, scope.context, scope, read)?;
+    let mut inputs = Vec::with_capacity(plan.items.len());
+    for (i, item) in plan.items.iter().enumerate() {
+        inputs.push(states::map::item_input(
+            state,
+            m,
+            &plan,
+            i,
+            item,
+            scope.context,
+            scope,
+        )?);
+    }
+    // With an ItemBatcher each iteration gets a batch: {"BatchInput": ..., "Items": [...]}.
+    if let Some(b) = &m.item_batcher {
+        inputs = states::map::batches(state, b, inputs, &plan.effective, scope)?;
+    }
+    Ok(Iterations {
+        items: plan.items,
+        inputs,
+        distributed: m.distributed,
+        effective: plan.effective,
     })
 }
 
@@ -201,6 +222,19 @@ pub fn fan_succeeded<'m>(
     Ok(transition(
         state.next.as_deref(),
         io::finish(state, raw, Value::Array(results), scope)?,
+    ))
+}
+
+/// A Map finished with `result`: its results (an array), or an export's location.
+pub fn map_succeeded<'m>(
+    state: &'m State,
+    raw: &Value,
+    result: Value,
+    scope: &Scope,
+) -> Result<Transition<'m>, Failure> {
+    Ok(transition(
+        state.next.as_deref(),
+        io::finish(state, raw, result, scope)?,
     ))
 }
 

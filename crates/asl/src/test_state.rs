@@ -211,9 +211,9 @@ pub fn run(
             inspection.result = Some(result.clone());
             step::task_succeeded(state, input, result, &scope)
         }
-        Outcome::Branches { .. } | Outcome::Iterations(_) => Err(Failure::runtime(
-            "TestState does not test Parallel or Map states",
-        )),
+        Outcome::Branches { .. } | Outcome::Iterations(_) | Outcome::ReadItems(_) => Err(
+            Failure::runtime("TestState does not test Parallel or Map states"),
+        ),
     });
     let (status, transition, failure) = match outcome {
         Ok(t) => (TestStatus::Succeeded, Some(t), None),

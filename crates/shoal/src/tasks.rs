@@ -10,7 +10,9 @@ use crate::sfn::integrations::LocalTasks;
 use crate::sns::Sns;
 use crate::sqs::Sqs;
 use crate::values::text;
-use asl::runner::TaskOutcome;
+use asl::runner::{ReadCall, TaskOutcome};
+use asl::states::result_writer::Export;
+use asl::Failure;
 use patterns::filter_policy::Attribute;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -22,6 +24,7 @@ pub struct Local {
     pub events: Arc<Events>,
     pub lambda: Arc<crate::lambda::Lambda>,
     pub glue: Arc<crate::glue::Glue>,
+    pub s3: Arc<crate::s3::S3>,
     pub account: String,
     pub runtime: tokio::runtime::Handle,
 }
@@ -255,6 +258,63 @@ impl Local {
 }
 
 impl LocalTasks for Local {
+    fn read_items(&self, call: &ReadCall) -> Result<Vec<Value>, Failure> {
+        use asl::states::item_reader::{items, listed_object, Source, READER_FAILED};
+        let p = &call.request.parameters;
+        let failed = |cause: String| Failure::plain(Some(READER_FAILED.into()), Some(cause));
+        let bucket = text(p, "Bucket")
+            .ok_or_else(|| failed("The ItemReader's Parameters need a Bucket string".into()))?;
+        match call.reader.source {
+            Source::ListObjects => {
+                let prefix = text(p, "Prefix").unwrap_or_default();
+                let objects = self
+                    .s3
+                    .objects_under(&bucket, &prefix)
+                    .map_err(|e| failed(format!("Listing s3://{bucket}/{prefix} failed: {e}")))?;
+                let limit = call.request.max_items.map_or(usize::MAX, |m| m as usize);
+                Ok(objects
+                    .iter()
+                    .take(limit)
+                    .map(|o| listed_object(&o.key, &o.etag, o.modified.timestamp(), o.size))
+                    .collect())
+            }
+            Source::GetObject => {
+                let key = text(p, "Key").ok_or_else(|| {
+                    failed("The ItemReader's Parameters need a Key string".into())
+                })?;
+                let body = self
+                    .s3
+                    .head_object(&bucket, &key)
+                    .and_then(|o| self.wait(self.s3.read_all(&o)))
+                    .map_err(|e| failed(format!("Reading s3://{bucket}/{key} failed: {e}")))?;
+                items(call.reader, &body, call.request.max_items)
+            }
+        }
+    }
+
+    fn write_results(&self, export: &Export) -> Result<(), Failure> {
+        for (key, body) in &export.objects {
+            let headers = crate::s3::model::Headers {
+                content_type: Some("application/json".into()),
+                ..Default::default()
+            };
+            let bytes = bytes::Bytes::from(body.clone());
+            let body: crate::s3::BodyStream =
+                Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+            self.wait(
+                self.s3
+                    .put_object(&export.bucket, key, body, headers, &Default::default()),
+            )
+            .map_err(|e| {
+                Failure::plain(
+                    Some(asl::states::result_writer::WRITER_FAILED.into()),
+                    Some(format!("Writing s3://{}/{key} failed: {e}", export.bucket)),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     fn call(&self, region: &str, resource: &str, p: &Value) -> Option<Result<Value, TaskOutcome>> {
         Some(match resource {
             "arn:aws:states:::sns:publish" => self.publish(p),

@@ -24,8 +24,17 @@ pub fn plan(
     raw: &Value,
     ctx: &Value,
     scope: &Scope,
+    read: Option<Vec<Value>>,
 ) -> Result<Plan, Failure> {
     let _ = ctx;
+    if let Some(items) = read {
+        // an ItemReader's items replace ItemsPath / Items
+        let effective = match state.query_language {
+            QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?.into_owned(),
+            QueryLanguage::Jsonata => raw.clone(),
+        };
+        return Ok(Plan { effective, items });
+    }
     match state.query_language {
         QueryLanguage::JsonPath => {
             let effective = io::input_path(&state.io.input_path, scope)?.into_owned();
@@ -285,6 +294,66 @@ pub fn limits(m: &MapState, effective: &Value, scope: &Scope) -> Result<Limits, 
         }
     }
     Ok(l)
+}
+
+/// An `ItemReader`'s or `ResultWriter`'s `Parameters` (JSONPath, against the effective input)
+/// or `Arguments` (JSONata).
+pub fn s3_arguments(
+    state: &State,
+    t: Option<&crate::template::Template>,
+    raw: &Value,
+    scope: &Scope,
+) -> Result<Value, Failure> {
+    let Some(t) = t else { return Ok(json!({})) };
+    match state.query_language {
+        QueryLanguage::JsonPath => {
+            let effective = io::input_path(&state.io.input_path, scope)?;
+            t.eval(&scope.reborrow().with_input(&effective), None)
+        }
+        QueryLanguage::Jsonata => {
+            let states = io::states_binding(raw, scope.context, None, None);
+            t.eval(scope, Some(&states))
+        }
+    }
+}
+
+/// Evaluates an `ItemReader`'s `Parameters` (`Arguments`) and `MaxItems(Path)` against the
+/// state's input.
+pub fn read_request(
+    state: &State,
+    r: &crate::states::item_reader::ItemReader,
+    raw: &Value,
+    scope: &Scope,
+) -> Result<crate::step::ReadItems, Failure> {
+    let effective = match state.query_language {
+        QueryLanguage::JsonPath => io::input_path(&state.io.input_path, scope)?.into_owned(),
+        QueryLanguage::Jsonata => raw.clone(),
+    };
+    let s = scope.reborrow().with_input(&effective);
+    let parameters = s3_arguments(state, r.parameters.as_ref(), raw, scope)?;
+    let max_items = match &r.max_items {
+        None => None,
+        Some(f) => {
+            let (v, path) = field_value(f, &s, "MaxItems")?;
+            match as_number(&v).filter(|n| n.fract() == 0.0 && *n >= 0.0) {
+                // 0 means no limit, as on AWS
+                Some(0.0) => None,
+                Some(n) => Some(n as u64),
+                None => {
+                    return Err(Failure::runtime(format!(
+                        "The MaxItems{} field refers to value \"{}\" which is not a valid integer",
+                        if path.is_some() { "Path" } else { "" },
+                        json::java_to_string(&v)
+                    )))
+                }
+            }
+        }
+    };
+    Ok(crate::step::ReadItems {
+        resource: r.resource.clone(),
+        parameters,
+        max_items,
+    })
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 
 pub mod choice;
 pub mod fail;
+pub mod item_reader;
 pub mod map;
 pub mod pass;
+pub mod result_writer;
 pub mod succeed;
 pub mod task;
 pub mod wait;

@@ -239,6 +239,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             events: events.clone(),
             lambda: lambda.clone(),
             glue: glue.clone(),
+            s3: s3.clone(),
             account: a.account.clone(),
             runtime: tokio::runtime::Handle::current(),
         });

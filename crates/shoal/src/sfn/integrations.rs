@@ -81,6 +81,15 @@ pub trait LocalTasks: Send + Sync {
         resource: &str,
         parameters: &Value,
     ) -> Option<Result<Value, TaskOutcome>>;
+
+    /// Reads a distributed Map's `ItemReader` items from shoal's S3.
+    fn read_items(&self, call: &asl::runner::ReadCall) -> Result<Vec<Value>, asl::Failure>;
+
+    /// Puts a `ResultWriter` export's objects into shoal's S3.
+    fn write_results(
+        &self,
+        export: &asl::states::result_writer::Export,
+    ) -> Result<(), asl::Failure>;
 }
 
 /// Performs a request/response call that needs no execution: the HTTP task or an AWS SDK call

@@ -192,6 +192,32 @@ impl Record for Execution {
     }
 }
 
+/// What a distributed Map's S3 effect (an `ItemReader` read, a `ResultWriter` export) gave,
+/// stored with the events after it: a replay reuses it instead of reading again, so it maps over
+/// the same items even when the object changed since.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MapEffect {
+    /// `<execution ARN>#<events recorded before the effect>`.
+    pub key: String,
+    pub execution_arn: String,
+    /// The items read (none for an export).
+    #[serde(default)]
+    pub items: Option<Vec<Value>>,
+    /// The failure's error and cause, when it failed.
+    #[serde(default)]
+    pub failure: Option<(Option<String>, Option<String>)>,
+}
+
+impl Record for MapEffect {
+    const KIND: &'static str = "sfn.mapeffect";
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    fn owner(&self) -> String {
+        self.execution_arn.clone()
+    }
+}
+
 /// A distributed Map's run: its limits and how its child executions stand.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MapRun {

@@ -7,14 +7,18 @@
 //! the real time live and to the next stored event's timestamp during replay. That makes a
 //! replay compute exactly what the original run computed (Wait deadlines, context times).
 
+use super::integrations::LocalTasks;
 use super::integrations::{self, Integration};
-use super::model::{Answer, Execution, MapRun, StoredEvent, TaskKind, Token};
+use super::model::{Answer, Execution, MapEffect, MapRun, StoredEvent, TaskKind, Token};
 use super::Sfn;
 use crate::store::{put, Records, Write};
 use asl::context::ExecutionInfo;
 use asl::history::HistoryEvent;
 use asl::mock::MockTasks;
-use asl::runner::{Clock, Interrupt, Journal, MapRunProgress, TaskCall, TaskHandler, TaskOutcome};
+use asl::runner::{
+    Clock, Interrupt, Journal, MapRunProgress, ReadCall, TaskCall, TaskHandler, TaskOutcome,
+    WriteCall,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -662,6 +666,46 @@ impl<'a> State<'a> {
         }
     }
 
+    /// A distributed Map's S3 effect, performed once: a replay answers with what the first
+    /// run got (stored with the events after it) and performs it again only when nothing was
+    /// stored — reads and exports are both safe to repeat.
+    fn map_effect(
+        &mut self,
+        perform: impl FnOnce(&dyn LocalTasks) -> Result<Option<Vec<Value>>, asl::Failure>,
+    ) -> Result<Result<Option<Vec<Value>>, asl::Failure>, Interrupt> {
+        let key = format!("{}#{}", self.exec.arn, self.cursor);
+        match self.sfn.store.load::<MapEffect>(&key) {
+            Ok(Some(done)) => {
+                return Ok(match done.failure {
+                    Some((error, cause)) => Err(asl::Failure::plain(error, cause)),
+                    None => Ok(done.items),
+                })
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.halt = Some(Halt::Store(e.to_string()));
+                return Err(Interrupt);
+            }
+        }
+        let Some(local) = self.sfn.local_tasks() else {
+            return Ok(Err(asl::Failure::plain(
+                Some("States.Runtime".into()),
+                Some("This server runs no S3 for the Map's ItemReader or ResultWriter".into()),
+            )));
+        };
+        let r = perform(&*local);
+        if self.recorded.get(self.cursor).is_none() {
+            self.current = self.live_now();
+        }
+        self.records.push(put(&MapEffect {
+            key,
+            execution_arn: self.exec.arn.clone(),
+            items: r.as_ref().ok().cloned().flatten(),
+            failure: r.as_ref().err().map(|f| (f.error.clone(), f.cause.clone())),
+        }));
+        Ok(r)
+    }
+
     fn new_token(&self, token: String, kind: TaskKind, call: &TaskCall) -> Token {
         let started = self.current;
         Token {
@@ -959,5 +1003,22 @@ impl Clock for View<'_, '_> {
 impl TaskHandler for View<'_, '_> {
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
         self.0.borrow_mut().invoke(call)
+    }
+
+    fn read_items(
+        &mut self,
+        call: &ReadCall,
+    ) -> Result<Result<Vec<Value>, asl::Failure>, Interrupt> {
+        self.0
+            .borrow_mut()
+            .map_effect(|local| local.read_items(call).map(Some))
+            .map(|r| r.map(Option::unwrap_or_default))
+    }
+
+    fn write_results(&mut self, call: &WriteCall) -> Result<Result<(), asl::Failure>, Interrupt> {
+        self.0
+            .borrow_mut()
+            .map_effect(|local| local.write_results(call.export).map(|_| None))
+            .map(|r| r.map(|_| ()))
     }
 }
