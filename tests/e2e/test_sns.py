@@ -1,6 +1,7 @@
 """SNS through boto3 and the AWS CLI against the real `shoal serve`: topics, subscriptions with
 filter policies, delivery to queues, HTTP endpoints and real SMTP, the outbox, retries."""
 
+import base64
 import json
 import os
 import re
@@ -9,7 +10,25 @@ import time
 import urllib.request
 
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from conftest import BIN, aws_cli
+
+SIGNED = {"Notification": ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"],
+          "SubscriptionConfirmation": ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]}
+
+
+def verify_signature(msg):
+    """Checks an SNS message's signature the way AWS's documentation tells subscribers to:
+    the certificate from SigningCertURL, the signed fields as name/value lines, SHA1withRSA for
+    SignatureVersion 1 and SHA256withRSA for 2. Raises InvalidSignature when it does not hold."""
+    with urllib.request.urlopen(msg["SigningCertURL"]) as r:
+        cert = x509.load_pem_x509_certificate(r.read())
+    text = "".join(f"{k}\n{msg[k]}\n" for k in SIGNED[msg["Type"]] if k in msg)
+    algorithm = hashes.SHA256() if msg["SignatureVersion"] == "2" else hashes.SHA1()
+    cert.public_key().verify(base64.b64decode(msg["Signature"]), text.encode(), padding.PKCS1v15(), algorithm)
 
 
 def receive(sqs, url, n, timeout=10):
@@ -62,6 +81,8 @@ def test_topics_subscriptions_and_queue_delivery(make_server):
     assert (n["Type"], n["TopicArn"], n["Subject"]) == ("Notification", arn, "Ran With Failures")
     assert n["MessageAttributes"]["stage"] == {"Type": "String", "Value": "raw"}
     assert "Action=Unsubscribe" in n["UnsubscribeURL"]
+    verify_signature(n)  # queue deliveries are signed too
+    assert "Signature" not in n["MessageAttributes"]
     raw = receive(sqs, raw_url, 1)
     assert [m["Body"] for m in raw] == ["posts returned nothing"]
     assert raw[0]["MessageAttributes"]["stage"]["StringValue"] == "raw"
@@ -165,6 +186,27 @@ def test_outbox_without_smtp_and_http_endpoints(make_server, http_target):
     assert note["Message"] == "to http" and note["Type"] == "Notification"
     assert headers["x-amz-sns-topic-arn"] == arn and headers["x-amz-sns-subscription-arn"].startswith(arn + ":")
     assert headers["content-type"].startswith("text/plain")
+
+    # every message is signed as AWS signs it: version 1 (SHA1) by default, 2 (SHA256) when the
+    # topic asks; a changed field breaks the signature
+    verify_signature(confirmations[0][0])
+    assert note["SignatureVersion"] == "1" and note["SigningCertURL"].startswith(s.url + "/SimpleNotificationService-")
+    verify_signature(note)
+    tampered = dict(note, Message="to someone else")
+    with pytest.raises(InvalidSignature):
+        verify_signature(tampered)
+    with pytest.raises(sns.exceptions.InvalidParameterException, match="SignatureVersion"):
+        sns.set_topic_attributes(TopicArn=arn, AttributeName="SignatureVersion", AttributeValue="3")
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="SignatureVersion", AttributeValue="2")
+    sns.publish(TopicArn=arn, Message="signed twice over", Subject="v2")
+    deadline = time.time() + 10
+    while len(posts("Notification")) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    v2 = posts("Notification")[1][0]
+    assert v2["SignatureVersion"] == "2" and v2["Subject"] == "v2"
+    verify_signature(v2)
+    with pytest.raises(InvalidSignature):
+        verify_signature(dict(v2, SignatureVersion="1"))
 
 
 def test_aws_cli_sns(make_server):

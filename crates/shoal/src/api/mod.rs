@@ -344,6 +344,13 @@ const MAX_JSON: usize = 2 << 20;
 /// `X-Amz-Target`.
 async fn dispatch(State(app): State<App>, req: axum::extract::Request) -> Response {
     let headers = req.headers();
+    if req.method() == axum::http::Method::GET {
+        if let Some(name) = req.uri().path().strip_prefix('/') {
+            if name.starts_with("SimpleNotificationService-") && name.ends_with(".pem") {
+                return shoal::sns_certificate(&app, name);
+            }
+        }
+    }
     if !headers.contains_key("x-amz-target") {
         if query::wants(headers, req.method(), req.uri()) {
             return query::handle(&app, req).await;

@@ -132,6 +132,20 @@ pub async fn sns_failed(State(app): State<App>) -> Response {
     }
 }
 
+/// The certificate SNS messages name in `SigningCertURL` (S3 bucket names cannot hold its
+/// capitals, so the path is unambiguous).
+pub fn sns_certificate(app: &App, name: &str) -> Response {
+    match app.sns.signer.keys() {
+        Ok(k) if k.certificate_name == name => (
+            [("content-type", "application/x-pem-file")],
+            k.certificate.clone(),
+        )
+            .into_response(),
+        Ok(_) => AwsError::new(404, "NotFound", format!("no certificate {name}")).into_response(),
+        Err(e) => AwsError::new(500, "InternalError", e).into_response(),
+    }
+}
+
 /// The CloudWatch metrics as Prometheus text.
 pub async fn prometheus(State(app): State<App>) -> Response {
     (

@@ -188,6 +188,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             mailer,
             format!("http://{local}"),
             if a.virtual_clock { 0.0 } else { a.wait_scale },
+            &a.data,
         )
         .map_err(|e| anyhow::anyhow!("cannot start the topics: {e}"))?;
         let lambda = crate::lambda::Lambda::start(

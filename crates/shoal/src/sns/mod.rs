@@ -5,6 +5,7 @@ pub mod delivery;
 pub mod mail;
 pub mod model;
 pub mod publish;
+pub mod signing;
 pub mod subscriptions;
 pub mod topics;
 
@@ -70,6 +71,8 @@ pub struct Sns {
     pub(crate) lambda: std::sync::OnceLock<std::sync::Weak<crate::lambda::Lambda>>,
     /// AWS/SNS metrics.
     pub metrics: crate::metrics::Link,
+    /// Signs notifications and confirmations (`SignatureVersion`, `SigningCertURL`).
+    pub signer: signing::Signer,
 }
 
 impl Sns {
@@ -85,6 +88,7 @@ impl Sns {
         mail: mail::Mailer,
         base_url: String,
         wait_scale: f64,
+        data: &std::path::Path,
     ) -> Result<Arc<Sns>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let sns = Arc::new(Sns {
@@ -96,10 +100,47 @@ impl Sns {
             tx,
             lambda: std::sync::OnceLock::new(),
             metrics: Default::default(),
+            signer: signing::Signer::new(data),
         });
         let pending = sns.pending_deliveries()?;
         delivery::spawn(&sns, rx, pending);
         Ok(sns)
+    }
+}
+
+impl Sns {
+    /// Adds `SignatureVersion`, `Signature` and `SigningCertURL` to a message whose signed
+    /// fields are all set. `signed` keeps the signatures one publish has made: its subscribers
+    /// mostly get the same text. Without a key (it could not be made or read) the message goes
+    /// unsigned and the reason is logged.
+    pub(crate) fn sign(
+        &self,
+        topic: &model::Topic,
+        m: &mut serde_json::Map<String, serde_json::Value>,
+        signed: &mut std::collections::HashMap<String, String>,
+    ) {
+        let keys = match self.signer.keys() {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("shoal: SNS messages go unsigned: {e}");
+                return;
+            }
+        };
+        let version = match topic.attributes.get("SignatureVersion").map(String::as_str) {
+            Some("2") => "2",
+            _ => "1",
+        };
+        let text = signing::string_to_sign(m);
+        let signature = signed
+            .entry(format!("{version}\n{text}"))
+            .or_insert_with(|| keys.sign(version, &text))
+            .clone();
+        m.insert("SignatureVersion".into(), version.into());
+        m.insert("Signature".into(), signature.into());
+        m.insert(
+            "SigningCertURL".into(),
+            format!("{}/{}", self.base_url, keys.certificate_name).into(),
+        );
     }
 }
 

@@ -181,6 +181,7 @@ impl Sns {
             })
         });
         let mut deliveries = Vec::new();
+        let signed = std::cell::RefCell::new(std::collections::HashMap::new());
         for s in subs.iter().filter(|s| !s.pending) {
             let text = match &texts {
                 Some(t) => t
@@ -212,6 +213,7 @@ impl Sns {
                 }
                 n.insert("Message".into(), json!(text));
                 n.insert("Timestamp".into(), json!(timestamp(now)));
+                self.sign(topic, &mut n, &mut signed.borrow_mut());
                 n.insert("UnsubscribeURL".into(), json!(unsubscribe));
                 if !m.attributes.is_empty() {
                     let attrs: Map<String, Value> = m

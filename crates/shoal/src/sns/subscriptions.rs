@@ -251,7 +251,7 @@ impl Sns {
                 Some(format!("{name} - Subscription Confirmation")),
             )
         } else {
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
                 "Type": "SubscriptionConfirmation",
                 "MessageId": uuid::Uuid::new_v4().to_string(),
                 "Token": sub.token,
@@ -260,6 +260,9 @@ impl Sns {
                 "SubscribeURL": link,
                 "Timestamp": super::publish::timestamp(now),
             });
+            if let Some(m) = v.as_object_mut() {
+                self.sign(topic, m, &mut Default::default());
+            }
             (serde_json::to_string_pretty(&v).unwrap_or_default(), None)
         };
         Delivery {

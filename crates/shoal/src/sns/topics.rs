@@ -56,6 +56,9 @@ impl Sns {
                 "Attributes Reason: Unknown attribute {k}"
             )));
         }
+        if let Some(v) = attributes.get("SignatureVersion") {
+            check_signature_version(v)?;
+        }
         let arn = format!("arn:aws:sns:{}:{}:{name}", scope.region, scope.account);
         if let Some(t) = self.store.load::<Topic>(&arn)? {
             let differs = attributes
@@ -106,6 +109,9 @@ impl Sns {
     pub async fn set_topic_attribute(&self, arn: &str, name: &str, value: &str) -> Result<()> {
         if !SETTABLE.contains(&name) || name == "FifoTopic" {
             return Err(SnsError::invalid(format!("AttributeName: {name}")));
+        }
+        if name == "SignatureVersion" {
+            check_signature_version(value)?;
         }
         let mut t = self.topic(arn)?;
         t.attributes.insert(name.into(), value.into());
@@ -184,5 +190,17 @@ impl Sns {
         }
         self.store.commit(vec![put(&t)]).done().await?;
         Ok(())
+    }
+}
+
+/// SNS signs with SHA1 (version 1) or SHA256 (version 2).
+fn check_signature_version(v: &str) -> Result<()> {
+    match v {
+        "1" | "2" => Ok(()),
+        _ => Err(SnsError::invalid(
+            "Attributes Reason: SignatureVersion: Invalid value [".to_string()
+                + v
+                + "]. Valid values: [1, 2]",
+        )),
     }
 }
