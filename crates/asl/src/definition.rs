@@ -1222,6 +1222,39 @@ impl Cx {
         }
     }
 
+    /// An `ItemReader` or `ResultWriter` object: only in a distributed Map, with only
+    /// `Resource`, `Parameters`/`Arguments` and its `config` field.
+    fn s3_block<'v>(
+        &mut self,
+        v: &'v Value,
+        at: &str,
+        name: &str,
+        config: &str,
+        distributed: bool,
+    ) -> Option<&'v Map<String, Value>> {
+        let Some(o) = v.as_object() else {
+            self.err(format!("{name} must be an object"), at);
+            return None;
+        };
+        if !distributed {
+            self.err(
+                format!(
+                    "{name} is only supported in a Map whose ProcessorConfig Mode is DISTRIBUTED"
+                ),
+                at,
+            );
+        }
+        for k in o.keys() {
+            if !["Resource", "Parameters", "Arguments", config].contains(&k.as_str()) {
+                self.err(
+                    format!("Field '{k}' is not supported in {name}"),
+                    &ptr(at, k),
+                );
+            }
+        }
+        Some(o)
+    }
+
     fn item_reader(
         &mut self,
         v: &Value,
@@ -1230,24 +1263,7 @@ impl Cx {
         distributed: bool,
     ) -> Option<crate::states::item_reader::ItemReader> {
         use crate::states::item_reader::{delimiter, InputType, ItemReader, Source};
-        let Some(o) = v.as_object() else {
-            self.err("ItemReader must be an object", at);
-            return None;
-        };
-        if !distributed {
-            self.err(
-                "ItemReader is only supported in a Map whose ProcessorConfig Mode is DISTRIBUTED",
-                at,
-            );
-        }
-        for k in o.keys() {
-            if !["Resource", "Parameters", "Arguments", "ReaderConfig"].contains(&k.as_str()) {
-                self.err(
-                    format!("Field '{k}' is not supported in ItemReader"),
-                    &ptr(at, k),
-                );
-            }
-        }
+        let o = self.s3_block(v, at, "ItemReader", "ReaderConfig", distributed)?;
         let resource = o
             .get("Resource")
             .and_then(Value::as_str)
@@ -1356,24 +1372,7 @@ impl Cx {
         distributed: bool,
     ) -> Option<crate::states::result_writer::ResultWriter> {
         use crate::states::result_writer::{OutputType, ResultWriter, Transformation, PUT_OBJECT};
-        let Some(o) = v.as_object() else {
-            self.err("ResultWriter must be an object", at);
-            return None;
-        };
-        if !distributed {
-            self.err(
-                "ResultWriter is only supported in a Map whose ProcessorConfig Mode is DISTRIBUTED",
-                at,
-            );
-        }
-        for k in o.keys() {
-            if !["Resource", "Parameters", "Arguments", "WriterConfig"].contains(&k.as_str()) {
-                self.err(
-                    format!("Field '{k}' is not supported in ResultWriter"),
-                    &ptr(at, k),
-                );
-            }
-        }
+        let o = self.s3_block(v, at, "ResultWriter", "WriterConfig", distributed)?;
         let resource = match o.get("Resource") {
             None => None,
             Some(Value::String(r)) if r == PUT_OBJECT => Some(r.clone()),

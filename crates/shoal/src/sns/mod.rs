@@ -108,42 +108,6 @@ impl Sns {
     }
 }
 
-impl Sns {
-    /// Adds `SignatureVersion`, `Signature` and `SigningCertURL` to a message whose signed
-    /// fields are all set. `signed` keeps the signatures one publish has made: its subscribers
-    /// mostly get the same text. Without a key (it could not be made or read) the message goes
-    /// unsigned and the reason is logged.
-    pub(crate) fn sign(
-        &self,
-        topic: &model::Topic,
-        m: &mut serde_json::Map<String, serde_json::Value>,
-        signed: &mut std::collections::HashMap<String, String>,
-    ) {
-        let keys = match self.signer.keys() {
-            Ok(k) => k,
-            Err(e) => {
-                eprintln!("shoal: SNS messages go unsigned: {e}");
-                return;
-            }
-        };
-        let version = match topic.attributes.get("SignatureVersion").map(String::as_str) {
-            Some("2") => "2",
-            _ => "1",
-        };
-        let text = signing::string_to_sign(m);
-        let signature = signed
-            .entry(format!("{version}\n{text}"))
-            .or_insert_with(|| keys.sign(version, &text))
-            .clone();
-        m.insert("SignatureVersion".into(), version.into());
-        m.insert("Signature".into(), signature.into());
-        m.insert(
-            "SigningCertURL".into(),
-            format!("{}/{}", self.base_url, keys.certificate_name).into(),
-        );
-    }
-}
-
 /// The scope and `TopicName` dimension of a topic ARN, for its metrics.
 pub(crate) fn topic_scope(arn: &str) -> (crate::sfn::arn::Scope, String) {
     let name = arn.split(':').nth(5).unwrap_or_default().to_string();

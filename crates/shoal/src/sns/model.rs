@@ -104,6 +104,10 @@ pub struct Delivery {
     /// `PENDING`, or `FAILED` once retries are spent (kept for inspection).
     pub status: String,
     pub last_error: Option<String>,
+    /// The `SignatureVersion` the body is still to be signed with: notifications are signed
+    /// when they are sent, on the delivery's own task, so that Publish does not wait for RSA.
+    #[serde(default)]
+    pub sign: Option<String>,
 }
 
 impl Record for Delivery {

@@ -2,6 +2,7 @@
 //! and turned into one durable delivery per subscriber before the call answers.
 
 use super::model::{Delivery, Subscription, Topic};
+use super::signing::signature_version;
 use super::subscriptions::{policy, query_encode};
 use super::{Result, Sns, SnsError};
 use crate::store::put;
@@ -181,7 +182,6 @@ impl Sns {
             })
         });
         let mut deliveries = Vec::new();
-        let signed = std::cell::RefCell::new(std::collections::HashMap::new());
         for s in subs.iter().filter(|s| !s.pending) {
             let text = match &texts {
                 Some(t) => t
@@ -213,7 +213,6 @@ impl Sns {
                 }
                 n.insert("Message".into(), json!(text));
                 n.insert("Timestamp".into(), json!(timestamp(now)));
-                self.sign(topic, &mut n, &mut signed.borrow_mut());
                 n.insert("UnsubscribeURL".into(), json!(unsubscribe));
                 if !m.attributes.is_empty() {
                     let attrs: Map<String, Value> = m
@@ -231,6 +230,9 @@ impl Sns {
                 serde_json::to_string_pretty(&Value::Object(n)).unwrap_or_default()
             };
             let raw = s.raw() && matches!(s.protocol.as_str(), "sqs" | "http" | "https");
+            // the JSON notification is signed; raw messages, plain email and Lambda events are not
+            let signed =
+                !raw && matches!(s.protocol.as_str(), "sqs" | "http" | "https" | "email-json");
             let body = match s.protocol.as_str() {
                 "lambda" => {
                     let attrs: Map<String, Value> = m
@@ -310,6 +312,7 @@ impl Sns {
                 due: now,
                 status: "PENDING".into(),
                 last_error: None,
+                sign: signed.then(|| signature_version(topic).to_string()),
             });
         }
         Ok((

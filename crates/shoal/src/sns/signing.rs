@@ -90,6 +90,56 @@ pub fn string_to_sign(message: &serde_json::Map<String, serde_json::Value>) -> S
     s
 }
 
+/// The topic's `SignatureVersion`: "2", or the default "1".
+pub fn signature_version(topic: &super::model::Topic) -> &'static str {
+    match topic.attributes.get("SignatureVersion").map(String::as_str) {
+        Some("2") => "2",
+        _ => "1",
+    }
+}
+
+impl Signer {
+    /// A JSON message (notification or confirmation) with `SignatureVersion`, `Signature` and
+    /// `SigningCertURL` after its `Timestamp`, as SNS lays them out; `base_url` is where the
+    /// certificate is served. Without a key (it could not be made or read) the message goes
+    /// unsigned and the reason is logged.
+    pub fn sign_body(&self, body: &str, version: &str, base_url: &str) -> String {
+        let keys = match self.keys() {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("shoal: SNS messages go unsigned: {e}");
+                return body.to_string();
+            }
+        };
+        let Ok(serde_json::Value::Object(m)) = serde_json::from_str(body) else {
+            return body.to_string();
+        };
+        let signature = keys.sign(version, &string_to_sign(&m));
+        let mut out = serde_json::Map::with_capacity(m.len() + 3);
+        let add = |out: &mut serde_json::Map<String, serde_json::Value>| {
+            out.insert("SignatureVersion".into(), version.into());
+            out.insert("Signature".into(), signature.clone().into());
+            out.insert(
+                "SigningCertURL".into(),
+                format!("{base_url}/{}", keys.certificate_name).into(),
+            );
+        };
+        let mut added = false;
+        for (k, v) in m {
+            let after = k == "Timestamp";
+            out.insert(k, v);
+            if after {
+                add(&mut out);
+                added = true;
+            }
+        }
+        if !added {
+            add(&mut out);
+        }
+        serde_json::to_string_pretty(&serde_json::Value::Object(out)).unwrap_or_default()
+    }
+}
+
 impl Keys {
     fn load_or_create(dir: &Path) -> Result<Keys, String> {
         let key_path = dir.join("sns-signing.key");
@@ -226,6 +276,40 @@ mod tests {
         assert!(VerifyingKey::<sha2::Sha256>::new(key.to_public_key())
             .verify(text.as_bytes(), &v1)
             .is_err());
+        // a body gets the three fields after its Timestamp, and keeps its other fields' order
+        let signer = Signer::new(&dir);
+        let body = r#"{"Type":"Notification","MessageId":"m","TopicArn":"t","Message":"hi","Timestamp":"ts","UnsubscribeURL":"u"}"#;
+        let signed: serde_json::Value =
+            serde_json::from_str(&signer.sign_body(body, "2", "http://h")).unwrap();
+        let keys: Vec<&str> = signed
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "Type",
+                "MessageId",
+                "TopicArn",
+                "Message",
+                "Timestamp",
+                "SignatureVersion",
+                "Signature",
+                "SigningCertURL",
+                "UnsubscribeURL"
+            ]
+        );
+        assert_eq!(
+            signed["SigningCertURL"],
+            json!(format!("http://h/{}", keys_name(&signer)))
+        );
+        assert_eq!(signer.sign_body("not json", "1", "http://h"), "not json");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn keys_name(s: &Signer) -> String {
+        s.keys().unwrap().certificate_name.clone()
     }
 }

@@ -251,7 +251,7 @@ impl Sns {
                 Some(format!("{name} - Subscription Confirmation")),
             )
         } else {
-            let mut v = serde_json::json!({
+            let v = serde_json::json!({
                 "Type": "SubscriptionConfirmation",
                 "MessageId": uuid::Uuid::new_v4().to_string(),
                 "Token": sub.token,
@@ -260,9 +260,6 @@ impl Sns {
                 "SubscribeURL": link,
                 "Timestamp": super::publish::timestamp(now),
             });
-            if let Some(m) = v.as_object_mut() {
-                self.sign(topic, m, &mut Default::default());
-            }
             (serde_json::to_string_pretty(&v).unwrap_or_default(), None)
         };
         Delivery {
@@ -283,6 +280,8 @@ impl Sns {
             due: now,
             status: "PENDING".into(),
             last_error: None,
+            sign: (sub.protocol != "email")
+                .then(|| super::signing::signature_version(topic).to_string()),
         }
     }
 }
