@@ -5,11 +5,13 @@
 //! once, and only along the paths some pattern looks at.
 
 use crate::json::Json;
-use crate::number::exact_double;
 use crate::pattern::{fold, Flat, Lit, Matcher};
-use crate::scan::{scan, GiveUp, PathTrie};
+use crate::scan::{scan, GiveUp, PathTrie, Read};
 use crate::Pattern;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+/// The index's maps: keyed by event values, so seeded per process, and fast on short keys.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A value that is not a string, as an index key: numbers by value when the literal is an
 /// exact double (as EventBridge compares them), by text otherwise.
@@ -110,9 +112,34 @@ fn rank(ms: &[Matcher]) -> Option<u8> {
     })
 }
 
+/// Whether finding a pattern in the index already proves it matches: one alternative with one
+/// field, every matcher of which is a string the index looks up exactly.
+fn decided_by_index(pattern: &Pattern) -> bool {
+    match pattern.alternatives.as_slice() {
+        [alt] => match alt.as_slice() {
+            [(_, ms)] => {
+                !ms.is_empty()
+                    && ms.iter().all(|m| {
+                        matches!(
+                            m,
+                            Matcher::Exact(Lit::Str(_))
+                                | Matcher::EqualsIgnoreCase(_)
+                                | Matcher::Prefix(..)
+                                | Matcher::Suffix(..)
+                        )
+                    })
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// A set of patterns, each with a key, matched together.
 pub struct RuleSet<K> {
     patterns: Vec<(K, Pattern)>,
+    /// Per pattern: an index hit is a match, with no check in full.
+    decided: Vec<bool>,
     paths: HashMap<String, PathIndex>,
     /// Patterns with an alternative that no value can anchor (every field may be absent).
     always: Vec<u32>,
@@ -126,7 +153,8 @@ impl<K> Default for RuleSet<K> {
     fn default() -> Self {
         RuleSet {
             patterns: Vec::new(),
-            paths: HashMap::new(),
+            decided: Vec::new(),
+            paths: HashMap::default(),
             always: Vec::new(),
             wanted: HashSet::new(),
             trie: PathTrie::default(),
@@ -196,6 +224,7 @@ impl<K> RuleSet<K> {
                 }
             }
         }
+        self.decided.push(decided_by_index(&pattern));
         self.patterns.push((key, pattern));
     }
 
@@ -207,8 +236,19 @@ impl<K> RuleSet<K> {
     /// The same for an event's text, reading only the fields the patterns look at (the fast
     /// way for events that are valid JSON objects, as events on a bus are).
     pub fn matching_text(&self, text: &str) -> Result<Vec<&K>, String> {
-        match scan(text, &self.trie) {
-            Ok(found) => Ok(self.matching_flat(&Flat::scanned(&found))),
+        self.matching_read(text, Read::Whole)
+    }
+
+    /// The same for text a JSON serializer wrote (valid, one value per key, as the events
+    /// shoal builds are): the walk stops once every field the patterns look at has been read.
+    /// Text that breaks that promise gets unspecified answers, never a panic.
+    pub fn matching_serialized(&self, text: &str) -> Result<Vec<&K>, String> {
+        self.matching_read(text, Read::UntilFound)
+    }
+
+    fn matching_read(&self, text: &str, read: Read) -> Result<Vec<&K>, String> {
+        match scan(text, &self.trie, read) {
+            Ok(found) => Ok(self.matching_flat(&Flat::scanned(found))),
             Err(GiveUp) => {
                 let event = crate::json::parse(text)?;
                 if !matches!(event, Json::Obj(_)) {
@@ -227,8 +267,8 @@ impl<K> RuleSet<K> {
             };
             candidates.extend_from_slice(&ix.present);
             match value {
-                Json::Str(s) => {
-                    if let Some(ids) = ix.strings.get(s.as_str()) {
+                Lit::Str(s) => {
+                    if let Some(ids) = ix.strings.get(s.as_ref()) {
                         candidates.extend_from_slice(ids);
                     }
                     ix.prefixes.lookup(s, false, &mut candidates);
@@ -242,22 +282,21 @@ impl<K> RuleSet<K> {
                         ix.folded_suffixes.lookup(&f, true, &mut candidates);
                     }
                 }
-                Json::Num(t) => {
-                    if let Some(ids) = ix.scalars.get(&num_key(t, exact_double(t))) {
+                Lit::Num(t, x) => {
+                    if let Some(ids) = ix.scalars.get(&num_key(t, *x)) {
                         candidates.extend_from_slice(ids);
                     }
                 }
-                Json::Bool(b) => {
+                Lit::Bool(b) => {
                     if let Some(ids) = ix.scalars.get(&Scalar::Bool(*b)) {
                         candidates.extend_from_slice(ids);
                     }
                 }
-                Json::Null => {
+                Lit::Null => {
                     if let Some(ids) = ix.scalars.get(&Scalar::Null) {
                         candidates.extend_from_slice(ids);
                     }
                 }
-                _ => {}
             }
         }
         candidates.sort_unstable();
@@ -266,7 +305,7 @@ impl<K> RuleSet<K> {
             .into_iter()
             .filter_map(|id| {
                 let (k, p) = &self.patterns[id as usize];
-                p.matches_flat(flat).then_some(k)
+                (self.decided[id as usize] || p.matches_flat(flat)).then_some(k)
             })
             .collect()
     }
@@ -313,6 +352,30 @@ mod tests {
         assert_eq!(ids(&s, r#"{"b": true, "gone": 1}"#), [7]);
         assert_eq!(ids(&s, r#"{"a": ["q", "y"], "gone": 1}"#), [7]);
         assert_eq!(ids(&s, r#"{"a": "PREamble", "gone": 1}"#), [8]);
+    }
+
+    #[test]
+    fn a_serialized_event_is_read_only_as_far_as_the_patterns_need() {
+        let s = set(&[
+            r#"{"d": {"a": ["x"]}}"#,
+            r#"{"d": {"b": {"c": [1]}}}"#,
+            r#"{"e": [{"exists": false}]}"#,
+        ]);
+        let ids = |text: &str| -> Vec<usize> {
+            s.matching_serialized(text)
+                .unwrap()
+                .into_iter()
+                .copied()
+                .collect()
+        };
+        // every wanted field read: what follows is never looked at
+        assert_eq!(ids(r#"{"d": {"a": "x", "b": {"c": 1}}, "z": [1, 2]}"#), [0, 1, 2]);
+        // values in an array: every element counts, the walk goes on after it
+        assert_eq!(ids(r#"{"d": [{"a": "y"}, {"a": "x"}], "e": 1}"#), [0]);
+        // a dotted key is the nested path
+        assert_eq!(ids(r#"{"d.b": {"c": 1}, "d": {"a": "q"}}"#), [1, 2]);
+        // a field looked for only to be absent is read to the end
+        assert_eq!(ids(r#"{"d": {"a": "x", "b": {"c": 2}}, "e": null}"#), [0]);
     }
 
     fn leaf() -> impl Strategy<Value = String> {
@@ -392,6 +455,12 @@ mod tests {
                 prop_assert_eq!(&got, &want, "event {}", e);
                 let walked: Vec<usize> = s.matching_text(e).unwrap().into_iter().copied().collect();
                 prop_assert_eq!(walked, want, "event text {}", e);
+                // the same event as a serializer writes it (a repeated key keeps its last value)
+                let written = serde_json::from_str::<serde_json::Value>(e).unwrap().to_string();
+                let j = crate::json::parse(&written).unwrap();
+                let want: Vec<usize> = parsed.iter().enumerate().filter(|(_, p)| p.matches(&j)).map(|(i, _)| i).collect();
+                let early: Vec<usize> = s.matching_serialized(&written).unwrap().into_iter().copied().collect();
+                prop_assert_eq!(early, want, "serialized event {}", written);
             }
         }
     }

@@ -3,8 +3,16 @@
 //! place. Only the wanted scalars are decoded. Text this walk does not accept — invalid JSON,
 //! or a repeated key on a wanted path (the last one wins in EventBridge) — is left to the full
 //! parser.
+//!
+//! Text that is known to be well formed with one value per key (what a JSON serializer
+//! wrote) can be read [`Read::UntilFound`]: the walk stops as soon as every wanted field has
+//! been read, as quamina's flattener does — an event's rules usually look at a few fields
+//! near its start.
 
 use crate::json::Json;
+use crate::number::exact_double;
+use crate::pattern::{Leaf, Lit};
+use std::borrow::Cow;
 
 const QUOTE: u8 = 1;
 const OPEN: u8 = 2;
@@ -20,6 +28,32 @@ static CLASS: [u8; 256] = {
     t[b']' as usize] = CLOSE;
     t
 };
+
+/// Where the first `"` or `\` is: eight bytes at a time (field names and values are short,
+/// too short for a vectorised search to pay off), the rest one by one.
+fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        // a byte of v ^ repeat(c) is zero where v holds c; the lowest flagged byte is exact
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+        let hits = zero(v ^ (ONES * b'"' as u64)) | zero(v ^ (ONES * b'\\' as u64));
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|c| *c == b'"' || *c == b'\\')
+        .map(|n| at + n)
+}
 
 /// The dotted paths of a rule set as a trie of field names.
 #[derive(Debug, Default)]
@@ -59,42 +93,87 @@ impl PathTrie {
         self.nodes[at].path = Some(path.into());
     }
 
-    /// The node under `node` for an event key; a key with dots (`"a.b"`) is the same path as
-    /// nested keys, as event-ruler joins them.
-    fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
-        key.split(|b| *b == b'.').try_fold(node, |at, part| {
-            self.nodes[at as usize]
-                .children
-                .iter()
-                .find(|(k, _)| k.as_bytes() == part)
-                .map(|(_, n)| *n)
-        })
+    /// The node under `node` for an event key, and its place among the node's children when
+    /// it is a direct child: a key with dots (`"a.b"`) is the same path as nested keys, as
+    /// event-ruler joins them. Field names in the trie hold no dot, so a key is compared with
+    /// each name whole or up to a dot.
+    fn child(&self, node: u32, key: &[u8]) -> Option<(u32, Option<usize>)> {
+        for (at, (k, n)) in self.nodes[node as usize].children.iter().enumerate() {
+            let k = k.as_bytes();
+            // names are short: lengths and first bytes first
+            if k.first() != key.first() {
+                continue;
+            }
+            if k.len() == key.len() {
+                if k == key {
+                    return Some((*n, Some(at)));
+                }
+            } else if key.len() > k.len() && key[k.len()] == b'.' && key.starts_with(k) {
+                if let Some((c, _)) = self.child(*n, &key[k.len() + 1..]) {
+                    return Some((c, None));
+                }
+            }
+        }
+        None
     }
 }
 
-/// A wanted scalar: its path, its value, and the array elements it lies in.
-pub(crate) struct Scanned<'t> {
-    pub path: &'t str,
-    pub value: Json,
-    pub trail: Vec<(u32, u32)>,
+/// Whether text is a JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn is_number(t: &[u8]) -> bool {
+    let digits = |i: usize| t[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut i = usize::from(t.first() == Some(&b'-'));
+    match t.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i += digits(i),
+        _ => return false,
+    }
+    if t.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return false;
+        }
+        i += 1 + n;
+    }
+    if matches!(t.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(t.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let n = digits(i);
+        if n == 0 {
+            return false;
+        }
+        i += n;
+    }
+    i == t.len()
 }
 
 /// Why the walk gave up (the full parser decides instead).
 pub(crate) struct GiveUp;
 
-struct Walk<'a, 't> {
+/// How much of the text a walk reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// All of it, checking that it is one JSON object with no repeated wanted key.
+    Whole,
+    /// Until every wanted field has been read: only for text known to be valid JSON with one
+    /// value per key.
+    UntilFound,
+}
+
+struct Walk<'a> {
     b: &'a [u8],
     i: usize,
-    trie: &'t PathTrie,
+    trie: &'a PathTrie,
     arrays: u32,
     trail: Vec<(u32, u32)>,
-    out: Vec<Scanned<'t>>,
+    out: Vec<Leaf<'a>>,
 }
 
 type R<T = ()> = Result<T, GiveUp>;
 
-/// The wanted scalars of an event (a JSON object).
-pub(crate) fn scan<'t>(text: &str, trie: &'t PathTrie) -> R<Vec<Scanned<'t>>> {
+/// The wanted scalars of an event (a JSON object), borrowing from its text where they can.
+pub(crate) fn scan<'a>(text: &'a str, trie: &'a PathTrie, read: Read) -> R<Vec<Leaf<'a>>> {
     if trie.nodes.is_empty() {
         return Ok(Vec::new());
     }
@@ -110,15 +189,15 @@ pub(crate) fn scan<'t>(text: &str, trie: &'t PathTrie) -> R<Vec<Scanned<'t>>> {
     if w.peek() != Some(b'{') {
         return Err(GiveUp);
     }
-    w.object(0)?;
+    let stopped = w.object(0, read == Read::UntilFound)?;
     w.ws();
-    if w.i != w.b.len() {
+    if !stopped && w.i != w.b.len() {
         return Err(GiveUp);
     }
     Ok(w.out)
 }
 
-impl<'t> Walk<'_, 't> {
+impl<'a> Walk<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -148,18 +227,8 @@ impl<'t> Walk<'_, 't> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            // field names and short values end within a few bytes: look there before memchr
-            // an escape at the very end leaves the index past it
-            let Some(rest) = self.b.get(self.i..) else {
-                return Err(GiveUp);
-            };
-            let near = rest.iter().take(16).position(|c| *c == b'"' || *c == b'\\');
-            let found = near.or_else(|| {
-                rest.get(16..)
-                    .and_then(|r| memchr::memchr2(b'"', b'\\', r))
-                    .map(|n| n + 16)
-            });
-            let Some(n) = found else {
+            // an escape at the very end leaves the index past the text
+            let Some(n) = self.b.get(self.i..).and_then(quote_or_backslash) else {
                 return Err(GiveUp);
             };
             self.i += n;
@@ -172,13 +241,20 @@ impl<'t> Walk<'_, 't> {
         }
     }
 
-    fn object(&mut self, node: u32) -> R {
+    /// Reads an object whose key leads to trie `node`. With `may_stop` (every wanted field
+    /// outside this object has been read), it returns `true` as soon as its own wanted fields
+    /// are read, leaving the rest of the text unread.
+    fn object(&mut self, node: u32, may_stop: bool) -> R<bool> {
         self.i += 1; // '{'
-        let mut seen: Vec<u32> = Vec::new();
+        let wanted = self.trie.nodes[node as usize].children.len();
+        // the wanted keys read so far (a repeated one is left to the full parser): a bit per
+        // direct child, a list for the rare others (through dotted keys, or past 64 children)
+        let mut seen = 0u64;
+        let mut others: Vec<u32> = Vec::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok(());
+            return Ok(false);
         }
         loop {
             self.ws();
@@ -191,12 +267,17 @@ impl<'t> Walk<'_, 't> {
             self.eat(b':')?;
             self.ws();
             match child {
-                Some(c) => {
-                    if seen.contains(&c) {
-                        return Err(GiveUp);
+                Some((c, place)) => {
+                    match place.filter(|b| *b < 64) {
+                        Some(b) if seen & (1 << b) != 0 => return Err(GiveUp),
+                        Some(b) => seen |= 1 << b,
+                        None if others.contains(&c) => return Err(GiveUp),
+                        None => others.push(c),
                     }
-                    seen.push(c);
-                    self.value(c)?;
+                    let last = may_stop && others.is_empty() && seen.count_ones() as usize == wanted;
+                    if self.value(c, last)? || last {
+                        return Ok(true);
+                    }
                 }
                 None => self.skip()?,
             }
@@ -205,16 +286,17 @@ impl<'t> Walk<'_, 't> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok(());
+                    return Ok(false);
                 }
                 _ => return Err(GiveUp),
             }
         }
     }
 
-    fn value(&mut self, node: u32) -> R {
+    /// Reads a value at trie `node`; `true` when an object in it stopped the walk.
+    fn value(&mut self, node: u32, may_stop: bool) -> R<bool> {
         match self.peek() {
-            Some(b'{') => self.object(node),
+            Some(b'{') => self.object(node, may_stop),
             Some(b'[') => {
                 self.i += 1;
                 let id = self.arrays;
@@ -222,13 +304,14 @@ impl<'t> Walk<'_, 't> {
                 self.ws();
                 if self.peek() == Some(b']') {
                     self.i += 1;
-                    return Ok(());
+                    return Ok(false);
                 }
                 let mut n = 0u32;
                 loop {
                     self.ws();
                     self.trail.push((id, n));
-                    self.value(node)?;
+                    // later elements may hold more values: never stop inside an array
+                    self.value(node, false)?;
                     self.trail.pop();
                     n += 1;
                     self.ws();
@@ -236,7 +319,7 @@ impl<'t> Walk<'_, 't> {
                         Some(b',') => self.i += 1,
                         Some(b']') => {
                             self.i += 1;
-                            return Ok(());
+                            return Ok(false);
                         }
                         _ => return Err(GiveUp),
                     }
@@ -244,56 +327,57 @@ impl<'t> Walk<'_, 't> {
             }
             _ => {
                 let Some(path) = self.trie.nodes[node as usize].path.as_deref() else {
-                    return self.skip();
+                    return self.skip().map(|_| false);
                 };
                 let value = self.scalar()?;
-                self.out.push(Scanned {
-                    path,
+                self.out.push(Leaf {
+                    path: Cow::Borrowed(path),
                     value,
-                    trail: self.trail.clone(),
+                    trail: Cow::Owned(self.trail.clone()),
                 });
-                Ok(())
+                Ok(false)
             }
         }
     }
 
-    fn scalar(&mut self) -> R<Json> {
+    fn scalar(&mut self) -> R<Lit<'a>> {
+        let b = self.b;
         match self.peek() {
             Some(b'"') => {
                 let (s, e, escaped) = self.raw_string()?;
-                let raw = std::str::from_utf8(&self.b[s..e]).map_err(|_| GiveUp)?;
+                let raw = std::str::from_utf8(&b[s..e]).map_err(|_| GiveUp)?;
                 if !escaped {
-                    return Ok(Json::Str(raw.to_string()));
+                    return Ok(Lit::Str(Cow::Borrowed(raw)));
                 }
                 // decode the escapes with the full parser
                 match crate::json::parse(&format!("\"{raw}\"")) {
-                    Ok(j @ Json::Str(_)) => Ok(j),
+                    Ok(Json::Str(s)) => Ok(Lit::Str(Cow::Owned(s))),
                     _ => Err(GiveUp),
                 }
             }
-            Some(b't') => self.word(b"true", Json::Bool(true)),
-            Some(b'f') => self.word(b"false", Json::Bool(false)),
-            Some(b'n') => self.word(b"null", Json::Null),
+            Some(b't') => self.word(b"true", Lit::Bool(true)),
+            Some(b'f') => self.word(b"false", Lit::Bool(false)),
+            Some(b'n') => self.word(b"null", Lit::Null),
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.i;
                 while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.peek() {
                     self.i += 1;
                 }
-                let t = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| GiveUp)?;
-                // the full parser checks the number's form
-                match crate::json::parse(t) {
-                    Ok(j @ Json::Num(_)) => Ok(j),
-                    _ => Err(GiveUp),
+                // ASCII by the loop above
+                let t = std::str::from_utf8(&b[start..self.i]).map_err(|_| GiveUp)?;
+                if !is_number(t.as_bytes()) {
+                    return Err(GiveUp);
                 }
+                Ok(Lit::Num(Cow::Borrowed(t), exact_double(t)))
             }
             _ => Err(GiveUp),
         }
     }
 
-    fn word(&mut self, w: &[u8], j: Json) -> R<Json> {
+    fn word(&mut self, w: &[u8], lit: Lit<'a>) -> R<Lit<'a>> {
         if self.b[self.i..].starts_with(w) {
             self.i += w.len();
-            Ok(j)
+            Ok(lit)
         } else {
             Err(GiveUp)
         }
@@ -304,8 +388,8 @@ impl<'t> Walk<'_, 't> {
         match self.peek() {
             Some(b'"') => self.raw_string().map(|_| ()),
             Some(b'{' | b'[') => {
-                // a plain loop over a byte-class table: skipped values hold many short
-                // strings and numbers, too short for memchr to pay off
+                // a plain loop over a byte-class table, strings eight bytes at a time:
+                // skipped values hold many short strings and numbers
                 let b = self.b;
                 let mut i = self.i;
                 let mut depth = 0usize;
@@ -314,15 +398,15 @@ impl<'t> Walk<'_, 't> {
                     match CLASS[c as usize] {
                         0 => {}
                         QUOTE => loop {
-                            match b.get(i) {
-                                None => return Err(GiveUp),
-                                Some(b'"') => {
-                                    i += 1;
-                                    break;
-                                }
-                                Some(b'\\') => i += 2,
-                                Some(_) => i += 1,
+                            let Some(n) = b.get(i..).and_then(quote_or_backslash) else {
+                                return Err(GiveUp);
+                            };
+                            i += n;
+                            if b[i] == b'"' {
+                                i += 1;
+                                break;
                             }
+                            i += 2;
                         },
                         OPEN => depth += 1,
                         _ => {
@@ -351,6 +435,30 @@ impl<'t> Walk<'_, 't> {
                 }
             }
             None => Err(GiveUp),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_number, quote_or_backslash};
+    use crate::json::{parse, Json};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The number check accepts what the full parser reads as a number.
+        #[test]
+        fn numbers_are_checked_as_the_parser_does(t in "[-+.eE0-9]{1,8}") {
+            prop_assert_eq!(is_number(t.as_bytes()), matches!(parse(&t), Ok(Json::Num(_))), "{}", t);
+        }
+
+        /// Eight bytes at a time finds what a byte-by-byte search finds.
+        #[test]
+        fn the_word_search_finds_the_first_quote_or_backslash(
+            b in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'a'), Just(0x22 ^ 0x80), Just(0x5c ^ 0x01), any::<u8>()], 0..40)
+        ) {
+            let want = b.iter().position(|c| *c == b'"' || *c == b'\\');
+            prop_assert_eq!(quote_or_backslash(&b), want);
         }
     }
 }

@@ -151,8 +151,10 @@ impl Events {
     }
 
     /// Where one event (its `text`) put on a bus at `now` goes. A replayed event (`only`
-    /// names the replay's rules) is not archived again. The rules read the text directly; the
-    /// event is parsed only when a rule matched or an archive may keep it.
+    /// names the replay's rules) is not archived again. The rules read the text directly, only
+    /// as far as the fields they look at — `text` is always an event shoal serialized (valid,
+    /// one value per key); the event is parsed only when a rule matched or an archive may keep
+    /// it.
     pub fn route(
         &self,
         bus_arn: &str,
@@ -164,7 +166,7 @@ impl Events {
         if rules.rules.is_empty() && rules.archives.is_empty() {
             return Ok(Routing::default());
         }
-        let hits = rules.matcher.matching_text(text).map_err(|e| {
+        let hits = rules.matcher.matching_serialized(text).map_err(|e| {
             EventsError::InternalException(format!("the event is not valid JSON: {e}"))
         })?;
         if hits.is_empty() && rules.archives.is_empty() {
