@@ -146,7 +146,10 @@ fn run_shoal(set: &RuleSet<usize>, events: &[String], rules: usize) -> (Vec<u64>
     let mut counts = vec![0u64; rules];
     let t = Instant::now();
     for e in events {
-        for &i in set.matching_serialized(e).expect("generated events are JSON") {
+        for &i in set
+            .matching_serialized(e)
+            .expect("generated events are JSON")
+        {
             counts[i] += 1;
         }
     }

@@ -206,9 +206,11 @@ impl<K> RuleSet<K> {
                     Matcher::Exact(Lit::Str(s)) => {
                         ix.strings.entry(s.to_string()).or_default().push(id)
                     }
-                    Matcher::Exact(Lit::Num(t, x)) => {
-                        ix.scalars.entry(num_key(t, *x)).or_default().push(id)
-                    }
+                    Matcher::Exact(Lit::Num(n)) => ix
+                        .scalars
+                        .entry(num_key(n.text(), n.exact()))
+                        .or_default()
+                        .push(id),
                     Matcher::Exact(Lit::Bool(b)) => {
                         ix.scalars.entry(Scalar::Bool(*b)).or_default().push(id)
                     }
@@ -248,7 +250,7 @@ impl<K> RuleSet<K> {
 
     fn matching_read(&self, text: &str, read: Read) -> Result<Vec<&K>, String> {
         match scan(text, &self.trie, read) {
-            Ok(found) => Ok(self.matching_flat(&Flat::scanned(found))),
+            Ok(flat) => Ok(self.matching_flat(&flat)),
             Err(GiveUp) => {
                 let event = crate::json::parse(text)?;
                 if !matches!(event, Json::Obj(_)) {
@@ -282,11 +284,13 @@ impl<K> RuleSet<K> {
                         ix.folded_suffixes.lookup(&f, true, &mut candidates);
                     }
                 }
-                Lit::Num(t, x) => {
-                    if let Some(ids) = ix.scalars.get(&num_key(t, *x)) {
+                // only a number some exact rule names needs its double here
+                Lit::Num(n) if !ix.scalars.is_empty() => {
+                    if let Some(ids) = ix.scalars.get(&num_key(n.text(), n.exact())) {
                         candidates.extend_from_slice(ids);
                     }
                 }
+                Lit::Num(_) => {}
                 Lit::Bool(b) => {
                     if let Some(ids) = ix.scalars.get(&Scalar::Bool(*b)) {
                         candidates.extend_from_slice(ids);
@@ -369,7 +373,10 @@ mod tests {
                 .collect()
         };
         // every wanted field read: what follows is never looked at
-        assert_eq!(ids(r#"{"d": {"a": "x", "b": {"c": 1}}, "z": [1, 2]}"#), [0, 1, 2]);
+        assert_eq!(
+            ids(r#"{"d": {"a": "x", "b": {"c": 1}}, "z": [1, 2]}"#),
+            [0, 1, 2]
+        );
         // values in an array: every element counts, the walk goes on after it
         assert_eq!(ids(r#"{"d": [{"a": "y"}, {"a": "x"}], "e": 1}"#), [0]);
         // a dotted key is the nested path

@@ -51,7 +51,47 @@ pub(crate) enum Lit<'a> {
     Null,
     Bool(bool),
     Str(Cow<'a, str>),
-    Num(Cow<'a, str>, Option<f64>),
+    Num(Num<'a>),
+}
+
+/// A number's text, and the double it is exactly — worked out when first compared, since an
+/// event holds many numbers no rule compares and the rule costs more than reading them.
+#[derive(Debug, Clone)]
+pub(crate) struct Num<'a> {
+    text: Cow<'a, str>,
+    exact: std::sync::OnceLock<Option<f64>>,
+}
+
+impl<'a> Num<'a> {
+    pub(crate) fn new(text: Cow<'a, str>) -> Num<'a> {
+        Num {
+            text,
+            exact: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The double the text is exactly ([`exact_double`]).
+    pub(crate) fn exact(&self) -> Option<f64> {
+        *self.exact.get_or_init(|| exact_double(&self.text))
+    }
+
+    fn into_owned(self) -> Num<'static> {
+        Num {
+            text: Cow::Owned(self.text.into_owned()),
+            exact: self.exact,
+        }
+    }
+}
+
+/// Numbers are the same literal when their texts are (the double follows from the text).
+impl PartialEq for Num<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
 }
 
 impl<'a> Lit<'a> {
@@ -60,7 +100,7 @@ impl<'a> Lit<'a> {
             Json::Null => Lit::Null,
             Json::Bool(b) => Lit::Bool(*b),
             Json::Str(s) => Lit::Str(Cow::Borrowed(s)),
-            Json::Num(n) => Lit::Num(Cow::Borrowed(n), exact_double(n)),
+            Json::Num(n) => Lit::Num(Num::new(Cow::Borrowed(n))),
             _ => return None,
         })
     }
@@ -70,14 +110,17 @@ impl<'a> Lit<'a> {
             Lit::Null => Lit::Null,
             Lit::Bool(b) => Lit::Bool(b),
             Lit::Str(s) => Lit::Str(Cow::Owned(s.into_owned())),
-            Lit::Num(n, x) => Lit::Num(Cow::Owned(n.into_owned()), x),
+            Lit::Num(n) => Lit::Num(n.into_owned()),
         })
     }
 
     fn same(&self, other: &Lit) -> bool {
         match (self, other) {
-            (Lit::Num(a, Some(x)), Lit::Num(b, Some(y))) => x == y || a == b,
-            (Lit::Num(a, _), Lit::Num(b, _)) => a == b,
+            // the same text, or the same double when both are exact
+            (Lit::Num(a), Lit::Num(b)) => {
+                a.text() == b.text()
+                    || matches!((a.exact(), b.exact()), (Some(x), Some(y)) if x == y)
+            }
             (a, b) => a == b,
         }
     }
@@ -130,9 +173,13 @@ impl Pattern {
         if !matches!(j, Json::Obj(_)) {
             return bad("Filter is not an object");
         }
-        Ok(Pattern {
-            alternatives: alternatives(j, "")?,
-        })
+        let mut alternatives = alternatives(j, "")?;
+        // fields that may be satisfied by absence go last: every other field narrows the
+        // array elements in play first
+        for fields in &mut alternatives {
+            fields.sort_by_key(|(_, ms)| ms.iter().any(|m| matches!(m, Matcher::Exists(false))));
+        }
+        Ok(Pattern { alternatives })
     }
 
     /// Whether the event (JSON text) matches.
@@ -153,14 +200,10 @@ impl Pattern {
     /// Whether an event already flattened matches (a [`crate::RuleSet`] flattens once for all
     /// its patterns).
     pub fn matches_flat(&self, flat: &Flat) -> bool {
-        let leaves = &flat.leaves;
-        self.alternatives.iter().any(|fields| {
-            // fields that may be satisfied by absence go last: every other field narrows the
-            // array elements in play first
-            let mut order: Vec<&(String, Vec<Matcher>)> = fields.iter().collect();
-            order.sort_by_key(|(_, ms)| ms.iter().any(|m| matches!(m, Matcher::Exists(false))));
-            search(&order, leaves, &mut Vec::new())
-        })
+        let mut chosen = Vec::new();
+        self.alternatives
+            .iter()
+            .any(|fields| search(fields, flat, &mut chosen))
     }
 
     /// The dotted paths the pattern looks at.
@@ -174,13 +217,18 @@ impl Pattern {
 /// An event's scalars with their dotted paths, flattened once.
 pub struct Flat<'a> {
     pub(crate) leaves: Vec<Leaf<'a>>,
+    /// The leaves' trails, one after another (one allocation for them all).
+    pub(crate) trails: Vec<(u32, u32)>,
 }
 
 impl<'a> Flat<'a> {
     /// Flattens `event`; with `wanted`, only the paths in it and the objects leading to them
     /// (a rule set skips what none of its patterns looks at).
     pub fn of(event: &'a Json, wanted: Option<&std::collections::HashSet<String>>) -> Flat<'a> {
-        let mut leaves = Vec::new();
+        let mut flat = Flat {
+            leaves: Vec::new(),
+            trails: Vec::new(),
+        };
         let mut next_array = 0u32;
         flatten(
             event,
@@ -188,14 +236,27 @@ impl<'a> Flat<'a> {
             &mut Vec::new(),
             &mut next_array,
             wanted,
-            &mut leaves,
+            &mut flat,
         );
-        Flat { leaves }
+        flat
     }
 
-    /// The scalars a [`crate::scan`] walk found.
-    pub(crate) fn scanned(leaves: Vec<Leaf<'a>>) -> Flat<'a> {
-        Flat { leaves }
+    /// The array elements a leaf lies in: (array, index) pairs, outermost first.
+    pub(crate) fn trail(&self, leaf: &Leaf) -> &[(u32, u32)] {
+        self.trails
+            .get(leaf.trail.0 as usize..leaf.trail.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// Adds a leaf with its trail.
+    pub(crate) fn push(&mut self, path: Cow<'a, str>, value: Lit<'a>, trail: &[(u32, u32)]) {
+        let start = self.trails.len() as u32;
+        self.trails.extend_from_slice(trail);
+        self.leaves.push(Leaf {
+            path,
+            value,
+            trail: (start, self.trails.len() as u32),
+        });
     }
 
     /// Each scalar with its path.
@@ -209,7 +270,8 @@ impl<'a> Flat<'a> {
 pub(crate) struct Leaf<'a> {
     pub(crate) path: Cow<'a, str>,
     pub(crate) value: Lit<'a>,
-    pub(crate) trail: Cow<'a, [(u32, u32)]>,
+    /// Where its trail lies in [`Flat::trails`].
+    trail: (u32, u32),
 }
 
 fn flatten<'a>(
@@ -218,7 +280,7 @@ fn flatten<'a>(
     trail: &mut Vec<(u32, u32)>,
     arrays: &mut u32,
     wanted: Option<&std::collections::HashSet<String>>,
-    out: &mut Vec<Leaf<'a>>,
+    out: &mut Flat<'a>,
 ) {
     match v {
         Json::Obj(members) => {
@@ -245,11 +307,7 @@ fn flatten<'a>(
         }
         scalar => {
             if let Some(value) = Lit::from_json(scalar) {
-                out.push(Leaf {
-                    path: Cow::Owned(path.to_string()),
-                    value,
-                    trail: Cow::Owned(trail.clone()),
-                })
+                out.push(Cow::Owned(path.to_string()), value, trail)
             }
         }
     }
@@ -261,21 +319,18 @@ fn consistent(trail: &[(u32, u32)], chosen: &[(u32, u32)]) -> bool {
         .all(|(a, i)| chosen.iter().all(|(b, j)| a != b || i == j))
 }
 
-fn search(
-    fields: &[&(String, Vec<Matcher>)],
-    leaves: &[Leaf],
-    chosen: &mut Vec<(u32, u32)>,
-) -> bool {
+fn search(fields: &[(String, Vec<Matcher>)], flat: &Flat, chosen: &mut Vec<(u32, u32)>) -> bool {
     let Some((field, rest)) = fields.split_first() else {
         return true;
     };
     let (path, ms) = (&field.0, &field.1);
     let mut any_present = false;
-    let candidates: Vec<&Leaf> = leaves
-        .iter()
-        .filter(|l| l.path.as_ref() == path.as_str() && consistent(&l.trail, chosen))
-        .collect();
-    for leaf in candidates {
+    for leaf in &flat.leaves {
+        // `chosen` is as it was on entry at every turn: each attempt truncates what it added
+        let trail = flat.trail(leaf);
+        if leaf.path.as_ref() != path.as_str() || !consistent(trail, chosen) {
+            continue;
+        }
         any_present = true;
         let hit = ms.iter().any(|m| match m {
             Matcher::Exists(want) => *want,
@@ -283,12 +338,12 @@ fn search(
         });
         if hit {
             let mark = chosen.len();
-            for t in leaf.trail.iter() {
+            for t in trail {
                 if !chosen.contains(t) {
                     chosen.push(*t);
                 }
             }
-            if search(rest, leaves, chosen) {
+            if search(rest, flat, chosen) {
                 return true;
             }
             chosen.truncate(mark);
@@ -296,7 +351,7 @@ fn search(
     }
     !any_present
         && ms.iter().any(|m| matches!(m, Matcher::Exists(false)))
-        && search(rest, leaves, chosen)
+        && search(rest, flat, chosen)
 }
 
 /// The alternatives of a pattern object under `prefix`.
@@ -391,12 +446,14 @@ fn test(m: &Matcher, v: &Lit) -> bool {
         }
         Matcher::AnythingButWildcard(ws) => s.is_none_or(|s| !ws.iter().any(|w| w.matches(s))),
         Matcher::Numeric(cs) => match v {
-            Lit::Num(_, Some(x)) => cs.iter().all(|(c, b)| match c {
-                Cmp::Lt => x < b,
-                Cmp::Le => x <= b,
-                Cmp::Gt => x > b,
-                Cmp::Ge => x >= b,
-                Cmp::Eq => x == b,
+            Lit::Num(n) => n.exact().is_some_and(|x| {
+                cs.iter().all(|(c, b)| match c {
+                    Cmp::Lt => x < *b,
+                    Cmp::Le => x <= *b,
+                    Cmp::Gt => x > *b,
+                    Cmp::Ge => x >= *b,
+                    Cmp::Eq => x == *b,
+                })
             }),
             _ => false,
         },

@@ -10,8 +10,7 @@
 //! near its start.
 
 use crate::json::Json;
-use crate::number::exact_double;
-use crate::pattern::{Leaf, Lit};
+use crate::pattern::{Flat, Lit, Num};
 use std::borrow::Cow;
 
 const QUOTE: u8 = 1;
@@ -162,28 +161,36 @@ pub(crate) enum Read {
 }
 
 struct Walk<'a> {
+    /// The text, and its bytes: every index the walk stops at is next to an ASCII byte, so
+    /// slices of the text between them need no UTF-8 check.
+    text: &'a str,
     b: &'a [u8],
     i: usize,
     trie: &'a PathTrie,
     arrays: u32,
     trail: Vec<(u32, u32)>,
-    out: Vec<Leaf<'a>>,
+    out: Flat<'a>,
 }
 
 type R<T = ()> = Result<T, GiveUp>;
 
 /// The wanted scalars of an event (a JSON object), borrowing from its text where they can.
-pub(crate) fn scan<'a>(text: &'a str, trie: &'a PathTrie, read: Read) -> R<Vec<Leaf<'a>>> {
+pub(crate) fn scan<'a>(text: &'a str, trie: &'a PathTrie, read: Read) -> R<Flat<'a>> {
+    let empty = Flat {
+        leaves: Vec::new(),
+        trails: Vec::new(),
+    };
     if trie.nodes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(empty);
     }
     let mut w = Walk {
+        text,
         b: text.as_bytes(),
         i: 0,
         trie,
         arrays: 0,
         trail: Vec::new(),
-        out: Vec::new(),
+        out: empty,
     };
     w.ws();
     if w.peek() != Some(b'{') {
@@ -274,7 +281,8 @@ impl<'a> Walk<'a> {
                         None if others.contains(&c) => return Err(GiveUp),
                         None => others.push(c),
                     }
-                    let last = may_stop && others.is_empty() && seen.count_ones() as usize == wanted;
+                    let last =
+                        may_stop && others.is_empty() && seen.count_ones() as usize == wanted;
                     if self.value(c, last)? || last {
                         return Ok(true);
                     }
@@ -330,22 +338,18 @@ impl<'a> Walk<'a> {
                     return self.skip().map(|_| false);
                 };
                 let value = self.scalar()?;
-                self.out.push(Leaf {
-                    path: Cow::Borrowed(path),
-                    value,
-                    trail: Cow::Owned(self.trail.clone()),
-                });
+                self.out.push(Cow::Borrowed(path), value, &self.trail);
                 Ok(false)
             }
         }
     }
 
     fn scalar(&mut self) -> R<Lit<'a>> {
-        let b = self.b;
+        let text = self.text;
         match self.peek() {
             Some(b'"') => {
                 let (s, e, escaped) = self.raw_string()?;
-                let raw = std::str::from_utf8(&b[s..e]).map_err(|_| GiveUp)?;
+                let raw = text.get(s..e).ok_or(GiveUp)?;
                 if !escaped {
                     return Ok(Lit::Str(Cow::Borrowed(raw)));
                 }
@@ -363,12 +367,11 @@ impl<'a> Walk<'a> {
                 while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.peek() {
                     self.i += 1;
                 }
-                // ASCII by the loop above
-                let t = std::str::from_utf8(&b[start..self.i]).map_err(|_| GiveUp)?;
+                let t = text.get(start..self.i).ok_or(GiveUp)?;
                 if !is_number(t.as_bytes()) {
                     return Err(GiveUp);
                 }
-                Ok(Lit::Num(Cow::Borrowed(t), exact_double(t)))
+                Ok(Lit::Num(Num::new(Cow::Borrowed(t))))
             }
             _ => Err(GiveUp),
         }
