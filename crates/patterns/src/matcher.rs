@@ -5,7 +5,7 @@
 //! once, and only along the paths some pattern looks at.
 
 use crate::json::Json;
-use crate::pattern::{fold, Flat, Lit, Matcher};
+use crate::pattern::{fold, with_folded, Flat, Lit, Matcher};
 use crate::scan::{scan, GiveUp, PathTrie, Read};
 use crate::Pattern;
 use std::collections::HashSet;
@@ -276,12 +276,13 @@ impl<K> RuleSet<K> {
                     ix.prefixes.lookup(s, false, &mut candidates);
                     ix.suffixes.lookup(s, true, &mut candidates);
                     if ix.uses_folding() {
-                        let f = fold(s);
-                        if let Some(ids) = ix.folded.get(&f) {
-                            candidates.extend_from_slice(ids);
-                        }
-                        ix.folded_prefixes.lookup(&f, false, &mut candidates);
-                        ix.folded_suffixes.lookup(&f, true, &mut candidates);
+                        with_folded(s, |f| {
+                            if let Some(ids) = ix.folded.get(f) {
+                                candidates.extend_from_slice(ids);
+                            }
+                            ix.folded_prefixes.lookup(f, false, &mut candidates);
+                            ix.folded_suffixes.lookup(f, true, &mut candidates);
+                        });
                     }
                 }
                 // only a number some exact rule names needs its double here
