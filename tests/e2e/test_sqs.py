@@ -210,3 +210,81 @@ def test_pipe_input_template(make_server):
         got = sqs.receive_message(QueueUrl=out, WaitTimeSeconds=1).get("Messages", [])
     assert got, "the pipe delivered to the queue"
     assert json.loads(got[0]["Body"]) == [{"post": 7, "title": "Hello (shape)"}]
+
+
+def test_pipe_enrichments_function_and_api_destination(make_server, http_target):
+    """A Lambda function enriches the whole batch (its answer is the new batch, and an empty
+    answer filters the batch out); an API destination enriches one record at a time, shaped by
+    EnrichmentParameters, and its response body is what the target gets."""
+    import sys
+    from test_lambda import create
+
+    s = make_server("--lambda-python", sys.executable)
+    sqs, pipes, lam, ev = (s.client(service=n) for n in ("sqs", "pipes", "lambda", "events"))
+    role = "arn:aws:iam::123456789012:role/p"
+    arn = lambda u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def received(url, timeout=20):
+        end = time.time() + timeout
+        while time.time() < end:
+            got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+            if got:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+                return json.loads(got[0]["Body"])
+        return None
+
+    # the function keeps the records that are not drafts and adds what it knows
+    code = """
+import json
+def handler(event, context):
+    out = []
+    for r in event:
+        body = json.loads(r["body"])
+        if body.get("status") != "draft":
+            out.append({"id": body["id"], "batch": len(event), "from": r["eventSource"]})
+    return out
+"""
+    fn = create(lam, "enrich", "python3.12", "app.handler", {"app.py": code})["FunctionArn"]
+    src, out = sqs.create_queue(QueueName="fn-in")["QueueUrl"], sqs.create_queue(QueueName="fn-out")["QueueUrl"]
+    pipes.create_pipe(Name="by-function", Source=arn(src), Target=arn(out), Enrichment=fn, RoleArn=role)
+    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"id": 1, "status": "paid"}))
+    assert received(out) == [{"id": 1, "batch": 1, "from": "aws:sqs"}]
+    # a batch the function answers with [] goes nowhere, and its message is consumed
+    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"id": 2, "status": "draft"}))
+    end = time.time() + 15
+    while time.time() < end:
+        a = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["All"])["Attributes"]
+        if a["ApproximateNumberOfMessages"] == "0" and a["ApproximateNumberOfMessagesNotVisible"] == "0":
+            break
+        time.sleep(0.2)
+    assert a["ApproximateNumberOfMessages"] == "0" and a["ApproximateNumberOfMessagesNotVisible"] == "0", a
+    assert received(out, timeout=2) is None
+
+    # an API destination: one record per call, with the enrichment's own parameters
+    conn = ev.create_connection(Name="c", AuthorizationType="API_KEY", AuthParameters={
+        "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "k"}})["ConnectionArn"]
+    dest = ev.create_api_destination(Name="lookup", ConnectionArn=conn, InvocationEndpoint=http_target.url + "/lookup/*",
+                                     HttpMethod="POST")["ApiDestinationArn"]
+    src2 = sqs.create_queue(QueueName="api-in", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+    out2 = sqs.create_queue(QueueName="api-out")["QueueUrl"]
+    with pytest.raises(pipes.exceptions.ValidationException):
+        pipes.create_pipe(Name="batched", Source=arn(src2), Target=arn(out2), Enrichment=dest, RoleArn=role)
+    pipes.create_pipe(
+        Name="by-api", Source=arn(src2), Target=arn(out2), Enrichment=dest, RoleArn=role,
+        SourceParameters={"SqsQueueParameters": {"BatchSize": 1}},
+        EnrichmentParameters={"InputTemplate": '{"post": <$.body.id>}',
+                              "HttpParameters": {"PathParameterValues": ["posts"], "QueryStringParameters": {"full": "yes"}}})
+    sqs.send_message(QueueUrl=src2, MessageBody=json.dumps({"id": 7}))
+    got = received(out2)
+    # the answer goes to the target as it is
+    assert got == {"path": "/lookup/posts?full=yes", "method": "POST", "got": '{"post":7}'}, got
+    method, path, body = http_target.requests[-1]
+    assert (method, path, json.loads(body)) == ("POST", "/lookup/posts?full=yes", {"post": 7})
+    assert http_target.headers[-1]["x-api-key"] == "k"
+    # a failing enrichment leaves the message in the queue for another try
+    http_target.fail["/lookup/posts"] = 500
+    sqs.send_message(QueueUrl=src2, MessageBody=json.dumps({"id": 8}))
+    assert received(out2, timeout=3) is None
+    http_target.fail.clear()
+    got = received(out2)
+    assert got and json.loads(got["got"]) == {"post": 8}, got

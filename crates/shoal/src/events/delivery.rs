@@ -266,7 +266,7 @@ impl Events {
     /// A function target: an asynchronous invocation with the input as its event, as
     /// EventBridge invokes functions.
     async fn invoke(&self, scope: &Scope, arn: &str, d: &Delivery) -> Outcome {
-        let Some(lambda) = self.targets.get().and_then(|t| t.lambda.upgrade()) else {
+        let Some(lambda) = self.lambda() else {
             return Outcome::Retry("the function service is not running yet".into());
         };
         let f = match lambda.function(scope, arn) {
@@ -316,7 +316,7 @@ impl Events {
         })
         .await;
         match r {
-            Ok(HttpOutcome::Delivered) => Outcome::Delivered,
+            Ok(HttpOutcome::Delivered(_)) => Outcome::Delivered,
             Ok(HttpOutcome::Retry(why)) => Outcome::Retry(why),
             Ok(HttpOutcome::Fail(why)) => Outcome::Fail(why),
             Err(e) => Outcome::Retry(e.to_string()),

@@ -295,7 +295,7 @@ impl Events {
     }
 
     /// The destination and connection a target ARN names.
-    pub(super) fn destination_for(&self, arn: &str) -> Result<(ApiDestination, Connection)> {
+    pub(crate) fn destination_for(&self, arn: &str) -> Result<(ApiDestination, Connection)> {
         let p: Vec<&str> = arn.split(':').collect();
         let scope = Scope {
             region: p.get(3).copied().unwrap_or("").into(),
@@ -308,9 +308,10 @@ impl Events {
     }
 }
 
-/// What one HTTP delivery came to: `Ok` when the endpoint took it, otherwise whether to retry.
+/// What one HTTP delivery came to: the response body (when it could be read) when the
+/// endpoint took it, otherwise whether to retry.
 pub enum HttpOutcome {
-    Delivered,
+    Delivered(Option<String>),
     Retry(String),
     Fail(String),
 }
@@ -476,7 +477,8 @@ pub fn invoke(d: &ApiDestination, c: &Connection, target: &Value, input: &str) -
         Ok(mut resp) => {
             let status = resp.status().as_u16();
             if (200..300).contains(&status) {
-                return HttpOutcome::Delivered;
+                // what an enrichment answers (a target's answer is not used)
+                return HttpOutcome::Delivered(resp.body_mut().read_to_string().ok());
             }
             let body = resp.body_mut().read_to_string().unwrap_or_default();
             let why = format!(

@@ -65,6 +65,11 @@ impl Events {
         let _ = self.targets.set(t);
     }
 
+    /// The function service, once it runs.
+    pub fn lambda(&self) -> Option<Arc<crate::lambda::Lambda>> {
+        self.targets.get().and_then(|t| t.lambda.upgrade())
+    }
+
     /// Creates the service and starts its delivery worker, which first resumes the deliveries
     /// a previous run left in flight.
     pub fn start(

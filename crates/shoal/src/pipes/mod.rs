@@ -1,7 +1,8 @@
 //! EventBridge Pipes: a source (an SQS queue) polled in batches, a filter (event patterns), an
-//! optional enrichment (an Express state machine run synchronously) and a target. What reaches the target becomes a stored delivery of the event service — retried
-//! under the same rules — before the source's messages are deleted, so nothing is lost between
-//! the two.
+//! optional enrichment (an Express state machine, a Lambda function or an API destination,
+//! called synchronously) and a target. What reaches the target becomes a stored delivery of
+//! the event service — retried under the same rules — before the source's messages are
+//! deleted, so nothing is lost between the two.
 
 pub mod model;
 pub mod runner;
@@ -113,17 +114,34 @@ fn check(spec: &PipeSpec, source: &str, target: &str) -> Result<()> {
         )));
     }
     if let Some(e) = &spec.enrichment {
-        if !e.starts_with("arn:aws:states:") {
+        let destination = e.starts_with("arn:aws:events:") && e.contains(":api-destination/");
+        if !(e.starts_with("arn:aws:states:") || e.starts_with("arn:aws:lambda:") || destination) {
             return Err(PipesError::Validation(format!(
-                "Enrichment {e} is not supported here: use an Express state machine"
+                "Enrichment {e} is not supported here: use an Express state machine, a Lambda function or an API destination"
+            )));
+        }
+        // an API destination takes no batches: the source must read one message at a time
+        let batch = spec
+            .source_parameters
+            .pointer("/SqsQueueParameters/BatchSize")
+            .and_then(Value::as_u64)
+            .unwrap_or(10);
+        if destination && batch != 1 {
+            return Err(PipesError::Validation(format!(
+                "Enrichment {e} is an API destination, which does not support batching: set SourceParameters.SqsQueueParameters.BatchSize to 1 (it is {batch})"
             )));
         }
     }
-    if let Some(t) = spec.target_parameters.get("InputTemplate") {
-        let t = t.as_str().ok_or_else(|| {
-            PipesError::Validation("TargetParameters.InputTemplate must be a string".into())
-        })?;
-        template::PipeTemplate::compile(t).map_err(PipesError::Validation)?;
+    for (field, parameters) in [
+        ("TargetParameters", &spec.target_parameters),
+        ("EnrichmentParameters", &spec.enrichment_parameters),
+    ] {
+        if let Some(t) = parameters.get("InputTemplate") {
+            let t = t.as_str().ok_or_else(|| {
+                PipesError::Validation(format!("{field}.InputTemplate must be a string"))
+            })?;
+            template::PipeTemplate::compile(t).map_err(PipesError::Validation)?;
+        }
     }
     for f in spec
         .source_parameters

@@ -2,10 +2,12 @@
 //! batch, and hands it to the target as one stored delivery before deleting the messages.
 //! Records that no filter matches are deleted, as AWS does. A failed enrichment leaves the
 //! messages in the queue, to come back after their visibility timeout (and to its dead-letter
-//! queue after too many receives).
+//! queue after too many receives); an enrichment that answers nothing (`""`, `{}`, `[]`) filters
+//! the batch out, as on AWS.
 
 use super::model::Pipe;
 use super::Pipes;
+use crate::events::destinations::HttpOutcome;
 use crate::events::model::Delivery;
 use crate::events::router::Routing;
 use crate::sfn::arn::Scope;
@@ -142,7 +144,7 @@ pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
         if !kept.is_empty() {
             let mut payload = Value::Array(kept);
             if let Some(e) = &p.enrichment {
-                payload = match enrich(&pipes, e, &payload).await {
+                payload = match enrich(&pipes, &p, e, &payload).await {
                     Ok(v) => v,
                     Err(why) => {
                         // the messages come back after their visibility timeout
@@ -152,13 +154,17 @@ pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
                     }
                 };
             }
-            if let Err(e) = hand_over(&pipes, &p, &payload).await {
+            if nothing(&payload) {
+                let why = "the enrichment answered nothing: the target is not invoked";
+                log(&pipes, &p, "INFO", "ExecutionSucceeded", why).await;
+            } else if let Err(e) = hand_over(&pipes, &p, &payload).await {
                 let why = format!("cannot hand the batch to {}: {e}", p.target);
                 log(&pipes, &p, "ERROR", "TargetInvocationFailed", &why).await;
                 continue;
+            } else {
+                let done = format!("a batch of {} went to {}", msgs.len(), p.target);
+                log(&pipes, &p, "INFO", "ExecutionSucceeded", &done).await;
             }
-            let done = format!("a batch of {} went to {}", msgs.len(), p.target);
-            log(&pipes, &p, "INFO", "ExecutionSucceeded", &done).await;
         }
         for m in &msgs {
             if let Some(h) = &m.receipt {
@@ -171,11 +177,74 @@ pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
     }
 }
 
-/// Runs an Express state machine on the batch; its output is the new batch.
-async fn enrich(pipes: &Arc<Pipes>, arn: &str, payload: &Value) -> Result<Value, String> {
+/// Whether an enrichment's answer filters the batch out.
+fn nothing(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// The most an enrichment may answer, as on AWS.
+const MAX_ENRICHMENT_RESPONSE: usize = 6 * 1024 * 1024;
+
+/// What the pipe passes to `InputTemplate`s' `<aws.pipes.*>` variables.
+fn context(p: &Pipe) -> super::template::PipeContext<'_> {
+    super::template::PipeContext {
+        name: &p.name,
+        arn: &p.arn,
+        source: &p.source,
+        target: &p.target,
+    }
+}
+
+/// Each record of the batch through an `InputTemplate` (in `parameters`), when there is one.
+fn shaped(p: &Pipe, parameters: &Value, batch: &Value) -> Result<Value, String> {
+    let Some(t) = parameters.get("InputTemplate").and_then(Value::as_str) else {
+        return Ok(batch.clone());
+    };
+    let t = super::template::PipeTemplate::compile(t)?;
+    let records = batch
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![batch.clone()]);
+    let ctx = context(p);
+    Ok(Value::Array(
+        records
+            .iter()
+            .map(|r| t.apply(r, &ctx))
+            .collect::<Result<Vec<_>, _>>()?,
+    ))
+}
+
+/// Runs the enrichment on the batch, shaped by `EnrichmentParameters.InputTemplate`; its answer
+/// is the new batch. An Express state machine or a function gets the whole batch as a JSON
+/// array; an API destination, which cannot take batches, gets the one record of a batch of one.
+async fn enrich(pipes: &Arc<Pipes>, p: &Pipe, arn: &str, batch: &Value) -> Result<Value, String> {
+    let input = shaped(p, &p.enrichment_parameters, batch)?;
+    let out = if arn.starts_with("arn:aws:states:") {
+        run_express(pipes, arn, &input).await?
+    } else if arn.starts_with("arn:aws:lambda:") {
+        invoke(pipes, arn, &input).await?
+    } else {
+        call(pipes, p, arn, &input).await?
+    };
+    if out.to_string().len() > MAX_ENRICHMENT_RESPONSE {
+        return Err(format!(
+            "the answer is larger than {MAX_ENRICHMENT_RESPONSE} bytes"
+        ));
+    }
+    Ok(out)
+}
+
+/// An Express state machine run synchronously; its output is the answer.
+async fn run_express(pipes: &Arc<Pipes>, arn: &str, input: &Value) -> Result<Value, String> {
     let sfn = pipes.events.sfn.clone();
     let scope = Scope::of_arn(arn);
-    let (arn, input) = (arn.to_string(), payload.to_string());
+    let (arn, input) = (arn.to_string(), input.to_string());
     let r = tokio::task::spawn_blocking(move || sfn.run_express(&scope, &arn, None, Some(input)))
         .await
         .map_err(|e| e.to_string())?
@@ -190,37 +259,70 @@ async fn enrich(pipes: &Arc<Pipes>, arn: &str, payload: &Value) -> Result<Value,
     }
 }
 
+/// A function invoked synchronously (RequestResponse); what it returns is the answer, and a
+/// function error fails the enrichment.
+async fn invoke(pipes: &Arc<Pipes>, arn: &str, input: &Value) -> Result<Value, String> {
+    let lambda = pipes
+        .events
+        .lambda()
+        .ok_or("the function service is not running")?;
+    let f = lambda
+        .function(&Scope::of_arn(arn), arn)
+        .map_err(|e| format!("{}: {}", e.code, e.message))?;
+    let r = lambda
+        .invoke(&f, input.to_string().into())
+        .await
+        .map_err(|e| format!("{}: {}", e.code, e.message))?;
+    let text = String::from_utf8_lossy(&r.payload);
+    if let Some(kind) = r.function_error {
+        return Err(format!("the function failed ({kind}): {text}"));
+    }
+    Ok(answer(&text))
+}
+
+/// An API destination called with the record (and `EnrichmentParameters.HttpParameters`); the
+/// response body is the answer.
+async fn call(pipes: &Arc<Pipes>, p: &Pipe, arn: &str, input: &Value) -> Result<Value, String> {
+    let (dest, conn) = pipes
+        .events
+        .destination_for(arn)
+        .map_err(|e| e.to_string())?;
+    let record = match input {
+        Value::Array(a) if a.len() == 1 => a[0].clone(),
+        Value::Array(a) => {
+            return Err(format!(
+                "an API destination takes one record at a time, not {}",
+                a.len()
+            ))
+        }
+        other => other.clone(),
+    };
+    let body = match &record {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let params = json!({"HttpParameters": p.enrichment_parameters.get("HttpParameters")});
+    let outcome = tokio::task::spawn_blocking(move || {
+        crate::events::destinations::invoke(&dest, &conn, &params, &body)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    match outcome {
+        HttpOutcome::Delivered(Some(text)) => Ok(answer(&text)),
+        HttpOutcome::Delivered(None) => Err("the answer could not be read".into()),
+        HttpOutcome::Retry(why) | HttpOutcome::Fail(why) => Err(why),
+    }
+}
+
+/// An answer's text: JSON when it is JSON, else the text itself.
+fn answer(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
 /// The batch becomes one stored delivery to the target (retried like any event delivery).
 async fn hand_over(pipes: &Arc<Pipes>, p: &Pipe, payload: &Value) -> Result<(), String> {
     // an InputTemplate shapes each record of the batch
-    let shaped;
-    let payload = match p
-        .target_parameters
-        .get("InputTemplate")
-        .and_then(Value::as_str)
-    {
-        Some(t) => {
-            let t = super::template::PipeTemplate::compile(t)?;
-            let ctx = super::template::PipeContext {
-                name: &p.name,
-                arn: &p.arn,
-                source: &p.source,
-                target: &p.target,
-            };
-            let records = payload
-                .as_array()
-                .cloned()
-                .unwrap_or_else(|| vec![payload.clone()]);
-            shaped = Value::Array(
-                records
-                    .iter()
-                    .map(|r| t.apply(r, &ctx))
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
-            &shaped
-        }
-        None => payload,
-    };
+    let payload = &shaped(p, &p.target_parameters, payload)?;
     let mut target = json!({"Id": p.name, "Arn": p.target});
     if let Some(g) = p
         .target_parameters
