@@ -213,3 +213,81 @@ def test_state_machine_logging_configuration(make_server):
     assert "input" not in express[0]["details"] and express[1]["details"]["error"] == "Raw.Failed"
     streams = [x["logStreamName"] for x in logs.describe_log_streams(logGroupName="/aws/vendedlogs/states/raw-Logs")["logStreams"]]
     assert "states/std/run-1" in streams
+
+
+def test_composite_alarms(make_server):
+    """A composite alarm follows its AlarmRule over other alarms' states (nested composites
+    too), notifies its topic and puts state-change events; DescribeAlarms lists it only when
+    asked for CompositeAlarm; a bad rule is refused, saying where it went wrong."""
+    s = make_server()
+    cw, sns, sqs, ev = (s.client(service=n) for n in ["cloudwatch", "sns", "sqs", "events"])
+    topic = sns.create_topic(Name="pager")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="pager-inbox")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint="arn:aws:sqs:us-east-1:123456789012:pager-inbox",
+                  Attributes={"RawMessageDelivery": "true"})
+    events = sqs.create_queue(QueueName="alarm-events")["QueueUrl"]
+    ev.put_rule(Name="alarms", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))
+    ev.put_targets(Rule="alarms", Targets=[{"Id": "q", "Arn": "arn:aws:sqs:us-east-1:123456789012:alarm-events"}])
+    for name in ["cpu", "disk"]:
+        # no data ever comes: "ignore" keeps the states set below across evaluations
+        cw.put_metric_alarm(AlarmName=name, Namespace="Host", MetricName=name, Statistic="Average", Period=60,
+                            EvaluationPeriods=1, Threshold=90, ComparisonOperator="GreaterThanThreshold",
+                            TreatMissingData="ignore")
+    with pytest.raises(cw.exceptions.ClientError) as bad:
+        cw.put_composite_alarm(AlarmName="both", AlarmRule='ALARM("cpu") AN ALARM("disk")')
+    assert "character 14" in str(bad.value), bad.value
+    with pytest.raises(cw.exceptions.ClientError):
+        cw.put_composite_alarm(AlarmName="cpu", AlarmRule='ALARM("disk")')
+    cw.put_composite_alarm(AlarmName="both", AlarmRule='ALARM("cpu") AND ALARM("arn:aws:cloudwatch:us-east-1:123456789012:alarm:disk")',
+                           AlarmActions=[topic], OKActions=[topic], AlarmDescription="cpu and disk")
+    cw.put_composite_alarm(AlarmName="page", AlarmRule='ALARM(both) OR NOT OK("cpu")')
+
+    def composite(name):
+        got = cw.describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
+        return got[0] if got else None
+
+    def settle(name, want):
+        end = time.time() + 10
+        while composite(name)["StateValue"] != want and time.time() < end:
+            time.sleep(0.05)
+        return composite(name)
+
+    # metric alarms start without data: neither rule holds
+    assert settle("both", "OK")["StateValue"] == "OK"
+    assert settle("page", "ALARM")["StateValue"] == "ALARM", "NOT OK(cpu) holds while cpu has no data"
+    cw.set_alarm_state(AlarmName="cpu", StateValue="OK", StateReason="fine")
+    assert settle("page", "OK")["StateValue"] == "OK"
+    cw.set_alarm_state(AlarmName="cpu", StateValue="ALARM", StateReason="hot")
+    assert settle("both", "OK")["StateValue"] == "OK"
+    cw.set_alarm_state(AlarmName="disk", StateValue="ALARM", StateReason="full")
+    both = settle("both", "ALARM")
+    assert both["StateValue"] == "ALARM" and both["AlarmRule"].startswith('ALARM("cpu") AND')
+    assert both["AlarmDescription"] == "cpu and disk" and both["AlarmArn"].endswith(":alarm:both")
+    assert {a["arn"].rsplit(":", 1)[1] for a in json.loads(both["StateReasonData"])["triggeringAlarms"]} == {"cpu", "disk"}
+    assert settle("page", "ALARM")["StateValue"] == "ALARM", "a composite that names a composite follows it"
+    # the topic got the ALARM message of "both"
+    end, notes = time.time() + 10, []
+    while time.time() < end and not any(n["NewStateValue"] == "ALARM" for n in notes):
+        for m in sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", []):
+            notes.append(json.loads(m["Body"]))
+    alarm_note = [n for n in notes if n["NewStateValue"] == "ALARM"][0]
+    assert alarm_note["AlarmName"] == "both" and alarm_note["AlarmRule"] == both["AlarmRule"], alarm_note
+    # and the default bus got the state changes
+    end, changes = time.time() + 10, []
+    while time.time() < end and not any(c["detail"]["alarmName"] == "both" and c["detail"]["state"]["value"] == "ALARM" for c in changes):
+        for m in sqs.receive_message(QueueUrl=events, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", []):
+            changes.append(json.loads(m["Body"]))
+    change = [c for c in changes if c["detail"]["alarmName"] == "both" and c["detail"]["state"]["value"] == "ALARM"][0]
+    assert change["detail"]["configuration"]["alarmRule"] == both["AlarmRule"] and change["resources"] == [both["AlarmArn"]]
+    # DescribeAlarms lists composites only when asked, by the AWS CLI too
+    assert [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]] == ["cpu", "disk"]
+    assert cw.describe_alarms()["CompositeAlarms"] == []
+    listed = json.loads(aws_cli(s, "cloudwatch", "describe-alarms", "--alarm-types", "CompositeAlarm", "MetricAlarm").stdout)
+    assert [a["AlarmName"] for a in listed["CompositeAlarms"]] == ["both", "page"]
+    assert len(listed["MetricAlarms"]) == 2
+    assert [a["AlarmName"] for a in cw.describe_alarms(AlarmTypes=["CompositeAlarm"], StateValue="ALARM")["CompositeAlarms"]] == ["both", "page"]
+    # deleting a child: the rule sees it in no state
+    cw.delete_alarms(AlarmNames=["disk"])
+    assert settle("both", "OK")["StateValue"] == "OK"
+    cw.delete_alarms(AlarmNames=["both", "page"])
+    assert cw.describe_alarms(AlarmTypes=["CompositeAlarm"])["CompositeAlarms"] == []

@@ -5,6 +5,8 @@
 use super::App;
 use super::{missing, opt_str, req_str, AwsError};
 use crate::metrics::alarms::{Alarm, COMPARISONS};
+use crate::metrics::composite::CompositeAlarm;
+use crate::metrics::rule::{alarm_name, Rule};
 use crate::metrics::series::{known, percentile, SeriesKey, Stat, STATISTICS};
 use crate::metrics::{at, MetricsError};
 use crate::sfn::arn::Scope;
@@ -43,6 +45,31 @@ fn series_json(k: &SeriesKey) -> Value {
         "MetricName": k.name,
         "Dimensions": k.dimensions.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
     })
+}
+
+fn composite_json(c: &CompositeAlarm) -> Value {
+    let t = |d: &chrono::DateTime<chrono::Utc>| super::epoch(d);
+    let mut o = json!({
+        "AlarmName": c.name,
+        "AlarmArn": c.arn(),
+        "AlarmRule": c.rule,
+        "AlarmConfigurationUpdatedTimestamp": t(&c.configuration_updated),
+        "ActionsEnabled": c.actions_enabled,
+        "OKActions": c.ok_actions,
+        "AlarmActions": c.alarm_actions,
+        "InsufficientDataActions": c.insufficient_data_actions,
+        "StateValue": c.state,
+        "StateReason": c.reason,
+        "StateUpdatedTimestamp": t(&c.state_updated),
+        "StateTransitionedTimestamp": t(&c.state_updated),
+    });
+    if let Some(d) = &c.description {
+        o["AlarmDescription"] = json!(d);
+    }
+    if !c.reason_data.is_empty() {
+        o["StateReasonData"] = json!(c.reason_data);
+    }
+    o
 }
 
 fn alarm_json(a: &Alarm) -> Value {
@@ -359,6 +386,11 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 return Err(invalid(format!("The TreatMissingData value {treat} is invalid (missing, notBreaching, breaching, ignore)")));
             }
             let name = req_str(v, "AlarmName")?;
+            if m.composite(scope, &name)?.is_some() {
+                return Err(invalid(format!(
+                    "{name} is a composite alarm; a metric alarm needs a name of its own"
+                )));
+            }
             let previous = m.alarm(scope, &name)?;
             let now = m.now();
             let a = Alarm {
@@ -405,15 +437,86 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             let names = strings(v, "AlarmNames");
             let prefix = opt_str(v, "AlarmNamePrefix")?;
             let state = opt_str(v, "StateValue")?;
-            let list: Vec<Value> = m
-                .alarms(scope)?
+            let wanted = |name: &str, s: &str| {
+                (names.is_empty() || names.iter().any(|n| n == name))
+                    && prefix.as_deref().is_none_or(|p| name.starts_with(p))
+                    && state.as_deref().is_none_or(|x| x == s)
+            };
+            // without AlarmTypes, only metric alarms, as on AWS
+            let types = strings(v, "AlarmTypes");
+            if let Some(t) = types
                 .iter()
-                .filter(|a| names.is_empty() || names.contains(&a.name))
-                .filter(|a| prefix.as_deref().is_none_or(|p| a.name.starts_with(p)))
-                .filter(|a| state.as_deref().is_none_or(|s| a.state == s))
-                .map(alarm_json)
-                .collect();
-            json!({"MetricAlarms": list, "CompositeAlarms": []})
+                .find(|t| !["MetricAlarm", "CompositeAlarm"].contains(&t.as_str()))
+            {
+                return Err(invalid(format!(
+                    "The AlarmTypes value {t} is invalid (MetricAlarm, CompositeAlarm)"
+                )));
+            }
+            let metric = types.is_empty() || types.iter().any(|t| t == "MetricAlarm");
+            let composite = types.iter().any(|t| t == "CompositeAlarm");
+            let mut metric_alarms = Vec::new();
+            if metric {
+                for a in m.alarms(scope)? {
+                    if wanted(&a.name, &a.state) {
+                        metric_alarms.push(alarm_json(&a));
+                    }
+                }
+            }
+            let mut composite_alarms = Vec::new();
+            if composite {
+                for c in m.composites(scope)? {
+                    if wanted(&c.name, &c.state) {
+                        composite_alarms.push(composite_json(&c));
+                    }
+                }
+            }
+            json!({"MetricAlarms": metric_alarms, "CompositeAlarms": composite_alarms})
+        }
+        "PutCompositeAlarm" => {
+            let name = req_str(v, "AlarmName")?;
+            let rule = req_str(v, "AlarmRule")?;
+            let parsed = Rule::parse(&rule).map_err(invalid)?;
+            if parsed.alarms().iter().any(|a| alarm_name(a) == name) {
+                return Err(invalid(format!(
+                    "The alarm rule of {name} names the alarm itself"
+                )));
+            }
+            if m.alarm(scope, &name)?.is_some() {
+                return Err(invalid(format!(
+                    "{name} is a metric alarm; a composite alarm needs a name of its own"
+                )));
+            }
+            let previous = m.composite(scope, &name)?;
+            let now = m.now();
+            let c = CompositeAlarm {
+                scope: scope_key,
+                name,
+                description: opt_str(v, "AlarmDescription")?,
+                rule,
+                actions_enabled: v
+                    .get("ActionsEnabled")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
+                ok_actions: strings(v, "OKActions"),
+                alarm_actions: strings(v, "AlarmActions"),
+                insufficient_data_actions: strings(v, "InsufficientDataActions"),
+                state: previous
+                    .as_ref()
+                    .map_or("INSUFFICIENT_DATA".into(), |p| p.state.clone()),
+                reason: previous
+                    .as_ref()
+                    .map_or("Unchecked: Initial alarm creation".into(), |p| {
+                        p.reason.clone()
+                    }),
+                reason_data: previous
+                    .as_ref()
+                    .map_or(String::new(), |p| p.reason_data.clone()),
+                state_updated: previous.as_ref().map_or(now, |p| p.state_updated),
+                configuration_updated: now,
+                tags: Default::default(),
+            };
+            m.put_composite(c).await?;
+            json!({})
         }
         "DeleteAlarms" => {
             m.delete_alarms(scope, &strings(v, "AlarmNames")).await?;

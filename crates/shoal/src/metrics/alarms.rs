@@ -45,11 +45,26 @@ impl Alarm {
     }
 
     pub fn actions_for(&self, state: &str) -> &[String] {
-        match state {
-            "ALARM" => &self.alarm_actions,
-            "OK" => &self.ok_actions,
-            _ => &self.insufficient_data_actions,
-        }
+        actions_for(
+            state,
+            &self.alarm_actions,
+            &self.ok_actions,
+            &self.insufficient_data_actions,
+        )
+    }
+}
+
+/// The actions an alarm of either kind takes on entering `state`.
+pub fn actions_for<'a>(
+    state: &str,
+    alarm: &'a [String],
+    ok: &'a [String],
+    insufficient: &'a [String],
+) -> &'a [String] {
+    match state {
+        "ALARM" => alarm,
+        "OK" => ok,
+        _ => insufficient,
     }
 }
 

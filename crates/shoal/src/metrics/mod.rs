@@ -5,14 +5,18 @@
 //! events on the default bus.
 
 pub mod alarms;
+pub mod composite;
+pub mod rule;
 pub mod series;
 
 use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Record, Records, Scan, Store};
 use alarms::{evaluate, Alarm};
 use chrono::{DateTime, TimeZone, Utc};
+use composite::CompositeAlarm;
+use rule::{alarm_name, Rule};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use series::{Series, SeriesKey, Stat};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -333,12 +337,17 @@ impl Metrics {
     pub async fn delete_alarms(&self, scope: &Scope, names: &[String]) -> Result<()> {
         let mut writes = Vec::new();
         for n in names {
-            let Some(a) = self.alarm(scope, n)? else {
+            if let Some(a) = self.alarm(scope, n)? {
+                writes.push(delete::<Alarm>(&a.key()));
+            } else if let Some(c) = self.composite(scope, n)? {
+                writes.push(delete::<CompositeAlarm>(&c.key()));
+            } else {
                 return Err(MetricsError::not_found(format!("Alarm {n} does not exist")));
-            };
-            writes.push(delete::<Alarm>(&a.key()));
+            }
         }
         self.store.commit(writes).done().await?;
+        // composites that named a deleted alarm see it in no state now
+        self.evaluate_all().await;
         Ok(())
     }
 
@@ -351,17 +360,46 @@ impl Metrics {
         reason: &str,
         data: Option<&str>,
     ) -> Result<()> {
-        let Some(a) = self.alarm(scope, name)? else {
+        let (reason, data) = (reason.to_string(), data.unwrap_or("").to_string());
+        if let Some(a) = self.alarm(scope, name)? {
+            self.transition(a, state, reason, data).await;
+        } else if let Some(c) = self.composite(scope, name)? {
+            self.transition_composite(c, state, reason, data).await;
+        } else {
             return Err(MetricsError::not_found(format!(
                 "Alarm {name} does not exist"
             )));
-        };
-        self.transition(a, state, reason.to_string(), data.unwrap_or("").to_string())
-            .await;
+        }
+        // composites follow at once; the metric alarm itself waits for its next evaluation
+        let _one = self.evaluating.lock().await;
+        self.settle_composites().await;
         Ok(())
     }
 
-    /// Evaluates every alarm at the current clock.
+    pub async fn put_composite(&self, c: CompositeAlarm) -> Result<()> {
+        self.store.commit(vec![put(&c)]).done().await?;
+        self.evaluate_all().await;
+        Ok(())
+    }
+
+    pub fn composites(&self, scope: &Scope) -> Result<Vec<CompositeAlarm>> {
+        let mut all: Vec<CompositeAlarm> = self.store.list(Scan {
+            owner: Some(&format!("{}:{}", scope.account, scope.region)),
+            ..Default::default()
+        })?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    pub fn composite(&self, scope: &Scope, name: &str) -> Result<Option<CompositeAlarm>> {
+        Ok(self
+            .store
+            .load::<CompositeAlarm>(&format!("{}:{}:{name}", scope.account, scope.region))?)
+    }
+
+    /// Evaluates every alarm at the current clock: metric alarms from their series, then
+    /// composite alarms from the states of the alarms they name, until none changes (a
+    /// composite may name another).
     pub async fn evaluate_all(&self) {
         let _one = self.evaluating.lock().await;
         let Ok(all) = self.store.list::<Alarm>(Scan::default()) else {
@@ -377,6 +415,74 @@ impl Metrics {
                 }
             }
         }
+        self.settle_composites().await;
+    }
+
+    /// Evaluates the composite alarms until none changes (each pass settles one more level of
+    /// composites naming composites; a cycle stops after a few passes).
+    async fn settle_composites(&self) {
+        for _ in 0..8 {
+            if !self.evaluate_composites().await {
+                break;
+            }
+        }
+    }
+
+    /// One pass over the composite alarms; whether any changed state.
+    async fn evaluate_composites(&self) -> bool {
+        let Ok(composites) = self.store.list::<CompositeAlarm>(Scan::default()) else {
+            return false;
+        };
+        if composites.is_empty() {
+            return false;
+        }
+        // every alarm's state, by scope and name
+        let mut states: HashMap<(String, String), String> = HashMap::new();
+        if let Ok(all) = self.store.list::<Alarm>(Scan::default()) {
+            for a in all {
+                states.insert((a.scope, a.name), a.state);
+            }
+        }
+        for c in &composites {
+            states.insert((c.scope.clone(), c.name.clone()), c.state.clone());
+        }
+        let mut changed = false;
+        for c in composites {
+            let Ok(r) = Rule::parse(&c.rule) else {
+                continue;
+            };
+            let state_of = |reference: &str| {
+                states
+                    .get(&(c.scope.clone(), alarm_name(reference).to_string()))
+                    .cloned()
+            };
+            let state = if r.holds(&state_of) { "ALARM" } else { "OK" };
+            if state == c.state {
+                continue;
+            }
+            // AWS names the children that triggered the change
+            let triggering: Vec<Value> = r
+                .alarms()
+                .into_iter()
+                .filter_map(|n| {
+                    let s = state_of(n)?;
+                    let (account, region) = c.scope.split_once(':').unwrap_or(("", ""));
+                    Some(json!({
+                        "arn": format!("arn:aws:cloudwatch:{region}:{account}:alarm:{}", alarm_name(n)),
+                        "state": {"value": s},
+                    }))
+                })
+                .collect();
+            let reason = format!(
+                "The alarm rule evaluated to {}: {}",
+                if state == "ALARM" { "TRUE" } else { "FALSE" },
+                c.rule
+            );
+            let data = json!({"triggeringAlarms": triggering}).to_string();
+            self.transition_composite(c, state, reason, data).await;
+            changed = true;
+        }
+        changed
     }
 
     /// Stores a state change and carries out its actions.
@@ -433,31 +539,9 @@ impl Metrics {
             })
             .to_string();
             let subject = format!("{state}: \"{}\" in {}", a.name, region_name(region));
-            for arn in a.actions_for(state) {
-                if arn.starts_with("arn:aws:sns:") {
-                    let m = crate::sns::publish::Outgoing {
-                        message: message.clone(),
-                        subject: Some(subject.chars().take(100).collect()),
-                        ..Default::default()
-                    };
-                    if let Err(e) = self.sns.publish(arn, m).await {
-                        eprintln!("shoal: alarm {} could not notify {arn}: {e}", a.name);
-                    }
-                } else {
-                    eprintln!(
-                        "shoal: alarm {}: action {arn} is not supported (SNS topics are)",
-                        a.name
-                    );
-                }
-            }
+            self.notify(&a.name, a.actions_for(state), &subject, message)
+                .await;
         }
-        let state_json = |value: &str, reason: &str, data: &str, t: &DateTime<Utc>| {
-            let mut s = json!({"value": value, "reason": reason, "timestamp": t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).replace('Z', "+0000")});
-            if !data.is_empty() {
-                s["reasonData"] = json!(data);
-            }
-            s
-        };
         let detail = json!({
             "alarmName": a.name,
             "state": state_json(state, &a.reason, &a.reason_data, &a.state_updated),
@@ -479,25 +563,121 @@ impl Metrics {
                 }],
             },
         });
+        self.announce(&scope, &a.name, a.arn(), a.state_updated, detail)
+            .await;
+    }
+
+    /// Publishes an alarm's message to the SNS topics among `actions`.
+    async fn notify(&self, alarm: &str, actions: &[String], subject: &str, message: String) {
+        for arn in actions {
+            if arn.starts_with("arn:aws:sns:") {
+                let m = crate::sns::publish::Outgoing {
+                    message: message.clone(),
+                    subject: Some(subject.chars().take(100).collect()),
+                    ..Default::default()
+                };
+                if let Err(e) = self.sns.publish(arn, m).await {
+                    eprintln!("shoal: alarm {alarm} could not notify {arn}: {e}");
+                }
+            } else {
+                eprintln!("shoal: alarm {alarm}: action {arn} is not supported (SNS topics are)");
+            }
+        }
+    }
+
+    /// Puts a `CloudWatch Alarm State Change` event on the default bus.
+    async fn announce(
+        &self,
+        scope: &Scope,
+        alarm: &str,
+        arn: String,
+        time: DateTime<Utc>,
+        detail: Value,
+    ) {
         let entry = crate::events::put::Entry {
             source: Some("aws.cloudwatch".into()),
             detail_type: Some("CloudWatch Alarm State Change".into()),
             detail: Some(detail.to_string()),
-            resources: vec![a.arn()],
-            time: Some(a.state_updated),
+            resources: vec![arn],
+            time: Some(time),
             bus: None,
         };
         if let Err(e) = self
             .events
-            .put_events(&scope, &[entry], crate::events::put::Sender::Service)
+            .put_events(scope, &[entry], crate::events::put::Sender::Service)
             .await
         {
-            eprintln!(
-                "shoal: the state change of alarm {} was not put on the bus: {e}",
-                a.name
-            );
+            eprintln!("shoal: the state change of alarm {alarm} was not put on the bus: {e}");
         }
     }
+
+    /// Stores a composite alarm's state change and carries out its actions.
+    async fn transition_composite(
+        &self,
+        mut c: CompositeAlarm,
+        state: &str,
+        reason: String,
+        data: String,
+    ) {
+        let old = std::mem::replace(&mut c.state, state.to_string());
+        let old_reason = std::mem::replace(&mut c.reason, reason);
+        let old_time = std::mem::replace(&mut c.state_updated, self.now());
+        c.reason_data = data;
+        if self.store.commit(vec![put(&c)]).done().await.is_err() || old == state {
+            return;
+        }
+        let (account, region) = c.scope.split_once(':').unwrap_or(("", ""));
+        let scope = Scope {
+            region: region.into(),
+            account: account.into(),
+        };
+        let at = stamp(&c.state_updated);
+        if c.actions_enabled {
+            let message = json!({
+                "AlarmName": c.name,
+                "AlarmDescription": c.description,
+                "AWSAccountId": account,
+                "AlarmConfigurationUpdatedTimestamp": stamp(&c.configuration_updated),
+                "NewStateValue": state,
+                "NewStateReason": c.reason,
+                "StateChangeTime": at,
+                "Region": region_name(region),
+                "AlarmArn": c.arn(),
+                "OldStateValue": old,
+                "OKActions": c.ok_actions,
+                "AlarmActions": c.alarm_actions,
+                "InsufficientDataActions": c.insufficient_data_actions,
+                "AlarmRule": c.rule,
+            })
+            .to_string();
+            let subject = format!("{state}: \"{}\" in {}", c.name, region_name(region));
+            self.notify(&c.name, c.actions_for(state), &subject, message)
+                .await;
+        }
+        let detail = json!({
+            "alarmName": c.name,
+            "state": state_json(state, &c.reason, &c.reason_data, &c.state_updated),
+            "previousState": state_json(&old, &old_reason, "", &old_time),
+            "configuration": {"description": c.description, "alarmRule": c.rule},
+        });
+        self.announce(&scope, &c.name, c.arn(), c.state_updated, detail)
+            .await;
+    }
+}
+
+/// A time as alarm messages write it (`2024-01-01T00:00:00.000+0000`).
+fn stamp(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .replace('Z', "+0000")
+}
+
+/// An alarm state in a state-change event.
+fn state_json(value: &str, reason: &str, data: &str, t: &DateTime<Utc>) -> Value {
+    let mut s = json!({"value": value, "reason": reason, "timestamp": stamp(t)});
+    if !data.is_empty() {
+        s["reasonData"] = json!(data);
+    }
+    s
 }
 
 /// The region's long name, as alarm messages give it.
