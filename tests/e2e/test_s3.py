@@ -2,6 +2,7 @@
 copies, listings, multipart uploads, checksums, events, and no acknowledged object lost to a
 kill -9."""
 
+import base64
 import hashlib
 import http.client
 import io
@@ -50,6 +51,14 @@ def test_objects_round_trip(make_server):
         s3.put_object(Bucket="lake", Key="bad", Body=b"abc", ChecksumCRC32="AAAAAA==")
     with pytest.raises(s3.exceptions.ClientError, match="BadDigest"):
         s3.put_object(Bucket="lake", Key="bad", Body=b"abc", ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+    # a body past 1 MiB is hashed on a thread of its own: the same digests and checks
+    big = os.urandom(3 << 20)
+    with pytest.raises(s3.exceptions.ClientError, match="BadDigest"):
+        s3.put_object(Bucket="lake", Key="bad", Body=big, ChecksumSHA256=base64.b64encode(hashlib.sha256(b"x").digest()).decode())
+    r = s3.put_object(Bucket="lake", Key="big.bin", Body=big, ChecksumAlgorithm="SHA256")
+    assert r["ETag"] == '"%s"' % hashlib.md5(big).hexdigest()
+    assert r["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(big).digest()).decode()
+    s3.delete_object(Bucket="lake", Key="big.bin")
     with pytest.raises(s3.exceptions.NoSuchKey):
         s3.get_object(Bucket="lake", Key="bad")
     with pytest.raises(s3.exceptions.NoSuchBucket):

@@ -50,6 +50,62 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Past this much, an upload's digests run on a thread of their own, beside the writes: MD5 is
+/// the slowest step of a large PUT (a few hundred MiB/s), and small ones need no thread.
+const HASH_APART: u64 = 1 << 20;
+
+/// An upload's digests: computed on the writing thread, then on their own once it is large.
+enum Hashing {
+    Here(Box<Digests>),
+    Apart {
+        bytes: std::sync::mpsc::SyncSender<Bytes>,
+        sums: std::thread::JoinHandle<Sums>,
+    },
+    /// Only while moving from one to the other.
+    Moving,
+}
+
+impl Hashing {
+    /// Adds `bytes`; `size` is the upload's size so far, with them.
+    fn update(&mut self, bytes: Bytes, size: u64) {
+        match std::mem::replace(self, Hashing::Moving) {
+            Hashing::Here(mut d) => {
+                d.update(&bytes);
+                *self = if size > HASH_APART {
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(QUEUED);
+                    let sums = std::thread::spawn(move || {
+                        for b in rx {
+                            d.update(&b);
+                        }
+                        (*d).finish()
+                    });
+                    Hashing::Apart { bytes: tx, sums }
+                } else {
+                    Hashing::Here(d)
+                };
+            }
+            Hashing::Apart { bytes: tx, sums } => {
+                // a hashing thread that is gone shows when its sums are asked for
+                let _ = tx.send(bytes);
+                *self = Hashing::Apart { bytes: tx, sums };
+            }
+            Hashing::Moving => {}
+        }
+    }
+
+    fn finish(self) -> std::io::Result<Sums> {
+        match self {
+            Hashing::Here(d) => Ok(d.finish()),
+            Hashing::Apart { bytes, sums } => {
+                drop(bytes);
+                sums.join()
+                    .map_err(|_| std::io::Error::other("the hashing thread failed"))
+            }
+            Hashing::Moving => Err(std::io::Error::other("the digests were lost")),
+        }
+    }
+}
+
 impl S3 {
     /// Streams a body into a new durable blob and checks it against what the client said.
     /// A blocking thread hashes and writes while the next chunks arrive. The blob is removed
@@ -65,11 +121,12 @@ impl S3 {
         let worker = tokio::task::spawn_blocking(
             move || -> std::io::Result<(String, Sums, Option<S3Error>)> {
                 let mut writer = blobs.create()?;
-                let mut digests = Digests::new(algorithm.as_deref());
+                let mut digests = Hashing::Here(Box::new(Digests::new(algorithm.as_deref())));
+                let mut size = 0u64;
                 let mut failed = None;
                 for bytes in rx {
-                    digests.update(&bytes);
-                    if digests.size > MAX_PUT {
+                    size += bytes.len() as u64;
+                    if size > MAX_PUT {
                         failed = Some(S3Error::new(
                             "EntityTooLarge",
                             400,
@@ -77,13 +134,14 @@ impl S3 {
                         ));
                         break;
                     }
+                    digests.update(bytes.clone(), size);
                     if let Err(e) = writer.write(&bytes) {
                         failed = Some(S3Error::internal(e));
                         break;
                     }
                 }
                 let id = writer.finish()?;
-                Ok((id, digests.finish(), failed))
+                Ok((id, digests.finish()?, failed))
             },
         );
         let mut read_error = None;
