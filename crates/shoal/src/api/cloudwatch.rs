@@ -4,7 +4,7 @@
 
 use super::App;
 use super::{missing, opt_str, req_str, AwsError};
-use crate::metrics::alarms::{Alarm, COMPARISONS};
+use crate::metrics::alarms::{Actions, Alarm, Standing, COMPARISONS};
 use crate::metrics::composite::CompositeAlarm;
 use crate::metrics::rule::{alarm_name, Rule};
 use crate::metrics::series::{known, percentile, SeriesKey, Stat, STATISTICS};
@@ -47,6 +47,20 @@ fn series_json(k: &SeriesKey) -> Value {
     })
 }
 
+/// What an alarm does on entering each state, from PutMetricAlarm's or PutCompositeAlarm's
+/// request.
+fn actions(v: &Value) -> Actions {
+    Actions {
+        actions_enabled: v
+            .get("ActionsEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        ok_actions: strings(v, "OKActions"),
+        alarm_actions: strings(v, "AlarmActions"),
+        insufficient_data_actions: strings(v, "InsufficientDataActions"),
+    }
+}
+
 fn composite_json(c: &CompositeAlarm) -> Value {
     let t = |d: &chrono::DateTime<chrono::Utc>| super::epoch(d);
     let mut o = json!({
@@ -54,20 +68,20 @@ fn composite_json(c: &CompositeAlarm) -> Value {
         "AlarmArn": c.arn(),
         "AlarmRule": c.rule,
         "AlarmConfigurationUpdatedTimestamp": t(&c.configuration_updated),
-        "ActionsEnabled": c.actions_enabled,
-        "OKActions": c.ok_actions,
-        "AlarmActions": c.alarm_actions,
-        "InsufficientDataActions": c.insufficient_data_actions,
-        "StateValue": c.state,
-        "StateReason": c.reason,
-        "StateUpdatedTimestamp": t(&c.state_updated),
-        "StateTransitionedTimestamp": t(&c.state_updated),
+        "ActionsEnabled": c.actions.actions_enabled,
+        "OKActions": c.actions.ok_actions,
+        "AlarmActions": c.actions.alarm_actions,
+        "InsufficientDataActions": c.actions.insufficient_data_actions,
+        "StateValue": c.standing.state,
+        "StateReason": c.standing.reason,
+        "StateUpdatedTimestamp": t(&c.standing.state_updated),
+        "StateTransitionedTimestamp": t(&c.standing.state_updated),
     });
     if let Some(d) = &c.description {
         o["AlarmDescription"] = json!(d);
     }
-    if !c.reason_data.is_empty() {
-        o["StateReasonData"] = json!(c.reason_data);
+    if !c.standing.reason_data.is_empty() {
+        o["StateReasonData"] = json!(c.standing.reason_data);
     }
     o
 }
@@ -78,14 +92,14 @@ fn alarm_json(a: &Alarm) -> Value {
         "AlarmName": a.name,
         "AlarmArn": a.arn(),
         "AlarmConfigurationUpdatedTimestamp": t(&a.configuration_updated),
-        "ActionsEnabled": a.actions_enabled,
-        "OKActions": a.ok_actions,
-        "AlarmActions": a.alarm_actions,
-        "InsufficientDataActions": a.insufficient_data_actions,
-        "StateValue": a.state,
-        "StateReason": a.reason,
-        "StateUpdatedTimestamp": t(&a.state_updated),
-        "StateTransitionedTimestamp": t(&a.state_updated),
+        "ActionsEnabled": a.actions.actions_enabled,
+        "OKActions": a.actions.ok_actions,
+        "AlarmActions": a.actions.alarm_actions,
+        "InsufficientDataActions": a.actions.insufficient_data_actions,
+        "StateValue": a.standing.state,
+        "StateReason": a.standing.reason,
+        "StateUpdatedTimestamp": t(&a.standing.state_updated),
+        "StateTransitionedTimestamp": t(&a.standing.state_updated),
         "MetricName": a.metric,
         "Namespace": a.namespace,
         (if percentile(&a.statistic).is_some() { "ExtendedStatistic" } else { "Statistic" }): a.statistic,
@@ -100,8 +114,8 @@ fn alarm_json(a: &Alarm) -> Value {
     if let Some(d) = &a.description {
         o["AlarmDescription"] = json!(d);
     }
-    if !a.reason_data.is_empty() {
-        o["StateReasonData"] = json!(a.reason_data);
+    if !a.standing.reason_data.is_empty() {
+        o["StateReasonData"] = json!(a.standing.reason_data);
     }
     if let Some(u) = &a.unit {
         o["Unit"] = json!(u);
@@ -397,13 +411,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 scope: scope_key,
                 name,
                 description: opt_str(v, "AlarmDescription")?,
-                actions_enabled: v
-                    .get("ActionsEnabled")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true),
-                ok_actions: strings(v, "OKActions"),
-                alarm_actions: strings(v, "AlarmActions"),
-                insufficient_data_actions: strings(v, "InsufficientDataActions"),
+                actions: actions(v),
                 namespace: req_str(v, "Namespace")?,
                 metric: req_str(v, "MetricName")?,
                 dimensions: dims(v, "Dimensions"),
@@ -415,18 +423,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 comparison,
                 treat_missing: treat,
                 unit: opt_str(v, "Unit")?,
-                state: previous
-                    .as_ref()
-                    .map_or("INSUFFICIENT_DATA".into(), |p| p.state.clone()),
-                reason: previous
-                    .as_ref()
-                    .map_or("Unchecked: Initial alarm creation".into(), |p| {
-                        p.reason.clone()
-                    }),
-                reason_data: previous
-                    .as_ref()
-                    .map_or(String::new(), |p| p.reason_data.clone()),
-                state_updated: previous.as_ref().map_or(now, |p| p.state_updated),
+                standing: Standing::kept(previous.as_ref().map(|p| &p.standing), now),
                 configuration_updated: now,
                 tags: Default::default(),
             };
@@ -457,7 +454,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             let mut metric_alarms = Vec::new();
             if metric {
                 for a in m.alarms(scope)? {
-                    if wanted(&a.name, &a.state) {
+                    if wanted(&a.name, &a.standing.state) {
                         metric_alarms.push(alarm_json(&a));
                     }
                 }
@@ -465,7 +462,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             let mut composite_alarms = Vec::new();
             if composite {
                 for c in m.composites(scope)? {
-                    if wanted(&c.name, &c.state) {
+                    if wanted(&c.name, &c.standing.state) {
                         composite_alarms.push(composite_json(&c));
                     }
                 }
@@ -493,25 +490,8 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 name,
                 description: opt_str(v, "AlarmDescription")?,
                 rule,
-                actions_enabled: v
-                    .get("ActionsEnabled")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true),
-                ok_actions: strings(v, "OKActions"),
-                alarm_actions: strings(v, "AlarmActions"),
-                insufficient_data_actions: strings(v, "InsufficientDataActions"),
-                state: previous
-                    .as_ref()
-                    .map_or("INSUFFICIENT_DATA".into(), |p| p.state.clone()),
-                reason: previous
-                    .as_ref()
-                    .map_or("Unchecked: Initial alarm creation".into(), |p| {
-                        p.reason.clone()
-                    }),
-                reason_data: previous
-                    .as_ref()
-                    .map_or(String::new(), |p| p.reason_data.clone()),
-                state_updated: previous.as_ref().map_or(now, |p| p.state_updated),
+                actions: actions(v),
+                standing: Standing::kept(previous.as_ref().map(|p| &p.standing), now),
                 configuration_updated: now,
                 tags: Default::default(),
             };

@@ -14,10 +14,8 @@ pub struct Alarm {
     pub scope: String,
     pub name: String,
     pub description: Option<String>,
-    pub actions_enabled: bool,
-    pub ok_actions: Vec<String>,
-    pub alarm_actions: Vec<String>,
-    pub insufficient_data_actions: Vec<String>,
+    #[serde(flatten)]
+    pub actions: Actions,
     pub namespace: String,
     pub metric: String,
     pub dimensions: Vec<(String, String)>,
@@ -29,10 +27,8 @@ pub struct Alarm {
     pub comparison: String,
     pub treat_missing: String,
     pub unit: Option<String>,
-    pub state: String,
-    pub reason: String,
-    pub reason_data: String,
-    pub state_updated: DateTime<Utc>,
+    #[serde(flatten)]
+    pub standing: Standing,
     pub configuration_updated: DateTime<Utc>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -43,28 +39,46 @@ impl Alarm {
         let (account, region) = self.scope.split_once(':').unwrap_or(("", ""));
         format!("arn:aws:cloudwatch:{region}:{account}:alarm:{}", self.name)
     }
+}
 
-    pub fn actions_for(&self, state: &str) -> &[String] {
-        actions_for(
-            state,
-            &self.alarm_actions,
-            &self.ok_actions,
-            &self.insufficient_data_actions,
-        )
+/// What an alarm of either kind does on entering a state (stored flattened into the alarm).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Actions {
+    pub actions_enabled: bool,
+    pub ok_actions: Vec<String>,
+    pub alarm_actions: Vec<String>,
+    pub insufficient_data_actions: Vec<String>,
+}
+
+impl Actions {
+    /// The actions of `state`.
+    pub fn of(&self, state: &str) -> &[String] {
+        match state {
+            "ALARM" => &self.alarm_actions,
+            "OK" => &self.ok_actions,
+            _ => &self.insufficient_data_actions,
+        }
     }
 }
 
-/// The actions an alarm of either kind takes on entering `state`.
-pub fn actions_for<'a>(
-    state: &str,
-    alarm: &'a [String],
-    ok: &'a [String],
-    insufficient: &'a [String],
-) -> &'a [String] {
-    match state {
-        "ALARM" => alarm,
-        "OK" => ok,
-        _ => insufficient,
+/// Where an alarm of either kind stands (stored flattened into the alarm).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Standing {
+    pub state: String,
+    pub reason: String,
+    pub reason_data: String,
+    pub state_updated: DateTime<Utc>,
+}
+
+impl Standing {
+    /// A new alarm's, or the one a replaced alarm keeps.
+    pub fn kept(previous: Option<&Standing>, now: DateTime<Utc>) -> Standing {
+        previous.cloned().unwrap_or_else(|| Standing {
+            state: "INSUFFICIENT_DATA".into(),
+            reason: "Unchecked: Initial alarm creation".into(),
+            reason_data: String::new(),
+            state_updated: now,
+        })
     }
 }
 
@@ -233,10 +247,12 @@ mod tests {
             scope: "1:r".into(),
             name: "a".into(),
             description: None,
-            actions_enabled: true,
-            ok_actions: vec![],
-            alarm_actions: vec![],
-            insufficient_data_actions: vec![],
+            actions: Actions {
+                actions_enabled: true,
+                ok_actions: vec![],
+                alarm_actions: vec![],
+                insufficient_data_actions: vec![],
+            },
             namespace: "AWS/States".into(),
             metric: "ExecutionsFailed".into(),
             dimensions: vec![],
@@ -248,13 +264,21 @@ mod tests {
             comparison: "GreaterThanThreshold".into(),
             treat_missing: treat.into(),
             unit: None,
-            state: "INSUFFICIENT_DATA".into(),
-            reason: String::new(),
-            reason_data: String::new(),
-            state_updated: Utc::now(),
+            standing: Standing::kept(None, Utc::now()),
             configuration_updated: Utc::now(),
             tags: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn stored_alarms_keep_their_flat_layout() {
+        // records written before actions and standing were structs still load
+        let j = serde_json::to_value(alarm("missing")).unwrap();
+        assert_eq!(j["state"], "INSUFFICIENT_DATA");
+        assert_eq!(j["actions_enabled"], true);
+        assert!(j.get("standing").is_none() && j.get("actions").is_none());
+        let back: Alarm = serde_json::from_value(j).unwrap();
+        assert_eq!(back.standing.state, "INSUFFICIENT_DATA");
     }
 
     #[test]

@@ -410,7 +410,7 @@ impl Metrics {
             let key = SeriesKey::new(&a.scope, &a.namespace, &a.metric, a.dimensions.clone());
             let series = Metrics::lock(&self.series).get(&key).cloned();
             if let Some(v) = evaluate(&a, series.as_ref(), now) {
-                if v.state != a.state {
+                if v.state != a.standing.state {
                     self.transition(a, &v.state, v.reason, v.reason_data).await;
                 }
             }
@@ -440,11 +440,11 @@ impl Metrics {
         let mut states: HashMap<(String, String), String> = HashMap::new();
         if let Ok(all) = self.store.list::<Alarm>(Scan::default()) {
             for a in all {
-                states.insert((a.scope, a.name), a.state);
+                states.insert((a.scope, a.name), a.standing.state);
             }
         }
         for c in &composites {
-            states.insert((c.scope.clone(), c.name.clone()), c.state.clone());
+            states.insert((c.scope.clone(), c.name.clone()), c.standing.state.clone());
         }
         let mut changed = false;
         for c in composites {
@@ -457,7 +457,7 @@ impl Metrics {
                     .cloned()
             };
             let state = if r.holds(&state_of) { "ALARM" } else { "OK" };
-            if state == c.state {
+            if state == c.standing.state {
                 continue;
             }
             // AWS names the children that triggered the change
@@ -487,10 +487,10 @@ impl Metrics {
 
     /// Stores a state change and carries out its actions.
     async fn transition(&self, mut a: Alarm, state: &str, reason: String, data: String) {
-        let old = std::mem::replace(&mut a.state, state.to_string());
-        let old_reason = std::mem::replace(&mut a.reason, reason);
-        let old_time = std::mem::replace(&mut a.state_updated, self.now());
-        a.reason_data = data;
+        let old = std::mem::replace(&mut a.standing.state, state.to_string());
+        let old_reason = std::mem::replace(&mut a.standing.reason, reason);
+        let old_time = std::mem::replace(&mut a.standing.state_updated, self.now());
+        a.standing.reason_data = data;
         if self.store.commit(vec![put(&a)]).done().await.is_err() {
             return;
         }
@@ -502,25 +502,22 @@ impl Metrics {
             region: region.into(),
             account: account.into(),
         };
-        let at = a
-            .state_updated
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            .replace('Z', "+0000");
-        if a.actions_enabled {
+        let at = stamp(&a.standing.state_updated);
+        if a.actions.actions_enabled {
             let message = json!({
                 "AlarmName": a.name,
                 "AlarmDescription": a.description,
                 "AWSAccountId": account,
-                "AlarmConfigurationUpdatedTimestamp": a.configuration_updated.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).replace('Z', "+0000"),
+                "AlarmConfigurationUpdatedTimestamp": stamp(&a.configuration_updated),
                 "NewStateValue": state,
-                "NewStateReason": a.reason,
+                "NewStateReason": a.standing.reason,
                 "StateChangeTime": at,
                 "Region": region_name(region),
                 "AlarmArn": a.arn(),
                 "OldStateValue": old,
-                "OKActions": a.ok_actions,
-                "AlarmActions": a.alarm_actions,
-                "InsufficientDataActions": a.insufficient_data_actions,
+                "OKActions": a.actions.ok_actions,
+                "AlarmActions": a.actions.alarm_actions,
+                "InsufficientDataActions": a.actions.insufficient_data_actions,
                 "Trigger": {
                     "MetricName": a.metric,
                     "Namespace": a.namespace,
@@ -539,12 +536,12 @@ impl Metrics {
             })
             .to_string();
             let subject = format!("{state}: \"{}\" in {}", a.name, region_name(region));
-            self.notify(&a.name, a.actions_for(state), &subject, message)
+            self.notify(&a.name, a.actions.of(state), &subject, message)
                 .await;
         }
         let detail = json!({
             "alarmName": a.name,
-            "state": state_json(state, &a.reason, &a.reason_data, &a.state_updated),
+            "state": state_json(state, &a.standing.reason, &a.standing.reason_data, &a.standing.state_updated),
             "previousState": state_json(&old, &old_reason, "", &old_time),
             "configuration": {
                 "description": a.description,
@@ -563,7 +560,7 @@ impl Metrics {
                 }],
             },
         });
-        self.announce(&scope, &a.name, a.arn(), a.state_updated, detail)
+        self.announce(&scope, &a.name, a.arn(), a.standing.state_updated, detail)
             .await;
     }
 
@@ -619,10 +616,10 @@ impl Metrics {
         reason: String,
         data: String,
     ) {
-        let old = std::mem::replace(&mut c.state, state.to_string());
-        let old_reason = std::mem::replace(&mut c.reason, reason);
-        let old_time = std::mem::replace(&mut c.state_updated, self.now());
-        c.reason_data = data;
+        let old = std::mem::replace(&mut c.standing.state, state.to_string());
+        let old_reason = std::mem::replace(&mut c.standing.reason, reason);
+        let old_time = std::mem::replace(&mut c.standing.state_updated, self.now());
+        c.standing.reason_data = data;
         if self.store.commit(vec![put(&c)]).done().await.is_err() || old == state {
             return;
         }
@@ -631,36 +628,36 @@ impl Metrics {
             region: region.into(),
             account: account.into(),
         };
-        let at = stamp(&c.state_updated);
-        if c.actions_enabled {
+        let at = stamp(&c.standing.state_updated);
+        if c.actions.actions_enabled {
             let message = json!({
                 "AlarmName": c.name,
                 "AlarmDescription": c.description,
                 "AWSAccountId": account,
                 "AlarmConfigurationUpdatedTimestamp": stamp(&c.configuration_updated),
                 "NewStateValue": state,
-                "NewStateReason": c.reason,
+                "NewStateReason": c.standing.reason,
                 "StateChangeTime": at,
                 "Region": region_name(region),
                 "AlarmArn": c.arn(),
                 "OldStateValue": old,
-                "OKActions": c.ok_actions,
-                "AlarmActions": c.alarm_actions,
-                "InsufficientDataActions": c.insufficient_data_actions,
+                "OKActions": c.actions.ok_actions,
+                "AlarmActions": c.actions.alarm_actions,
+                "InsufficientDataActions": c.actions.insufficient_data_actions,
                 "AlarmRule": c.rule,
             })
             .to_string();
             let subject = format!("{state}: \"{}\" in {}", c.name, region_name(region));
-            self.notify(&c.name, c.actions_for(state), &subject, message)
+            self.notify(&c.name, c.actions.of(state), &subject, message)
                 .await;
         }
         let detail = json!({
             "alarmName": c.name,
-            "state": state_json(state, &c.reason, &c.reason_data, &c.state_updated),
+            "state": state_json(state, &c.standing.reason, &c.standing.reason_data, &c.standing.state_updated),
             "previousState": state_json(&old, &old_reason, "", &old_time),
             "configuration": {"description": c.description, "alarmRule": c.rule},
         });
-        self.announce(&scope, &c.name, c.arn(), c.state_updated, detail)
+        self.announce(&scope, &c.name, c.arn(), c.standing.state_updated, detail)
             .await;
     }
 }
