@@ -4,7 +4,7 @@
 
 use super::App;
 use super::{missing, opt_str, req_str, AwsError};
-use crate::metrics::alarms::{Actions, Alarm, Standing, COMPARISONS};
+use crate::metrics::alarms::{Actions, Alarm, Head, Standing, COMPARISONS};
 use crate::metrics::composite::CompositeAlarm;
 use crate::metrics::rule::{alarm_name, Rule};
 use crate::metrics::series::{known, percentile, SeriesKey, Stat, STATISTICS};
@@ -61,32 +61,8 @@ fn actions(v: &Value) -> Actions {
     }
 }
 
-fn composite_json(c: &CompositeAlarm) -> Value {
-    let t = |d: &chrono::DateTime<chrono::Utc>| super::epoch(d);
-    let mut o = json!({
-        "AlarmName": c.name,
-        "AlarmArn": c.arn(),
-        "AlarmRule": c.rule,
-        "AlarmConfigurationUpdatedTimestamp": t(&c.configuration_updated),
-        "ActionsEnabled": c.actions.actions_enabled,
-        "OKActions": c.actions.ok_actions,
-        "AlarmActions": c.actions.alarm_actions,
-        "InsufficientDataActions": c.actions.insufficient_data_actions,
-        "StateValue": c.standing.state,
-        "StateReason": c.standing.reason,
-        "StateUpdatedTimestamp": t(&c.standing.state_updated),
-        "StateTransitionedTimestamp": t(&c.standing.state_updated),
-    });
-    if let Some(d) = &c.description {
-        o["AlarmDescription"] = json!(d);
-    }
-    if !c.standing.reason_data.is_empty() {
-        o["StateReasonData"] = json!(c.standing.reason_data);
-    }
-    o
-}
-
-fn alarm_json(a: &Alarm) -> Value {
+/// What DescribeAlarms says of an alarm of either kind; each kind adds its own members.
+fn head_json(a: Head<'_>) -> Value {
     let t = |d: &chrono::DateTime<chrono::Utc>| super::epoch(d);
     let mut o = json!({
         "AlarmName": a.name,
@@ -100,22 +76,49 @@ fn alarm_json(a: &Alarm) -> Value {
         "StateReason": a.standing.reason,
         "StateUpdatedTimestamp": t(&a.standing.state_updated),
         "StateTransitionedTimestamp": t(&a.standing.state_updated),
-        "MetricName": a.metric,
-        "Namespace": a.namespace,
-        (if percentile(&a.statistic).is_some() { "ExtendedStatistic" } else { "Statistic" }): a.statistic,
-        "Dimensions": a.dimensions.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
-        "Period": a.period,
-        "EvaluationPeriods": a.evaluation_periods,
-        "DatapointsToAlarm": a.datapoints_to_alarm,
-        "Threshold": a.threshold,
-        "ComparisonOperator": a.comparison,
-        "TreatMissingData": a.treat_missing,
     });
-    if let Some(d) = &a.description {
+    if let Some(d) = a.description {
         o["AlarmDescription"] = json!(d);
     }
     if !a.standing.reason_data.is_empty() {
         o["StateReasonData"] = json!(a.standing.reason_data);
+    }
+    o
+}
+
+fn composite_json(c: &CompositeAlarm) -> Value {
+    let mut o = head_json(c.head());
+    o["AlarmRule"] = json!(c.rule);
+    o
+}
+
+fn alarm_json(a: &Alarm) -> Value {
+    let mut o = head_json(a.head());
+    let statistic = if percentile(&a.statistic).is_some() {
+        "ExtendedStatistic"
+    } else {
+        "Statistic"
+    };
+    for (k, v) in [
+        ("MetricName", json!(a.metric)),
+        ("Namespace", json!(a.namespace)),
+        (statistic, json!(a.statistic)),
+        (
+            "Dimensions",
+            json!(a
+                .dimensions
+                .iter()
+                .map(|(n, v)| json!({"Name": n, "Value": v}))
+                .collect::<Vec<_>>()),
+        ),
+        ("Period", json!(a.period)),
+        ("EvaluationPeriods", json!(a.evaluation_periods)),
+        ("DatapointsToAlarm", json!(a.datapoints_to_alarm)),
+        ("Threshold", json!(a.threshold)),
+        ("ComparisonOperator", json!(a.comparison)),
+        ("TreatMissingData", json!(a.treat_missing)),
+    ] {
+        o[k] = v;
     }
     if let Some(u) = &a.unit {
         o["Unit"] = json!(u);
@@ -400,12 +403,12 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 return Err(invalid(format!("The TreatMissingData value {treat} is invalid (missing, notBreaching, breaching, ignore)")));
             }
             let name = req_str(v, "AlarmName")?;
-            if m.composite(scope, &name)?.is_some() {
+            if m.alarm::<CompositeAlarm>(scope, &name)?.is_some() {
                 return Err(invalid(format!(
                     "{name} is a composite alarm; a metric alarm needs a name of its own"
                 )));
             }
-            let previous = m.alarm(scope, &name)?;
+            let previous = m.alarm::<Alarm>(scope, &name)?;
             let now = m.now();
             let a = Alarm {
                 scope: scope_key,
@@ -453,7 +456,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             let composite = types.iter().any(|t| t == "CompositeAlarm");
             let mut metric_alarms = Vec::new();
             if metric {
-                for a in m.alarms(scope)? {
+                for a in m.alarms::<Alarm>(scope)? {
                     if wanted(&a.name, &a.standing.state) {
                         metric_alarms.push(alarm_json(&a));
                     }
@@ -461,7 +464,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             }
             let mut composite_alarms = Vec::new();
             if composite {
-                for c in m.composites(scope)? {
+                for c in m.alarms::<CompositeAlarm>(scope)? {
                     if wanted(&c.name, &c.standing.state) {
                         composite_alarms.push(composite_json(&c));
                     }
@@ -478,12 +481,12 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                     "The alarm rule of {name} names the alarm itself"
                 )));
             }
-            if m.alarm(scope, &name)?.is_some() {
+            if m.alarm::<Alarm>(scope, &name)?.is_some() {
                 return Err(invalid(format!(
                     "{name} is a metric alarm; a composite alarm needs a name of its own"
                 )));
             }
-            let previous = m.composite(scope, &name)?;
+            let previous = m.alarm::<CompositeAlarm>(scope, &name)?;
             let now = m.now();
             let c = CompositeAlarm {
                 scope: scope_key,

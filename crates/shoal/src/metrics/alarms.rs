@@ -35,10 +35,39 @@ pub struct Alarm {
 }
 
 impl Alarm {
-    pub fn arn(&self) -> String {
-        let (account, region) = self.scope.split_once(':').unwrap_or(("", ""));
-        format!("arn:aws:cloudwatch:{region}:{account}:alarm:{}", self.name)
+    pub fn head(&self) -> Head<'_> {
+        Head {
+            scope: &self.scope,
+            name: &self.name,
+            description: self.description.as_deref(),
+            actions: &self.actions,
+            standing: &self.standing,
+            configuration_updated: self.configuration_updated,
+        }
     }
+}
+
+/// What alarms of either kind have in common, as their state changes and descriptions show it.
+pub struct Head<'a> {
+    /// `account:region`.
+    pub scope: &'a str,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub actions: &'a Actions,
+    pub standing: &'a Standing,
+    pub configuration_updated: DateTime<Utc>,
+}
+
+impl Head<'_> {
+    pub fn arn(&self) -> String {
+        alarm_arn(self.scope, self.name)
+    }
+}
+
+/// The ARN of the alarm `name` in `scope` (`account:region`), of either kind.
+pub fn alarm_arn(scope: &str, name: &str) -> String {
+    let (account, region) = scope.split_once(':').unwrap_or(("", ""));
+    format!("arn:aws:cloudwatch:{region}:{account}:alarm:{name}")
 }
 
 /// What an alarm of either kind does on entering a state (stored flattened into the alarm).
@@ -71,6 +100,25 @@ pub struct Standing {
 }
 
 impl Standing {
+    /// Moves to `state` at `at`; where it stood before.
+    pub fn change(
+        &mut self,
+        state: &str,
+        reason: String,
+        data: String,
+        at: DateTime<Utc>,
+    ) -> Standing {
+        std::mem::replace(
+            self,
+            Standing {
+                state: state.into(),
+                reason,
+                reason_data: data,
+                state_updated: at,
+            },
+        )
+    }
+
     /// A new alarm's, or the one a replaced alarm keeps.
     pub fn kept(previous: Option<&Standing>, now: DateTime<Utc>) -> Standing {
         previous.cloned().unwrap_or_else(|| Standing {

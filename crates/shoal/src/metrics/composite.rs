@@ -2,7 +2,7 @@
 //! with its actions and state. The rule holding puts it in ALARM, otherwise OK; it starts in
 //! INSUFFICIENT_DATA until first evaluated.
 
-use super::alarms::{Actions, Standing};
+use super::alarms::{Actions, Head, Standing};
 use crate::store::Record;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,9 +25,15 @@ pub struct CompositeAlarm {
 }
 
 impl CompositeAlarm {
-    pub fn arn(&self) -> String {
-        let (account, region) = self.scope.split_once(':').unwrap_or(("", ""));
-        format!("arn:aws:cloudwatch:{region}:{account}:alarm:{}", self.name)
+    pub fn head(&self) -> Head<'_> {
+        Head {
+            scope: &self.scope,
+            name: &self.name,
+            description: self.description.as_deref(),
+            actions: &self.actions,
+            standing: &self.standing,
+            configuration_updated: self.configuration_updated,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ pub mod series;
 
 use crate::sfn::arn::Scope;
 use crate::store::{delete, put, Record, Records, Scan, Store};
-use alarms::{evaluate, Alarm};
+use alarms::{alarm_arn, evaluate, Alarm, Head, Standing};
 use chrono::{DateTime, TimeZone, Utc};
 use composite::CompositeAlarm;
 use rule::{alarm_name, Rule};
@@ -319,27 +319,30 @@ impl Metrics {
         Ok(())
     }
 
-    pub fn alarms(&self, scope: &Scope) -> Result<Vec<Alarm>> {
-        let mut all: Vec<Alarm> = self.store.list(Scan {
+    /// The alarms of one kind (`Alarm` or `CompositeAlarm`) in a scope, by name.
+    pub fn alarms<R: Record>(&self, scope: &Scope) -> Result<Vec<R>> {
+        let mut all: Vec<R> = self.store.list(Scan {
             owner: Some(&format!("{}:{}", scope.account, scope.region)),
             ..Default::default()
         })?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
+        // keys are `account:region:name`
+        all.sort_by_key(|a| a.key());
         Ok(all)
     }
 
-    pub fn alarm(&self, scope: &Scope, name: &str) -> Result<Option<Alarm>> {
+    /// The alarm of one kind named `name` in a scope.
+    pub fn alarm<R: Record>(&self, scope: &Scope, name: &str) -> Result<Option<R>> {
         Ok(self
             .store
-            .load::<Alarm>(&format!("{}:{}:{name}", scope.account, scope.region))?)
+            .load::<R>(&format!("{}:{}:{name}", scope.account, scope.region))?)
     }
 
     pub async fn delete_alarms(&self, scope: &Scope, names: &[String]) -> Result<()> {
         let mut writes = Vec::new();
         for n in names {
-            if let Some(a) = self.alarm(scope, n)? {
+            if let Some(a) = self.alarm::<Alarm>(scope, n)? {
                 writes.push(delete::<Alarm>(&a.key()));
-            } else if let Some(c) = self.composite(scope, n)? {
+            } else if let Some(c) = self.alarm::<CompositeAlarm>(scope, n)? {
                 writes.push(delete::<CompositeAlarm>(&c.key()));
             } else {
                 return Err(MetricsError::not_found(format!("Alarm {n} does not exist")));
@@ -361,9 +364,9 @@ impl Metrics {
         data: Option<&str>,
     ) -> Result<()> {
         let (reason, data) = (reason.to_string(), data.unwrap_or("").to_string());
-        if let Some(a) = self.alarm(scope, name)? {
+        if let Some(a) = self.alarm::<Alarm>(scope, name)? {
             self.transition(a, state, reason, data).await;
-        } else if let Some(c) = self.composite(scope, name)? {
+        } else if let Some(c) = self.alarm::<CompositeAlarm>(scope, name)? {
             self.transition_composite(c, state, reason, data).await;
         } else {
             return Err(MetricsError::not_found(format!(
@@ -380,21 +383,6 @@ impl Metrics {
         self.store.commit(vec![put(&c)]).done().await?;
         self.evaluate_all().await;
         Ok(())
-    }
-
-    pub fn composites(&self, scope: &Scope) -> Result<Vec<CompositeAlarm>> {
-        let mut all: Vec<CompositeAlarm> = self.store.list(Scan {
-            owner: Some(&format!("{}:{}", scope.account, scope.region)),
-            ..Default::default()
-        })?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(all)
-    }
-
-    pub fn composite(&self, scope: &Scope, name: &str) -> Result<Option<CompositeAlarm>> {
-        Ok(self
-            .store
-            .load::<CompositeAlarm>(&format!("{}:{}:{name}", scope.account, scope.region))?)
     }
 
     /// Evaluates every alarm at the current clock: metric alarms from their series, then
@@ -465,11 +453,9 @@ impl Metrics {
                 .alarms()
                 .into_iter()
                 .filter_map(|n| {
-                    let s = state_of(n)?;
-                    let (account, region) = c.scope.split_once(':').unwrap_or(("", ""));
                     Some(json!({
-                        "arn": format!("arn:aws:cloudwatch:{region}:{account}:alarm:{}", alarm_name(n)),
-                        "state": {"value": s},
+                        "arn": alarm_arn(&c.scope, alarm_name(n)),
+                        "state": {"value": state_of(n)?},
                     }))
                 })
                 .collect();
@@ -485,83 +471,136 @@ impl Metrics {
         changed
     }
 
-    /// Stores a state change and carries out its actions.
+    /// Stores a metric alarm's state change and carries out its actions.
     async fn transition(&self, mut a: Alarm, state: &str, reason: String, data: String) {
-        let old = std::mem::replace(&mut a.standing.state, state.to_string());
-        let old_reason = std::mem::replace(&mut a.standing.reason, reason);
-        let old_time = std::mem::replace(&mut a.standing.state_updated, self.now());
-        a.standing.reason_data = data;
-        if self.store.commit(vec![put(&a)]).done().await.is_err() {
+        let before = a.standing.change(state, reason, data, self.now());
+        if self.store.commit(vec![put(&a)]).done().await.is_err() || before.state == state {
             return;
         }
-        if old == state {
+        let trigger = json!({
+            "MetricName": a.metric,
+            "Namespace": a.namespace,
+            "StatisticType": "Statistic",
+            "Statistic": a.statistic.to_uppercase(),
+            "Unit": a.unit,
+            "Dimensions": a.dimensions.iter().map(|(n, v)| json!({"value": v, "name": n})).collect::<Vec<_>>(),
+            "Period": a.period,
+            "EvaluationPeriods": a.evaluation_periods,
+            "DatapointsToAlarm": a.datapoints_to_alarm,
+            "ComparisonOperator": a.comparison,
+            "Threshold": a.threshold,
+            "TreatMissingData": a.treat_missing,
+            "EvaluateLowSampleCountPercentile": "",
+        });
+        let configuration = json!({
+            "description": a.description,
+            "metrics": [{
+                "id": "m1",
+                "metricStat": {
+                    "metric": {
+                        "namespace": a.namespace,
+                        "name": a.metric,
+                        "dimensions": a.dimensions.iter().map(|(n, v)| (n.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                    },
+                    "period": a.period,
+                    "stat": a.statistic,
+                },
+                "returnData": true,
+            }],
+        });
+        self.changed(a.head(), before, ("Trigger", trigger), configuration)
+            .await;
+    }
+
+    /// Stores a composite alarm's state change and carries out its actions.
+    async fn transition_composite(
+        &self,
+        mut c: CompositeAlarm,
+        state: &str,
+        reason: String,
+        data: String,
+    ) {
+        let before = c.standing.change(state, reason, data, self.now());
+        if self.store.commit(vec![put(&c)]).done().await.is_err() || before.state == state {
             return;
         }
+        let configuration = json!({"description": c.description, "alarmRule": c.rule});
+        self.changed(
+            c.head(),
+            before,
+            ("AlarmRule", json!(c.rule)),
+            configuration,
+        )
+        .await;
+    }
+
+    /// Carries out a stored state change of an alarm of either kind: AWS's alarm message to
+    /// the SNS topics among the new state's actions (`kind` is what the kind adds to it:
+    /// `Trigger` or `AlarmRule`), and a `CloudWatch Alarm State Change` event with the kind's
+    /// `configuration` on the default bus.
+    async fn changed(
+        &self,
+        a: Head<'_>,
+        before: Standing,
+        kind: (&str, Value),
+        configuration: Value,
+    ) {
         let (account, region) = a.scope.split_once(':').unwrap_or(("", ""));
-        let scope = Scope {
-            region: region.into(),
-            account: account.into(),
-        };
-        let at = stamp(&a.standing.state_updated);
+        let now = a.standing;
         if a.actions.actions_enabled {
-            let message = json!({
+            let mut message = json!({
                 "AlarmName": a.name,
                 "AlarmDescription": a.description,
                 "AWSAccountId": account,
                 "AlarmConfigurationUpdatedTimestamp": stamp(&a.configuration_updated),
-                "NewStateValue": state,
-                "NewStateReason": a.standing.reason,
-                "StateChangeTime": at,
+                "NewStateValue": now.state,
+                "NewStateReason": now.reason,
+                "StateChangeTime": stamp(&now.state_updated),
                 "Region": region_name(region),
                 "AlarmArn": a.arn(),
-                "OldStateValue": old,
+                "OldStateValue": before.state,
                 "OKActions": a.actions.ok_actions,
                 "AlarmActions": a.actions.alarm_actions,
                 "InsufficientDataActions": a.actions.insufficient_data_actions,
-                "Trigger": {
-                    "MetricName": a.metric,
-                    "Namespace": a.namespace,
-                    "StatisticType": "Statistic",
-                    "Statistic": a.statistic.to_uppercase(),
-                    "Unit": a.unit,
-                    "Dimensions": a.dimensions.iter().map(|(n, v)| json!({"value": v, "name": n})).collect::<Vec<_>>(),
-                    "Period": a.period,
-                    "EvaluationPeriods": a.evaluation_periods,
-                    "DatapointsToAlarm": a.datapoints_to_alarm,
-                    "ComparisonOperator": a.comparison,
-                    "Threshold": a.threshold,
-                    "TreatMissingData": a.treat_missing,
-                    "EvaluateLowSampleCountPercentile": "",
-                },
-            })
-            .to_string();
-            let subject = format!("{state}: \"{}\" in {}", a.name, region_name(region));
-            self.notify(&a.name, a.actions.of(state), &subject, message)
-                .await;
+            });
+            message[kind.0] = kind.1;
+            let subject = format!("{}: \"{}\" in {}", now.state, a.name, region_name(region));
+            self.notify(
+                a.name,
+                a.actions.of(&now.state),
+                &subject,
+                message.to_string(),
+            )
+            .await;
         }
         let detail = json!({
             "alarmName": a.name,
-            "state": state_json(state, &a.standing.reason, &a.standing.reason_data, &a.standing.state_updated),
-            "previousState": state_json(&old, &old_reason, "", &old_time),
-            "configuration": {
-                "description": a.description,
-                "metrics": [{
-                    "id": "m1",
-                    "metricStat": {
-                        "metric": {
-                            "namespace": a.namespace,
-                            "name": a.metric,
-                            "dimensions": a.dimensions.iter().map(|(n, v)| (n.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                        },
-                        "period": a.period,
-                        "stat": a.statistic,
-                    },
-                    "returnData": true,
-                }],
-            },
+            "state": state_json(&now.state, &now.reason, &now.reason_data, &now.state_updated),
+            "previousState": state_json(&before.state, &before.reason, "", &before.state_updated),
+            "configuration": configuration,
         });
-        self.announce(&scope, &a.name, a.arn(), a.standing.state_updated, detail)
-            .await;
+        let entry = crate::events::put::Entry {
+            source: Some("aws.cloudwatch".into()),
+            detail_type: Some("CloudWatch Alarm State Change".into()),
+            detail: Some(detail.to_string()),
+            resources: vec![a.arn()],
+            time: Some(now.state_updated),
+            bus: None,
+        };
+        let scope = Scope {
+            region: region.into(),
+            account: account.into(),
+        };
+        if let Err(e) = self
+            .events
+            .put_events(&scope, &[entry], crate::events::put::Sender::Service)
+            .await
+        {
+            eprintln!(
+                "shoal: the state change of alarm {} was not put on the bus: {e}",
+                a.name
+            );
+        }
     }
 
     /// Publishes an alarm's message to the SNS topics among `actions`.
@@ -580,85 +619,6 @@ impl Metrics {
                 eprintln!("shoal: alarm {alarm}: action {arn} is not supported (SNS topics are)");
             }
         }
-    }
-
-    /// Puts a `CloudWatch Alarm State Change` event on the default bus.
-    async fn announce(
-        &self,
-        scope: &Scope,
-        alarm: &str,
-        arn: String,
-        time: DateTime<Utc>,
-        detail: Value,
-    ) {
-        let entry = crate::events::put::Entry {
-            source: Some("aws.cloudwatch".into()),
-            detail_type: Some("CloudWatch Alarm State Change".into()),
-            detail: Some(detail.to_string()),
-            resources: vec![arn],
-            time: Some(time),
-            bus: None,
-        };
-        if let Err(e) = self
-            .events
-            .put_events(scope, &[entry], crate::events::put::Sender::Service)
-            .await
-        {
-            eprintln!("shoal: the state change of alarm {alarm} was not put on the bus: {e}");
-        }
-    }
-
-    /// Stores a composite alarm's state change and carries out its actions.
-    async fn transition_composite(
-        &self,
-        mut c: CompositeAlarm,
-        state: &str,
-        reason: String,
-        data: String,
-    ) {
-        let old = std::mem::replace(&mut c.standing.state, state.to_string());
-        let old_reason = std::mem::replace(&mut c.standing.reason, reason);
-        let old_time = std::mem::replace(&mut c.standing.state_updated, self.now());
-        c.standing.reason_data = data;
-        if self.store.commit(vec![put(&c)]).done().await.is_err() || old == state {
-            return;
-        }
-        let (account, region) = c.scope.split_once(':').unwrap_or(("", ""));
-        let scope = Scope {
-            region: region.into(),
-            account: account.into(),
-        };
-        let at = stamp(&c.standing.state_updated);
-        if c.actions.actions_enabled {
-            let message = json!({
-                "AlarmName": c.name,
-                "AlarmDescription": c.description,
-                "AWSAccountId": account,
-                "AlarmConfigurationUpdatedTimestamp": stamp(&c.configuration_updated),
-                "NewStateValue": state,
-                "NewStateReason": c.standing.reason,
-                "StateChangeTime": at,
-                "Region": region_name(region),
-                "AlarmArn": c.arn(),
-                "OldStateValue": old,
-                "OKActions": c.actions.ok_actions,
-                "AlarmActions": c.actions.alarm_actions,
-                "InsufficientDataActions": c.actions.insufficient_data_actions,
-                "AlarmRule": c.rule,
-            })
-            .to_string();
-            let subject = format!("{state}: \"{}\" in {}", c.name, region_name(region));
-            self.notify(&c.name, c.actions.of(state), &subject, message)
-                .await;
-        }
-        let detail = json!({
-            "alarmName": c.name,
-            "state": state_json(state, &c.standing.reason, &c.standing.reason_data, &c.standing.state_updated),
-            "previousState": state_json(&old, &old_reason, "", &old_time),
-            "configuration": {"description": c.description, "alarmRule": c.rule},
-        });
-        self.announce(&scope, &c.name, c.arn(), c.standing.state_updated, detail)
-            .await;
     }
 }
 
