@@ -312,7 +312,7 @@ impl Events {
         }
         let (target, input) = (d.target.clone(), d.input.clone());
         let r = tokio::task::spawn_blocking(move || {
-            super::destinations::invoke(&dest, &conn, &target, &input)
+            super::destinations::invoke(&dest, &conn, &target, &input, false)
         })
         .await;
         match r {

@@ -308,8 +308,8 @@ impl Events {
     }
 }
 
-/// What one HTTP delivery came to: the response body (when it could be read) when the
-/// endpoint took it, otherwise whether to retry.
+/// What one HTTP delivery came to: when the endpoint took it, its response body if that was
+/// asked for and could be read; otherwise whether to retry.
 pub enum HttpOutcome {
     Delivered(Option<String>),
     Retry(String),
@@ -415,7 +415,15 @@ fn oauth_token(p: &Value) -> std::result::Result<String, HttpOutcome> {
 /// Sends `input` to an API destination, as EventBridge does (blocking: run it off the runtime).
 /// EventBridge retries 401, 407, 409, 429 and 5xx answers, and network errors; other answers
 /// are final.
-pub fn invoke(d: &ApiDestination, c: &Connection, target: &Value, input: &str) -> HttpOutcome {
+/// With `keep_answer` (an enrichment's call), a taken request's response body is read and
+/// returned; a target's is not read at all.
+pub fn invoke(
+    d: &ApiDestination,
+    c: &Connection,
+    target: &Value,
+    input: &str,
+    keep_answer: bool,
+) -> HttpOutcome {
     let p = &c.auth_parameters;
     let http = target.get("HttpParameters");
     let mut url = d.endpoint.clone();
@@ -477,8 +485,10 @@ pub fn invoke(d: &ApiDestination, c: &Connection, target: &Value, input: &str) -
         Ok(mut resp) => {
             let status = resp.status().as_u16();
             if (200..300).contains(&status) {
-                // what an enrichment answers (a target's answer is not used)
-                return HttpOutcome::Delivered(resp.body_mut().read_to_string().ok());
+                let answer = keep_answer
+                    .then(|| resp.body_mut().read_to_string().ok())
+                    .flatten();
+                return HttpOutcome::Delivered(answer);
             }
             let body = resp.body_mut().read_to_string().unwrap_or_default();
             let why = format!(

@@ -90,6 +90,40 @@ fn pipe_arn(scope: &Scope, name: &str) -> String {
     )
 }
 
+/// What an enrichment ARN names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Enrichment {
+    /// An Express state machine, run synchronously on the batch.
+    StateMachine,
+    /// A Lambda function, invoked RequestResponse with the batch.
+    Function,
+    /// An API destination, called with the one record of a batch of one.
+    ApiDestination,
+}
+
+impl Enrichment {
+    pub(crate) fn of(arn: &str) -> Option<Enrichment> {
+        if arn.starts_with("arn:aws:states:") {
+            Some(Enrichment::StateMachine)
+        } else if arn.starts_with("arn:aws:lambda:") {
+            Some(Enrichment::Function)
+        } else if arn.starts_with("arn:aws:events:") && arn.contains(":api-destination/") {
+            Some(Enrichment::ApiDestination)
+        } else {
+            None
+        }
+    }
+}
+
+/// How many messages a pipe reads from its queue at once (`SqsQueueParameters.BatchSize`,
+/// 10 unless set).
+pub(crate) fn batch_size(source_parameters: &Value) -> u64 {
+    source_parameters
+        .pointer("/SqsQueueParameters/BatchSize")
+        .and_then(Value::as_u64)
+        .unwrap_or(10)
+}
+
 fn check(spec: &PipeSpec, source: &str, target: &str) -> Result<()> {
     let ok = !spec.name.is_empty()
         && spec.name.len() <= 64
@@ -114,19 +148,14 @@ fn check(spec: &PipeSpec, source: &str, target: &str) -> Result<()> {
         )));
     }
     if let Some(e) = &spec.enrichment {
-        let destination = e.starts_with("arn:aws:events:") && e.contains(":api-destination/");
-        if !(e.starts_with("arn:aws:states:") || e.starts_with("arn:aws:lambda:") || destination) {
+        let Some(kind) = Enrichment::of(e) else {
             return Err(PipesError::Validation(format!(
                 "Enrichment {e} is not supported here: use an Express state machine, a Lambda function or an API destination"
             )));
-        }
+        };
         // an API destination takes no batches: the source must read one message at a time
-        let batch = spec
-            .source_parameters
-            .pointer("/SqsQueueParameters/BatchSize")
-            .and_then(Value::as_u64)
-            .unwrap_or(10);
-        if destination && batch != 1 {
+        let batch = batch_size(&spec.source_parameters);
+        if kind == Enrichment::ApiDestination && batch != 1 {
             return Err(PipesError::Validation(format!(
                 "Enrichment {e} is an API destination, which does not support batching: set SourceParameters.SqsQueueParameters.BatchSize to 1 (it is {batch})"
             )));

@@ -6,7 +6,7 @@
 //! the batch out, as on AWS.
 
 use super::model::Pipe;
-use super::Pipes;
+use super::{Enrichment, Pipes};
 use crate::events::destinations::HttpOutcome;
 use crate::events::model::Delivery;
 use crate::events::router::Routing;
@@ -102,12 +102,7 @@ async fn log(pipes: &Pipes, p: &Pipe, level: &str, kind: &str, what: &str) {
 
 pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
     let sqs = pipes.events.sqs.clone();
-    let batch = p
-        .source_parameters
-        .pointer("/SqsQueueParameters/BatchSize")
-        .and_then(Value::as_u64)
-        .unwrap_or(10)
-        .clamp(1, 10) as usize;
+    let batch = super::batch_size(&p.source_parameters).clamp(1, 10) as usize;
     let filters: Vec<Pattern> = p
         .source_parameters
         .pointer("/FilterCriteria/Filters")
@@ -225,22 +220,16 @@ fn shaped(p: &Pipe, parameters: &Value, batch: &Value) -> Result<Value, String> 
 /// array; an API destination, which cannot take batches, gets the one record of a batch of one.
 async fn enrich(pipes: &Arc<Pipes>, p: &Pipe, arn: &str, batch: &Value) -> Result<Value, String> {
     let input = shaped(p, &p.enrichment_parameters, batch)?;
-    let out = if arn.starts_with("arn:aws:states:") {
-        run_express(pipes, arn, &input).await?
-    } else if arn.starts_with("arn:aws:lambda:") {
-        invoke(pipes, arn, &input).await?
-    } else {
-        call(pipes, p, arn, &input).await?
-    };
-    if out.to_string().len() > MAX_ENRICHMENT_RESPONSE {
-        return Err(format!(
-            "the answer is larger than {MAX_ENRICHMENT_RESPONSE} bytes"
-        ));
+    match Enrichment::of(arn) {
+        Some(Enrichment::StateMachine) => run_express(pipes, arn, &input).await,
+        Some(Enrichment::Function) => invoke(pipes, arn, &input).await,
+        Some(Enrichment::ApiDestination) => call(pipes, p, arn, &input).await,
+        None => Err(format!("{arn} cannot enrich a pipe")),
     }
-    Ok(out)
 }
 
-/// An Express state machine run synchronously; its output is the answer.
+/// An Express state machine run synchronously; its output is the answer (Step Functions
+/// bounds it at 256 KiB, well under the enrichment limit).
 async fn run_express(pipes: &Arc<Pipes>, arn: &str, input: &Value) -> Result<Value, String> {
     let sfn = pipes.events.sfn.clone();
     let scope = Scope::of_arn(arn);
@@ -277,7 +266,7 @@ async fn invoke(pipes: &Arc<Pipes>, arn: &str, input: &Value) -> Result<Value, S
     if let Some(kind) = r.function_error {
         return Err(format!("the function failed ({kind}): {text}"));
     }
-    Ok(answer(&text))
+    answer(&text)
 }
 
 /// An API destination called with the record (and `EnrichmentParameters.HttpParameters`); the
@@ -303,20 +292,25 @@ async fn call(pipes: &Arc<Pipes>, p: &Pipe, arn: &str, input: &Value) -> Result<
     };
     let params = json!({"HttpParameters": p.enrichment_parameters.get("HttpParameters")});
     let outcome = tokio::task::spawn_blocking(move || {
-        crate::events::destinations::invoke(&dest, &conn, &params, &body)
+        crate::events::destinations::invoke(&dest, &conn, &params, &body, true)
     })
     .await
     .map_err(|e| e.to_string())?;
     match outcome {
-        HttpOutcome::Delivered(Some(text)) => Ok(answer(&text)),
+        HttpOutcome::Delivered(Some(text)) => answer(&text),
         HttpOutcome::Delivered(None) => Err("the answer could not be read".into()),
         HttpOutcome::Retry(why) | HttpOutcome::Fail(why) => Err(why),
     }
 }
 
-/// An answer's text: JSON when it is JSON, else the text itself.
-fn answer(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+/// An answer's text: JSON when it is JSON, else the text itself; refused past the limit.
+fn answer(text: &str) -> Result<Value, String> {
+    if text.len() > MAX_ENRICHMENT_RESPONSE {
+        return Err(format!(
+            "the answer is larger than {MAX_ENRICHMENT_RESPONSE} bytes"
+        ));
+    }
+    Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
 }
 
 /// The batch becomes one stored delivery to the target (retried like any event delivery).
