@@ -66,12 +66,12 @@ enum Hashing {
 }
 
 impl Hashing {
-    /// Adds `bytes`; `size` is the upload's size so far, with them.
-    fn update(&mut self, bytes: Bytes, size: u64) {
+    /// Adds `bytes`.
+    fn update(&mut self, bytes: Bytes) {
         match std::mem::replace(self, Hashing::Moving) {
             Hashing::Here(mut d) => {
                 d.update(&bytes);
-                *self = if size > HASH_APART {
+                *self = if d.size > HASH_APART {
                     let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(QUEUED);
                     let sums = std::thread::spawn(move || {
                         for b in rx {
@@ -134,7 +134,7 @@ impl S3 {
                         ));
                         break;
                     }
-                    digests.update(bytes.clone(), size);
+                    digests.update(bytes.clone());
                     if let Err(e) = writer.write(&bytes) {
                         failed = Some(S3Error::internal(e));
                         break;
