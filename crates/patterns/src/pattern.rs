@@ -229,6 +229,7 @@ impl Pattern {
 }
 
 /// An event's scalars with their dotted paths, flattened once.
+#[derive(Default)]
 pub struct Flat<'a> {
     pub(crate) leaves: Vec<Leaf<'a>>,
     /// The leaves' trails, one after another (one allocation for them all).
@@ -239,10 +240,7 @@ impl<'a> Flat<'a> {
     /// Flattens `event`; with `wanted`, only the paths in it and the objects leading to them
     /// (a rule set skips what none of its patterns looks at).
     pub fn of(event: &'a Json, wanted: Option<&std::collections::HashSet<String>>) -> Flat<'a> {
-        let mut flat = Flat {
-            leaves: Vec::new(),
-            trails: Vec::new(),
-        };
+        let mut flat = Flat::default();
         let mut next_array = 0u32;
         flatten(
             event,

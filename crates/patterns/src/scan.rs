@@ -176,12 +176,8 @@ type R<T = ()> = Result<T, GiveUp>;
 
 /// The wanted scalars of an event (a JSON object), borrowing from its text where they can.
 pub(crate) fn scan<'a>(text: &'a str, trie: &'a PathTrie, read: Read) -> R<Flat<'a>> {
-    let empty = Flat {
-        leaves: Vec::new(),
-        trails: Vec::new(),
-    };
     if trie.nodes.is_empty() {
-        return Ok(empty);
+        return Ok(Flat::default());
     }
     let mut w = Walk {
         text,
@@ -190,7 +186,7 @@ pub(crate) fn scan<'a>(text: &'a str, trie: &'a PathTrie, read: Read) -> R<Flat<
         trie,
         arrays: 0,
         trail: Vec::new(),
-        out: empty,
+        out: Flat::default(),
     };
     w.ws();
     if w.peek() != Some(b'{') {
