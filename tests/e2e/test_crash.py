@@ -1,5 +1,5 @@
 """Crash test: 200 executions mixing Waits, Maps (inline and distributed), Parallels, callbacks
-and retries; the server is killed with SIGKILL three times at random points and restarted on the
+(some waiting beside other concurrent branches) and retries; the server is killed with SIGKILL three times at random points and restarted on the
 same data. Every execution (and every child of a distributed Map) must finish with the output it
 has without crashes, histories must be well formed, and no task may have run more often than its
 history says it was started."""
@@ -49,6 +49,19 @@ MACHINES = {
         "Type": "Parallel", "End": True, "Branches": [
             {"StartAt": "A", "States": {"A": call(path="/flaky/a")}},
             {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 15, "Next": "B2"}, "B2": call(path="/flaky/b")}}]}}},
+    # a callback waits in one branch while the other's Map runs two iterations at a time
+    "fanout": {"StartAt": "Both", "States": {"Both": {
+        "Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "Ask", "States": {"Ask": {
+                "Type": "Task", "Resource": "arn:aws:states:::http:invoke.waitForTaskToken",
+                "Parameters": {"ApiEndpoint.$": "States.Format('{}/ask', $.base)", "Method": "POST",
+                               "RequestBody": {"token.$": "$$.Task.Token", "exec.$": "$$.Execution.Name"}},
+                "Retry": RETRY, "End": True}}},
+            {"StartAt": "Each", "States": {"Each": {
+                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2, "End": True,
+                "ItemSelector": {"base.$": "$.base", "i.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {"StartAt": "Call", "States": {"Call": call("Pause"),
+                                                                 "Pause": {"Type": "Wait", "Seconds": 5, "End": True}}}}}}]}}},
     "callback": {"StartAt": "Ask", "States": {
         "Ask": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke.waitForTaskToken",
                 "Parameters": {"ApiEndpoint.$": "States.Format('{}/ask', $.base)", "Method": "POST",
@@ -64,6 +77,7 @@ EXPECTED = {
     "distributed": [{"s": 200}] * 3,
     "parallel": [{"s": 200}, {"s": 200}],
     "callback": {"answered": True},
+    "fanout": [{"answered": True}, [{"s": 200}] * 3],
 }
 
 
@@ -79,7 +93,7 @@ def test_executions_survive_kill_9(tmp_path, http_target):
     def starter(names):
         c = server.client()
         for kind, n in names:
-            inp = {"base": base, "items": list(range(3))} if "map" in kind or kind == "distributed" else {"base": base}
+            inp = {"base": base, "items": list(range(3))} if kind in ("map", "distributed", "fanout") else {"base": base}
             e = c.start_execution(stateMachineArn=arns[kind], name=n, input=json.dumps(inp))["executionArn"]
             with lock:
                 started[e] = kind

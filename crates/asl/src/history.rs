@@ -19,6 +19,11 @@ pub struct HistoryEvent {
     /// The `...EventDetails` member, keyed by its AWS name (absent for events without details).
     #[serde(flatten)]
     pub details: Option<serde_json::Map<String, Value>>,
+    /// The Parallel branch or Map iteration the event belongs to, when an executor interleaves
+    /// branches (`""` at the top level); it keys their replay, and AWS's history has no such
+    /// field.
+    #[serde(skip)]
+    pub branch: String,
 }
 
 /// The event log of one execution.
@@ -62,6 +67,7 @@ impl History {
             id,
             previous_event_id: previous,
             details,
+            branch: String::new(),
         });
         id
     }

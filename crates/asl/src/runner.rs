@@ -80,6 +80,48 @@ pub trait Journal {
     fn child_ended(&mut self, _result: Result<&Value, &Failure>) -> Result<(), Interrupt> {
         Ok(())
     }
+
+    /// The current child execution parked (see [`Journal::parked`]): it is set aside
+    /// unfinished, and its parent goes on.
+    fn child_parked(&mut self) {}
+
+    /// The runner starts a branch — a Parallel branch or a Map iteration, named by `path` — at
+    /// `at`, the time its fan-out began; the branch's replay starts from its first event, and
+    /// it goes as far as `reach` (and the branch around it) allows. Called only when the runner
+    /// interleaves branches ([`Runner::with_concurrent_branches`]).
+    fn enter(&mut self, _path: &str, _at: DateTime<Utc>, _reach: Reach) {}
+
+    /// The runner is back in the branch `path` (`""` is the top level) at time `at`.
+    fn resume(&mut self, _path: &str, _at: DateTime<Utc>) {}
+
+    /// Whether the interrupt just raised only parks the current branch, so that the runner may
+    /// go on with other branches.
+    fn parked(&self) -> Parked {
+        Parked::No
+    }
+}
+
+/// How far a branch may go when the runner enters it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reach {
+    /// Only replay its events: it parks where they end.
+    Stored,
+    /// Act, but park at a timer even when it is due, so that every branch of a fan-out first
+    /// does what it can at once (as concurrent branches would) before any goes on past a Wait.
+    Now,
+    /// Act freely.
+    Free,
+}
+
+/// What an interrupt did to the current branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parked {
+    /// Nothing: the interrupt stops the run.
+    No,
+    /// The branch waits: for time, an answer, or (under [`Reach::Stored`]) a live run.
+    Waiting,
+    /// The branch reached a due timer under [`Reach::Now`]: it can go on at once.
+    Yielded,
 }
 
 /// Where a distributed Map's run stands.
@@ -219,6 +261,17 @@ impl ExecutionResult {
     }
 }
 
+/// Where a branch of a fan-out stands.
+enum Slot {
+    /// Not finished, and free to act.
+    Open,
+    /// Waits for time or an answer.
+    Waiting,
+    /// At a due timer: can go on at once.
+    Yielded,
+    Done(Value),
+}
+
 /// Why a branch stopped early.
 enum Stop {
     Failed(Failure),
@@ -255,6 +308,25 @@ pub struct Runner<'a> {
     /// Whether history events carry their details (inputs, outputs...); ids and types are
     /// always recorded, since AWS's causes quote event ids.
     details: bool,
+    /// Whether branches run as concurrent lanes (see [`Runner::with_concurrent_branches`]).
+    concurrent: bool,
+    /// The current branch: `""` at the top level, then `.<fan-out>-<branch>` per level.
+    path: String,
+    /// Fan-outs started so far in the current branch (they name the branches below it).
+    fanouts: u32,
+    /// How far the current branch may go.
+    reach: Reach,
+    /// How the last fan-out that parked did (its branches', not only the last one's).
+    fan_parked: Option<Parked>,
+}
+
+/// What is local to a branch, set aside while one of its own branches runs.
+struct Lane {
+    path: String,
+    fanouts: u32,
+    tokens: u64,
+    seed: u64,
+    reach: Reach,
 }
 
 impl<'a> Runner<'a> {
@@ -275,7 +347,23 @@ impl<'a> Runner<'a> {
             seed,
             tokens: 0,
             details: false,
+            concurrent: false,
+            path: String::new(),
+            fanouts: 0,
+            reach: Reach::Free,
+            fan_parked: None,
         }
+    }
+
+    /// Runs Parallel branches and inline Map iterations as concurrent lanes, as Step Functions
+    /// does, under a journal that can park a branch ([`Journal::parked`]): when a branch must
+    /// wait for time or an answer, the next branches run, and the fan-out waits for them all.
+    /// Each branch has its own path, clock, random seed and task-token count, so a replay
+    /// reproduces every branch however the branches interleaved. Without this, branches run one
+    /// after another (the in-process runner's behaviour, where nothing ever waits).
+    pub fn with_concurrent_branches(mut self, on: bool) -> Self {
+        self.concurrent = on;
+        self
     }
 
     /// Keeps the details of every history event (for `--history` and the API).
@@ -486,6 +574,161 @@ impl<'a> Runner<'a> {
         self.seed
     }
 
+    /// How the interrupt that just reached a fan-out left the branch it came from.
+    fn parked(&mut self) -> Parked {
+        match self.fan_parked.take() {
+            Some(p) => p,
+            None => self.journal.as_deref().map_or(Parked::No, |j| j.parked()),
+        }
+    }
+
+    /// Runs the `n` branches of a fan-out (Parallel branches, inline Map iterations); `run`
+    /// runs branch `i`. One after another — or as concurrent lanes
+    /// ([`Runner::with_concurrent_branches`]), in rounds:
+    /// 1. every branch replays what is stored: a branch whose failure is stored ends the fan-out
+    ///    before any other branch acts;
+    /// 2. the unfinished branches act, in order, each until it waits — for an answer, a timer
+    ///    not yet due, or a due timer ([`Reach::Now`]) — so that each first does what it can at
+    ///    once; at most `limit` (MaxConcurrency; 0 is none) are in flight;
+    /// 3. the branches at due timers go on ([`Reach::Free`]); when one ends, a slot is free and
+    ///    round 2 starts more.
+    ///
+    /// The fan-out ends when every branch has, at the time of the latest; it fails at the time
+    /// its first failure is found; otherwise it parks.
+    fn fan_out(
+        &mut self,
+        n: usize,
+        limit: Option<u64>,
+        mut run: impl FnMut(&mut Self, usize) -> Result<Value, Stop>,
+    ) -> Result<Vec<Value>, Stop> {
+        if !self.concurrent || self.journal.is_none() {
+            return (0..n).map(|i| run(self, i)).collect();
+        }
+        let fan = self.fanouts;
+        self.fanouts += 1;
+        let base = self.next_seed();
+        let fork = self.clock.now();
+        let mut slots: Vec<Slot> = (0..n).map(|_| Slot::Open).collect();
+        let mut end = fork;
+        let mut go = |r: &mut Self, i: usize, reach: Reach, slots: &mut Vec<Slot>| {
+            let (out, at) = r.branch(fan, i, fork, base, reach, |s| run(s, i));
+            slots[i] = match out {
+                Ok(v) => {
+                    end = end.max(at);
+                    Slot::Done(v)
+                }
+                Err(Stop::Interrupted) => match r.parked() {
+                    Parked::No => return Err(Stop::Interrupted),
+                    _ if reach == Reach::Stored => Slot::Open,
+                    Parked::Waiting => Slot::Waiting,
+                    Parked::Yielded => Slot::Yielded,
+                },
+                Err(Stop::Failed(f)) => {
+                    r.resume(at);
+                    return Err(Stop::Failed(f));
+                }
+                Err(stop) => return Err(stop),
+            };
+            Ok(())
+        };
+        for i in 0..n {
+            go(self, i, Reach::Stored, &mut slots)?;
+        }
+        while self.reach > Reach::Stored && slots.iter().any(|s| matches!(s, Slot::Open)) {
+            for i in 0..n {
+                let in_flight = slots
+                    .iter()
+                    .filter(|s| matches!(s, Slot::Waiting | Slot::Yielded))
+                    .count() as u64;
+                if limit.is_some_and(|l| l > 0 && in_flight >= l) {
+                    break;
+                }
+                if matches!(slots[i], Slot::Open) {
+                    go(self, i, Reach::Now, &mut slots)?;
+                }
+            }
+            if self.reach < Reach::Free {
+                break;
+            }
+            let mut freed = false;
+            for i in 0..n {
+                if matches!(slots[i], Slot::Yielded) {
+                    go(self, i, Reach::Free, &mut slots)?;
+                    freed |= matches!(slots[i], Slot::Done(_));
+                }
+            }
+            if !freed {
+                break;
+            }
+        }
+        if slots.iter().all(|s| matches!(s, Slot::Done(_))) {
+            self.resume(end);
+            return Ok(slots
+                .into_iter()
+                .filter_map(|s| match s {
+                    Slot::Done(v) => Some(v),
+                    _ => None,
+                })
+                .collect());
+        }
+        self.fan_parked = Some(if slots.iter().any(|s| matches!(s, Slot::Yielded)) {
+            Parked::Yielded
+        } else {
+            Parked::Waiting
+        });
+        Err(Stop::Interrupted)
+    }
+
+    /// Runs `run` as branch `index` of the current branch's fan-out `fan`, which began at
+    /// `fork`: under its own path, random seed (drawn from the fan-out's `base`) and token
+    /// count, as far as `reach` allows. Returns what `run` returned and the time the branch
+    /// reached.
+    #[allow(clippy::too_many_arguments)]
+    fn branch<T>(
+        &mut self,
+        fan: u32,
+        index: usize,
+        fork: DateTime<Utc>,
+        base: u64,
+        reach: Reach,
+        run: impl FnOnce(&mut Self) -> T,
+    ) -> (T, DateTime<Utc>) {
+        let reach = reach.min(self.reach);
+        let outer = Lane {
+            path: format!("{}.{fan}-{index}", self.path),
+            fanouts: 0,
+            tokens: 0,
+            seed: base ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            reach,
+        };
+        let outer = self.swap_lane(outer);
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.enter(&self.path, fork, reach);
+        }
+        let r = run(self);
+        let at = self.clock.now();
+        self.swap_lane(outer);
+        self.resume(fork);
+        (r, at)
+    }
+
+    fn swap_lane(&mut self, lane: Lane) -> Lane {
+        Lane {
+            path: std::mem::replace(&mut self.path, lane.path),
+            fanouts: std::mem::replace(&mut self.fanouts, lane.fanouts),
+            tokens: std::mem::replace(&mut self.tokens, lane.tokens),
+            seed: std::mem::replace(&mut self.seed, lane.seed),
+            reach: std::mem::replace(&mut self.reach, lane.reach),
+        }
+    }
+
+    /// Tells the journal the current branch goes on at `at`.
+    fn resume(&mut self, at: DateTime<Utc>) {
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.resume(&self.path, at);
+        }
+    }
+
     fn run_machine(
         &mut self,
         sm: &StateMachine,
@@ -561,7 +804,7 @@ impl<'a> Runner<'a> {
                         .token_prefix
                         .as_deref()
                         .unwrap_or(&self.info.execution_name);
-                    Some(format!("{prefix}-token-{}", self.tokens))
+                    Some(format!("{prefix}-token{}-{}", self.path, self.tokens))
                 }
                 _ => None,
             };
@@ -673,18 +916,11 @@ impl<'a> Runner<'a> {
                     unreachable!("only Parallel states ask for branches")
                 };
                 self.push("ParallelStateStarted", None, || Value::Null)?;
-                let mut results = Vec::with_capacity(branches.len());
-                for b in branches {
+                let results = self.fan_out(branches.len(), None, |r, i| {
                     // A branch sees the outer variables but its assignments stay inside it.
                     let mut inner = vars.clone();
-                    results.push(self.run_machine(
-                        b,
-                        input.clone(),
-                        exec_input,
-                        &mut inner,
-                        None,
-                    )?);
-                }
+                    r.run_machine(&branches[i], input.clone(), exec_input, &mut inner, None)
+                })?;
                 self.push("ParallelStateSucceeded", None, || Value::Null)?;
                 Ok(step::fan_succeeded(state, raw, results, scope)?)
             }
@@ -894,27 +1130,42 @@ impl<'a> Runner<'a> {
                 let child_start = self.clock.now();
                 let child_name = info.execution_name.clone();
                 let child_input = m.result_writer.as_ref().map(|_| input.clone());
-                let r = {
+                let (r, child_parked) = {
                     let mut child = Runner::new(info, &mut *self.clock, &mut *self.tasks);
                     child.deadline = self.deadline;
                     child.details = self.details;
                     child.token_prefix = self.token_prefix.as_ref().map(|p| format!("{p}-c{i}"));
+                    (child.concurrent, child.reach) = (self.concurrent, self.reach);
                     if let Some(j) = self.journal.as_deref_mut() {
                         child.journal = Some(j);
                     }
                     let mut inner = vars.clone();
-                    child.run_machine(
+                    let r = child.run_machine(
                         &m.processor,
                         input.clone(),
                         &input,
                         &mut inner,
                         Some(&(i, value)),
-                    )
+                    );
+                    (r, child.fan_parked.take())
                 };
+                let kind = match r {
+                    Err(Stop::Interrupted) => {
+                        self.fan_parked = child_parked;
+                        self.parked()
+                    }
+                    _ => Parked::No,
+                };
+                let parked = kind != Parked::No;
+                if parked {
+                    // how the child parked is how this Map parks, for the fan-out around it
+                    self.fan_parked = Some(kind);
+                }
                 if let Some(j) = self.journal.as_deref_mut() {
                     match &r {
                         Ok(v) => j.child_ended(Ok(v))?,
                         Err(Stop::Failed(f)) => j.child_ended(Err(f))?,
+                        Err(Stop::Interrupted) if parked => j.child_parked(),
                         Err(_) => {}
                     }
                 }
@@ -985,20 +1236,28 @@ impl<'a> Runner<'a> {
                 (None, None) => Value::Array(results),
             });
         } else {
-            for (i, input) in it.inputs.into_iter().enumerate() {
+            let mut inputs = it.inputs;
+            // a concurrent branch may run twice in a segment (replay, then live)
+            let concurrent = self.concurrent;
+            let limit = limits.max_concurrency;
+            results = self.fan_out(inputs.len(), limit, |r, i| {
+                let input = match concurrent {
+                    true => inputs[i].clone(),
+                    false => std::mem::take(&mut inputs[i]),
+                };
                 let value = if batched {
                     input.clone()
                 } else {
                     it.items.get(i).cloned().unwrap_or(Value::Null)
                 };
                 let name = state.name.clone();
-                self.push(
+                r.push(
                     "MapIterationStarted",
                     Some("mapIterationStartedEventDetails"),
                     || json!({"name": name, "index": i}),
                 )?;
                 let mut inner = vars.clone();
-                let r = self.run_machine(
+                let out = r.run_machine(
                     &m.processor,
                     input,
                     exec_input,
@@ -1006,26 +1265,26 @@ impl<'a> Runner<'a> {
                     Some(&(i, value)),
                 );
                 let name = state.name.clone();
-                match r {
+                match out {
                     Ok(v) => {
-                        self.push(
+                        r.push(
                             "MapIterationSucceeded",
                             Some("mapIterationSucceededEventDetails"),
                             || json!({"name": name, "index": i}),
                         )?;
-                        results.push(v);
+                        Ok(v)
                     }
                     Err(Stop::Failed(f)) => {
-                        self.push(
+                        r.push(
                             "MapIterationFailed",
                             Some("mapIterationFailedEventDetails"),
                             || json!({"name": name, "index": i}),
                         )?;
-                        return Err(Stop::Failed(f));
+                        Err(Stop::Failed(f))
                     }
-                    Err(stop) => return Err(stop),
+                    Err(stop) => Err(stop),
                 }
-            }
+            })?;
         }
         self.push("MapStateSucceeded", None, || Value::Null)?;
         Ok(Value::Array(results))

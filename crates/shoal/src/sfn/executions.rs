@@ -158,6 +158,7 @@ impl Sfn {
             trace_header: req.trace_header,
             map_run_arn: None,
             logging: super::logging::target(&machine.logging).map(|_| machine.logging.clone()),
+            concurrent_branches: true,
         };
         Ok(Started {
             execution,
@@ -457,10 +458,12 @@ impl Sfn {
         let result = {
             let (mut clock, mut tasks, mut journal) = (View(&state), View(&state), View(&state));
             let prefix = super::replay::token_prefix(&state.borrow().exec);
+            let concurrent = state.borrow().exec.concurrent_branches;
             Runner::new(info, &mut clock, &mut tasks)
                 .with_journal(&mut journal)
                 .with_history_details(true)
                 .with_token_prefix(prefix)
+                .with_concurrent_branches(concurrent)
                 .run(&sm, input)
         };
         let mut state = state.into_inner();
@@ -852,6 +855,7 @@ impl Sfn {
             map_run_arn: None,
             logging: super::logging::target(&resolved.machine.logging)
                 .map(|_| resolved.machine.logging.clone()),
+            concurrent_branches: false,
         };
         let mock = self.mock_for(&exec)?;
         let mut tasks = super::integrations::LiveTasks {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod executions;
 pub mod integrations;
+pub mod lanes;
 pub mod logging;
 pub mod machines;
 pub mod map_runs;

@@ -158,6 +158,11 @@ pub struct Execution {
     /// The machine's `loggingConfiguration` when the execution started, if it logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<serde_json::Value>,
+    /// Whether its Parallel branches and Map iterations run concurrently. Executions stored
+    /// before shoal ran them so keep running them one after another, which their stored
+    /// histories record.
+    #[serde(default)]
+    pub concurrent_branches: bool,
 }
 
 impl Execution {
@@ -372,6 +377,10 @@ pub struct StoredEvent {
     pub id: u64,
     #[serde(rename = "previousEventId")]
     pub previous_event_id: u64,
+    /// The Parallel branch or Map iteration the event belongs to (see [`super::lanes`]);
+    /// empty at the top level. Internal: the API does not show it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub branch: String,
     #[serde(flatten)]
     pub details: serde_json::Map<String, Value>,
 }

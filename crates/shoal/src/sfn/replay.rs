@@ -9,6 +9,7 @@
 
 use super::integrations::LocalTasks;
 use super::integrations::{self, Integration};
+use super::lanes::Lanes;
 use super::model::{Answer, Execution, MapEffect, MapRun, StoredEvent, TaskKind, Token};
 use super::Sfn;
 use crate::store::{put, Records, Write};
@@ -16,8 +17,8 @@ use asl::context::ExecutionInfo;
 use asl::history::HistoryEvent;
 use asl::mock::MockTasks;
 use asl::runner::{
-    Clock, Interrupt, Journal, MapRunProgress, ReadCall, TaskCall, TaskHandler, TaskOutcome,
-    WriteCall,
+    Clock, Interrupt, Journal, MapRunProgress, Parked, Reach, ReadCall, TaskCall, TaskHandler,
+    TaskOutcome, WriteCall,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -41,6 +42,28 @@ pub enum Halt {
     Store(String),
 }
 
+impl Halt {
+    /// What two parked branches wait for together: the earlier time, or an answer to either.
+    fn and(self, other: Halt) -> Halt {
+        let earliest = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (self, other) {
+            (Halt::Timer(a), Halt::Timer(b)) => Halt::Timer(a.min(b)),
+            (Halt::Timer(t), Halt::Token { deadline })
+            | (Halt::Token { deadline }, Halt::Timer(t)) => Halt::Token {
+                deadline: earliest(deadline, Some(t)),
+            },
+            (Halt::Token { deadline: a }, Halt::Token { deadline: b }) => Halt::Token {
+                deadline: earliest(a, b),
+            },
+            // only Timer and Token park; anything else stops the segment
+            (_, other) => other,
+        }
+    }
+}
+
 /// The error a task fails with when the server stopped while it ran and its outcome is unknown.
 pub const TASK_INTERRUPTED: &str = "Shoal.TaskInterrupted";
 
@@ -62,22 +85,24 @@ pub struct Opening {
 pub struct State<'a> {
     pub sfn: &'a Arc<Sfn>,
     pub exec: Execution,
-    pub recorded: Vec<StoredEvent>,
-    /// Events stored when the segment began.
-    pub loaded: usize,
+    /// The stored events the replay reproduces, branch by branch.
+    lanes: Lanes,
     /// Events recorded live and not yet persisted.
     pub pending: Vec<HistoryEvent>,
     /// Events persisted so far.
     pub persisted: usize,
-    /// Events seen in this segment (replayed or live).
-    pub cursor: usize,
     pub current: DateTime<Utc>,
+    /// Why the segment stopped; with parked branches, what they wait for together.
     pub halt: Option<Halt>,
+    /// Whether the last interrupt parked a branch rather than stopping the segment.
+    parked: Parked,
     /// Index of the event that started the current task (TaskStarted / ActivityScheduled).
     pub task_start: usize,
     /// Progress events of the current task (TaskSubmitted, ActivityStarted).
     pub progress: Vec<&'static str>,
     pub mock: Option<MockTasks>,
+    /// Stored answers the mock has counted in this segment.
+    mocked: std::collections::HashSet<(String, usize)>,
     pub abort: Arc<AtomicBool>,
     /// While a distributed Map's child runs, the frames of the executions around it (the
     /// fields above are the child's).
@@ -97,11 +122,9 @@ pub struct State<'a> {
 /// The per-execution part of a [`State`], set aside while a child execution runs.
 pub struct Frame {
     exec: Execution,
-    recorded: Vec<StoredEvent>,
-    loaded: usize,
+    lanes: Lanes,
     pending: Vec<HistoryEvent>,
     persisted: usize,
-    cursor: usize,
     task_start: usize,
     progress: Vec<&'static str>,
 }
@@ -116,22 +139,21 @@ impl<'a> State<'a> {
         mut opening: Option<Opening>,
     ) -> State<'a> {
         let persisted = stored.len();
-        let recorded = replayable(stored);
-        let n = recorded.len();
+        let lanes = Lanes::new(replayable(stored), Reach::Free);
         let current = exec.start;
         State {
             sfn,
             exec,
-            recorded,
-            loaded: n,
+            lanes,
             pending: Vec::new(),
             persisted,
-            cursor: 0,
             current,
             halt: None,
+            parked: Parked::No,
             task_start: 0,
             progress: Vec::new(),
             mock,
+            mocked: Default::default(),
             abort,
             parents: Vec::new(),
             records: opening
@@ -208,17 +230,16 @@ impl<'a> State<'a> {
             id,
             previous_event_id: id - 1,
             details: Some([(key.to_string(), details)].into_iter().collect()),
+            branch: String::new(),
         });
     }
 
     fn swap_frame(&mut self, f: Frame) -> Frame {
         Frame {
             exec: std::mem::replace(&mut self.exec, f.exec),
-            recorded: std::mem::replace(&mut self.recorded, f.recorded),
-            loaded: std::mem::replace(&mut self.loaded, f.loaded),
+            lanes: std::mem::replace(&mut self.lanes, f.lanes),
             pending: std::mem::replace(&mut self.pending, f.pending),
             persisted: std::mem::replace(&mut self.persisted, f.persisted),
-            cursor: std::mem::replace(&mut self.cursor, f.cursor),
             task_start: std::mem::replace(&mut self.task_start, f.task_start),
             progress: std::mem::replace(&mut self.progress, f.progress),
         }
@@ -248,11 +269,13 @@ impl<'a> State<'a> {
             });
         let stored = match stored {
             Ok(s) => s,
-            Err(why) => {
-                self.halt = Some(Halt::Store(why));
-                return Err(Interrupt);
-            }
+            Err(why) => return Err(self.stop(Halt::Store(why))),
         };
+        // a branch that may only replay neither starts a child nor redrives one
+        let reach = self.lanes.reach();
+        if stored.is_none() && reach == Reach::Stored {
+            return Err(self.park(None));
+        }
         let root = self.root();
         let root_redriven = root.redrive_date;
         let Some((mut exec, mut history)) = stored else {
@@ -288,8 +311,9 @@ impl<'a> State<'a> {
                 map_run_arn: Some(map_run.to_string()),
                 // a distributed Map's children log with their parent
                 logging: root.logging.clone(),
+                concurrent_branches: root.concurrent_branches,
             };
-            let f = self.swap_frame(Frame::of(exec, Vec::new()));
+            let f = self.swap_frame(Frame::of(exec, Vec::new(), reach));
             self.parents.push(f);
             let details = json!({"input": asl::json::compact(input), "inputDetails": {"truncated": false}, "roleArn": self.exec.role_arn});
             self.push_event("ExecutionStarted", "executionStartedEventDetails", details);
@@ -298,6 +322,9 @@ impl<'a> State<'a> {
         };
         let failed = matches!(exec.status.as_str(), "FAILED" | "ABORTED" | "TIMED_OUT");
         let redrive = failed && root_redriven.is_some_and(|r| exec.stop.is_some_and(|s| s <= r));
+        if redrive && reach == Reach::Stored {
+            return Err(self.park(None));
+        }
         if redrive {
             // the parent was redriven: so is this failed child, from the state that failed
             exec.redrive_count += 1;
@@ -311,11 +338,12 @@ impl<'a> State<'a> {
                 kind: "ExecutionRedriven".into(),
                 id,
                 previous_event_id: id - 1,
+                branch: String::new(),
                 details: [("executionRedrivenEventDetails".to_string(), details.clone())]
                     .into_iter()
                     .collect(),
             });
-            let f = self.swap_frame(Frame::of(exec, history));
+            let f = self.swap_frame(Frame::of(exec, history, reach));
             self.parents.push(f);
             // the event is in `recorded`'s source already; store it once
             self.persisted -= 1;
@@ -327,14 +355,19 @@ impl<'a> State<'a> {
             self.records.push(put(&self.exec));
             return Ok(());
         }
-        let f = self.swap_frame(Frame::of(exec, history));
+        let f = self.swap_frame(Frame::of(exec, history, reach));
         self.parents.push(f);
         Ok(())
     }
 
     /// The current child ended: record its end (unless a replay found it ended already) and
-    /// make its parent current again.
-    fn leave_child(&mut self, result: Result<&Value, &asl::Failure>) {
+    /// make its parent current again. A branch that may only replay leaves an end that is not
+    /// stored to its live run, and parks.
+    fn leave_child(&mut self, result: Result<&Value, &asl::Failure>) -> Result<(), Interrupt> {
+        if self.exec.status == "RUNNING" && self.lanes.reach() == Reach::Stored {
+            self.set_child_aside();
+            return Err(self.park(None));
+        }
         if self.exec.status == "RUNNING" {
             match result {
                 Ok(v) => {
@@ -360,6 +393,13 @@ impl<'a> State<'a> {
             self.exec.stop = Some(self.current);
             self.records.push(put(&self.exec));
         }
+        self.set_child_aside();
+        Ok(())
+    }
+
+    /// Makes the current child's parent current again; the child keeps its status (it may
+    /// have parked, to go on in a later segment).
+    fn set_child_aside(&mut self) {
         if let Some(f) = self.parents.pop() {
             let child = self.swap_frame(f);
             self.finish_frame(child);
@@ -459,39 +499,70 @@ impl<'a> State<'a> {
             return Ok(());
         }
         if let Err(e) = self.commit(writes) {
-            self.halt = Some(Halt::Store(e.to_string()));
-            return Err(Interrupt);
+            return Err(self.stop(Halt::Store(e.to_string())));
         }
         Ok(())
     }
 
+    /// Parks the current branch until `halt` (together with what the other parked branches
+    /// wait for), or, without one, because it may only replay and its stored events ended.
+    fn park(&mut self, halt: Option<Halt>) -> Interrupt {
+        self.parked = Parked::Waiting;
+        if let Some(h) = halt {
+            self.halt = Some(match self.halt.take() {
+                Some(other) => other.and(h),
+                None => h,
+            });
+        }
+        Interrupt
+    }
+
+    /// Parks the current branch at a due timer, to go on once its siblings did what they could
+    /// at once (see [`Reach::Now`]).
+    fn yield_now(&mut self) -> Interrupt {
+        self.parked = Parked::Yielded;
+        Interrupt
+    }
+
+    /// Stops the whole segment.
+    fn stop(&mut self, halt: Halt) -> Interrupt {
+        self.parked = Parked::No;
+        self.halt = Some(halt);
+        Interrupt
+    }
+
     fn suspend(&mut self, halt: Halt, extra: Vec<Write>) -> TaskOutcome {
         if self.flush(extra).is_ok() {
-            self.halt = Some(halt);
+            self.park(Some(halt));
         }
         TaskOutcome::Suspend
     }
 
     fn record(&mut self, e: &HistoryEvent) -> Result<(), Interrupt> {
         if self.abort.load(Ordering::Relaxed) {
-            self.halt = Some(Halt::Abort);
-            return Err(Interrupt);
+            return Err(self.stop(Halt::Abort));
         }
-        if let Some(stored) = self.recorded.get(self.cursor) {
+        let position = self.lanes.position();
+        if let Some(stored) = self.lanes.next() {
             if stored.kind != e.kind {
-                self.halt = Some(Halt::Diverged(format!(
+                let why = format!(
                     "event {} was {} in the stored history but {} on replay",
-                    self.cursor + 1,
+                    position + 1,
                     stored.kind,
                     e.kind
-                )));
-                return Err(Interrupt);
+                );
+                return Err(self.stop(Halt::Diverged(why)));
             }
+            self.lanes.advance();
+        } else if self.lanes.reach() == Reach::Stored {
+            return Err(self.park(None));
         } else {
             // ids continue the stored history (a redriven history holds events replay skips)
             let mut e = e.clone();
             e.id = (self.persisted + self.pending.len()) as u64 + 1;
             e.previous_event_id = e.id - 1;
+            e.branch = self.lanes.path().to_string();
+            self.lanes.recorded_live(&e);
             self.pending.push(e);
             if self.opening.is_some() && self.pending.len() >= OPENING_EVENTS {
                 self.flush(Vec::new())?;
@@ -499,13 +570,12 @@ impl<'a> State<'a> {
         }
         match e.kind {
             "TaskStarted" | "ActivityScheduled" => {
-                self.task_start = self.cursor;
+                self.task_start = position;
                 self.progress.clear();
             }
             "TaskSubmitted" | "ActivityStarted" => self.progress.push(e.kind),
             _ => {}
         }
-        self.cursor += 1;
         Ok(())
     }
 
@@ -526,11 +596,18 @@ impl<'a> State<'a> {
     }
 
     fn sleep_until(&mut self, t: DateTime<Utc>) -> Result<(), Interrupt> {
-        if let Some(next) = self.recorded.get(self.cursor) {
+        if let Some(next) = self.lanes.next() {
             self.current = next.timestamp;
             return Ok(());
         }
+        let reach = self.lanes.reach();
+        if reach == Reach::Stored {
+            return Err(self.park(None));
+        }
         if self.sfn.config.virtual_clock {
+            if reach == Reach::Now {
+                return Err(self.yield_now());
+            }
             let now = self.live_now();
             if t > now {
                 self.ahead += t - now;
@@ -542,41 +619,54 @@ impl<'a> State<'a> {
         let wait = (t - self.current).max(Duration::zero());
         let wake_at = self.current + scaled(wait, scale);
         let now = Utc::now();
+        let left = wake_at - now;
+        if reach == Reach::Now && left < Duration::milliseconds(5) {
+            return Err(self.yield_now());
+        }
         if wake_at <= now {
             self.current = now.max(self.current);
             return Ok(());
         }
-        let left = wake_at - now;
         if left < Duration::milliseconds(5) {
             std::thread::sleep(left.to_std().unwrap_or_default());
             self.current = Utc::now();
             return Ok(());
         }
         self.flush(Vec::new())?;
-        self.halt = Some(Halt::Timer(wake_at));
-        Err(Interrupt)
+        Err(self.park(Some(Halt::Timer(wake_at))))
     }
 
     fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
-        if let Some(e) = self.recorded.get(self.cursor) {
+        if let Some(e) = self.lanes.next() {
             let e = e.clone();
             self.current = e.timestamp;
             let outcome = outcome_of(&e);
+            let position = self.lanes.position();
             if let (Some(m), false) = (
                 &mut self.mock,
                 matches!(outcome, TaskOutcome::Progress { .. }),
             ) {
-                // keeps the mock's per-state call count where the original run left it
-                m.invoke(call);
+                // keeps the mock's per-state call count where the original run left it (once
+                // per stored answer: a branch may replay twice in a segment)
+                if self.mocked.insert((self.exec.arn.clone(), position)) {
+                    m.invoke(call);
+                }
             }
             return outcome;
         }
         if let Some(m) = &mut self.mock {
+            // the answer's position: a later run of this branch replays it without counting
+            self.mocked
+                .insert((self.exec.arn.clone(), self.lanes.position()));
             let o = m.invoke(call);
             self.current = self.live_now();
             return o;
         }
-        let started_before = self.task_start < self.loaded;
+        if self.lanes.reach() == Reach::Stored {
+            self.park(None);
+            return TaskOutcome::Suspend;
+        }
+        let started_before = self.task_start < self.lanes.loaded();
         let token_base = format!("{}-{}", token_prefix(&self.exec), self.task_start + 1);
         match integrations::classify(call.resource) {
             Integration::Activity => {
@@ -673,7 +763,7 @@ impl<'a> State<'a> {
         &mut self,
         perform: impl FnOnce(&dyn LocalTasks) -> Result<Option<Vec<Value>>, asl::Failure>,
     ) -> Result<Result<Option<Vec<Value>>, asl::Failure>, Interrupt> {
-        let key = format!("{}#{}", self.exec.arn, self.cursor);
+        let key = format!("{}#{}", self.exec.arn, self.lanes.position());
         match self.sfn.store.load::<MapEffect>(&key) {
             Ok(Some(done)) => {
                 return Ok(match done.failure {
@@ -681,11 +771,9 @@ impl<'a> State<'a> {
                     None => Ok(done.items),
                 })
             }
+            Ok(None) if self.lanes.reach() == Reach::Stored => return Err(self.park(None)),
             Ok(None) => {}
-            Err(e) => {
-                self.halt = Some(Halt::Store(e.to_string()));
-                return Err(Interrupt);
-            }
+            Err(e) => return Err(self.stop(Halt::Store(e.to_string()))),
         }
         let Some(local) = self.sfn.local_tasks() else {
             return Ok(Err(asl::Failure::plain(
@@ -694,7 +782,7 @@ impl<'a> State<'a> {
             )));
         };
         let r = perform(&*local);
-        if self.recorded.get(self.cursor).is_none() {
+        if self.lanes.next().is_none() {
             self.current = self.live_now();
         }
         self.records.push(put(&MapEffect {
@@ -739,7 +827,7 @@ impl<'a> State<'a> {
         match self.sfn.token(token) {
             Ok(t) => Ok(t),
             Err(e) => {
-                self.halt = Some(Halt::Store(e.to_string()));
+                self.stop(Halt::Store(e.to_string()));
                 Err(TaskOutcome::Suspend)
             }
         }
@@ -800,7 +888,7 @@ impl<'a> State<'a> {
 impl Frame {
     /// A child execution's frame: a child's history starts and ends with events its runner
     /// does not record (`ExecutionStarted`, its end), so replay skips them.
-    fn of(exec: Execution, stored: Vec<StoredEvent>) -> Frame {
+    fn of(exec: Execution, stored: Vec<StoredEvent>, reach: Reach) -> Frame {
         let persisted = stored.len();
         let recorded: Vec<StoredEvent> = replayable(stored)
             .into_iter()
@@ -808,11 +896,9 @@ impl Frame {
             .collect();
         Frame {
             exec,
-            loaded: recorded.len(),
-            recorded,
+            lanes: Lanes::new(recorded, reach),
             pending: Vec::new(),
             persisted,
-            cursor: 0,
             task_start: 0,
             progress: Vec::new(),
         }
@@ -852,6 +938,9 @@ impl serde::Serialize for Stored<'_> {
         m.serialize_entry("type", e.kind)?;
         m.serialize_entry("id", &e.id)?;
         m.serialize_entry("previousEventId", &e.previous_event_id)?;
+        if !e.branch.is_empty() {
+            m.serialize_entry("branch", &e.branch)?;
+        }
         for (k, v) in e.details.iter().flatten() {
             m.serialize_entry(k, v)?;
         }
@@ -865,30 +954,35 @@ pub fn token_prefix(exec: &Execution) -> String {
     format!("{}-r{}", exec.token_prefix, exec.redrive_count)
 }
 
-/// The events a replay must reproduce. For each redrive, the failed attempt — from the entry
-/// of the innermost state that never exited to the `ExecutionRedriven` event — is left out, so
-/// the replay re-enters that state live while everything before it (succeeded Map iterations
-/// and Parallel branches included) is answered from history.
+/// The events a replay must reproduce. For each redrive, the failed attempt is left out: in
+/// each branch still running when the execution failed (see [`Epoch`]), from the entry of its
+/// innermost state that never exited to the `ExecutionRedriven` event, and in the branches
+/// around it from the first event so left out. The replay re-enters those states live while
+/// everything before them (succeeded Map iterations and Parallel branches included) is
+/// answered from history.
 fn replayable(stored: Vec<StoredEvent>) -> Vec<StoredEvent> {
     if !stored.iter().any(|e| e.kind == "ExecutionRedriven") {
         return stored;
     }
     let mut keep = vec![true; stored.len()];
-    let mut open: Vec<usize> = Vec::new();
+    let mut epoch = Epoch::default();
     let mut epoch_start = 0;
     for (i, e) in stored.iter().enumerate() {
-        if e.kind.ends_with("StateEntered") {
-            open.push(i);
-        } else if e.kind.ends_with("StateExited") {
-            open.pop();
-        } else if e.kind == "ExecutionRedriven" {
-            // the previous epoch ended at its terminal event; drop its failed attempt
-            let from = open.last().copied().unwrap_or(epoch_start.max(1));
-            for k in keep.iter_mut().take(i + 1).skip(from) {
-                *k = false;
+        if e.kind == "ExecutionRedriven" {
+            let from = epoch.failed_attempt(epoch_start.max(1));
+            for (k, ev) in stored.iter().enumerate().take(i + 1) {
+                if from.get(ev.branch.as_str()).is_some_and(|&f| k >= f) {
+                    keep[k] = false;
+                }
             }
-            open.retain(|&o| o < from);
+            for (branch, f) in from {
+                if let Some(o) = epoch.open.get_mut(&branch) {
+                    o.retain(|&x| x < f);
+                }
+            }
             epoch_start = i + 1;
+        } else {
+            epoch.see(i, e);
         }
     }
     stored
@@ -896,6 +990,90 @@ fn replayable(stored: Vec<StoredEvent>) -> Vec<StoredEvent> {
         .zip(keep)
         .filter_map(|(e, k)| k.then_some(e))
         .collect()
+}
+
+/// The states open in each branch of a history as it is read, and which fan-out state each
+/// branch ran in.
+#[derive(Default)]
+struct Epoch {
+    /// Per branch, the positions of the entries of its states that have not exited.
+    open: std::collections::HashMap<String, Vec<usize>>,
+    /// Per branch but the top level, the entry of the fan-out state it ran in.
+    owner: std::collections::HashMap<String, usize>,
+}
+
+impl Epoch {
+    fn see(&mut self, i: usize, e: &StoredEvent) {
+        if !e.branch.is_empty() && !self.owner.contains_key(&e.branch) {
+            // a branch's first event: its fan-out is its parent's innermost open state
+            let entry = self
+                .open
+                .get(parent(&e.branch))
+                .and_then(|o| o.last().copied());
+            self.owner
+                .insert(e.branch.clone(), entry.unwrap_or(usize::MAX));
+        }
+        if e.kind.ends_with("StateEntered") {
+            self.open.entry(e.branch.clone()).or_default().push(i);
+        } else if e.kind.ends_with("StateExited") {
+            if let Some(o) = self.open.get_mut(&e.branch) {
+                o.pop();
+            }
+        }
+    }
+
+    /// Whether `branch` was still running: its fan-out state has not exited, nor has any
+    /// around it. (A branch of a fan-out that failed may have been left waiting.)
+    fn running(&self, branch: &str) -> bool {
+        if branch.is_empty() {
+            return true;
+        }
+        let p = parent(branch);
+        let owner = self.owner.get(branch).copied().unwrap_or(usize::MAX);
+        self.open.get(p).is_some_and(|o| o.contains(&owner)) && self.running(p)
+    }
+
+    /// Where the failed attempt starts in each branch it touches: in a running branch with
+    /// open states and no running branch with open states below it, at its innermost open
+    /// entry; in the branches around those, at the earliest of theirs. With no open state
+    /// anywhere, the top level's attempt starts at `otherwise`.
+    fn failed_attempt(&self, otherwise: usize) -> std::collections::HashMap<String, usize> {
+        let active: Vec<(&str, usize)> = self
+            .open
+            .iter()
+            .filter(|(b, o)| !o.is_empty() && self.running(b))
+            .filter_map(|(b, o)| o.last().map(|&l| (b.as_str(), l)))
+            .collect();
+        let innermost = active
+            .iter()
+            .filter(|(b, _)| !active.iter().any(|(d, _)| below(d, b)));
+        let mut from = std::collections::HashMap::new();
+        for &(b, start) in innermost {
+            let mut branch = b;
+            loop {
+                let f = from.entry(branch.to_string()).or_insert(start);
+                *f = (*f).min(start);
+                if branch.is_empty() {
+                    break;
+                }
+                branch = parent(branch);
+            }
+        }
+        if from.is_empty() {
+            from.insert(String::new(), otherwise);
+        }
+        from
+    }
+}
+
+/// The branch a branch's fan-out ran in (`.0-1.2-0` → `.0-1`).
+fn parent(branch: &str) -> &str {
+    branch.rfind('.').map_or("", |i| &branch[..i])
+}
+
+/// Whether `inner` is a branch of a fan-out run in `outer`, at any depth.
+fn below(inner: &str, outer: &str) -> bool {
+    inner.len() > outer.len() && inner.starts_with(outer) && inner[outer.len()..].starts_with('.')
 }
 
 fn scaled(d: Duration, scale: f64) -> Duration {
@@ -986,8 +1164,27 @@ impl Journal for View<'_, '_> {
     }
 
     fn child_ended(&mut self, result: Result<&Value, &asl::Failure>) -> Result<(), Interrupt> {
-        self.0.borrow_mut().leave_child(result);
-        Ok(())
+        self.0.borrow_mut().leave_child(result)
+    }
+
+    fn child_parked(&mut self) {
+        self.0.borrow_mut().set_child_aside()
+    }
+
+    fn enter(&mut self, path: &str, at: DateTime<Utc>, reach: Reach) {
+        let mut s = self.0.borrow_mut();
+        s.lanes.enter(path, reach);
+        s.current = at;
+    }
+
+    fn resume(&mut self, path: &str, at: DateTime<Utc>) {
+        let mut s = self.0.borrow_mut();
+        s.lanes.resume(path);
+        s.current = at;
+    }
+
+    fn parked(&self) -> Parked {
+        self.0.borrow().parked
     }
 }
 
@@ -1020,5 +1217,118 @@ impl TaskHandler for View<'_, '_> {
             .borrow_mut()
             .map_effect(|local| local.write_results(call.export).map(|_| None))
             .map(|r| r.map(|_| ()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A history from `(branch, type)` pairs.
+    fn events(list: &[(&str, &str)]) -> Vec<StoredEvent> {
+        list.iter()
+            .enumerate()
+            .map(|(i, (branch, kind))| StoredEvent {
+                timestamp: DateTime::<Utc>::from_timestamp(i as i64, 0).unwrap_or_default(),
+                kind: kind.to_string(),
+                id: i as u64 + 1,
+                previous_event_id: i as u64,
+                branch: branch.to_string(),
+                details: Default::default(),
+            })
+            .collect()
+    }
+
+    fn kept(list: &[(&str, &str)]) -> Vec<u64> {
+        replayable(events(list)).iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn a_redrive_reruns_the_failed_branch_and_keeps_the_succeeded_one() {
+        let history = [
+            ("", "ExecutionStarted"),     // 1
+            ("", "ParallelStateEntered"), // 2
+            ("", "ParallelStateStarted"), // 3
+            (".0-0", "PassStateEntered"), // 4
+            (".0-1", "TaskStateEntered"), // 5
+            (".0-0", "PassStateExited"),  // 6
+            (".0-1", "TaskFailed"),       // 7
+            ("", "ParallelStateFailed"),  // 8
+            ("", "ExecutionFailed"),      // 9
+            ("", "ExecutionRedriven"),    // 10
+        ];
+        assert_eq!(kept(&history), vec![1, 2, 3, 4, 6]);
+    }
+
+    #[test]
+    fn a_branch_left_waiting_by_a_failed_fan_out_does_not_move_the_cut() {
+        let history = [
+            ("", "ExecutionStarted"),     // 1
+            ("", "ParallelStateEntered"), // 2
+            ("", "ParallelStateStarted"), // 3
+            (".0-0", "TaskStateEntered"), // 4: waits for a callback, then is left behind
+            (".0-1", "FailStateEntered"), // 5
+            ("", "ParallelStateFailed"),  // 6
+            ("", "ParallelStateExited"),  // 7: caught
+            ("", "PassStateEntered"),     // 8
+            ("", "PassStateExited"),      // 9
+            ("", "TaskStateEntered"),     // 10
+            ("", "TaskFailed"),           // 11
+            ("", "ExecutionFailed"),      // 12
+            ("", "ExecutionRedriven"),    // 13
+        ];
+        assert_eq!(kept(&history), (1..=9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn nested_branches_cut_at_the_innermost_failure_only() {
+        let history = [
+            ("", "ExecutionStarted"),              // 1
+            ("", "ParallelStateEntered"),          // 2
+            (".0-0", "MapStateEntered"),           // 3
+            (".0-0.0-0", "MapIterationStarted"),   // 4
+            (".0-0.0-0", "PassStateEntered"),      // 5
+            (".0-0.0-0", "PassStateExited"),       // 6
+            (".0-0.0-0", "MapIterationSucceeded"), // 7
+            (".0-0.0-1", "MapIterationStarted"),   // 8
+            (".0-0.0-1", "TaskStateEntered"),      // 9
+            (".0-1", "WaitStateEntered"),          // 10: a sibling still waiting at the failure
+            (".0-0.0-1", "MapIterationFailed"),    // 11
+            (".0-0", "MapStateFailed"),            // 12
+            ("", "ParallelStateFailed"),           // 13
+            ("", "ExecutionFailed"),               // 14
+            ("", "ExecutionRedriven"),             // 15
+        ];
+        // the failed iteration from its failed state, the waiting sibling from its Wait
+        assert_eq!(kept(&history), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn histories_without_branches_cut_as_before() {
+        let history = [
+            ("", "ExecutionStarted"),
+            ("", "PassStateEntered"),
+            ("", "PassStateExited"),
+            ("", "TaskStateEntered"),
+            ("", "TaskFailed"),
+            ("", "ExecutionFailed"),
+            ("", "ExecutionRedriven"),
+        ];
+        assert_eq!(kept(&history), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn parked_branches_wait_together() {
+        let (a, b) = (
+            DateTime::<Utc>::from_timestamp(10, 0).unwrap_or_default(),
+            DateTime::<Utc>::from_timestamp(20, 0).unwrap_or_default(),
+        );
+        assert!(matches!(Halt::Timer(b).and(Halt::Timer(a)), Halt::Timer(t) if t == a));
+        let token = Halt::Token { deadline: None };
+        assert!(matches!(token.and(Halt::Timer(b)), Halt::Token { deadline: Some(t) } if t == b));
+        let token = Halt::Token { deadline: Some(b) };
+        assert!(
+            matches!(token.and(Halt::Token { deadline: Some(a) }), Halt::Token { deadline: Some(t) } if t == a)
+        );
     }
 }

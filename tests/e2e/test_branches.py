@@ -1,0 +1,189 @@
+"""Parallel branches and Map iterations run concurrently under `shoal serve`, as on AWS: a branch
+that waits (for a callback, a timer) lets the others go on, MaxConcurrency bounds the iterations
+in flight, a failed branch ends its fan-out at once, and replays after answers, restarts and
+redrives reproduce every branch however the branches interleaved."""
+
+import json
+import time
+
+from conftest import Server, history, machine, wait_done
+
+
+def ask(path="/ask"):
+    """A callback task: posts its token (and what the branch knows) and waits for the answer."""
+    return {"Type": "Task", "Resource": "arn:aws:states:::http:invoke.waitForTaskToken",
+            "Parameters": {"ApiEndpoint.$": f"States.Format('{{}}{path}', $.base)", "Method": "POST",
+                           "RequestBody": {"token.$": "$$.Task.Token", "who.$": "$.who", "id.$": "$.id"}},
+            "ResultPath": "$.answer", "End": True}
+
+
+def branch(who):
+    # the id is random: a replay that drew it differently would return another one
+    return {"StartAt": "Id", "States": {
+        "Id": {"Type": "Pass", "Parameters": {"base.$": "$.base", "who": who, "id.$": "States.UUID()"}, "Next": "Ask"},
+        "Ask": ask()}}
+
+
+def asks(http_target, n, timeout=10, path="/ask"):
+    """Waits until `n` callback requests to `path` arrived; returns their bodies."""
+    end = time.time() + timeout
+    while True:
+        with http_target.lock:
+            got = [json.loads(b) for _, p, b in http_target.requests if p == path]
+        if len(got) >= n or time.time() > end:
+            assert len(got) >= n, f"{len(got)} of {n} callback requests arrived: {got}"
+            return got
+        time.sleep(0.02)
+
+
+def test_parallel_branches_wait_for_their_callbacks_together(sfn, http_target):
+    arn = machine(sfn, "par", {"StartAt": "All", "States": {"All": {
+        "Type": "Parallel", "End": True, "Branches": [branch("a"), branch("b"), branch("c")]}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
+    # one after another, only the first branch would have asked
+    got = asks(http_target, 3)
+    assert sorted(g["who"] for g in got) == ["a", "b", "c"]
+    for g in reversed(got):
+        sfn.send_task_success(taskToken=g["token"], output=json.dumps({"n": g["who"]}))
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    ids = {g["who"]: g["id"] for g in got}
+    assert [(o["who"], o["answer"], o["id"]) for o in out] == [(w, {"n": w}, ids[w]) for w in "abc"]
+    ev = history(sfn, e)
+    assert [x["id"] for x in ev] == list(range(1, len(ev) + 1))
+    types = [x["type"] for x in ev]
+    # every branch asked before any answer came
+    assert max(i for i, t in enumerate(types) if t == "TaskSubmitted") < types.index("TaskSucceeded")
+    assert types.count("TaskSucceeded") == 3 and types.count("TaskStateExited") == 3
+    assert types[-3:] == ["ParallelStateSucceeded", "ParallelStateExited", "ExecutionSucceeded"]
+
+
+def test_map_iterations_run_concurrently_up_to_max_concurrency(sfn, http_target):
+    arn = machine(sfn, "each", {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2, "End": True,
+        "ItemSelector": {"base.$": "$.base", "who.$": "States.Format('{}', $$.Map.Item.Value)"},
+        "ItemProcessor": {"StartAt": "Id", "States": {
+            "Id": {"Type": "Pass", "Parameters": {"base.$": "$.base", "who.$": "$.who", "id.$": "States.UUID()"}, "Next": "Ask"},
+            "Ask": ask()}}}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url, "items": [0, 1, 2, 3, 4]}))["executionArn"]
+    got = asks(http_target, 2)
+    time.sleep(0.5)
+    # two in flight, the third waits for a free slot
+    assert len(asks(http_target, 2)) == 2
+    # answers in any order free slots; the results keep the items' order
+    answered = set()
+    end = time.time() + 20
+    while len(answered) < 5:
+        assert time.time() < end, f"answered {answered}"
+        got = asks(http_target, len(answered) + 1)
+        open_ = [g for g in got if g["who"] not in answered]
+        assert len(open_) <= 2, open_
+        g = open_[-1]
+        sfn.send_task_success(taskToken=g["token"], output=json.dumps({"n": g["who"]}))
+        answered.add(g["who"])
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    assert [(o["who"], o["answer"]) for o in out] == [(str(i), {"n": str(i)}) for i in range(5)]
+    types = [x["type"] for x in history(sfn, e)]
+    assert types.count("MapIterationStarted") == 5 and types.count("MapIterationSucceeded") == 5
+
+
+def test_a_failed_branch_ends_the_parallel_while_another_waits(sfn, http_target):
+    arn = machine(sfn, "fail", {"StartAt": "All", "States": {
+        "All": {"Type": "Parallel", "Next": "Unreached", "Branches": [
+            branch("waits"),
+            {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 1, "Next": "Boom"},
+                                          "Boom": {"Type": "Fail", "Error": "Boom", "Cause": "on purpose"}}}],
+                "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.error", "Next": "Hold"}]},
+        "Unreached": {"Type": "Pass", "End": True},
+        "Hold": {"Type": "Pass", "Parameters": {"base.$": "$.base", "who": "hold", "id": "h"}, "Next": "Ask"},
+        "Ask": ask("/hold")}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
+    waiting = asks(http_target, 1)[0]
+    hold = asks(http_target, 1, path="/hold")[0]
+    before = history(sfn, e)
+    types = [x["type"] for x in before]
+    assert "ParallelStateFailed" in types and types.count("TaskSubmitted") == 2
+    # the waiting branch was left behind: its late answer changes nothing
+    try:
+        sfn.send_task_success(taskToken=waiting["token"], output='{"late": true}')
+    except sfn.exceptions.TaskTimedOut:
+        pass
+    time.sleep(0.5)
+    assert [x["type"] for x in history(sfn, e)] == types
+    sfn.send_task_success(taskToken=hold["token"], output='{"held": true}')
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    assert out["answer"] == {"held": True}
+    types = [x["type"] for x in history(sfn, e)]
+    entered = [x["stateEnteredEventDetails"]["name"] for x in history(sfn, e) if "stateEnteredEventDetails" in x]
+    assert types.count("TaskSucceeded") == 1 and "Unreached" not in entered and entered[-1] == "Ask"
+
+
+def test_waiting_branches_survive_kill_9(tmp_path, http_target):
+    server = Server(str(tmp_path)).start()
+    try:
+        sfn = server.client()
+        arn = machine(sfn, "par", {"StartAt": "All", "States": {"All": {
+            "Type": "Parallel", "End": True, "Branches": [
+                branch("a"),
+                {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 2, "Next": "Call"},
+                                              "Call": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                                                       "Parameters": {"ApiEndpoint.$": "States.Format('{}/call', $.base)", "Method": "GET"},
+                                                       "ResultSelector": {"s.$": "$.StatusCode"}, "End": True}}},
+                branch("c")]}}})
+        e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
+        got = asks(http_target, 2)
+        server.kill9()
+        server.start()
+        sfn = server.client()
+        for g in got:
+            sfn.send_task_success(taskToken=g["token"], output=json.dumps({"n": g["who"]}))
+        d = wait_done(sfn, e)
+        assert d["status"] == "SUCCEEDED", d
+        out = json.loads(d["output"])
+        ids = {g["who"]: g["id"] for g in got}
+        assert out[0]["id"] == ids["a"] and out[2]["id"] == ids["c"]
+        assert out[1] == {"s": 200}
+        with http_target.lock:
+            paths = [p for _, p, _ in http_target.requests]
+        # nothing ran twice: each branch asked once, the timer branch called once
+        assert sorted(paths) == ["/ask", "/ask", "/call"]
+        ev = history(sfn, e)
+        assert [x["id"] for x in ev] == list(range(1, len(ev) + 1))
+    finally:
+        server.stop()
+
+
+def test_redrive_reruns_only_the_failed_branch(sfn, http_target):
+    def call(path):
+        return {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {"ApiEndpoint.$": f"States.Format('{{}}{path}', $.base)", "Method": "GET"},
+                "ResultSelector": {"s.$": "$.StatusCode"}, "End": True}
+    http_target.fail["/b"] = 500
+    arn = machine(sfn, "rd", {"StartAt": "All", "States": {"All": {
+        "Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "A", "States": {"A": call("/a")}},
+            {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 1, "Next": "B"}, "B": call("/b")}},
+            branch("c")]}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
+    d = wait_done(sfn, e)
+    assert (d["status"], d["error"]) == ("FAILED", "States.Http.StatusCode.500")
+    # the callback branch was left waiting when /b failed; a redrive runs it again, and /b
+    del http_target.fail["/b"]
+    sfn.redrive_execution(executionArn=e)
+    got = asks(http_target, 2)
+    assert got[0]["token"] != got[1]["token"]
+    sfn.send_task_success(taskToken=got[1]["token"], output='{"n": "c"}')
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    assert out[0] == {"s": 200} and out[1] == {"s": 200} and out[2]["answer"] == {"n": "c"}
+    with http_target.lock:
+        paths = [p for _, p, _ in http_target.requests]
+    assert paths.count("/a") == 1 and paths.count("/b") == 2
+    ev = history(sfn, e)
+    assert [x["id"] for x in ev] == list(range(1, len(ev) + 1))
