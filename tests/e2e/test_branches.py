@@ -187,3 +187,22 @@ def test_redrive_reruns_only_the_failed_branch(sfn, http_target):
     assert paths.count("/a") == 1 and paths.count("/b") == 2
     ev = history(sfn, e)
     assert [x["id"] for x in ev] == list(range(1, len(ev) + 1))
+
+
+def test_activity_tasks_of_concurrent_branches_are_offered_together(sfn):
+    act = sfn.create_activity(name="worker")["activityArn"]
+    work = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": act, "End": True}}}
+    arn = machine(sfn, "acts", {"StartAt": "All", "States": {"All": {
+        "Type": "Parallel", "End": True, "Branches": [work, work]}}})
+    e = sfn.start_execution(stateMachineArn=arn, input='{"n": 1}')["executionArn"]
+    first = sfn.get_activity_task(activityArn=act, workerName="w1")
+    # one after another, the second task would exist only once the first is answered
+    second = sfn.get_activity_task(activityArn=act, workerName="w2")
+    assert first.get("taskToken") and second.get("taskToken") and first["taskToken"] != second["taskToken"]
+    sfn.send_task_success(taskToken=second["taskToken"], output='{"by": "w2"}')
+    sfn.send_task_success(taskToken=first["taskToken"], output='{"by": "w1"}')
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    assert sorted(o["by"] for o in json.loads(d["output"])) == ["w1", "w2"]
+    types = [x["type"] for x in history(sfn, e)]
+    assert types.count("ActivityStarted") == 2 and types.count("ActivitySucceeded") == 2

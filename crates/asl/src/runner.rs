@@ -1337,3 +1337,184 @@ fn child_record(
         stop,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::MachineType;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// What a durable executor does with branches, and nothing more: a task without an answer
+    /// waits, a branch under [`Reach::Stored`] parks at its first event (nothing is stored),
+    /// and one under [`Reach::Now`] parks at any timer.
+    struct Parking {
+        answers: HashMap<String, Value>,
+        asked: Vec<String>,
+        reach: HashMap<String, Reach>,
+        path: String,
+        parked: Parked,
+        now: DateTime<Utc>,
+    }
+
+    struct View<'a>(&'a RefCell<Parking>);
+
+    impl Parking {
+        fn reach(&self) -> Reach {
+            self.reach.get(&self.path).copied().unwrap_or(Reach::Free)
+        }
+        fn park(&mut self, how: Parked) -> Interrupt {
+            self.parked = how;
+            Interrupt
+        }
+    }
+
+    impl Journal for View<'_> {
+        fn recorded(&mut self, _: &HistoryEvent) -> Result<(), Interrupt> {
+            let mut s = self.0.borrow_mut();
+            match s.reach() {
+                Reach::Stored => Err(s.park(Parked::Waiting)),
+                _ => Ok(()),
+            }
+        }
+        fn enter(&mut self, path: &str, at: DateTime<Utc>, reach: Reach) {
+            let mut s = self.0.borrow_mut();
+            let reach = reach.min(s.reach());
+            s.reach.insert(path.to_string(), reach);
+            (s.path, s.now) = (path.to_string(), at);
+        }
+        fn resume(&mut self, path: &str, at: DateTime<Utc>) {
+            let mut s = self.0.borrow_mut();
+            (s.path, s.now) = (path.to_string(), at);
+        }
+        fn parked(&self) -> Parked {
+            self.0.borrow().parked
+        }
+    }
+
+    impl Clock for View<'_> {
+        fn now(&self) -> DateTime<Utc> {
+            self.0.borrow().now
+        }
+        fn sleep_until(&mut self, t: DateTime<Utc>) -> Result<(), Interrupt> {
+            let mut s = self.0.borrow_mut();
+            if s.reach() == Reach::Now {
+                return Err(s.park(Parked::Yielded));
+            }
+            s.now = s.now.max(t);
+            Ok(())
+        }
+    }
+
+    impl TaskHandler for View<'_> {
+        fn invoke(&mut self, call: &TaskCall) -> TaskOutcome {
+            let mut s = self.0.borrow_mut();
+            let key = format!("{}{}", call.state, call.parameters);
+            if let Some(v) = s.answers.get(&key) {
+                return TaskOutcome::Success(v.clone());
+            }
+            s.asked.push(key);
+            s.park(Parked::Waiting);
+            TaskOutcome::Suspend
+        }
+    }
+
+    /// Runs `definition` once; returns its status and the tasks that were asked and left waiting.
+    fn run(
+        definition: Value,
+        concurrent: bool,
+        answers: &[(&str, Value)],
+    ) -> (Status, Value, Vec<String>) {
+        let sm = StateMachine::parse(&definition.to_string()).expect("a valid test machine");
+        let now = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let state = RefCell::new(Parking {
+            answers: answers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            asked: Vec::new(),
+            reach: HashMap::new(),
+            path: String::new(),
+            parked: Parked::No,
+            now,
+        });
+        let info = ExecutionInfo {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            state_machine_name: "m".into(),
+            execution_name: "e".into(),
+            machine_type: MachineType::Standard,
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            start_time: now,
+            redrive_count: 0,
+            seed: 7,
+            parent: None,
+        };
+        let (mut clock, mut tasks, mut journal) = (View(&state), View(&state), View(&state));
+        let r = Runner::new(info, &mut clock, &mut tasks)
+            .with_journal(&mut journal)
+            .with_concurrent_branches(concurrent)
+            .run(&sm, json!({}));
+        let asked = state.into_inner().asked;
+        (r.status, r.output.unwrap_or(json!(r.error)), asked)
+    }
+
+    fn task(name: &str) -> Value {
+        json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+               "Parameters": {"n": name}, "End": true})
+    }
+
+    fn parallel(branches: Vec<Value>) -> Value {
+        json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": branches}}})
+    }
+
+    fn one(name: &str, state: Value) -> Value {
+        json!({"StartAt": name, "States": {name: state}})
+    }
+
+    #[test]
+    fn waiting_branches_let_the_others_start() {
+        let m = parallel(vec![one("A", task("a")), one("B", task("b"))]);
+        let (status, _, asked) = run(m.clone(), true, &[]);
+        assert_eq!(status, Status::Interrupted);
+        assert_eq!(asked, ["A{\"n\":\"a\"}", "B{\"n\":\"b\"}"]);
+        // one after another, the second branch starts only once the first is answered
+        let (_, _, asked) = run(m.clone(), false, &[]);
+        assert_eq!(asked, ["A{\"n\":\"a\"}"]);
+        let answers = [("A{\"n\":\"a\"}", json!(1)), ("B{\"n\":\"b\"}", json!(2))];
+        let (status, out, _) = run(m, true, &answers);
+        assert_eq!((status, out), (Status::Succeeded, json!([1, 2])));
+    }
+
+    #[test]
+    fn max_concurrency_bounds_the_iterations_waiting() {
+        // a Pass state gives the Map its items
+        let map = |limit: u64| {
+            json!({"StartAt": "Items", "States": {
+                "Items": {"Type": "Pass", "Result": {"items": [0, 1, 2, 3]}, "Next": "M"},
+                "M": {"Type": "Map", "End": true, "MaxConcurrency": limit, "ItemsPath": "$.items",
+                    "ItemProcessor": {"StartAt": "T", "States": {"T": {
+                        "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                        "Parameters": {"i.$": "$$.Map.Item.Index"}, "End": true}}}}}})
+        };
+        let (_, _, asked) = run(map(2), true, &[]);
+        assert_eq!(asked, ["T{\"i\":0}", "T{\"i\":1}"]);
+        let (_, _, asked) = run(map(0), true, &[]);
+        assert_eq!(asked.len(), 4);
+        // an answered iteration frees its slot for the next
+        let (_, _, asked) = run(map(2), true, &[("T{\"i\":0}", json!(0))]);
+        assert_eq!(asked, ["T{\"i\":1}", "T{\"i\":2}"]);
+    }
+
+    #[test]
+    fn every_branch_starts_before_any_goes_on_past_a_wait() {
+        let late_failure = json!({"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Seconds": 5, "Next": "F"},
+            "F": {"Type": "Fail", "Error": "Late"}}});
+        let m = parallel(vec![late_failure, one("A", task("a"))]);
+        let (status, out, asked) = run(m, true, &[]);
+        // the failure ended the fan-out, but only after the other branch had asked
+        assert_eq!((status, out), (Status::Failed, json!("Late")));
+        assert_eq!(asked, ["A{\"n\":\"a\"}"]);
+    }
+}
