@@ -137,6 +137,12 @@ def test_waiting_branches_survive_kill_9(tmp_path, http_target):
                 branch("c")]}}})
         e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
         got = asks(http_target, 2)
+        # killed after both submissions are stored (killed between a callback's post and its
+        # TaskSubmitted, a task fails with Shoal.TaskInterrupted, as docs/server.md says)
+        end = time.time() + 10
+        while sum(x["type"] == "TaskSubmitted" for x in history(sfn, e)) < 2:
+            assert time.time() < end, history(sfn, e)
+            time.sleep(0.02)
         server.kill9()
         server.start()
         sfn = server.client()
@@ -206,3 +212,27 @@ def test_activity_tasks_of_concurrent_branches_are_offered_together(sfn):
     assert sorted(o["by"] for o in json.loads(d["output"])) == ["w1", "w2"]
     types = [x["type"] for x in history(sfn, e)]
     assert types.count("ActivityStarted") == 2 and types.count("ActivitySucceeded") == 2
+
+
+def test_a_distributed_map_in_a_branch_starts_each_child_once(sfn, http_target):
+    child = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "Now",
+             "States": {"Now": {"Type": "Wait", "Seconds": 0, "Next": "Done"},
+                        "Done": {"Type": "Pass", "Result": "ok", "End": True}}}
+    arn = machine(sfn, "dist", {"StartAt": "All", "States": {"All": {
+        "Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "Each", "States": {"Each": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": child,
+                                                    "ItemSelector": {"i.$": "$$.Map.Item.Value"}, "End": True}}},
+            branch("b")]}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url, "items": [1, 2]}))["executionArn"]
+    g = asks(http_target, 1)[0]
+    sfn.send_task_success(taskToken=g["token"], output='{"n": "b"}')
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"])[0] == ["ok", "ok"]
+    runs = sfn.list_map_runs(executionArn=e)["mapRuns"]
+    assert len(runs) == 1
+    children = sfn.list_executions(mapRunArn=runs[0]["mapRunArn"])["executions"]
+    assert len(children) == 2, children
+    for c in children:
+        types = [x["type"] for x in history(sfn, c["executionArn"])]
+        assert types.count("ExecutionStarted") == 1 and types[-1] == "ExecutionSucceeded", types

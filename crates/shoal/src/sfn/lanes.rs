@@ -108,7 +108,11 @@ impl Lanes {
             id: e.id,
             previous_event_id: e.previous_event_id,
             branch: l.path.clone(),
-            details: e.details.clone().unwrap_or_default(),
+            // a replay reads the details of task events only (their outcomes)
+            details: match e.kind.starts_with("Task") || e.kind.starts_with("Activity") {
+                true => e.details.clone().unwrap_or_default(),
+                false => Default::default(),
+            },
         });
         l.events.push((self.recorded.len() - 1, position));
         l.next += 1;

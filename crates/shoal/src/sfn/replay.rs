@@ -58,7 +58,8 @@ impl Halt {
             (Halt::Token { deadline: a }, Halt::Token { deadline: b }) => Halt::Token {
                 deadline: earliest(a, b),
             },
-            // only Timer and Token park; anything else stops the segment
+            // only Timer and Token park; a halt that stopped the segment stays
+            (stop @ (Halt::Abort | Halt::Diverged(_) | Halt::Store(_)), _) => stop,
             (_, other) => other,
         }
     }
@@ -1173,6 +1174,11 @@ impl Journal for View<'_, '_> {
 
     fn enter(&mut self, path: &str, at: DateTime<Utc>, reach: Reach) {
         let mut s = self.0.borrow_mut();
+        if reach == Reach::Free && !s.records.is_empty() {
+            // the branch ran before in this segment: the child executions it started must be
+            // in the store when it meets them again (a failure halts the segment)
+            let _ = s.flush(Vec::new());
+        }
         s.lanes.enter(path, reach);
         s.current = at;
     }
