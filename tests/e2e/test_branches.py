@@ -236,3 +236,15 @@ def test_a_distributed_map_in_a_branch_starts_each_child_once(sfn, http_target):
     for c in children:
         types = [x["type"] for x in history(sfn, c["executionArn"])]
         assert types.count("ExecutionStarted") == 1 and types[-1] == "ExecutionSucceeded", types
+
+
+def test_a_failure_in_a_branch_quotes_the_stored_event_id(sfn, http_target):
+    bad = {"StartAt": "Bad", "States": {"Bad": {"Type": "Pass", "Parameters": {"x.$": "$.missing"}, "End": True}}}
+    arn = machine(sfn, "bad", {"StartAt": "All", "States": {"All": {
+        "Type": "Parallel", "End": True, "Branches": [branch("a"), bad]}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
+    d = wait_done(sfn, e)
+    assert (d["status"], d["error"]) == ("FAILED", "States.Runtime"), d
+    entered = [x["id"] for x in history(sfn, e)
+               if x.get("stateEnteredEventDetails", {}).get("name") == "Bad"]
+    assert f"(entered at the event id #{entered[0]})" in d["cause"], (entered, d["cause"])

@@ -61,6 +61,12 @@ pub struct Interrupt;
 pub trait Journal {
     fn recorded(&mut self, event: &HistoryEvent) -> Result<(), Interrupt>;
 
+    /// The id the last recorded event has in the execution's history, when the journal's ids
+    /// differ from the runner's (interleaved branches, redriven histories): causes quote it.
+    fn last_id(&self) -> Option<u64> {
+        None
+    }
+
     /// A distributed Map's run started, finished an item, or ended (for DescribeMapRun).
     fn map_run(&mut self, _run: &MapRunProgress) {}
 
@@ -318,6 +324,9 @@ pub struct Runner<'a> {
     reach: Reach,
     /// How the last fan-out that parked did (its branches', not only the last one's).
     fan_parked: Option<Parked>,
+    /// Events in `history` from runs of branches that ran again since (the history-size limit
+    /// counts each event once).
+    superseded: usize,
 }
 
 /// What is local to a branch, set aside while one of its own branches runs.
@@ -352,6 +361,7 @@ impl<'a> Runner<'a> {
             fanouts: 0,
             reach: Reach::Free,
             fan_parked: None,
+            superseded: 0,
         }
     }
 
@@ -507,7 +517,7 @@ impl<'a> Runner<'a> {
         key: Option<&str>,
         details: impl FnOnce() -> Value,
     ) -> Result<u64, Stop> {
-        if self.history.len() >= MAX_HISTORY_EVENTS {
+        if self.history.len() - self.superseded >= MAX_HISTORY_EVENTS {
             return Err(Stop::Failed(Failure::plain(
                 Some("States.Runtime".into()),
                 Some(format!(
@@ -534,9 +544,10 @@ impl<'a> Runner<'a> {
         } else {
             Value::Null
         };
-        let id = self.history.push(at, kind, prev, key, details);
+        let mut id = self.history.push(at, kind, prev, key, details);
         if let (Some(j), Some(e)) = (self.journal.as_deref_mut(), self.history.events.last()) {
             j.recorded(e)?;
+            id = j.last_id().unwrap_or(id);
         }
         Ok(id)
     }
@@ -609,9 +620,14 @@ impl<'a> Runner<'a> {
         let base = self.next_seed();
         let fork = self.clock.now();
         let mut slots: Vec<Slot> = (0..n).map(|_| Slot::Open).collect();
+        // the events each branch's last run added to the runner's history
+        let mut added = vec![0; n];
         let mut end = fork;
         let mut go = |r: &mut Self, i: usize, reach: Reach, slots: &mut Vec<Slot>| {
+            r.superseded += added[i];
+            let before = r.history.len() - r.superseded;
             let (out, at) = r.branch(fan, i, fork, base, reach, |s| run(s, i));
+            added[i] = (r.history.len() - r.superseded).saturating_sub(before);
             slots[i] = match out {
                 Ok(v) => {
                     end = end.max(at);

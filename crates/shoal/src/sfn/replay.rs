@@ -97,6 +97,8 @@ pub struct State<'a> {
     pub halt: Option<Halt>,
     /// Whether the last interrupt parked a branch rather than stopping the segment.
     parked: Parked,
+    /// The id in the history of the event recorded last.
+    last_id: u64,
     /// Index of the event that started the current task (TaskStarted / ActivityScheduled).
     pub task_start: usize,
     /// Progress events of the current task (TaskSubmitted, ActivityStarted).
@@ -151,6 +153,7 @@ impl<'a> State<'a> {
             current,
             halt: None,
             parked: Parked::No,
+            last_id: 0,
             task_start: 0,
             progress: Vec::new(),
             mock,
@@ -554,6 +557,7 @@ impl<'a> State<'a> {
                 );
                 return Err(self.stop(Halt::Diverged(why)));
             }
+            self.last_id = stored.id;
             self.lanes.advance();
         } else if self.lanes.reach() == Reach::Stored {
             return Err(self.park(None));
@@ -563,6 +567,7 @@ impl<'a> State<'a> {
             e.id = (self.persisted + self.pending.len()) as u64 + 1;
             e.previous_event_id = e.id - 1;
             e.branch = self.lanes.path().to_string();
+            self.last_id = e.id;
             self.lanes.recorded_live(&e);
             self.pending.push(e);
             if self.opening.is_some() && self.pending.len() >= OPENING_EVENTS {
@@ -1148,6 +1153,10 @@ pub struct View<'r, 'a>(pub &'r RefCell<State<'a>>);
 impl Journal for View<'_, '_> {
     fn recorded(&mut self, event: &HistoryEvent) -> Result<(), Interrupt> {
         self.0.borrow_mut().record(event)
+    }
+
+    fn last_id(&self) -> Option<u64> {
+        Some(self.0.borrow().last_id)
     }
 
     fn map_run(&mut self, run: &MapRunProgress) {
