@@ -248,3 +248,33 @@ def test_a_failure_in_a_branch_quotes_the_stored_event_id(sfn, http_target):
     entered = [x["id"] for x in history(sfn, e)
                if x.get("stateEnteredEventDetails", {}).get("name") == "Bad"]
     assert f"(entered at the event id #{entered[0]})" in d["cause"], (entered, d["cause"])
+
+
+def test_distributed_map_children_run_concurrently_up_to_max_concurrency(sfn, http_target):
+    arn = machine(sfn, "kids", {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2, "End": True,
+        "ItemSelector": {"base.$": "$.base", "who.$": "States.Format('{}', $$.Map.Item.Value)"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Id", "States": {
+                              "Id": {"Type": "Pass", "Parameters": {"base.$": "$.base", "who.$": "$.who", "id.$": "States.UUID()"}, "Next": "Ask"},
+                              "Ask": ask()}}}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url, "items": [0, 1, 2]}))["executionArn"]
+    got = asks(http_target, 2)
+    time.sleep(0.5)
+    assert len(asks(http_target, 2)) == 2
+    run = sfn.list_map_runs(executionArn=e)["mapRuns"][0]["mapRunArn"]
+    assert sfn.describe_map_run(mapRunArn=run)["maxConcurrency"] == 2
+    sfn.send_task_success(taskToken=got[1]["token"], output='{"n": 1}')
+    third = asks(http_target, 3)[2]
+    assert third["who"] == "2"
+    sfn.send_task_success(taskToken=third["token"], output='{"n": 2}')
+    sfn.send_task_success(taskToken=got[0]["token"], output='{"n": 0}')
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    assert [o["answer"] for o in json.loads(d["output"])] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    children = sfn.list_executions(mapRunArn=run)["executions"]
+    assert len(children) == 3 and all(c["status"] == "SUCCEEDED" for c in children)
+    for c in children:
+        ev = history(sfn, c["executionArn"])
+        assert [x["id"] for x in ev] == list(range(1, len(ev) + 1))
+        assert [x["type"] for x in ev].count("ExecutionStarted") == 1

@@ -267,6 +267,17 @@ impl ExecutionResult {
     }
 }
 
+/// How a distributed Map's child ended.
+#[derive(Clone)]
+struct Ended {
+    name: String,
+    /// Kept for a `ResultWriter`.
+    input: Option<Value>,
+    result: Result<Value, Failure>,
+    start: DateTime<Utc>,
+    stop: DateTime<Utc>,
+}
+
 /// Where a branch of a fan-out stands.
 enum Slot {
     /// Not finished, and free to act.
@@ -1112,10 +1123,8 @@ impl<'a> Runner<'a> {
             || json!({"length": it.items.len()}),
         )?;
         let limits = states::map::limits(m, &it.effective, scope)?;
-        let mut results = Vec::with_capacity(it.inputs.len());
         let batched = m.item_batcher.is_some();
-        let mut children = Vec::new();
-        if it.distributed {
+        let results = if it.distributed {
             let mut run = MapRunProgress {
                 arn: self.info.map_run_arn(m.label.as_deref()),
                 status: "RUNNING",
@@ -1131,102 +1140,133 @@ impl<'a> Runner<'a> {
                 move || json!({"mapRunArn": arn})
             })?;
             self.map_run(&run);
-            for (i, input) in it.inputs.into_iter().enumerate() {
+            let inputs = it.inputs;
+            let keep_inputs = m.result_writer.is_some();
+            // how each child ended, by index; set once the tolerated failures are exceeded
+            let mut ended: Vec<Option<Ended>> = vec![None; inputs.len()];
+            let mut exceeded = false;
+            let arn = run.arn.clone();
+            let out = self.fan_out(inputs.len(), limits.max_concurrency, |r, i| {
+                let input = inputs[i].clone();
                 let value = if batched {
                     input.clone()
                 } else {
                     it.items.get(i).cloned().unwrap_or(Value::Null)
                 };
                 // Child executions keep their own history, as on AWS; the journal sees it
-                // between child_started and child_ended.
-                let info = self.info.child(i);
-                if let Some(j) = self.journal.as_deref_mut() {
-                    j.child_started(&run.arn, i, &info, &input)?;
+                // between child_started and child_ended (or child_parked).
+                let info = r.info.child(i);
+                if let Some(j) = r.journal.as_deref_mut() {
+                    j.child_started(&arn, i, &info, &input)?;
                 }
-                let child_start = self.clock.now();
-                let child_name = info.execution_name.clone();
-                let child_input = m.result_writer.as_ref().map(|_| input.clone());
-                let (r, child_parked) = {
-                    let mut child = Runner::new(info, &mut *self.clock, &mut *self.tasks);
-                    child.deadline = self.deadline;
-                    child.details = self.details;
-                    child.token_prefix = self.token_prefix.as_ref().map(|p| format!("{p}-c{i}"));
-                    (child.concurrent, child.reach) = (self.concurrent, self.reach);
-                    if let Some(j) = self.journal.as_deref_mut() {
+                let start = r.clock.now();
+                let name = info.execution_name.clone();
+                let (res, child_parked) = {
+                    let mut child = Runner::new(info, &mut *r.clock, &mut *r.tasks);
+                    child.deadline = r.deadline;
+                    child.details = r.details;
+                    child.token_prefix = r.token_prefix.as_ref().map(|p| format!("{p}-c{i}"));
+                    (child.concurrent, child.reach) = (r.concurrent, r.reach);
+                    if let Some(j) = r.journal.as_deref_mut() {
                         child.journal = Some(j);
                     }
                     let mut inner = vars.clone();
-                    let r = child.run_machine(
+                    let res = child.run_machine(
                         &m.processor,
                         input.clone(),
                         &input,
                         &mut inner,
                         Some(&(i, value)),
                     );
-                    (r, child.fan_parked.take())
+                    (res, child.fan_parked.take())
                 };
-                let kind = match r {
+                let kind = match res {
                     Err(Stop::Interrupted) => {
-                        self.fan_parked = child_parked;
-                        self.parked()
+                        r.fan_parked = child_parked;
+                        r.parked()
                     }
                     _ => Parked::No,
                 };
-                let parked = kind != Parked::No;
-                if parked {
-                    // how the child parked is how this Map parks, for the fan-out around it
-                    self.fan_parked = Some(kind);
-                }
-                if let Some(j) = self.journal.as_deref_mut() {
-                    match &r {
+                if let Some(j) = r.journal.as_deref_mut() {
+                    match &res {
                         Ok(v) => j.child_ended(Ok(v))?,
                         Err(Stop::Failed(f)) => j.child_ended(Err(f))?,
-                        Err(Stop::Interrupted) if parked => j.child_parked(),
+                        Err(Stop::Interrupted) if kind != Parked::No => j.child_parked(),
                         Err(_) => {}
                     }
                 }
-                if let (Some(input), Ok(_) | Err(Stop::Failed(_))) = (child_input, &r) {
-                    children.push(child_record(
-                        &run.arn,
-                        child_name,
-                        input,
-                        match &r {
-                            Ok(v) => Ok(v.clone()),
-                            Err(Stop::Failed(f)) => Err(f.clone()),
-                            Err(_) => unreachable!("only finished children are recorded"),
-                        },
-                        child_start,
-                        self.clock.now(),
-                    ));
-                }
-                match r {
-                    Ok(v) => {
-                        results.push(v);
-                        run.succeeded += 1;
-                        self.map_run(&run);
-                    }
-                    Err(stop @ (Stop::TimedOut | Stop::Interrupted)) => return Err(stop),
-                    Err(Stop::Failed(f)) => {
-                        run.failed += 1;
-                        results.push(json!({"Error": f.error, "Cause": f.cause}));
-                        if limits.exceeded(run.failed, run.total) {
-                            // the results so far are exported even though the run failed
-                            self.export(state, m, raw, scope, &run.arn, &children)?;
-                            run.status = "FAILED";
-                            self.map_run(&run);
-                            let cause = "The specified tolerated failure threshold for the Map Run was exceeded.";
-                            self.push("MapRunFailed", Some("mapRunFailedEventDetails"), || {
-                                json!({"error": "States.ExceedToleratedFailureThreshold", "cause": cause})
-                            })?;
-                            return Err(Stop::Failed(Failure::plain(
-                                Some("States.ExceedToleratedFailureThreshold".into()),
-                                Some(cause.into()),
-                            )));
+                let result = match res {
+                    Ok(v) => Ok(v),
+                    Err(Stop::Failed(f)) => Err(f),
+                    Err(stop) => {
+                        if kind != Parked::No {
+                            // how the child parked is how it parks for the fan-out
+                            r.fan_parked = Some(kind);
                         }
-                        self.map_run(&run);
+                        return Err(stop);
                     }
+                };
+                let failed = result.is_err();
+                ended[i] = Some(Ended {
+                    name,
+                    input: keep_inputs.then_some(input),
+                    result,
+                    start,
+                    stop: r.clock.now(),
+                });
+                (run.succeeded, run.failed) = ended.iter().flatten().fold((0, 0), |(s, f), e| {
+                    (s + e.result.is_ok() as usize, f + e.result.is_err() as usize)
+                });
+                r.map_run(&run);
+                if failed && limits.exceeded(run.failed, run.total) {
+                    exceeded = true;
+                    return Err(Stop::Failed(Failure::plain(
+                        Some("States.ExceedToleratedFailureThreshold".into()),
+                        Some("The specified tolerated failure threshold for the Map Run was exceeded.".into()),
+                    )));
                 }
+                Ok(Value::Null)
+            });
+            let children: Vec<_> = ended
+                .iter()
+                .flatten()
+                .filter_map(|e| {
+                    let input = e.input.clone()?;
+                    Some(child_record(
+                        &run.arn,
+                        e.name.clone(),
+                        input,
+                        e.result.clone(),
+                        e.start,
+                        e.stop,
+                    ))
+                })
+                .collect();
+            match out {
+                Ok(_) => {}
+                Err(Stop::Failed(f)) if exceeded => {
+                    // the results so far are exported even though the run failed
+                    self.export(state, m, raw, scope, &run.arn, &children)?;
+                    run.status = "FAILED";
+                    self.map_run(&run);
+                    let (e, c) = (f.error.clone(), f.cause.clone());
+                    self.push(
+                        "MapRunFailed",
+                        Some("mapRunFailedEventDetails"),
+                        || json!({"error": e, "cause": c}),
+                    )?;
+                    return Err(Stop::Failed(f));
+                }
+                Err(stop) => return Err(stop),
             }
+            let results: Vec<Value> = ended
+                .into_iter()
+                .flatten()
+                .map(|e| match e.result {
+                    Ok(v) => v,
+                    Err(f) => json!({"Error": f.error, "Cause": f.cause}),
+                })
+                .collect();
             let exported = self.export(state, m, raw, scope, &run.arn, &children);
             let exported = match exported {
                 Err(Stop::Failed(f)) => {
@@ -1256,7 +1296,7 @@ impl<'a> Runner<'a> {
             // a concurrent branch may run twice in a segment (replay, then live)
             let concurrent = self.concurrent;
             let limit = limits.max_concurrency;
-            results = self.fan_out(inputs.len(), limit, |r, i| {
+            self.fan_out(inputs.len(), limit, |r, i| {
                 let input = match concurrent {
                     true => inputs[i].clone(),
                     false => std::mem::take(&mut inputs[i]),
@@ -1300,8 +1340,8 @@ impl<'a> Runner<'a> {
                     }
                     Err(stop) => Err(stop),
                 }
-            })?;
-        }
+            })?
+        };
         self.push("MapStateSucceeded", None, || Value::Null)?;
         Ok(Value::Array(results))
     }
