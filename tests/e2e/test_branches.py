@@ -278,3 +278,27 @@ def test_distributed_map_children_run_concurrently_up_to_max_concurrency(sfn, ht
         ev = history(sfn, c["executionArn"])
         assert [x["id"] for x in ev] == list(range(1, len(ev) + 1))
         assert [x["type"] for x in ev].count("ExecutionStarted") == 1
+
+
+def test_stopping_the_parent_aborts_its_waiting_children(sfn, http_target):
+    arn = machine(sfn, "stop", {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "End": True,
+        "ItemSelector": {"base.$": "$.base", "who.$": "States.Format('{}', $$.Map.Item.Value)", "id": "x"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Ask", "States": {"Ask": ask()}}}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url, "items": [0, 1, 2]}))["executionArn"]
+    got = asks(http_target, 3)
+    sfn.stop_execution(executionArn=e, error="Enough", cause="stopped by the test")
+    assert wait_done(sfn, e)["status"] == "ABORTED"
+    run = sfn.list_map_runs(executionArn=e)["mapRuns"][0]["mapRunArn"]
+    assert sfn.describe_map_run(mapRunArn=run)["status"] == "ABORTED"
+    children = sfn.list_executions(mapRunArn=run)["executions"]
+    assert sorted(c["status"] for c in children) == ["ABORTED"] * 3
+    for c in children:
+        ev = history(sfn, c["executionArn"])
+        assert ev[-1]["type"] == "ExecutionAborted" and [x["id"] for x in ev] == list(range(1, len(ev) + 1))
+    try:
+        sfn.send_task_success(taskToken=got[0]["token"], output="{}")
+        raise AssertionError("an aborted child's task took an answer")
+    except sfn.exceptions.TaskTimedOut:
+        pass

@@ -554,7 +554,7 @@ impl Sfn {
     ) -> Result<()> {
         let now = Utc::now().max(state.current);
         state.current = now;
-        state.unwind();
+        state.unwind(true);
         state.push_event(kind, key, details.clone());
         exec.status = status.into();
         exec.stop = Some(now);
@@ -571,7 +571,7 @@ impl Sfn {
 
     /// Persists the final events and status, then tells whoever waits (a parent, the bus).
     fn finish(self: &Arc<Self>, state: &mut State, exec: Execution) -> Result<()> {
-        state.unwind();
+        state.unwind(false);
         let mut writes = state.pending_writes();
         writes.push(put(&exec));
         let routing = self.status_routing(&exec);

@@ -12,7 +12,7 @@ use super::integrations::{self, Integration};
 use super::lanes::Lanes;
 use super::model::{Answer, Execution, MapEffect, MapRun, StoredEvent, TaskKind, Token};
 use super::Sfn;
-use crate::store::{put, Records, Write};
+use crate::store::{put, Records, Scan, Write};
 use asl::context::ExecutionInfo;
 use asl::history::HistoryEvent;
 use asl::mock::MockTasks;
@@ -420,9 +420,10 @@ impl<'a> State<'a> {
         ));
     }
 
-    /// Ends every child still running (the execution stopped, timed out or failed to resume):
-    /// each is aborted, with its map run.
-    pub fn unwind(&mut self) {
+    /// Ends every child still running (the execution ended while children waited, or stopped,
+    /// timed out or failed to resume): each is aborted, with its map run. `stopped` (an end the
+    /// run did not reach) also looks for map runs this segment did not meet.
+    pub fn unwind(&mut self, stopped: bool) {
         while let Some(f) = self.parents.pop() {
             if self.exec.status == "RUNNING" {
                 self.push_event(
@@ -437,11 +438,65 @@ impl<'a> State<'a> {
             let child = self.swap_frame(f);
             self.finish_frame(child);
         }
+        // runs and children not met in this segment: children waiting concurrently were set
+        // aside, and a segment that stops early enters none
+        if !stopped && self.map_runs.is_empty() {
+            return;
+        }
+        let stored: Vec<MapRun> = self
+            .sfn
+            .store
+            .list(Scan {
+                owner: Some(&self.exec.arn),
+                status: Some("RUNNING"),
+                ..Default::default()
+            })
+            .unwrap_or_default();
+        for r in stored {
+            if !self.map_runs.iter().any(|m| m.arn == r.arn) {
+                self.map_runs.push(r);
+            }
+        }
+        let now = self.current;
+        let mut aborted = Vec::new();
         for r in &mut self.map_runs {
             if r.status == "RUNNING" {
                 r.status = "ABORTED".into();
-                r.stop = Some(self.current);
+                r.stop = Some(now);
                 self.map_runs_changed = true;
+                aborted.push(r.arn.clone());
+            }
+        }
+        for run in aborted {
+            let running: Vec<Execution> = self
+                .sfn
+                .store
+                .list(Scan {
+                    owner: Some(&run),
+                    status: Some("RUNNING"),
+                    ..Default::default()
+                })
+                .unwrap_or_default();
+            for mut child in running {
+                let mut persisted = self.sfn.stored_history(&child.arn).map_or(0, |h| h.len());
+                let id = persisted as u64 + 1;
+                let mut aborted = vec![HistoryEvent {
+                    timestamp: now,
+                    kind: "ExecutionAborted",
+                    id,
+                    previous_event_id: id - 1,
+                    details: Some(
+                        [("executionAbortedEventDetails".to_string(), json!({}))]
+                            .into_iter()
+                            .collect(),
+                    ),
+                    branch: String::new(),
+                }];
+                self.records
+                    .extend(history_write(&child.arn, &mut aborted, &mut persisted));
+                child.status = "ABORTED".into();
+                child.stop = Some(now);
+                self.records.push(put(&child));
             }
         }
     }
