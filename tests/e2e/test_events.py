@@ -138,6 +138,9 @@ def test_put_events_routes_to_state_machines(make_server):
     assert codes == [None, None, "NotAuthorizedForSourceException", "MalformedDetail", "InvalidArgument", "ResourceNotFoundException"]
     assert "Source is a required argument" in out["Entries"][4]["ErrorMessage"]
     event_id = out["Entries"][0]["EventId"]
+    # a state machine target has started by the time PutEvents answers
+    assert len(sfn.list_executions(stateMachineArn=target)["executions"]) == 1
+    assert len(sfn.list_executions(stateMachineArn=other)["executions"]) == 1
     [d] = executions(sfn, target, 1)
     assert json.loads(d["input"]) == {"order": "o-1", "total": 150, "rule": "big"}
     [whole] = executions(sfn, other, 1)

@@ -180,14 +180,8 @@ impl Events {
 
     async fn deliver(self: &Arc<Self>, d: &Delivery) -> Outcome {
         let arn = d.target.get("Arn").and_then(Value::as_str).unwrap_or("");
-        let p: Vec<&str> = arn.splitn(6, ':').collect();
-        let (service, resource) = match p.as_slice() {
-            [_, _, s, _, _, r] => (*s, *r),
-            _ => return Outcome::Fail(format!("'{arn}' is not a target ARN")),
-        };
-        let scope = Scope {
-            region: p[3].to_string(),
-            account: p[4].to_string(),
+        let Some((service, resource, scope)) = target_parts(arn) else {
+            return Outcome::Fail(format!("'{arn}' is not a target ARN"));
         };
         match service {
             "states" if resource.starts_with("stateMachine:") => {
@@ -204,6 +198,30 @@ impl Events {
                 "shoal does not deliver to {service} targets yet ({arn})"
             )),
         }
+    }
+
+    /// Starts the executions of the state machine targets among `deliveries` (being committed)
+    /// at once, so that PutEvents answers after them and a client that lists executions next
+    /// finds them. The deliveries are stored all the same: the worker's attempt finds each
+    /// execution by its name and completes the delivery, or retries a start that failed here.
+    pub(super) async fn start_promptly(&self, deliveries: &[Delivery]) {
+        let starts = deliveries.iter().filter_map(|d| {
+            let arn = d.target.get("Arn")?.as_str()?;
+            let (_, _, scope) = target_parts(arn)?;
+            starts_execution(d).then(|| {
+                let req = StartRequest {
+                    state_machine_arn: arn,
+                    name: Some(d.id.clone()),
+                    input: Some(d.input.clone()),
+                    trace_header: None,
+                };
+                async move {
+                    // an Express machine answers StateMachineTypeNotSupported: the worker runs it
+                    let _ = self.sfn.start_execution(&scope, req).await;
+                }
+            })
+        });
+        futures_util::future::join_all(starts).await;
     }
 
     /// A state machine target: StartExecution with the delivery's id as the execution name,
@@ -348,4 +366,27 @@ impl Events {
         });
         Outcome::Delivered
     }
+}
+
+/// A target ARN's service, resource and scope (`arn:aws:<service>:<region>:<account>:<resource>`).
+fn target_parts(arn: &str) -> Option<(&str, &str, Scope)> {
+    match arn.splitn(6, ':').collect::<Vec<_>>().as_slice() {
+        [_, _, service, region, account, resource] => Some((
+            service,
+            resource,
+            Scope {
+                region: region.to_string(),
+                account: account.to_string(),
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a delivery's target is a state machine.
+pub(super) fn starts_execution(d: &Delivery) -> bool {
+    let arn = d.target.get("Arn").and_then(Value::as_str).unwrap_or("");
+    target_parts(arn).is_some_and(|(service, resource, _)| {
+        service == "states" && resource.starts_with("stateMachine:")
+    })
 }

@@ -129,7 +129,15 @@ impl Events {
                 Err(err) => results.push(Err(err)),
             }
         }
-        self.commit_routing(routing).await?;
+        let prompt: Vec<_> = (routing.deliveries.iter())
+            .filter(|d| super::delivery::starts_execution(d))
+            .cloned()
+            .collect();
+        // together, so that one group commit can store the deliveries and the executions
+        let (stored, _) =
+            futures_util::future::join(self.commit_routing(routing), self.start_promptly(&prompt))
+                .await;
+        stored?;
         for r in routed {
             let _ = self.tail.send(r);
         }
