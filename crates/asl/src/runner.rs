@@ -1207,15 +1207,17 @@ impl<'a> Runner<'a> {
                     }
                 };
                 let failed = result.is_err();
+                // a child ends once: the slot of an ended child is not run again
+                match failed {
+                    true => run.failed += 1,
+                    false => run.succeeded += 1,
+                }
                 ended[i] = Some(Ended {
                     name,
                     input: keep_inputs.then_some(input),
                     result,
                     start,
                     stop: r.clock.now(),
-                });
-                (run.succeeded, run.failed) = ended.iter().flatten().fold((0, 0), |(s, f), e| {
-                    (s + e.result.is_ok() as usize, f + e.result.is_err() as usize)
                 });
                 r.map_run(&run);
                 if failed && limits.exceeded(run.failed, run.total) {
@@ -1247,15 +1249,7 @@ impl<'a> Runner<'a> {
                 Err(Stop::Failed(f)) if exceeded => {
                     // the results so far are exported even though the run failed
                     self.export(state, m, raw, scope, &run.arn, &children)?;
-                    run.status = "FAILED";
-                    self.map_run(&run);
-                    let (e, c) = (f.error.clone(), f.cause.clone());
-                    self.push(
-                        "MapRunFailed",
-                        Some("mapRunFailedEventDetails"),
-                        || json!({"error": e, "cause": c}),
-                    )?;
-                    return Err(Stop::Failed(f));
+                    return Err(self.fail_map_run(&mut run, f));
                 }
                 Err(stop) => return Err(stop),
             }
@@ -1269,17 +1263,7 @@ impl<'a> Runner<'a> {
                 .collect();
             let exported = self.export(state, m, raw, scope, &run.arn, &children);
             let exported = match exported {
-                Err(Stop::Failed(f)) => {
-                    run.status = "FAILED";
-                    self.map_run(&run);
-                    let (e, c) = (f.error.clone(), f.cause.clone());
-                    self.push(
-                        "MapRunFailed",
-                        Some("mapRunFailedEventDetails"),
-                        || json!({"error": e, "cause": c}),
-                    )?;
-                    return Err(Stop::Failed(f));
-                }
+                Err(Stop::Failed(f)) => return Err(self.fail_map_run(&mut run, f)),
                 other => other?,
             };
             run.status = "SUCCEEDED";
@@ -1344,6 +1328,22 @@ impl<'a> Runner<'a> {
         };
         self.push("MapStateSucceeded", None, || Value::Null)?;
         Ok(Value::Array(results))
+    }
+
+    /// Ends a map run as failed with `f`: its record, then `MapRunFailed` in the history.
+    /// Returns how the Map stops.
+    fn fail_map_run(&mut self, run: &mut MapRunProgress, f: Failure) -> Stop {
+        run.status = "FAILED";
+        self.map_run(run);
+        let (e, c) = (f.error.clone(), f.cause.clone());
+        match self.push(
+            "MapRunFailed",
+            Some("mapRunFailedEventDetails"),
+            || json!({"error": e, "cause": c}),
+        ) {
+            Ok(_) => Stop::Failed(f),
+            Err(stop) => stop,
+        }
     }
 
     /// Writes a `ResultWriter` export of the map run's children; its location is the Map's
