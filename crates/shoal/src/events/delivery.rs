@@ -206,19 +206,16 @@ impl Events {
     /// execution by its name and completes the delivery, or retries a start that failed here.
     pub(super) async fn start_promptly(&self, deliveries: &[Delivery]) {
         let starts = deliveries.iter().filter_map(|d| {
-            let arn = d.target.get("Arn")?.as_str()?;
-            let (_, _, scope) = target_parts(arn)?;
-            starts_execution(d).then(|| {
-                let req = StartRequest {
-                    state_machine_arn: arn,
-                    name: Some(d.id.clone()),
-                    input: Some(d.input.clone()),
-                    trace_header: None,
-                };
-                async move {
-                    // an Express machine answers StateMachineTypeNotSupported: the worker runs it
-                    let _ = self.sfn.start_execution(&scope, req).await;
-                }
+            let (arn, scope) = state_machine_target(d)?;
+            let req = StartRequest {
+                state_machine_arn: arn,
+                name: Some(d.id.clone()),
+                input: Some(d.input.clone()),
+                trace_header: None,
+            };
+            Some(async move {
+                // an Express machine answers StateMachineTypeNotSupported: the worker runs it
+                let _ = self.sfn.start_execution(&scope, req).await;
             })
         });
         futures_util::future::join_all(starts).await;
@@ -383,10 +380,9 @@ fn target_parts(arn: &str) -> Option<(&str, &str, Scope)> {
     }
 }
 
-/// Whether a delivery's target is a state machine.
-pub(super) fn starts_execution(d: &Delivery) -> bool {
-    let arn = d.target.get("Arn").and_then(Value::as_str).unwrap_or("");
-    target_parts(arn).is_some_and(|(service, resource, _)| {
-        service == "states" && resource.starts_with("stateMachine:")
-    })
+/// A delivery's target when it is a state machine: its ARN and scope.
+pub(super) fn state_machine_target(d: &Delivery) -> Option<(&str, Scope)> {
+    let arn = d.target.get("Arn")?.as_str()?;
+    let (service, resource, scope) = target_parts(arn)?;
+    (service == "states" && resource.starts_with("stateMachine:")).then_some((arn, scope))
 }

@@ -130,7 +130,7 @@ impl Events {
             }
         }
         let prompt: Vec<_> = (routing.deliveries.iter())
-            .filter(|d| super::delivery::starts_execution(d))
+            .filter(|d| super::delivery::state_machine_target(d).is_some())
             .cloned()
             .collect();
         // together, so that one group commit can store the deliveries and the executions
