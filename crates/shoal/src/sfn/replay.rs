@@ -179,7 +179,7 @@ impl<'a> State<'a> {
             None => Default::default(),
         };
         writes.extend(started.writes());
-        let r = self.sfn.store.commit(writes).wait();
+        let r = self.sfn.store.commit_wait(writes);
         if let Some(o) = self.opening.take() {
             if r.is_ok() {
                 self.sfn.opened(self.root(), &o.hash, o.machine);

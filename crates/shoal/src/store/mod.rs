@@ -7,6 +7,7 @@
 //! each caller once its writes are durable.
 
 pub mod cache;
+mod committer;
 pub mod sqlite;
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -90,6 +91,10 @@ impl Ack {
 pub trait Store: Send + Sync {
     /// Queues writes for the next group commit.
     fn commit(&self, writes: Vec<Write>) -> Ack;
+    /// Commits and waits, from a thread that may block (it may apply the commit itself).
+    fn commit_wait(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.commit(writes).wait()
+    }
     fn get(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
     fn scan(&self, scan: &Scan) -> Result<Vec<String>, StoreError>;
     /// The history chunks of an execution in order (each a JSON array of events).

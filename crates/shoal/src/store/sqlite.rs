@@ -1,8 +1,10 @@
-//! The embedded default: one SQLite database in WAL mode. One writer thread applies the writes
-//! of many callers in a single transaction; readers use their own connections, which WAL lets
-//! run beside the writer.
+//! The embedded default: one SQLite database in WAL mode. Writes are group-committed over one
+//! connection (see [`Committer`]); readers use their own connections, which WAL lets run beside
+//! the writer. A checkpointer thread copies the log into the database file beside
+//! the writer too, so that no commit waits for a checkpoint's writes and fsyncs.
 
 use super::cache::Cache;
+use super::committer::{note_wal_frames, Committer};
 use super::{Ack, Scan, Store, StoreError, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -10,15 +12,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::sync::Mutex;
 
-type Batch = (Vec<Write>, tokio::sync::oneshot::Sender<Result<(), String>>);
-
-/// Most batches one transaction takes (keeps one commit's latency bounded).
-const MAX_GROUP: usize = 512;
-
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Batch>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    committer: Arc<Committer>,
+    /// The writer's thread, then the checkpointer's.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     cache: Arc<Cache>,
 }
@@ -50,23 +48,39 @@ impl SqliteStore {
         let path = dir.join("shoal.db");
         let conn = Connection::open(&path).map_err(backend)?;
         // WAL with synchronous=NORMAL survives a killed process (the WAL is in the OS cache);
-        // only a power loss can drop the last commits.
+        // only a power loss can drop the last commits. The writer never checkpoints itself
+        // (wal_autocheckpoint=0): its WAL hook tells the checkpointer thread when to.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
+             PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
         )
         .map_err(backend)?;
+        conn.wal_hook(Some(note_wal_frames));
         conn.execute_batch(SCHEMA).map_err(backend)?;
-        let (tx, rx) = mpsc::channel::<Batch>();
+        let checkpoints = Connection::open(&path).map_err(backend)?;
+        checkpoints
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| StoreError::Backend(e.to_string()))
+        };
+        // one nudge waiting is enough: the checkpoint copies whatever the log holds by then
+        let (nudge, nudged) = mpsc::sync_channel::<()>(1);
+        let checkpointer = spawn(
+            "shoal-store-checkpointer",
+            Box::new(move || checkpoint_loop(checkpoints, nudged)),
+        )?;
         let cache = Arc::new(Cache::default());
-        let writer_cache = cache.clone();
-        let thread = std::thread::Builder::new()
-            .name("shoal-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &writer_cache))
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let committer = Arc::new(Committer::new(conn, cache.clone(), nudge));
+        let writes = committer.clone();
+        let writer = spawn("shoal-store-writer", Box::new(move || writes.run()))?;
         Ok(SqliteStore {
             path,
-            writer: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
+            committer,
+            threads: Mutex::new(vec![writer, checkpointer]),
             readers: Mutex::new(Vec::new()),
             cache,
         })
@@ -76,12 +90,15 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Stops the writer after it has committed everything queued.
+    /// Stops the writer after it has committed everything queued, then the checkpointer.
     pub fn close(&self) {
-        if let Ok(mut w) = self.writer.lock() {
-            w.take();
-        }
-        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+        self.committer.close();
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -120,59 +137,15 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Batch>, cache: &Cache) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(b) => group.push(b),
-                Err(_) => break,
-            }
-        }
-        cache.begin(group.iter().flat_map(|(w, _)| w.iter()));
-        let result = apply(&mut conn, &group).map_err(|e| e.to_string());
-        let writes = group.iter().flat_map(|(w, _)| w.iter());
-        match result {
-            Ok(()) => cache.applied(writes),
-            Err(_) => cache.failed(writes),
-        }
-        for (_, ack) in group {
-            let _ = ack.send(result.clone());
+/// Copies the log into the database whenever the writer says it has grown. PASSIVE: it never
+/// blocks the writer or readers, and copies what no reader still needs from the log; the
+/// writer starts the log over once all of it is copied.
+fn checkpoint_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
+    while nudged.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            eprintln!("shoal: checkpoint of the store's log failed (tried again later): {e}");
         }
     }
-}
-
-fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> {
-    let tx = conn.transaction()?;
-    {
-        let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO records (kind, key, owner, status, sort, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let mut del = tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND key = ?2")?;
-        let mut hist = tx.prepare_cached(
-            "INSERT OR REPLACE INTO history (execution, first_id, events) VALUES (?1, ?2, ?3)",
-        )?;
-        for (writes, _) in group {
-            for w in writes {
-                match w {
-                    Write::Put(r) => {
-                        put.execute(params![r.kind, r.key, r.owner, r.status, r.sort, r.body])?;
-                    }
-                    Write::Delete { kind, key } => {
-                        del.execute(params![kind, key])?;
-                    }
-                    Write::History {
-                        execution,
-                        first_id,
-                        events,
-                    } => {
-                        hist.execute(params![execution, *first_id as i64, events])?;
-                    }
-                }
-            }
-        }
-    }
-    tx.commit()
 }
 
 fn where_clause(scan: &Scan) -> (String, Vec<String>) {
@@ -191,23 +164,11 @@ fn where_clause(scan: &Scan) -> (String, Vec<String>) {
 
 impl Store for SqliteStore {
     fn commit(&self, writes: Vec<Write>) -> Ack {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if writes.is_empty() {
-            let _ = tx.send(Ok(()));
-            return Ack(rx);
-        }
-        let sender = self.writer.lock().ok().and_then(|w| w.clone());
-        match sender {
-            Some(s) => {
-                if let Err(mpsc::SendError((_, tx))) = s.send((writes, tx)) {
-                    let _ = tx.send(Err("the store is shut down".into()));
-                }
-            }
-            None => {
-                let _ = tx.send(Err("the store is shut down".into()));
-            }
-        }
-        Ack(rx)
+        self.committer.queue(writes)
+    }
+
+    fn commit_wait(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.committer.commit_now(writes)
     }
 
     fn get(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
@@ -328,6 +289,33 @@ mod tests {
             page.iter().map(|t| t.n).collect::<Vec<_>>(),
             vec![47, 46, 45]
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_checkpointer_copies_the_log_into_the_database() {
+        let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
+        let s = SqliteStore::open(&dir).unwrap();
+        let big = "x".repeat(4000);
+        // one commit each: every commit appends at least one page to the log
+        for n in 0..(super::super::committer::CHECKPOINT_FRAMES as i64 + 500) {
+            s.commit(vec![put(&Thing {
+                name: format!("{n}-{big}"),
+                n,
+            })])
+            .wait()
+            .unwrap();
+        }
+        // the writer never checkpoints: only the checkpointer can have grown the database file
+        let db = || std::fs::metadata(dir.join("shoal.db")).map_or(0, |m| m.len());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while db() < 4_000_000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(db() >= 4_000_000, "database file is {} bytes", db());
+        let t: Option<Thing> = s.load(&format!("7-{big}")).unwrap();
+        assert_eq!(t.map(|t| t.n), Some(7));
+        drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

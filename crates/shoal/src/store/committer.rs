@@ -1,0 +1,193 @@
+//! Group commit over the one SQLite write connection. Callers queue their writes; whoever holds
+//! the connection applies everything queued, in order, in one transaction. A caller that may
+//! block (an executor thread) commits itself when no commit is under way, so that its commit
+//! needs no hand-off to another thread and back; otherwise, and for async callers, the writer
+//! thread does.
+
+use super::cache::Cache;
+use super::{Ack, StoreError, Write};
+use rusqlite::{params, Connection};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+
+type Batch = (Vec<Write>, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// Most batches one transaction takes (keeps one commit's latency bounded).
+const MAX_GROUP: usize = 512;
+
+/// Frames in the log after which the checkpointer is asked to copy it into the database
+/// (SQLite's own automatic checkpoint threshold).
+pub(super) const CHECKPOINT_FRAMES: i32 = 1000;
+
+thread_local! {
+    /// The frames in the log after this thread's last commit (set by the WAL hook).
+    static WAL_FRAMES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// The write connection's WAL hook: notes the log's length for the thread that committed.
+pub(super) fn note_wal_frames(
+    _: &rusqlite::hooks::Wal,
+    frames: std::ffi::c_int,
+) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(frames));
+    Ok(())
+}
+
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<Batch>,
+    closed: bool,
+}
+
+pub(super) struct Committer {
+    queue: Mutex<Queue>,
+    /// Wakes the writer thread when batches are queued or the store closes.
+    wake: Condvar,
+    conn: Mutex<Connection>,
+    cache: Arc<Cache>,
+    /// Asks the checkpointer to copy the log; dropped when the writer ends, which ends it.
+    checkpoint: Mutex<Option<SyncSender<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // a panic while holding a lock leaves nothing half-done here: go on with the value
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Committer {
+    pub fn new(conn: Connection, cache: Arc<Cache>, checkpoint: SyncSender<()>) -> Committer {
+        Committer {
+            queue: Mutex::default(),
+            wake: Condvar::new(),
+            conn: Mutex::new(conn),
+            cache,
+            checkpoint: Mutex::new(Some(checkpoint)),
+        }
+    }
+
+    /// Queues writes without committing them.
+    fn enqueue(&self, writes: Vec<Write>) -> Ack {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if writes.is_empty() {
+            let _ = tx.send(Ok(()));
+            return Ack(rx);
+        }
+        let mut q = lock(&self.queue);
+        if q.closed {
+            let _ = tx.send(Err("the store is shut down".into()));
+        } else {
+            q.batches.push_back((writes, tx));
+        }
+        Ack(rx)
+    }
+
+    /// Queues writes for the writer thread.
+    pub fn queue(&self, writes: Vec<Write>) -> Ack {
+        let ack = self.enqueue(writes);
+        self.wake.notify_one();
+        ack
+    }
+
+    /// Commits from a thread that may block, and waits until the writes are durable.
+    pub fn commit_now(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let ack = self.enqueue(writes);
+        match self.conn.try_lock() {
+            Ok(mut conn) => self.apply_queued(&mut conn),
+            Err(TryLockError::Poisoned(p)) => self.apply_queued(&mut p.into_inner()),
+            // a commit is under way: the writer thread takes these writes after it
+            Err(TryLockError::WouldBlock) => self.wake.notify_one(),
+        }
+        ack.wait()
+    }
+
+    /// The writer thread: applies what is queued until the store closes and the queue is empty.
+    pub fn run(&self) {
+        loop {
+            {
+                let mut q = lock(&self.queue);
+                while q.batches.is_empty() && !q.closed {
+                    q = self.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+                if q.batches.is_empty() {
+                    break;
+                }
+            }
+            self.apply_queued(&mut lock(&self.conn));
+        }
+        lock(&self.checkpoint).take();
+    }
+
+    /// No more writes are taken; the writer thread ends once it has committed those queued.
+    pub fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.wake.notify_all();
+    }
+
+    /// Applies the batches queued now (up to [`MAX_GROUP`]) in one transaction and answers
+    /// their callers. The caller holds the connection, so groups commit in queue order.
+    fn apply_queued(&self, conn: &mut Connection) {
+        let (group, more) = {
+            let mut q = lock(&self.queue);
+            let n = q.batches.len().min(MAX_GROUP);
+            let group: Vec<Batch> = q.batches.drain(..n).collect();
+            (group, !q.batches.is_empty())
+        };
+        if more {
+            self.wake.notify_one();
+        }
+        if group.is_empty() {
+            return;
+        }
+        self.cache.begin(group.iter().flat_map(|(w, _)| w.iter()));
+        let result = apply(conn, &group).map_err(|e| e.to_string());
+        let writes = group.iter().flat_map(|(w, _)| w.iter());
+        match result {
+            Ok(()) => self.cache.applied(writes),
+            Err(_) => self.cache.failed(writes),
+        }
+        for (_, ack) in group {
+            let _ = ack.send(result.clone());
+        }
+        if WAL_FRAMES.with(Cell::get) >= CHECKPOINT_FRAMES {
+            if let Some(c) = lock(&self.checkpoint).as_ref() {
+                // full: a checkpoint is under way or queued already
+                let _ = c.try_send(());
+            }
+        }
+    }
+}
+
+fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    {
+        let mut put = tx.prepare_cached(
+            "INSERT OR REPLACE INTO records (kind, key, owner, status, sort, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut del = tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND key = ?2")?;
+        let mut hist = tx.prepare_cached(
+            "INSERT OR REPLACE INTO history (execution, first_id, events) VALUES (?1, ?2, ?3)",
+        )?;
+        for (writes, _) in group {
+            for w in writes {
+                match w {
+                    Write::Put(r) => {
+                        put.execute(params![r.kind, r.key, r.owner, r.status, r.sort, r.body])?;
+                    }
+                    Write::Delete { kind, key } => {
+                        del.execute(params![kind, key])?;
+                    }
+                    Write::History {
+                        execution,
+                        first_id,
+                        events,
+                    } => {
+                        hist.execute(params![execution, *first_id as i64, events])?;
+                    }
+                }
+            }
+        }
+    }
+    tx.commit()
+}
