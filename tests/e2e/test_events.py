@@ -148,6 +148,17 @@ def test_put_events_routes_to_state_machines(make_server):
     assert event["id"] == event_id and event["source"] == "shop" and event["detail-type"] == "order"
     assert list(event) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]
     assert event["account"] == "123456789012" and event["region"] == "us-east-1"
+    # AWS/Events counts the rule once for the event and each target the start delivered
+    cw = s.client(service="cloudwatch")
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def total(metric):
+        r = cw.get_metric_statistics(Namespace="AWS/Events", MetricName=metric, Dimensions=[{"Name": "RuleName", "Value": "big"}],
+                                     StartTime=now - datetime.timedelta(minutes=5), EndTime=now + datetime.timedelta(minutes=5),
+                                     Period=600, Statistics=["Sum"])
+        return sum(p["Sum"] for p in r["Datapoints"])
+
+    assert (total("TriggeredRules"), total("MatchedEvents"), total("Invocations")) == (1, 1, 2)
     time.sleep(0.3)
     assert len(sfn.list_executions(stateMachineArn=target)["executions"]) == 1, "the small order matched nothing"
     with pytest.raises(ev.exceptions.ClientError, match="between 1 and 10"):

@@ -408,6 +408,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                         name: opt_str(v, "name")?,
                         input: opt_str(v, "input")?,
                         trace_header: opt_str(v, "traceHeader")?,
+                        new_name: false,
                     },
                 )
                 .await?;

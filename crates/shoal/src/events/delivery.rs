@@ -14,6 +14,7 @@ use crate::sqs::messages::Outgoing;
 use crate::store::{delete, put, Records, Scan};
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -200,11 +201,12 @@ impl Events {
         }
     }
 
-    /// Starts the executions of the state machine targets among `deliveries` (being committed)
-    /// at once, so that PutEvents answers after them and a client that lists executions next
-    /// finds them. The deliveries are stored all the same: the worker's attempt finds each
-    /// execution by its name and completes the delivery, or retries a start that failed here.
-    pub(super) async fn start_promptly(&self, deliveries: &[Delivery]) {
+    /// Starts the executions of the state machine targets among `deliveries` (new, not yet
+    /// stored) at once, so that PutEvents answers after them and a client that lists executions
+    /// next finds them. Answers the ids of the deliveries whose execution is durably started:
+    /// those need no stored delivery. The others (an Express machine, a start that failed) are
+    /// left to the worker.
+    pub(super) async fn start_promptly(&self, deliveries: &[Delivery]) -> HashSet<String> {
         let starts = deliveries.iter().filter_map(|d| {
             let (arn, scope) = state_machine_target(d)?;
             let req = StartRequest {
@@ -212,13 +214,16 @@ impl Events {
                 name: Some(d.id.clone()),
                 input: Some(d.input.clone()),
                 trace_header: None,
+                // a delivery's id is a UUID made as the event was routed
+                new_name: true,
             };
             Some(async move {
-                // an Express machine answers StateMachineTypeNotSupported: the worker runs it
-                let _ = self.sfn.start_execution(&scope, req).await;
+                let started = self.sfn.start_execution(&scope, req).await.is_ok();
+                started.then(|| d.id.clone())
             })
         });
-        futures_util::future::join_all(starts).await;
+        let started = futures_util::future::join_all(starts).await;
+        started.into_iter().flatten().collect()
     }
 
     /// A state machine target: StartExecution with the delivery's id as the execution name,
@@ -229,6 +234,7 @@ impl Events {
             name: Some(d.id.clone()),
             input: Some(d.input.clone()),
             trace_header: None,
+            new_name: false,
         };
         match self.sfn.start_execution(scope, req).await {
             Ok(_) | Err(SfnError::ExecutionAlreadyExists(_)) => Outcome::Delivered,

@@ -5,6 +5,7 @@ use super::model::Delivery;
 use super::router::{Only, Routed, Routing};
 use super::{Events, EventsError, Result};
 use crate::sfn::arn::Scope;
+use crate::store::{put, Write};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
@@ -129,15 +130,35 @@ impl Events {
                 Err(err) => results.push(Err(err)),
             }
         }
-        let prompt: Vec<_> = (routing.deliveries.iter())
-            .filter(|d| super::delivery::state_machine_target(d).is_some())
-            .cloned()
-            .collect();
-        // together, so that one group commit can store the deliveries and the executions
-        let (stored, _) =
-            futures_util::future::join(self.commit_routing(routing), self.start_promptly(&prompt))
-                .await;
+        // State machine targets start now, while the other deliveries are stored; a target
+        // whose execution is durably started needs no stored delivery, one that did not start
+        // is stored after and left to the worker (at-least-once either way).
+        let all = std::mem::take(&mut routing.deliveries);
+        let (prompt, rest): (Vec<&Delivery>, Vec<&Delivery>) = all
+            .iter()
+            .partition(|d| super::delivery::state_machine_target(d).is_some());
+        let mut writes: Vec<Write> = rest.iter().map(|d| put(*d)).collect();
+        writes.extend(routing.writes());
+        let prompt: Vec<Delivery> = prompt.into_iter().cloned().collect();
+        let (stored, started) = futures_util::future::join(
+            self.store.commit(writes).done(),
+            self.start_promptly(&prompt),
+        )
+        .await;
         stored?;
+        let left: Vec<Write> = (prompt.iter())
+            .filter(|d| !started.contains(&d.id))
+            .map(put)
+            .collect();
+        self.store.commit(left).done().await?;
+        self.count_matches(&all);
+        for d in all {
+            if started.contains(&d.id) {
+                self.count(&d, "Invocations");
+            } else {
+                let _ = self.queue.send(d);
+            }
+        }
         for r in routed {
             let _ = self.tail.send(r);
         }
@@ -207,16 +228,20 @@ impl Events {
 
     /// Hands committed deliveries to the worker.
     pub(crate) fn dispatch(&self, deliveries: Vec<Delivery>) {
-        // AWS/Events: each rule an event triggered, once whatever its number of targets
+        self.count_matches(&deliveries);
+        for d in deliveries {
+            let _ = self.queue.send(d);
+        }
+    }
+
+    /// AWS/Events: each rule an event triggered, once whatever its number of targets.
+    fn count_matches(&self, deliveries: &[Delivery]) {
         let mut seen = std::collections::HashSet::new();
         for d in deliveries.iter().filter(|d| d.rule_arn.contains(":rule/")) {
             if seen.insert((d.event_id.as_str(), d.rule_arn.as_str())) {
                 self.count(d, "MatchedEvents");
                 self.count(d, "TriggeredRules");
             }
-        }
-        for d in deliveries {
-            let _ = self.queue.send(d);
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct StartRequest<'a> {
     pub name: Option<String>,
     pub input: Option<String>,
     pub trace_header: Option<String>,
+    /// `name` is a UUID the caller made just now, which no execution can hold yet: it is not
+    /// looked up, as a generated name is not.
+    pub new_name: bool,
 }
 
 /// A started (or already running, same name and input) execution, not yet stored.
@@ -104,7 +107,7 @@ impl Sfn {
                 "This operation is not supported by EXPRESS state machines here; use StartSyncExecution".into(),
             ));
         }
-        let named = req.name.is_some();
+        let named = req.name.is_some() && !req.new_name;
         let name = req.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         check_name(&name, "Execution")?;
         let input = check_input(req.input)?;
@@ -286,6 +289,7 @@ impl Sfn {
                     name: Some(name),
                     input,
                     trace_header: None,
+                    new_name: false,
                 },
             )
             .map_err(fail)?;
@@ -299,10 +303,7 @@ impl Sfn {
         let routing = self.status_routing(&e);
         let mut writes = started.writes();
         writes.extend(routing.writes());
-        self.store
-            .commit(writes)
-            .wait()
-            .map_err(|e| fail(e.into()))?;
+        self.store.commit_wait(writes).map_err(|e| fail(e.into()))?;
         self.launched(&e, routing.deliveries);
         Ok(answer(&e))
     }
@@ -636,7 +637,7 @@ impl Sfn {
     pub(crate) fn answer_token(self: &Arc<Self>, mut row: Token, answer: Answer) -> Result<()> {
         row.status = "DONE".into();
         row.answer = Some(answer);
-        self.store.commit(vec![put(&row)]).wait()?;
+        self.store.commit_wait(vec![put(&row)])?;
         self.wake(&row.execution_arn);
         Ok(())
     }
