@@ -116,6 +116,15 @@ impl Cache {
         self.entry(kind, key).and_then(|e| e.decoded)
     }
 
+    /// The record decoded from exactly `body`, if that is what the cache holds for the key.
+    pub fn decoded_from(&self, kind: &str, key: &str, body: &str) -> Option<Shared> {
+        let g = self.lock();
+        let e = g.records.map.get(&(kind.to_string(), key.to_string()))?;
+        (e.body.as_deref() == Some(body))
+            .then(|| e.decoded.clone())
+            .flatten()
+    }
+
     fn entry(&self, kind: &str, key: &str) -> Option<Entry> {
         let g = self.lock();
         let k = (kind.to_string(), key.to_string());
@@ -317,11 +326,17 @@ mod tests {
                 .and_then(|d| d.downcast_ref::<u8>().copied()),
             Some(1)
         );
+        assert!(c.decoded_from("k", "a", "one").is_some());
+        assert!(
+            c.decoded_from("k", "a", "other").is_none(),
+            "decoded from another text"
+        );
         c.applied([put("a", "two")].iter());
         assert!(
             c.decoded("k", "a").is_none(),
             "a new text drops the decoded record"
         );
+        assert!(c.decoded_from("k", "a", "one").is_none());
     }
 
     #[test]

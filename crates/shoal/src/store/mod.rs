@@ -96,12 +96,18 @@ pub trait Store: Send + Sync {
         self.commit(writes).wait()
     }
     fn get(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
-    fn scan(&self, scan: &Scan) -> Result<Vec<String>, StoreError>;
+    /// The matching records' keys and stored texts, in order.
+    fn scan(&self, scan: &Scan) -> Result<Vec<(String, String)>, StoreError>;
     /// The history chunks of an execution in order (each a JSON array of events).
     fn history(&self, execution: &str) -> Result<Vec<String>, StoreError>;
 
     /// A record already decoded from its current stored text, if the store keeps one.
     fn decoded(&self, _kind: &str, _key: &str) -> Option<Shared> {
+        None
+    }
+
+    /// A record already decoded from exactly `body`, if the store keeps one.
+    fn decoded_from(&self, _kind: &str, _key: &str, _body: &str) -> Option<Shared> {
         None
     }
 
@@ -155,9 +161,19 @@ impl<S: Store + ?Sized> Records for S {
             kind: R::KIND,
             ..scan
         };
+        // a record decoded from the very text scanned is the same record: no need to decode it
+        // again (a listing's records are mostly the ones just written, read or listed)
         self.scan(&scan)?
             .iter()
-            .map(|b| decode::<R>("(scan)", b))
+            .map(|(key, body)| {
+                let kept = self.decoded_from(R::KIND, key, body);
+                if let Some(r) = kept.as_ref().and_then(|r| r.downcast_ref::<R>()) {
+                    return Ok(r.clone());
+                }
+                let r = decode::<R>(key, body)?;
+                self.keep_decoded(R::KIND, key, body, std::sync::Arc::new(r.clone()));
+                Ok(r)
+            })
             .collect()
     }
 }

@@ -141,6 +141,12 @@ impl Drop for SqliteStore {
 /// blocks the writer or readers, and copies what no reader still needs from the log; the
 /// writer starts the log over once all of it is copied.
 fn checkpoint_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
+    // A checkpoint is milliseconds of copying and writeback: at low priority it gives way to
+    // the threads answering requests (on Linux, nice applies to the calling thread).
+    // SAFETY: setpriority only reads its arguments.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
     while nudged.recv().is_ok() {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             eprintln!("shoal: checkpoint of the store's log failed (tried again later): {e}");
@@ -185,9 +191,9 @@ impl Store for SqliteStore {
         Ok(body)
     }
 
-    fn scan(&self, scan: &Scan) -> Result<Vec<String>, StoreError> {
+    fn scan(&self, scan: &Scan) -> Result<Vec<(String, String)>, StoreError> {
         let (mut sql, args) = where_clause(scan);
-        sql.insert_str(0, "SELECT body");
+        sql.insert_str(0, "SELECT key, body");
         sql.push_str(if scan.descending {
             " ORDER BY sort DESC, key DESC"
         } else {
@@ -204,13 +210,19 @@ impl Store for SqliteStore {
         ));
         self.with_reader(|c| {
             let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+            let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect()
         })
     }
 
     fn decoded(&self, kind: &str, key: &str) -> Option<super::Shared> {
         self.cache.decoded(kind, key)
+    }
+
+    fn decoded_from(&self, kind: &str, key: &str, body: &str) -> Option<super::Shared> {
+        self.cache.decoded_from(kind, key, body)
     }
 
     fn keep_decoded(&self, kind: &str, key: &str, body: &str, record: super::Shared) {
