@@ -57,6 +57,8 @@ def proc(pid):
     tick = os.sysconf("SC_CLK_TCK")
     return {
         "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
+        # RSS less the mapped files (the binary's code, which the kernel can drop and share)
+        "anon_mb": int(fields.get("RssAnon", "0 kB").split()[0]) / 1024,
         "cpu_s": (int(stat[11]) + int(stat[12])) / tick,
     }
 
@@ -150,6 +152,7 @@ def main():
         print(f"server CPU/execution  {cpu * 1000 / a.executions:.3f} ms")
         print(f"cold start            {cold_ms:.1f} ms (fork to the first ListStateMachines answer)")
         print(f"RSS idle / after      {idle['rss_mb']:.1f} / {after['rss_mb']:.1f} MB")
+        print(f"  of it anonymous     {idle['anon_mb']:.1f} / {after['anon_mb']:.1f} MB")
     finally:
         server.terminate()
         server.wait(timeout=30)
