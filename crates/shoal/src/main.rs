@@ -29,7 +29,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc asks for transparent huge pages, so each first touch of a 2 MiB region zeroes all
+/// of it at once: a new thread's or arena's first use cost milliseconds inside a request (the
+/// first execution a server starts took 5.6 ms), and resident memory grew in 2 MiB steps. The
+/// server's allocations are small: 4 KiB pages serve it better.
+fn small_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_THP_DISABLE) takes integer arguments only and changes no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    small_pages();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,
