@@ -206,7 +206,7 @@ impl Events {
     /// next finds them. Answers the ids of the deliveries whose execution is durably started:
     /// those need no stored delivery. The others (an Express machine, a start that failed) are
     /// left to the worker.
-    pub(super) async fn start_promptly(&self, deliveries: &[Delivery]) -> HashSet<String> {
+    pub(super) async fn start_promptly(&self, deliveries: &[&Delivery]) -> HashSet<String> {
         let starts = deliveries.iter().filter_map(|d| {
             let (arn, scope) = state_machine_target(d)?;
             let req = StartRequest {

@@ -139,7 +139,6 @@ impl Events {
             .partition(|d| super::delivery::state_machine_target(d).is_some());
         let mut writes: Vec<Write> = rest.iter().map(|d| put(*d)).collect();
         writes.extend(routing.writes());
-        let prompt: Vec<Delivery> = prompt.into_iter().cloned().collect();
         let (stored, started) = futures_util::future::join(
             self.store.commit(writes).done(),
             self.start_promptly(&prompt),
@@ -148,7 +147,7 @@ impl Events {
         stored?;
         let left: Vec<Write> = (prompt.iter())
             .filter(|d| !started.contains(&d.id))
-            .map(put)
+            .map(|d| put(*d))
             .collect();
         self.store.commit(left).done().await?;
         self.count_matches(&all);
