@@ -8,7 +8,7 @@ starts `--executions` executions from `--threads` client threads (plain HTTP kee
 SDK, so the client is not the bottleneck), waits until every one has SUCCEEDED and prints:
 durable state transitions per second (every transition is in the committed history), executions
 per second, server CPU per execution, cold start (polled every 0.5 ms), idle RSS and RSS after
-the run.
+the run, and the size of the data on disk (database and write-ahead log) after it.
 """
 
 import argparse
@@ -153,6 +153,8 @@ def main():
         print(f"cold start            {cold_ms:.1f} ms (fork to the first ListStateMachines answer)")
         print(f"RSS idle / after      {idle['rss_mb']:.1f} / {after['rss_mb']:.1f} MB")
         print(f"  of it anonymous     {idle['anon_mb']:.1f} / {after['anon_mb']:.1f} MB")
+        size = lambda f: os.path.getsize(os.path.join(data, f)) / 1e6 if os.path.exists(os.path.join(data, f)) else 0.0
+        print(f"data on disk after    {size('shoal.db'):.1f} MB database + {size('shoal.db-wal'):.1f} MB log")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -4,7 +4,7 @@
 //! the writer too, so that no commit waits for a checkpoint's writes and fsyncs.
 
 use super::cache::Cache;
-use super::committer::{note_wal_frames, Committer};
+use super::committer::{note_wal_frames, Committer, CHECKPOINT_FRAMES};
 use super::{Ack, Scan, Store, StoreError, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -137,9 +137,17 @@ impl Drop for SqliteStore {
     }
 }
 
+/// Frames in the log past which a checkpoint also makes the writer start the log over (16 MB
+/// at 4 KiB pages). The writer starts it over on its own only when a checkpoint has copied all
+/// of it, which under a steady stream of commits never happens: the log would grow without
+/// bound.
+const RESTART_FRAMES: i64 = 4 * CHECKPOINT_FRAMES as i64;
+
 /// Copies the log into the database whenever the writer says it has grown. PASSIVE: it never
 /// blocks the writer or readers, and copies what no reader still needs from the log; the
-/// writer starts the log over once all of it is copied.
+/// writer starts the log over once all of it is copied. Past [`RESTART_FRAMES`], a RESTART
+/// checkpoint copies the rest: it holds commits back for as long as that takes (milliseconds,
+/// the PASSIVE one having copied most), so that the next commit starts the log over.
 fn checkpoint_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
     // A checkpoint is milliseconds of copying and writeback: at low priority it gives way to
     // the threads answering requests (on Linux, nice applies to the calling thread).
@@ -147,8 +155,18 @@ fn checkpoint_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
+    let checkpoint = |mode: &str| {
+        // (busy, frames in the log, frames copied)
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            r.get::<_, i64>(1)
+        })
+    };
     while nudged.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        let done = match checkpoint("PASSIVE") {
+            Ok(frames) if frames >= RESTART_FRAMES => checkpoint("RESTART"),
+            other => other,
+        };
+        if let Err(e) = done {
             eprintln!("shoal: checkpoint of the store's log failed (tried again later): {e}");
         }
     }
@@ -327,6 +345,30 @@ mod tests {
         assert!(db() >= 4_000_000, "database file is {} bytes", db());
         let t: Option<Thing> = s.load(&format!("7-{big}")).unwrap();
         assert_eq!(t.map(|t| t.n), Some(7));
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_log_stays_bounded_under_a_steady_stream_of_commits() {
+        let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
+        let s = SqliteStore::open(&dir).unwrap();
+        let wal = || std::fs::metadata(dir.join("shoal.db-wal")).map_or(0, |m| m.len());
+        let big = "x".repeat(4000);
+        let mut longest = 0;
+        // commits back to back, never a pause for a PASSIVE checkpoint to catch up in
+        for n in 0..8_000i64 {
+            s.commit(vec![put(&Thing {
+                name: format!("{}-{big}", n % 3000),
+                n,
+            })])
+            .wait()
+            .unwrap();
+            longest = longest.max(wal());
+        }
+        // a frame is a page and its header; without RESTART checkpoints the log passed 300 MB
+        let bound = 3 * RESTART_FRAMES as u64 * (4096 + 24);
+        assert!(longest < bound, "the log grew to {longest} bytes");
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }
