@@ -8,6 +8,7 @@
 
 pub mod cache;
 mod committer;
+mod layout;
 pub mod sqlite;
 
 use serde::{de::DeserializeOwned, Serialize};

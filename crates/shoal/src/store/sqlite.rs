@@ -25,17 +25,6 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS records (
-    kind TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
-    sort INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS records_owner ON records (kind, owner, sort);
-CREATE INDEX IF NOT EXISTS records_status ON records (kind, status, sort);
-CREATE TABLE IF NOT EXISTS history (
-    execution TEXT NOT NULL, first_id INTEGER NOT NULL, events TEXT NOT NULL,
-    PRIMARY KEY (execution, first_id)) WITHOUT ROWID;
-";
-
 impl SqliteStore {
     /// Opens (creating if needed) `DIR/shoal.db`.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
@@ -46,7 +35,7 @@ impl SqliteStore {
             ))
         })?;
         let path = dir.join("shoal.db");
-        let conn = Connection::open(&path).map_err(backend)?;
+        let mut conn = Connection::open(&path).map_err(backend)?;
         // WAL with synchronous=NORMAL survives a killed process (the WAL is in the OS cache);
         // only a power loss can drop the last commits. The writer never checkpoints itself
         // (wal_autocheckpoint=0): its WAL hook tells the checkpointer thread when to.
@@ -56,7 +45,7 @@ impl SqliteStore {
         )
         .map_err(backend)?;
         conn.wal_hook(Some(note_wal_frames));
-        conn.execute_batch(SCHEMA).map_err(backend)?;
+        super::layout::prepare(&mut conn)?;
         let checkpoints = Connection::open(&path).map_err(backend)?;
         checkpoints
             .busy_timeout(std::time::Duration::from_secs(5))
