@@ -183,22 +183,23 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
         let mut hist = tx.prepare_cached(
             "INSERT OR REPLACE INTO history (execution, first_id, events) VALUES (?1, ?2, ?3)",
         )?;
-        for (writes, _) in group {
-            for w in writes {
-                match w {
-                    Write::Put(r) => {
-                        put.execute(params![r.kind, r.key, r.owner, r.status, r.sort, r.body])?;
-                    }
-                    Write::Delete { kind, key } => {
-                        del.execute(params![kind, key])?;
-                    }
-                    Write::History {
-                        execution,
-                        first_id,
-                        events,
-                    } => {
-                        hist.execute(params![execution, *first_id as i64, events])?;
-                    }
+        let writes: Vec<&Write> = group.iter().flat_map(|(w, _)| w).collect();
+        let last = last_writes(&writes);
+        for (w, last) in writes.into_iter().zip(last) {
+            match w {
+                _ if !last => {}
+                Write::Put(r) => {
+                    put.execute(params![r.kind, r.key, r.owner, r.status, r.sort, r.body])?;
+                }
+                Write::Delete { kind, key } => {
+                    del.execute(params![kind, key])?;
+                }
+                Write::History {
+                    execution,
+                    first_id,
+                    events,
+                } => {
+                    hist.execute(params![execution, *first_id as i64, events])?;
                 }
             }
         }
@@ -206,9 +207,80 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
     tx.commit()
 }
 
+/// Whether each write is the group's last to its record: an earlier one is left out, as the
+/// later replaces or deletes its row anyway. A new execution that ends within its first commit
+/// is put RUNNING and then put ended; storing only the second saves a row's insert and delete
+/// and their index updates.
+fn last_writes(writes: &[&Write]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<bool> = (writes.iter().rev())
+        .map(|w| match w {
+            Write::Put(r) => seen.insert((r.kind, r.key.as_str())),
+            Write::Delete { kind, key } => seen.insert((kind, key.as_str())),
+            Write::History { .. } => true,
+        })
+        .collect();
+    last.reverse();
+    last
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(key: &str, status: &str) -> Write {
+        Write::Put(super::super::Row {
+            kind: "thing",
+            key: key.into(),
+            owner: String::new(),
+            status: status.into(),
+            sort: 0,
+            body: format!("{{\"status\":\"{status}\"}}"),
+        })
+    }
+
+    #[test]
+    fn a_group_stores_only_the_last_write_to_each_record() {
+        let dir = std::env::temp_dir().join(format!("shoal-commit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut conn = Connection::open(dir.join("shoal.db")).unwrap();
+        super::super::layout::prepare(&mut conn).unwrap();
+        let (nudge, _nudged) = std::sync::mpsc::sync_channel(1);
+        let c = Committer::new(conn, Arc::new(Cache::default()), nudge);
+        let del = |key: &str| Write::Delete {
+            kind: "thing",
+            key: key.into(),
+        };
+        let writes = vec![
+            row("a", "RUNNING"),
+            row("b", "RUNNING"),
+            row("a", "SUCCEEDED"),
+            del("b"),
+            del("c"),
+            row("c", "NEW"),
+        ];
+        let refs: Vec<&Write> = writes.iter().collect();
+        assert_eq!(last_writes(&refs), [false, false, true, true, false, true]);
+        c.commit_now(writes).unwrap();
+        let conn = lock(&c.conn);
+        let rows: Vec<(String, String, i64)> = conn
+            .prepare("SELECT key, status, rowid FROM records ORDER BY key")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // one insert each: no row was inserted and then replaced
+        assert_eq!(
+            rows,
+            [
+                ("a".into(), "SUCCEEDED".into(), 1),
+                ("c".into(), "NEW".into(), 2)
+            ]
+        );
+        drop(conn);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn the_checkpointer_is_asked_once_per_thousand_frames_not_once_per_commit() {
