@@ -151,7 +151,8 @@ def history(sfn, arn):
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
-    """Answers every request with JSON and remembers it; `fail` maps paths to statuses."""
+    """Answers every request with JSON and remembers it; `fail` maps paths to statuses, `hold`
+    paths to events their answers wait for."""
 
     def _answer(self):
         n = int(self.headers.get("content-length") or 0)
@@ -166,6 +167,10 @@ class Recorder(http.server.BaseHTTPRequestHandler):
             if self.path.startswith("/flaky") and self.path not in srv.seen:
                 status = 503
             srv.seen.add(self.path)
+            held = srv.hold.get(self.path.split("?")[0])
+        if held is not None:
+            # paths in `hold` answer once the test sets their event
+            held.wait(30)
         out = {"path": self.path, "method": self.command, "got": body}
         if self.path.startswith("/oauth"):
             # an OAuth token endpoint for client-credentials connections
@@ -197,6 +202,7 @@ def http_target():
     srv.times = []
     srv.headers = []
     srv.fail = {}
+    srv.hold = {}
     srv.seen = set()
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()

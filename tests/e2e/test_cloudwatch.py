@@ -111,8 +111,11 @@ def test_seed_alarm_on_failed_executions(make_server, smtp):
     deadline = time.time() + 10
     while sfn.describe_execution(executionArn=e)["status"] == "RUNNING" and time.time() < deadline:
         time.sleep(0.05)
-    assert sfn.describe_execution(executionArn=e)["status"] == "FAILED"
-    assert shoal(s, "clock", "advance", "61s").returncode == 0
+    done = sfn.describe_execution(executionArn=e)
+    assert done["status"] == "FAILED"
+    # into the minute after the failure's, so the last complete period is the failure's
+    # (61s from a failure at hh:mm:59.5 would land two minutes on)
+    assert shoal(s, "clock", "advance", f"{61 - done['stopDate'].second}s").returncode == 0
     deadline = time.time() + 10
     while state()["StateValue"] != "ALARM" and time.time() < deadline:
         time.sleep(0.05)

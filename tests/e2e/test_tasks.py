@@ -145,6 +145,44 @@ def test_http_task(sfn, http_target):
     assert http_target.requests[1] == ("POST", "/missing", '{"a":1}')
 
 
+def test_start_answers_before_the_first_effect_which_runs_once(sfn, http_target):
+    """A new execution's first segment runs on the thread of the StartExecution request until it
+    would perform an effect; then it runs from the start on an executor thread. The call answers
+    while the task's request is still held, and the task is called once."""
+    release = threading.Event()
+    http_target.hold["/slow"] = release
+    arn = machine(sfn, "held", {"StartAt": "Prepare", "States": {
+        "Prepare": {"Type": "Pass", "Result": 1, "ResultPath": "$.n", "Next": "Both"},
+        "Both": {"Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "Quick", "States": {"Quick": {"Type": "Pass", "InputPath": "$.n", "End": True}}},
+            {"StartAt": "Call", "States": {"Call": {
+                "Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": True,
+                "Parameters": {"ApiEndpoint.$": "States.Format('{}/slow', $.base)", "Method": "GET"},
+                "ResultSelector": {"status.$": "$.StatusCode"}}}}]}}})
+    started = {}
+    t = threading.Thread(target=lambda: started.update(
+        sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))))
+    t.start()
+    try:
+        t.join(10)
+        assert "executionArn" in started, "StartExecution waited for the task's request"
+        end = time.time() + 10
+        while not http_target.requests and time.time() < end:
+            time.sleep(0.02)
+        assert sfn.describe_execution(executionArn=started["executionArn"])["status"] == "RUNNING"
+    finally:
+        release.set()
+    d = wait_done(sfn, started["executionArn"])
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == [1, {"status": 200}]
+    assert [r[1] for r in http_target.requests] == ["/slow"]
+    events = history(sfn, started["executionArn"])
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    kinds = [e["type"] for e in events]
+    assert kinds.count("ExecutionStarted") == 1 and kinds.count("TaskStarted") == 1, kinds
+    assert kinds.count("PassStateEntered") == 2 and kinds[-1] == "ExecutionSucceeded", kinds
+
+
 def test_aws_sdk_glue_against_moto(make_server, moto):
     server = make_server("--wait-scale", "0", "--aws-endpoint", f"glue={moto}")
     sfn = server.client()

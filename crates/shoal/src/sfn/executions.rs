@@ -189,7 +189,10 @@ impl Sfn {
             writes: started.writes(),
             ack,
         };
-        if let Some(other) = self.open(execution.clone(), opening) {
+        // on a multi-threaded runtime's worker, the first segment may run right here
+        let inline = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if let Some(other) = self.open(execution.clone(), opening, inline) {
             // the same name is being started right now
             return other;
         }
@@ -205,7 +208,19 @@ impl Sfn {
     /// Runs a new execution's first segment, which stores it (see [`Opening`]). Answers instead
     /// when an execution of that name is being started already: the same one (same input) or
     /// `ExecutionAlreadyExists`.
-    fn open(self: &Arc<Self>, exec: Execution, opening: Opening) -> Option<Result<Execution>> {
+    ///
+    /// `inline`: the caller is a runtime worker, and the segment runs on it first. A segment
+    /// that ends without an effect (a machine of Pass, Choice, Succeed and Fail states, a Map
+    /// or Parallel of them) then costs StartExecution no hand-off to an executor thread and
+    /// back, which on two cores was most of its CPU. One that would commit before its end or
+    /// perform an effect is given up, nothing stored, and runs from the start on an executor
+    /// thread as without `inline`.
+    fn open(
+        self: &Arc<Self>,
+        exec: Execution,
+        opening: Opening,
+        inline: bool,
+    ) -> Option<Result<Execution>> {
         let Ok(mut slots) = self.slots.lock() else {
             return Some(Err(SfnError::InternalFailure(
                 "the executor is unavailable".into(),
@@ -228,6 +243,41 @@ impl Sfn {
         let arn = exec.arn.clone();
         slots.insert(arn.clone(), slot);
         drop(slots);
+        let mut opening = opening;
+        if inline {
+            let writes = opening.writes.clone();
+            let sm = opening.machine.clone();
+            // a panic of the engine must not take the request's connection with it: the start
+            // fails (its answer is dropped), as it does on an executor thread
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::store::on_worker(|| {
+                    self.run_segment(exec.clone(), sm, Vec::new(), &flag, Some(opening), true)
+                })
+            }));
+            match run {
+                Ok(Ok(Some(mut given_up))) => {
+                    given_up.writes = writes;
+                    opening = given_up;
+                }
+                Err(_) => {
+                    if let Ok(mut slots) = self.slots.lock() {
+                        slots.remove(&arn);
+                    }
+                    return None;
+                }
+                Ok(ended) => {
+                    if let Err(e) = ended {
+                        eprintln!("shoal: execution {arn}: {e}");
+                    }
+                    if self.segment_ended(&arn) {
+                        let sfn = self.clone();
+                        self.runtime
+                            .spawn_blocking(move || sfn.run_segments(&arn, flag, None));
+                    }
+                    return None;
+                }
+            }
+        }
         let sfn = self.clone();
         self.runtime
             .spawn_blocking(move || sfn.run_segments(&arn, flag, Some((exec, opening))));
@@ -354,22 +404,34 @@ impl Sfn {
             let r = match first.take() {
                 Some((exec, opening)) => {
                     let sm = opening.machine.clone();
-                    self.run_segment(exec, sm, Vec::new(), &abort, Some(opening))
+                    self.run_segment(exec, sm, Vec::new(), &abort, Some(opening), false)
+                        .map(|_| ())
                 }
                 None => self.segment(arn, &abort),
             };
             if let Err(e) = r {
                 eprintln!("shoal: execution {arn}: {e}");
             }
-            let Ok(mut slots) = self.slots.lock() else {
+            if !self.segment_ended(arn) {
                 return;
-            };
-            match slots.get_mut(arn) {
-                Some(s) if s.dirty => s.dirty = false,
-                _ => {
-                    slots.remove(arn);
-                    return;
-                }
+            }
+        }
+    }
+
+    /// After a segment: whether another must run (something happened to the execution while
+    /// this one ran); if not, the execution leaves the running ones.
+    fn segment_ended(&self, arn: &str) -> bool {
+        let Ok(mut slots) = self.slots.lock() else {
+            return false;
+        };
+        match slots.get_mut(arn) {
+            Some(s) if s.dirty => {
+                s.dirty = false;
+                true
+            }
+            _ => {
+                slots.remove(arn);
+                false
             }
         }
     }
@@ -409,10 +471,12 @@ impl Sfn {
         }
         let sm = self.machine_for_hash(&exec.definition_hash)?;
         let recorded = self.stored_history(arn)?;
-        self.run_segment(exec, sm, recorded, abort, None)
+        self.run_segment(exec, sm, recorded, abort, None, false)
+            .map(|_| ())
     }
 
-    /// Runs a segment of `exec` from its stored history `recorded`.
+    /// Runs a segment of `exec` from its stored history `recorded`. `inline`: see
+    /// [`Sfn::open`]; gives the opening back when the segment was given up.
     fn run_segment(
         self: &Arc<Self>,
         exec: Execution,
@@ -420,7 +484,8 @@ impl Sfn {
         recorded: Vec<StoredEvent>,
         abort: &Arc<std::sync::atomic::AtomicBool>,
         opening: Option<Opening>,
-    ) -> Result<()> {
+        inline: bool,
+    ) -> Result<Option<Opening>> {
         let arn = exec.arn.clone();
         let arn = arn.as_str();
         let input: Value = serde_json::from_str(&exec.input).unwrap_or(Value::Null);
@@ -455,6 +520,7 @@ impl Sfn {
             mock,
             abort.clone(),
             opening,
+            inline,
         ));
         let result = {
             let (mut clock, mut tasks, mut journal) = (View(&state), View(&state), View(&state));
@@ -468,6 +534,9 @@ impl Sfn {
                 .run(&sm, input)
         };
         let mut state = state.into_inner();
+        if state.offloaded {
+            return Ok(state.take_opening());
+        }
         let mut exec = state.root().clone();
         // the execution's own time: ahead of real time under the virtual clock
         let now = Utc::now().max(state.current);
@@ -490,7 +559,7 @@ impl Sfn {
                         if now >= dl {
                             return self.close(&mut state, exec, "TIMED_OUT", "ExecutionTimedOut",
                                 "executionTimedOutEventDetails",
-                                json!({"error": "States.Timeout", "cause": "The execution timed out."}));
+                                json!({"error": "States.Timeout", "cause": "The execution timed out."})).map(|()| None);
                         }
                     }
                     let at = match (d, deadline) {
@@ -531,7 +600,8 @@ impl Sfn {
                     self.arm(arn, now + chrono::Duration::seconds(1));
                     Err(SfnError::InternalFailure(why))
                 }
-                None => Ok(()),
+                // given up before: see the `offloaded` check above
+                Some(Halt::Offload) | None => Ok(()),
             },
         };
         if state.opening() {
@@ -539,7 +609,7 @@ impl Sfn {
             let writes = state.pending_writes();
             state.commit(writes)?;
         }
-        r
+        r.map(|()| None)
     }
 
     /// Ends an execution with an event the runner did not record (abort, timeout while

@@ -40,6 +40,10 @@ pub enum Halt {
     Diverged(String),
     /// The store failed; the segment is retried later.
     Store(String),
+    /// A new execution's first segment, run on a runtime worker, came to a commit before its
+    /// end or to an effect: it is left, nothing stored, to run from the start on an executor
+    /// thread (see [`State::offloaded`]).
+    Offload,
 }
 
 impl Halt {
@@ -59,7 +63,8 @@ impl Halt {
                 deadline: earliest(a, b),
             },
             // only Timer and Token park; a halt that stopped the segment stays
-            (stop @ (Halt::Abort | Halt::Diverged(_) | Halt::Store(_)), _) => stop,
+            (stop @ (Halt::Offload | Halt::Abort | Halt::Diverged(_) | Halt::Store(_)), _) => stop,
+            (_, Halt::Offload) => Halt::Offload,
             (_, other) => other,
         }
     }
@@ -117,6 +122,11 @@ pub struct State<'a> {
     map_runs_changed: bool,
     /// Set until a new execution's first commit.
     opening: Option<Opening>,
+    /// The segment runs on a runtime worker (a new execution's first): it may commit only at
+    /// its end and perform no effect, or it is offloaded.
+    inline: bool,
+    /// The inline segment was given up (see [`Halt::Offload`]); nothing of it is stored.
+    pub offloaded: bool,
     /// Under the virtual clock: how far this execution's time runs ahead of real time (the
     /// Waits it skipped).
     ahead: Duration,
@@ -140,6 +150,7 @@ impl<'a> State<'a> {
         mock: Option<MockTasks>,
         abort: Arc<AtomicBool>,
         mut opening: Option<Opening>,
+        inline: bool,
     ) -> State<'a> {
         let persisted = stored.len();
         let lanes = Lanes::new(replayable(stored), Reach::Free);
@@ -167,6 +178,8 @@ impl<'a> State<'a> {
             map_runs: Vec::new(),
             map_runs_changed: false,
             opening,
+            inline,
+            offloaded: false,
             ahead: Duration::zero(),
         }
     }
@@ -195,6 +208,17 @@ impl<'a> State<'a> {
     /// Whether the execution is new and not yet stored.
     pub fn opening(&self) -> bool {
         self.opening.is_some()
+    }
+
+    /// The opening of an offloaded segment, to run again elsewhere.
+    pub fn take_opening(&mut self) -> Option<Opening> {
+        self.opening.take()
+    }
+
+    /// Gives up an inline segment at a commit before its end or an effect.
+    fn offload(&mut self) -> Interrupt {
+        self.offloaded = true;
+        self.stop(Halt::Offload)
     }
 
     /// The writes that persist the pending events (of the children being run too) and records.
@@ -552,6 +576,9 @@ impl<'a> State<'a> {
 
     /// Persists pending events (and `extra`) before an effect.
     fn flush(&mut self, extra: Vec<Write>) -> Result<(), Interrupt> {
+        if self.inline && self.opening.is_some() {
+            return Err(self.offload());
+        }
         let mut writes = self.pending_writes();
         writes.extend(extra);
         if writes.is_empty() {
@@ -583,10 +610,12 @@ impl<'a> State<'a> {
         Interrupt
     }
 
-    /// Stops the whole segment.
+    /// Stops the whole segment (an offloaded one stays offloaded).
     fn stop(&mut self, halt: Halt) -> Interrupt {
         self.parked = Parked::No;
-        self.halt = Some(halt);
+        if !self.offloaded {
+            self.halt = Some(halt);
+        }
         Interrupt
     }
 
@@ -689,6 +718,9 @@ impl<'a> State<'a> {
             return Ok(());
         }
         if left < Duration::milliseconds(5) {
+            if self.inline {
+                return Err(self.offload());
+            }
             std::thread::sleep(left.to_std().unwrap_or_default());
             self.current = Utc::now();
             return Ok(());
@@ -835,6 +867,9 @@ impl<'a> State<'a> {
             Ok(None) if self.lanes.reach() == Reach::Stored => return Err(self.park(None)),
             Ok(None) => {}
             Err(e) => return Err(self.stop(Halt::Store(e.to_string()))),
+        }
+        if self.inline {
+            return Err(self.offload());
         }
         let Some(local) = self.sfn.local_tasks() else {
             return Ok(Err(asl::Failure::plain(

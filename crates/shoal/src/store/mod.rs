@@ -71,10 +71,41 @@ pub struct Scan<'a> {
 /// Resolves when a commit is durable.
 pub struct Ack(tokio::sync::oneshot::Receiver<Result<(), String>>);
 
+thread_local! {
+    /// Set while a runtime worker thread runs blocking code of its own (see [`on_worker`]).
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, which may wait for commits, on a multi-threaded runtime's worker thread. A commit
+/// the thread applies itself needs no waiting; when another is under way, the wait first hands
+/// the worker's other tasks to another thread (`block_in_place`) instead of stalling them.
+pub fn on_worker<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            ON_WORKER.with(|w| w.set(self.0));
+        }
+    }
+    let _reset = Reset(ON_WORKER.with(|w| w.replace(true)));
+    f()
+}
+
 impl Ack {
-    /// Waits from a plain (non-async) thread.
-    pub fn wait(self) -> Result<(), StoreError> {
-        match self.0.blocking_recv() {
+    /// Waits from a thread that may block (see [`on_worker`] for a runtime's worker thread).
+    pub fn wait(mut self) -> Result<(), StoreError> {
+        let r = match self.0.try_recv() {
+            Ok(r) => Ok(r),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                return Err(StoreError::Closed)
+            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+                if ON_WORKER.with(|w| w.get()) =>
+            {
+                tokio::task::block_in_place(|| self.0.blocking_recv())
+            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => self.0.blocking_recv(),
+        };
+        match r {
             Ok(r) => r.map_err(StoreError::Backend),
             Err(_) => Err(StoreError::Closed),
         }
