@@ -34,6 +34,16 @@ def test_create_describe_update_delete(sfn):
         sfn.describe_state_machine(stateMachineArn=arn)
 
 
+def test_answers_carry_a_request_id(server):
+    """boto3 reads x-amzn-RequestId into ResponseMetadata, answers and errors alike."""
+    sfn, ev, ssm = (server.client(service=n) for n in ["stepfunctions", "events", "ssm"])
+    answers = [sfn.list_state_machines(), ev.list_event_buses(), ssm.describe_parameters()]
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist) as err:
+        sfn.describe_state_machine(stateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:nope")
+    ids = [a["ResponseMetadata"]["RequestId"] for a in answers] + [err.value.response["ResponseMetadata"]["RequestId"]]
+    assert all(len(i) == 36 for i in ids) and len(set(ids)) == len(ids), ids
+
+
 def test_invalid_definitions_and_arns(sfn):
     with pytest.raises(sfn.exceptions.InvalidDefinition) as e:
         machine(sfn, "bad", {"StartAt": "Nope", "States": {"A": {"Type": "Pass", "End": True}}})

@@ -76,6 +76,22 @@ pub fn router(app: App) -> Router {
         .route("/", any(dispatch))
         .route("/{*path}", any(dispatch))
         .with_state(app)
+        .layer(axum::middleware::map_response(request_id))
+}
+
+/// Every JSON answer carries a request id in `x-amzn-RequestId`, as AWS's do (boto3's
+/// `ResponseMetadata["RequestId"]`). S3 and Lambda set their own; XML answers carry theirs in
+/// the body.
+async fn request_id(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let xml =
+        (h.get(axum::http::header::CONTENT_TYPE)).is_some_and(|v| v.as_bytes().ends_with(b"xml"));
+    if !xml && !h.contains_key("x-amz-request-id") && !h.contains_key("x-amzn-requestid") {
+        if let Ok(v) = uuid::Uuid::new_v4().to_string().parse() {
+            h.insert("x-amzn-requestid", v);
+        }
+    }
+    r
 }
 
 /// An AWS JSON-protocol error: `{"__type": code, "message": text}` with its HTTP status.
