@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Server-side latency of starting executions, with a raw HTTP client (stdlib only) so that the
+figures are the server's and not boto3's.
+
+    python3 bench/server-latency.py --endpoint http://127.0.0.1:4566 [--n 1000] [--gap 0.003]
+        [--pid PID]
+
+Against any endpoint that speaks Step Functions and EventBridge (shoal started with
+--allow-aws-sources, fakecloud, ...). It creates a Pass state machine, a bus and a rule whose
+target is the machine, then times, one request at a time:
+
+  start    StartExecution of the machine (a generated name);
+  put      PutEvents of one matching event, which starts the machine.
+
+`--gap` sleeps between requests, as a client that polls in between does (an idle server's
+threads sleep, and waking them is part of the latency); 0 sends them back to back. With
+`--pid`, the server's CPU per request is printed too (Linux /proc).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import time
+import urllib.parse
+import uuid
+
+AUTH = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=x"
+
+
+class Client:
+    def __init__(self, endpoint):
+        u = urllib.parse.urlparse(endpoint)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port or 80)
+
+    def call(self, target, body, version="1.0", service="states"):
+        headers = {
+            "X-Amz-Target": target,
+            "Content-Type": f"application/x-amz-json-{version}",
+            "Authorization": AUTH.format(service),
+        }
+        self.conn.request("POST", "/", body=json.dumps(body), headers=headers)
+        r = self.conn.getresponse()
+        data = r.read()
+        if r.status != 200:
+            raise SystemExit(f"{target}: HTTP {r.status}: {data[:300]!r}")
+        return json.loads(data or b"{}")
+
+    def sfn(self, action, body):
+        return self.call(f"AWSStepFunctions.{action}", body)
+
+    def events(self, action, body):
+        return self.call(f"AWSEvents.{action}", body, "1.1", "events")
+
+
+def cpu_ticks(pid):
+    if not pid:
+        return None
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def timed(n, gap, pid, request):
+    times = []
+    before = cpu_ticks(pid)
+    for i in range(n):
+        t = time.perf_counter()
+        request(i)
+        times.append(time.perf_counter() - t)
+        if gap:
+            time.sleep(gap)
+    after = cpu_ticks(pid)
+    times.sort()
+    pct = lambda q: times[min(n - 1, int(n * q / 100))] * 1e3  # noqa: E731
+    line = f"p50 {pct(50):.3f} ms  p90 {pct(90):.3f}  p99 {pct(99):.3f}  max {times[-1] * 1e3:.2f}"
+    if before is not None:
+        ms_per_tick = 1000 / os.sysconf("SC_CLK_TCK")
+        line += f"  server CPU {(after - before) * ms_per_tick / n:.3f} ms/request"
+    return line
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--n", type=int, default=1000, help="requests of each kind")
+    ap.add_argument("--gap", type=float, default=0.003, help="seconds between requests")
+    ap.add_argument("--pid", type=int, help="the server's pid, for its CPU per request")
+    a = ap.parse_args()
+    c = Client(a.endpoint)
+    tag = uuid.uuid4().hex[:8]
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    machine = c.sfn("CreateStateMachine", {
+        "name": f"latency-{tag}", "definition": json.dumps(definition),
+        "roleArn": "arn:aws:iam::123456789012:role/bench"})["stateMachineArn"]
+    bus = f"latency-{tag}"
+    c.events("CreateEventBus", {"Name": bus})
+    c.events("PutRule", {"Name": "r", "EventBusName": bus,
+                         "EventPattern": json.dumps({"source": ["bench.latency"]})})
+    account = machine.split(":")[4]
+    c.events("PutTargets", {"Rule": "r", "EventBusName": bus, "Targets": [
+        {"Id": "sfn", "Arn": machine, "RoleArn": f"arn:aws:iam::{account}:role/bench"}]})
+
+    def start(i):
+        c.sfn("StartExecution", {"stateMachineArn": machine, "input": json.dumps({"seq": i})})
+
+    def put(i):
+        r = c.events("PutEvents", {"Entries": [{
+            "Source": "bench.latency", "DetailType": "tick", "EventBusName": bus,
+            "Detail": json.dumps({"seq": i})}]})
+        if r.get("FailedEntryCount"):
+            raise SystemExit(f"PutEvents failed: {r}")
+
+    print(f"{a.endpoint}, {a.n} requests each, {a.gap * 1e3:g} ms apart")
+    print(f"start  {timed(a.n, a.gap, a.pid, start)}")
+    print(f"put    {timed(a.n, a.gap, a.pid, put)}")
+    listed = c.sfn("ListExecutions", {"stateMachineArn": machine, "maxResults": 1000})
+    print(f"executions of the machine listed: {len(listed.get('executions', []))}")
+
+
+if __name__ == "__main__":
+    main()
