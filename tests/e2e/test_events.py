@@ -177,6 +177,27 @@ def test_put_events_routes_to_state_machines(make_server):
     assert r.returncode == 0 and "lost" in r.stdout and "StateMachineDoesNotExist" in r.stdout, r.stdout + r.stderr
 
 
+def test_a_put_events_task_starts_the_machine_its_rule_targets(make_server):
+    """An `events:putEvents` task (run from an executor thread) puts an event whose rule starts
+    another machine: that start runs its first segment on the task's thread."""
+    s = make_server()
+    ev, sfn = s.client(service="events"), s.client()
+    receiver = machine(sfn, "receiver", PASS)
+    ev.put_rule(Name="orders", EventPattern=json.dumps({"source": ["app.orders"]}))
+    ev.put_targets(Rule="orders", Targets=[{"Id": "sm", "Arn": receiver, "InputPath": "$.detail"}])
+    emitter = machine(sfn, "emitter", {"StartAt": "Put", "States": {"Put": {
+        "Type": "Task", "Resource": "arn:aws:states:::events:putEvents", "End": True,
+        "Parameters": {"Entries": [{"Source": "app.orders", "DetailType": "placed",
+                                    "Detail": {"id.$": "$.id"}}]}}}})
+    for n in range(3):
+        e = sfn.start_execution(stateMachineArn=emitter, input=json.dumps({"id": f"o-{n}"}))["executionArn"]
+        d = wait_done(sfn, e)
+        assert d["status"] == "SUCCEEDED" and json.loads(d["output"])["FailedEntryCount"] == 0, d
+    got = executions(sfn, receiver, 3)
+    assert sorted(json.loads(d["output"])["id"] for d in got) == ["o-0", "o-1", "o-2"]
+    assert all(d["status"] == "SUCCEEDED" for d in got)
+
+
 def test_cost_control_end_to_end(make_server, moto, tmp_path):
     """The seed's cost-control workflow: a CloudTrail CreateSession event for an interactive Glue
     session starts a state machine that waits, then stops the session through aws-sdk:glue."""
