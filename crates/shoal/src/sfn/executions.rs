@@ -218,7 +218,7 @@ impl Sfn {
     fn open(
         self: &Arc<Self>,
         exec: Execution,
-        opening: Opening,
+        mut opening: Opening,
         inline: bool,
     ) -> Option<Result<Execution>> {
         let Ok(mut slots) = self.slots.lock() else {
@@ -243,9 +243,7 @@ impl Sfn {
         let arn = exec.arn.clone();
         slots.insert(arn.clone(), slot);
         drop(slots);
-        let mut opening = opening;
         if inline {
-            let writes = opening.writes.clone();
             let sm = opening.machine.clone();
             // a panic of the engine must not take the request's connection with it: the start
             // fails (its answer is dropped), as it does on an executor thread
@@ -255,10 +253,7 @@ impl Sfn {
                 })
             }));
             match run {
-                Ok(Ok(Some(mut given_up))) => {
-                    given_up.writes = writes;
-                    opening = given_up;
-                }
+                Ok(Ok(Some(given_up))) => opening = given_up,
                 Err(_) => {
                     if let Ok(mut slots) = self.slots.lock() {
                         slots.remove(&arn);

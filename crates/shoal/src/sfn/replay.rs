@@ -149,7 +149,7 @@ impl<'a> State<'a> {
         stored: Vec<StoredEvent>,
         mock: Option<MockTasks>,
         abort: Arc<AtomicBool>,
-        mut opening: Option<Opening>,
+        opening: Option<Opening>,
         inline: bool,
     ) -> State<'a> {
         let persisted = stored.len();
@@ -171,10 +171,7 @@ impl<'a> State<'a> {
             mocked: Default::default(),
             abort,
             parents: Vec::new(),
-            records: opening
-                .as_mut()
-                .map(|o| std::mem::take(&mut o.writes))
-                .unwrap_or_default(),
+            records: Vec::new(),
             map_runs: Vec::new(),
             map_runs_changed: false,
             opening,
@@ -186,13 +183,18 @@ impl<'a> State<'a> {
 
     /// Commits and waits. A new execution's first commit stores the execution, so it also
     /// answers the StartExecution that waits for it.
-    pub fn commit(&mut self, mut writes: Vec<Write>) -> Result<(), crate::store::StoreError> {
-        let started = match self.opening {
-            Some(_) => self.sfn.status_routing(self.root()),
+    pub fn commit(&mut self, writes: Vec<Write>) -> Result<(), crate::store::StoreError> {
+        // the execution record (and its definition) come first: later writes may replace it
+        let (mut all, started) = match &mut self.opening {
+            Some(o) => (
+                std::mem::take(&mut o.writes),
+                self.sfn.status_routing(self.root()),
+            ),
             None => Default::default(),
         };
-        writes.extend(started.writes());
-        let r = self.sfn.store.commit_wait(writes);
+        all.extend(writes);
+        all.extend(started.writes());
+        let r = self.sfn.store.commit_wait(all);
         if let Some(o) = self.opening.take() {
             if r.is_ok() {
                 self.sfn.opened(self.root(), &o.hash, o.machine);
@@ -581,7 +583,7 @@ impl<'a> State<'a> {
         }
         let mut writes = self.pending_writes();
         writes.extend(extra);
-        if writes.is_empty() {
+        if writes.is_empty() && self.opening.is_none() {
             return Ok(());
         }
         if let Err(e) = self.commit(writes) {

@@ -6,6 +6,7 @@
 //! a commit's time for a new execution with a random name), and the database was twice the size.
 //! Rowid tables keep the rows in a table of their own, found through small key indexes.
 
+use super::sqlite::backend;
 use super::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 
@@ -41,10 +42,6 @@ pub fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     convert(conn).map_err(backend)
-}
-
-fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
 }
 
 fn convert(conn: &mut Connection) -> rusqlite::Result<()> {

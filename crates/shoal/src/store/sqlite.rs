@@ -21,7 +21,7 @@ pub struct SqliteStore {
     cache: Arc<Cache>,
 }
 
-fn backend(e: rusqlite::Error) -> StoreError {
+pub(super) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
