@@ -156,7 +156,12 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
     def _answer(self):
         n = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(n).decode() if n else ""
+        raw = self.rfile.read(n) if n else b""
+        if len(raw) < n:
+            # the sender went away mid-request (a server killed with -9): no request arrived
+            self.close_connection = True
+            return
+        body = raw.decode()
         srv = self.server
         with srv.lock:
             srv.requests.append((self.command, self.path, body))
