@@ -89,10 +89,14 @@ impl Committer {
         Ack(rx)
     }
 
-    /// Queues writes for the writer thread.
+    /// Queues writes for the writer thread. Nothing to write wakes no one: a wake-up is a
+    /// futex call and a context switch, and PutEvents asks twice per call with nothing to store.
     pub fn queue(&self, writes: Vec<Write>) -> Ack {
+        let empty = writes.is_empty();
         let ack = self.enqueue(writes);
-        self.wake.notify_one();
+        if !empty {
+            self.wake.notify_one();
+        }
         ack
     }
 
