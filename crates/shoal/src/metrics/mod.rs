@@ -168,9 +168,13 @@ impl Metrics {
 
     /// Adds a statistic set at `at` (epoch seconds).
     pub fn add(&self, key: SeriesKey, at: i64, stat: Stat, unit: Option<&str>) {
+        // Series already seen are found without cloning the key (several per request).
         {
             let mut map = Metrics::lock(&self.series);
-            let s = map.entry(key.clone()).or_default();
+            let s = match map.get_mut(&key) {
+                Some(s) => s,
+                None => map.entry(key.clone()).or_default(),
+            };
             s.add(at, stat);
             if s.unit.is_none() {
                 s.unit = unit.map(String::from);
@@ -178,7 +182,10 @@ impl Metrics {
         }
         {
             let mut t = Metrics::lock(&self.totals);
-            let e = t.entry(key.clone()).or_insert((0.0, 0.0));
+            let e = match t.get_mut(&key) {
+                Some(e) => e,
+                None => t.entry(key.clone()).or_insert((0.0, 0.0)),
+            };
             e.0 += stat.sum;
             e.1 += stat.count;
         }
