@@ -249,14 +249,23 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_group_stores_only_the_last_write_to_each_record() {
+    /// A committer over a new database in the current layout, in a directory of its own.
+    fn committer() -> (Committer, std::path::PathBuf, std::sync::mpsc::Receiver<()>) {
         let dir = std::env::temp_dir().join(format!("shoal-commit-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut conn = Connection::open(dir.join("shoal.db")).unwrap();
         super::super::layout::prepare(&mut conn).unwrap();
-        let (nudge, _nudged) = std::sync::mpsc::sync_channel(1);
-        let c = Committer::new(conn, Arc::new(Cache::default()), nudge);
+        let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
+        (
+            Committer::new(conn, Arc::new(Cache::default()), nudge),
+            dir,
+            nudged,
+        )
+    }
+
+    #[test]
+    fn a_group_stores_only_the_last_write_to_each_record() {
+        let (c, dir, _nudged) = committer();
         let del = |key: &str| Write::Delete {
             kind: "thing",
             key: key.into(),
@@ -294,12 +303,7 @@ mod tests {
 
     #[test]
     fn a_record_written_again_is_updated_in_place() {
-        let dir = std::env::temp_dir().join(format!("shoal-commit-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut conn = Connection::open(dir.join("shoal.db")).unwrap();
-        super::super::layout::prepare(&mut conn).unwrap();
-        let (nudge, _nudged) = std::sync::mpsc::sync_channel(1);
-        let c = Committer::new(conn, Arc::new(Cache::default()), nudge);
+        let (c, dir, _nudged) = committer();
         c.commit_now(vec![row("a", "RUNNING"), row("b", "RUNNING")])
             .unwrap();
         c.commit_now(vec![row("a", "SUCCEEDED")]).unwrap();
