@@ -33,7 +33,8 @@ pub struct StartRequest<'a> {
 /// A started (or already running, same name and input) execution, not yet stored.
 pub struct Started {
     pub execution: Execution,
-    pub existed: bool,
+    /// The caller gave the name: an execution may hold it already (see [`Sfn::existing`]).
+    named: bool,
     definition: Option<Write>,
     /// The definition text the execution runs.
     source: String,
@@ -114,25 +115,6 @@ impl Sfn {
         let machine = &resolved.machine;
         let a = Arn::parse(&machine.arn)?;
         let arn = a.base("execution", &format!("{}:{name}", machine.name));
-        // a name the caller gave may be taken; a fresh random one is not
-        let existing = match named {
-            true => self.store.load::<Execution>(&arn)?,
-            false => None,
-        };
-        if let Some(existing) = existing {
-            // StartExecution is idempotent for a running execution with the same input.
-            if existing.status == "RUNNING" && existing.input == input {
-                return Ok(Started {
-                    execution: existing,
-                    existed: true,
-                    definition: None,
-                    source: String::new(),
-                });
-            }
-            return Err(SfnError::ExecutionAlreadyExists(format!(
-                "Execution Already Exists: '{arn}'"
-            )));
-        }
         let (hash, definition) = self.definition_write(&resolved);
         let execution = Execution {
             arn,
@@ -165,10 +147,24 @@ impl Sfn {
         };
         Ok(Started {
             execution,
-            existed: false,
+            named,
             definition,
             source: resolved.definition,
         })
+    }
+
+    /// The stored execution that holds `exec`'s name, if any: StartExecution is idempotent for
+    /// a running execution with the same input, and refused with `ExecutionAlreadyExists` for
+    /// any other.
+    fn existing(&self, exec: &Execution) -> Result<Option<Execution>> {
+        match self.store.load::<Execution>(&exec.arn)? {
+            Some(e) if e.status == "RUNNING" && e.input == exec.input => Ok(Some(e)),
+            Some(_) => Err(SfnError::ExecutionAlreadyExists(format!(
+                "Execution Already Exists: '{}'",
+                exec.arn
+            ))),
+            None => Ok(None),
+        }
     }
 
     pub async fn start_execution(
@@ -178,9 +174,7 @@ impl Sfn {
     ) -> Result<Execution> {
         let started = self.prepare_start(scope, req)?;
         let execution = started.execution.clone();
-        if started.existed {
-            return Ok(execution);
-        }
+        let named = started.named;
         let machine = self.machine_for_start(&execution.definition_hash, &started.source)?;
         let (ack, stored) = tokio::sync::oneshot::channel();
         let opening = Opening {
@@ -192,7 +186,7 @@ impl Sfn {
         // on a multi-threaded runtime's worker, the first segment may run right here
         let inline = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if let Some(other) = self.open(execution.clone(), opening, inline) {
+        if let Some(other) = self.open(execution.clone(), opening, inline, named) {
             // the same name is being started right now
             return other;
         }
@@ -206,8 +200,8 @@ impl Sfn {
     }
 
     /// Runs a new execution's first segment, which stores it (see [`Opening`]). Answers instead
-    /// when an execution of that name is being started already: the same one (same input) or
-    /// `ExecutionAlreadyExists`.
+    /// when an execution of that name is being started already, or (`named`: the caller gave
+    /// the name) is stored: the same one (same input, running) or `ExecutionAlreadyExists`.
     ///
     /// `inline`: the caller is a runtime worker, and the segment runs on it first. A segment
     /// that ends without an effect (a machine of Pass, Choice, Succeed and Fail states, a Map
@@ -220,6 +214,7 @@ impl Sfn {
         exec: Execution,
         mut opening: Opening,
         inline: bool,
+        named: bool,
     ) -> Option<Result<Execution>> {
         let Ok(mut slots) = self.slots.lock() else {
             return Some(Err(SfnError::InternalFailure(
@@ -227,13 +222,29 @@ impl Sfn {
             )));
         };
         if let Some(slot) = slots.get(&exec.arn) {
-            return Some(match &slot.starting {
-                Some(e) if e.input == exec.input => Ok(e.clone()),
-                _ => Err(SfnError::ExecutionAlreadyExists(format!(
+            let already = || {
+                SfnError::ExecutionAlreadyExists(format!(
                     "Execution Already Exists: '{}'",
                     exec.arn
-                ))),
+                ))
+            };
+            return Some(match &slot.starting {
+                Some(e) if e.input == exec.input => Ok(e.clone()),
+                Some(_) => Err(already()),
+                // stored, and running a segment
+                None => {
+                    drop(slots);
+                    self.existing(&exec).and_then(|e| e.ok_or_else(already))
+                }
             });
+        }
+        if named {
+            // Looked up with the lock held and no slot for the name: an execution is stored only
+            // by a segment that holds its name's slot, so none of this name can be stored
+            // meanwhile (a lookup and then a claim let one be stored, and end, in between).
+            if let Some(answer) = self.existing(&exec).transpose() {
+                return Some(answer);
+            }
         }
         let slot = Slot {
             starting: Some(exec.clone()),
@@ -340,8 +351,8 @@ impl Sfn {
             .map_err(fail)?;
         let answer =
             |e: &Execution| json!({"ExecutionArn": e.arn, "StartDate": e.start.timestamp_millis()});
-        if started.existed {
-            return Ok(answer(&started.execution));
+        if let Some(existing) = self.existing(&started.execution).map_err(fail)? {
+            return Ok(answer(&existing));
         }
         started.execution.parent_token = wait_token.map(String::from);
         let e = started.execution.clone();
@@ -971,5 +982,85 @@ impl asl::runner::Clock for ScaledClock {
             std::thread::sleep(d.mul_f64(self.scale.max(0.0)));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sfn::machines::NewMachine;
+    use crate::sfn::Config;
+
+    /// Many callers start the same names at once, on a runtime's workers as the API does.
+    #[test]
+    fn concurrent_starts_of_one_name_make_one_execution() {
+        let dir = std::env::temp_dir().join(format!("shoal-race-{}", uuid::Uuid::new_v4()));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = Arc::new(crate::store::sqlite::SqliteStore::open(&dir).unwrap());
+        let sfn = Sfn::new(store, Config::default(), runtime.handle().clone());
+        let scope = Scope {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        };
+        runtime.block_on(async {
+            let (machine, _) = sfn
+                .create_machine(
+                    &scope,
+                    NewMachine {
+                        name: "race".into(),
+                        definition: r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#
+                            .into(),
+                        role_arn: "arn:aws:iam::123456789012:role/r".into(),
+                        kind: "STANDARD".into(),
+                        logging: Value::Null,
+                        tracing: Value::Null,
+                        publish: false,
+                        version_description: String::new(),
+                        tags: Vec::new(),
+                    },
+                )
+                .await
+                .unwrap();
+            for n in 0..300 {
+                let name = format!("race-{n}");
+                let starts = (0..8).map(|_| {
+                    let (sfn, scope, arn, name) = (
+                        sfn.clone(),
+                        scope.clone(),
+                        machine.arn.clone(),
+                        name.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let req = StartRequest {
+                            state_machine_arn: &arn,
+                            name: Some(name),
+                            input: Some("{}".into()),
+                            trace_header: None,
+                            new_name: false,
+                        };
+                        sfn.start_execution(&scope, req).await
+                    })
+                });
+                let mut started = Vec::new();
+                for s in futures_util::future::join_all(starts).await {
+                    match s.unwrap() {
+                        Ok(e) => started.push(e.start),
+                        Err(SfnError::ExecutionAlreadyExists(_)) => {}
+                        Err(e) => panic!("{name}: {e}"),
+                    }
+                }
+                // every start that succeeded answered the one execution there is
+                started.sort();
+                started.dedup();
+                assert_eq!(started.len(), 1, "{name}: {started:?}");
+            }
+        });
+        drop(sfn);
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
