@@ -606,8 +606,7 @@ impl Sfn {
                     self.arm(arn, now + chrono::Duration::seconds(1));
                     Err(SfnError::InternalFailure(why))
                 }
-                // given up before: see the `offloaded` check above
-                Some(Halt::Offload) | None => Ok(()),
+                None => Ok(()),
             },
         };
         if state.opening() {

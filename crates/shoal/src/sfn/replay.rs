@@ -40,10 +40,6 @@ pub enum Halt {
     Diverged(String),
     /// The store failed; the segment is retried later.
     Store(String),
-    /// A new execution's first segment, run on a runtime worker, came to a commit before its
-    /// end or to an effect: it is left, nothing stored, to run from the start on an executor
-    /// thread (see [`State::offloaded`]).
-    Offload,
 }
 
 impl Halt {
@@ -63,8 +59,7 @@ impl Halt {
                 deadline: earliest(a, b),
             },
             // only Timer and Token park; a halt that stopped the segment stays
-            (stop @ (Halt::Offload | Halt::Abort | Halt::Diverged(_) | Halt::Store(_)), _) => stop,
-            (_, Halt::Offload) => Halt::Offload,
+            (stop @ (Halt::Abort | Halt::Diverged(_) | Halt::Store(_)), _) => stop,
             (_, other) => other,
         }
     }
@@ -125,7 +120,9 @@ pub struct State<'a> {
     /// The segment runs on a runtime worker (a new execution's first): it may commit only at
     /// its end and perform no effect, or it is offloaded.
     inline: bool,
-    /// The inline segment was given up (see [`Halt::Offload`]); nothing of it is stored.
+    /// The inline segment came to a commit before its end or to an effect, and was given up
+    /// there: nothing of it is stored, and it runs from the start on an executor thread. Once
+    /// set, why the segment stopped (`halt`) no longer matters.
     pub offloaded: bool,
     /// Under the virtual clock: how far this execution's time runs ahead of real time (the
     /// Waits it skipped).
@@ -217,10 +214,12 @@ impl<'a> State<'a> {
         self.opening.take()
     }
 
-    /// Gives up an inline segment at a commit before its end or an effect.
+    /// Gives up an inline segment at a commit before its end or an effect: stops it as
+    /// [`State::stop`] does.
     fn offload(&mut self) -> Interrupt {
         self.offloaded = true;
-        self.stop(Halt::Offload)
+        self.parked = Parked::No;
+        Interrupt
     }
 
     /// The writes that persist the pending events (of the children being run too) and records.
@@ -612,12 +611,10 @@ impl<'a> State<'a> {
         Interrupt
     }
 
-    /// Stops the whole segment (an offloaded one stays offloaded).
+    /// Stops the whole segment.
     fn stop(&mut self, halt: Halt) -> Interrupt {
         self.parked = Parked::No;
-        if !self.offloaded {
-            self.halt = Some(halt);
-        }
+        self.halt = Some(halt);
         Interrupt
     }
 
