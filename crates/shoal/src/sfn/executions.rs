@@ -159,10 +159,7 @@ impl Sfn {
     fn existing(&self, exec: &Execution) -> Result<Option<Execution>> {
         match self.store.load::<Execution>(&exec.arn)? {
             Some(e) if e.status == "RUNNING" && e.input == exec.input => Ok(Some(e)),
-            Some(_) => Err(SfnError::ExecutionAlreadyExists(format!(
-                "Execution Already Exists: '{}'",
-                exec.arn
-            ))),
+            Some(_) => Err(already_exists(&exec.arn)),
             None => Ok(None),
         }
     }
@@ -222,19 +219,13 @@ impl Sfn {
             )));
         };
         if let Some(slot) = slots.get(&exec.arn) {
-            let already = || {
-                SfnError::ExecutionAlreadyExists(format!(
-                    "Execution Already Exists: '{}'",
-                    exec.arn
-                ))
-            };
             return Some(match &slot.starting {
                 Some(e) if e.input == exec.input => Ok(e.clone()),
-                Some(_) => Err(already()),
+                Some(_) => Err(already_exists(&exec.arn)),
                 // stored, and running a segment
                 None => {
                     drop(slots);
-                    self.existing(&exec).and_then(|e| e.ok_or_else(already))
+                    (self.existing(&exec)).and_then(|e| e.ok_or_else(|| already_exists(&exec.arn)))
                 }
             });
         }
@@ -982,6 +973,12 @@ impl asl::runner::Clock for ScaledClock {
         }
         Ok(())
     }
+}
+
+/// The answer to a start whose name an execution holds (other than a running one with the same
+/// input).
+fn already_exists(arn: &str) -> SfnError {
+    SfnError::ExecutionAlreadyExists(format!("Execution Already Exists: '{arn}'"))
 }
 
 #[cfg(test)]
