@@ -249,13 +249,18 @@ mod tests {
         })
     }
 
-    /// A committer over a new database in the current layout, in a directory of its own.
-    fn committer() -> (Committer, std::path::PathBuf, std::sync::mpsc::Receiver<()>) {
+    /// A committer over a new database in the current layout, in a directory of its own, with
+    /// the log and its hook set as the store sets them (nothing checkpoints). `room`: how many
+    /// requests to checkpoint its receiver holds.
+    fn committer(room: usize) -> (Committer, std::path::PathBuf, std::sync::mpsc::Receiver<()>) {
         let dir = std::env::temp_dir().join(format!("shoal-commit-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut conn = Connection::open(dir.join("shoal.db")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;")
+            .unwrap();
+        conn.wal_hook(Some(note_wal_frames));
         super::super::layout::prepare(&mut conn).unwrap();
-        let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
+        let (nudge, nudged) = std::sync::mpsc::sync_channel(room);
         (
             Committer::new(conn, Arc::new(Cache::default()), nudge),
             dir,
@@ -265,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_group_stores_only_the_last_write_to_each_record() {
-        let (c, dir, _nudged) = committer();
+        let (c, dir, _nudged) = committer(1);
         let del = |key: &str| Write::Delete {
             kind: "thing",
             key: key.into(),
@@ -303,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_record_written_again_is_updated_in_place() {
-        let (c, dir, _nudged) = committer();
+        let (c, dir, _nudged) = committer(1);
         c.commit_now(vec![row("a", "RUNNING"), row("b", "RUNNING")])
             .unwrap();
         c.commit_now(vec![row("a", "SUCCEEDED")]).unwrap();
@@ -333,16 +338,8 @@ mod tests {
 
     #[test]
     fn the_checkpointer_is_asked_once_per_thousand_frames_not_once_per_commit() {
-        let dir = std::env::temp_dir().join(format!("shoal-commit-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut conn = Connection::open(dir.join("shoal.db")).unwrap();
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;")
-            .unwrap();
-        conn.wal_hook(Some(note_wal_frames));
-        super::super::layout::prepare(&mut conn).unwrap();
-        // room for every request: none is lost to a full channel, nothing checkpoints
-        let (nudge, nudged) = std::sync::mpsc::sync_channel(100_000);
-        let c = Committer::new(conn, Arc::new(Cache::default()), nudge);
+        // room for every request: none is lost to a full channel
+        let (c, dir, nudged) = committer(100_000);
         let frames = || WAL_FRAMES.with(Cell::get);
         let mut total = 0;
         for n in 0..3_000 {
