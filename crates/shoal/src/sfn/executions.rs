@@ -5,7 +5,6 @@ use super::error::{Result, SfnError};
 use super::model::{Answer, Execution, StoredEvent, Token};
 use super::replay::{Halt, Opening, State, View};
 use super::{Sfn, Slot};
-use crate::events::model::Delivery;
 use crate::store::{put, Records, Scan, Write};
 use asl::context::{ExecutionInfo, MachineType};
 use asl::mock::MockTasks;
@@ -13,7 +12,7 @@ use asl::runner::{ExecutionResult, Runner, Status};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::cell::RefCell;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// AWS's limit on execution input and output.
@@ -213,38 +212,11 @@ impl Sfn {
         inline: bool,
         named: bool,
     ) -> Option<Result<Execution>> {
-        let Ok(mut slots) = self.slots.lock() else {
-            return Some(Err(SfnError::InternalFailure(
-                "the executor is unavailable".into(),
-            )));
+        let flag = match self.claim(&exec, named) {
+            Ok(flag) => flag,
+            Err(answer) => return Some(answer),
         };
-        if let Some(slot) = slots.get(&exec.arn) {
-            return Some(match &slot.starting {
-                Some(e) if e.input == exec.input => Ok(e.clone()),
-                Some(_) => Err(already_exists(&exec.arn)),
-                // stored, and running a segment
-                None => {
-                    drop(slots);
-                    (self.existing(&exec)).and_then(|e| e.ok_or_else(|| already_exists(&exec.arn)))
-                }
-            });
-        }
-        if named {
-            // Looked up with the lock held and no slot for the name: an execution is stored only
-            // by a segment that holds its name's slot, so none of this name can be stored
-            // meanwhile (a lookup and then a claim let one be stored, and end, in between).
-            if let Some(answer) = self.existing(&exec).transpose() {
-                return Some(answer);
-            }
-        }
-        let slot = Slot {
-            starting: Some(exec.clone()),
-            ..Slot::default()
-        };
-        let flag = slot.abort.clone();
         let arn = exec.arn.clone();
-        slots.insert(arn.clone(), slot);
-        drop(slots);
         if inline {
             let sm = opening.machine.clone();
             // a panic of the engine must not take the request's connection with it: the start
@@ -281,14 +253,61 @@ impl Sfn {
         None
     }
 
-    /// A new execution's first commit is durable: it is stored and running.
-    pub(crate) fn opened(&self, exec: &Execution, hash: &str, machine: Arc<asl::StateMachine>) {
-        self.stored_definition(hash, machine);
+    /// Claims the executor slot of a new execution's name, marked as starting, and gives its
+    /// abort flag; or, when the name is taken, the answer to the start instead. An execution is
+    /// stored only by whoever holds its name's slot.
+    ///
+    /// `named`: the caller gave the name, so an execution may hold it already. It is looked up
+    /// with the lock held and no slot for the name, so none of this name can be stored
+    /// meanwhile (a lookup and then a claim let one be stored, and end, in between).
+    fn claim(
+        &self,
+        exec: &Execution,
+        named: bool,
+    ) -> std::result::Result<Arc<AtomicBool>, Result<Execution>> {
+        let Ok(mut slots) = self.slots.lock() else {
+            return Err(Err(SfnError::InternalFailure(
+                "the executor is unavailable".into(),
+            )));
+        };
+        if let Some(slot) = slots.get(&exec.arn) {
+            return Err(match &slot.starting {
+                Some(e) if e.input == exec.input => Ok(e.clone()),
+                Some(_) => Err(already_exists(&exec.arn)),
+                // stored, and running a segment
+                None => {
+                    drop(slots);
+                    (self.existing(exec)).and_then(|e| e.ok_or_else(|| already_exists(&exec.arn)))
+                }
+            });
+        }
+        if named {
+            if let Some(answer) = self.existing(exec).transpose() {
+                return Err(answer);
+            }
+        }
+        let slot = Slot {
+            starting: Some(exec.clone()),
+            ..Slot::default()
+        };
+        let flag = slot.abort.clone();
+        slots.insert(exec.arn.clone(), slot);
+        Ok(flag)
+    }
+
+    /// A new execution is no longer starting: the next start of its name reads its record.
+    fn started(&self, arn: &str) {
         if let Ok(mut slots) = self.slots.lock() {
-            if let Some(s) = slots.get_mut(&exec.arn) {
+            if let Some(s) = slots.get_mut(arn) {
                 s.starting = None;
             }
         }
+    }
+
+    /// A new execution's first commit is durable: it is stored and running.
+    pub(crate) fn opened(&self, exec: &Execution, hash: &str, machine: Arc<asl::StateMachine>) {
+        self.stored_definition(hash, machine);
+        self.started(&exec.arn);
     }
 
     /// Starts a child execution from a task (`states:startExecution[.sync[:2]]`), from an
@@ -342,23 +361,28 @@ impl Sfn {
             .map_err(fail)?;
         let answer =
             |e: &Execution| json!({"ExecutionArn": e.arn, "StartDate": e.start.timestamp_millis()});
-        if let Some(existing) = self.existing(&started.execution).map_err(fail)? {
-            return Ok(answer(&existing));
-        }
         started.execution.parent_token = wait_token.map(String::from);
         let e = started.execution.clone();
+        // the name is given or made from the token: an execution may hold it already
+        let flag = match self.claim(&e, true) {
+            Ok(flag) => flag,
+            Err(other) => return other.map(|e| answer(&e)).map_err(fail),
+        };
         let routing = self.status_routing(&e);
         let mut writes = started.writes();
         writes.extend(routing.writes());
-        self.store.commit_wait(writes).map_err(|e| fail(e.into()))?;
-        self.launched(&e, routing.deliveries);
+        if let Err(err) = self.store.commit_wait(writes) {
+            if let Ok(mut slots) = self.slots.lock() {
+                slots.remove(&e.arn);
+            }
+            return Err(fail(err.into()));
+        }
+        self.dispatch(routing.deliveries);
+        self.started(&e.arn);
+        let (sfn, arn) = (self.clone(), e.arn.clone());
+        self.runtime
+            .spawn_blocking(move || sfn.run_segments(&arn, flag, None));
         Ok(answer(&e))
-    }
-
-    /// A stored execution begins to run.
-    fn launched(self: &Arc<Self>, e: &Execution, deliveries: Vec<Delivery>) {
-        self.dispatch(deliveries);
-        self.wake(&e.arn);
     }
 
     /// Runs (or re-runs) an execution's next segment on an executor thread, unless one runs
@@ -394,7 +418,7 @@ impl Sfn {
     fn run_segments(
         self: &Arc<Self>,
         arn: &str,
-        abort: Arc<std::sync::atomic::AtomicBool>,
+        abort: Arc<AtomicBool>,
         mut first: Option<(Execution, Opening)>,
     ) {
         loop {
@@ -456,11 +480,7 @@ impl Sfn {
 
     /// One segment: replay the stored history, continue live until the execution ends or
     /// must wait, and persist what happened.
-    fn segment(
-        self: &Arc<Self>,
-        arn: &str,
-        abort: &Arc<std::sync::atomic::AtomicBool>,
-    ) -> Result<()> {
+    fn segment(self: &Arc<Self>, arn: &str, abort: &Arc<AtomicBool>) -> Result<()> {
         let exec = self.execution(arn)?;
         // a distributed Map's children run inside their parent's segments
         if terminal(&exec.status) || exec.map_run_arn.is_some() {
@@ -479,7 +499,7 @@ impl Sfn {
         exec: Execution,
         sm: Arc<asl::StateMachine>,
         recorded: Vec<StoredEvent>,
-        abort: &Arc<std::sync::atomic::AtomicBool>,
+        abort: &Arc<AtomicBool>,
         opening: Option<Opening>,
         inline: bool,
     ) -> Result<Option<Opening>> {
@@ -821,7 +841,8 @@ impl Sfn {
         ];
         writes.extend(routing.writes());
         self.store.commit(writes).done().await?;
-        self.launched(&exec, routing.deliveries);
+        self.dispatch(routing.deliveries);
+        self.wake(&exec.arn);
         Ok(exec)
     }
 
@@ -987,9 +1008,16 @@ mod tests {
     use crate::sfn::machines::NewMachine;
     use crate::sfn::Config;
 
-    /// Many callers start the same names at once, on a runtime's workers as the API does.
-    #[test]
-    fn concurrent_starts_of_one_name_make_one_execution() {
+    struct Race {
+        runtime: tokio::runtime::Runtime,
+        sfn: Arc<Sfn>,
+        scope: Scope,
+        machine: String,
+        dir: std::path::PathBuf,
+    }
+
+    /// A store, a 4-worker runtime and a machine of one Pass state.
+    fn race() -> Race {
         let dir = std::env::temp_dir().join(format!("shoal-race-{}", uuid::Uuid::new_v4()));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
@@ -1002,61 +1030,127 @@ mod tests {
             region: "us-east-1".into(),
             account: "123456789012".into(),
         };
-        runtime.block_on(async {
-            let (machine, _) = sfn
-                .create_machine(
-                    &scope,
-                    NewMachine {
-                        name: "race".into(),
-                        definition: r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#
-                            .into(),
-                        role_arn: "arn:aws:iam::123456789012:role/r".into(),
-                        kind: "STANDARD".into(),
-                        logging: Value::Null,
-                        tracing: Value::Null,
-                        publish: false,
-                        version_description: String::new(),
-                        tags: Vec::new(),
-                    },
-                )
-                .await
-                .unwrap();
-            for n in 0..300 {
-                let name = format!("race-{n}");
-                let starts = (0..8).map(|_| {
-                    let (sfn, scope, arn, name) = (
-                        sfn.clone(),
-                        scope.clone(),
-                        machine.arn.clone(),
-                        name.clone(),
-                    );
-                    tokio::spawn(async move {
-                        let req = StartRequest {
-                            state_machine_arn: &arn,
-                            name: Some(name),
-                            input: Some("{}".into()),
-                            trace_header: None,
-                            new_name: false,
-                        };
-                        sfn.start_execution(&scope, req).await
-                    })
-                });
-                let mut started = Vec::new();
-                for s in futures_util::future::join_all(starts).await {
-                    match s.unwrap() {
-                        Ok(e) => started.push(e.start),
-                        Err(SfnError::ExecutionAlreadyExists(_)) => {}
-                        Err(e) => panic!("{name}: {e}"),
-                    }
+        let new = NewMachine {
+            name: "race".into(),
+            definition: r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#.into(),
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            kind: "STANDARD".into(),
+            logging: Value::Null,
+            tracing: Value::Null,
+            publish: false,
+            version_description: String::new(),
+            tags: Vec::new(),
+        };
+        let (machine, _) = runtime.block_on(sfn.create_machine(&scope, new)).unwrap();
+        Race {
+            runtime,
+            sfn,
+            scope,
+            machine: machine.arn,
+            dir,
+        }
+    }
+
+    impl Race {
+        fn end(self) {
+            drop(self.sfn);
+            self.runtime
+                .shutdown_timeout(std::time::Duration::from_secs(5));
+            let _ = std::fs::remove_dir_all(self.dir);
+        }
+
+        /// A top-level start, as the API makes it.
+        fn start(&self, name: &str, input: &str) -> tokio::task::JoinHandle<Result<Execution>> {
+            let (sfn, scope, arn) = (self.sfn.clone(), self.scope.clone(), self.machine.clone());
+            let (name, input) = (name.to_string(), input.to_string());
+            self.runtime.spawn(async move {
+                let req = StartRequest {
+                    state_machine_arn: &arn,
+                    name: Some(name),
+                    input: Some(input),
+                    trace_header: None,
+                    new_name: false,
+                };
+                sfn.start_execution(&scope, req).await
+            })
+        }
+    }
+
+    /// Many callers start the same names at once, on a runtime's workers as the API does.
+    #[test]
+    fn concurrent_starts_of_one_name_make_one_execution() {
+        let race = race();
+        for n in 0..300 {
+            let name = format!("race-{n}");
+            let starts: Vec<_> = (0..8).map(|_| race.start(&name, "{}")).collect();
+            let mut started = Vec::new();
+            for s in starts {
+                match race.runtime.block_on(s).unwrap() {
+                    Ok(e) => started.push(e.start),
+                    Err(SfnError::ExecutionAlreadyExists(_)) => {}
+                    Err(e) => panic!("{name}: {e}"),
                 }
-                // every start that succeeded answered the one execution there is
-                started.sort();
-                started.dedup();
-                assert_eq!(started.len(), 1, "{name}: {started:?}");
             }
-        });
-        drop(sfn);
-        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-        let _ = std::fs::remove_dir_all(dir);
+            // every start that succeeded answered the one execution there is
+            started.sort();
+            started.dedup();
+            assert_eq!(started.len(), 1, "{name}: {started:?}");
+        }
+        race.end();
+    }
+
+    /// Tasks start a child of one name at once, with top-level starts of it, each with its
+    /// own input: one start may succeed, the others are told the name is taken.
+    #[test]
+    fn concurrent_child_starts_of_one_name_make_one_execution() {
+        let race = race();
+        let parent = (race.sfn)
+            .prepare_start(
+                &race.scope,
+                StartRequest {
+                    state_machine_arn: &race.machine,
+                    name: None,
+                    input: None,
+                    trace_header: None,
+                    new_name: false,
+                },
+            )
+            .unwrap()
+            .execution;
+        for n in 0..200 {
+            let name = format!("child-{n}");
+            let children: Vec<_> = (0..4)
+                .map(|k| {
+                    let (sfn, parent) = (race.sfn.clone(), parent.clone());
+                    let params =
+                        json!({"StateMachineArn": race.machine, "Name": name, "Input": {"k": k}});
+                    race.runtime.spawn_blocking(move || {
+                        sfn.start_child(&parent, &params, &format!("token-{k}"), None)
+                    })
+                })
+                .collect();
+            let tops: Vec<_> = (4..8)
+                .map(|k| race.start(&name, &format!("{{\"k\":{k}}}")))
+                .collect();
+            let mut ok = 0;
+            for c in children {
+                match race.runtime.block_on(c).unwrap() {
+                    Ok(_) => ok += 1,
+                    Err(asl::runner::TaskOutcome::Failure { error, .. }) => {
+                        assert_eq!(error, "StepFunctions.ExecutionAlreadyExists", "{name}")
+                    }
+                    Err(other) => panic!("{name}: {other:?}"),
+                }
+            }
+            for t in tops {
+                match race.runtime.block_on(t).unwrap() {
+                    Ok(_) => ok += 1,
+                    Err(SfnError::ExecutionAlreadyExists(_)) => {}
+                    Err(e) => panic!("{name}: {e}"),
+                }
+            }
+            assert_eq!(ok, 1, "{name}: {ok} starts of differing inputs succeeded");
+        }
+        race.end();
     }
 }
