@@ -214,7 +214,7 @@ impl Sfn {
     ) -> Option<Result<Execution>> {
         let flag = match self.claim(&exec, named) {
             Ok(flag) => flag,
-            Err(answer) => return Some(answer),
+            Err(answer) => return Some(*answer),
         };
         let arn = exec.arn.clone();
         if inline {
@@ -264,14 +264,14 @@ impl Sfn {
         &self,
         exec: &Execution,
         named: bool,
-    ) -> std::result::Result<Arc<AtomicBool>, Result<Execution>> {
+    ) -> std::result::Result<Arc<AtomicBool>, Box<Result<Execution>>> {
         let Ok(mut slots) = self.slots.lock() else {
-            return Err(Err(SfnError::InternalFailure(
+            return Err(Box::new(Err(SfnError::InternalFailure(
                 "the executor is unavailable".into(),
-            )));
+            ))));
         };
         if let Some(slot) = slots.get(&exec.arn) {
-            return Err(match &slot.starting {
+            return Err(Box::new(match &slot.starting {
                 Some(e) if e.input == exec.input => Ok(e.clone()),
                 Some(_) => Err(already_exists(&exec.arn)),
                 // stored, and running a segment
@@ -279,11 +279,11 @@ impl Sfn {
                     drop(slots);
                     (self.existing(exec)).and_then(|e| e.ok_or_else(|| already_exists(&exec.arn)))
                 }
-            });
+            }));
         }
         if named {
             if let Some(answer) = self.existing(exec).transpose() {
-                return Err(answer);
+                return Err(Box::new(answer));
             }
         }
         let slot = Slot {
@@ -366,7 +366,7 @@ impl Sfn {
         // the name is given or made from the token: an execution may hold it already
         let flag = match self.claim(&e, true) {
             Ok(flag) => flag,
-            Err(other) => return other.map(|e| answer(&e)).map_err(fail),
+            Err(other) => return (*other).map(|e| answer(&e)).map_err(fail),
         };
         let routing = self.status_routing(&e);
         let mut writes = started.writes();
