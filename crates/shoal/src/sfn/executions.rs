@@ -795,6 +795,7 @@ impl Sfn {
     /// RedriveExecution: a failed, aborted or timed-out Standard execution continues from the
     /// state that failed; see [`super::replay`] for how the failed attempt is re-run.
     pub async fn redrive_execution(self: &Arc<Self>, arn: &str) -> Result<Execution> {
+        let _one_at_a_time = self.redrives.lock().await;
         let mut exec = self.execution(arn)?;
         if !matches!(exec.status.as_str(), "FAILED" | "ABORTED" | "TIMED_OUT") {
             return Err(SfnError::ExecutionNotRedrivable(format!(
@@ -1016,8 +1017,10 @@ mod tests {
         dir: std::path::PathBuf,
     }
 
-    /// A store, a 4-worker runtime and a machine of one Pass state.
-    fn race() -> Race {
+    const PASS: &str = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
+
+    /// A store, a 4-worker runtime and a machine of `definition`.
+    fn race(definition: &str) -> Race {
         let dir = std::env::temp_dir().join(format!("shoal-race-{}", uuid::Uuid::new_v4()));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
@@ -1032,7 +1035,7 @@ mod tests {
         };
         let new = NewMachine {
             name: "race".into(),
-            definition: r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#.into(),
+            definition: definition.into(),
             role_arn: "arn:aws:iam::123456789012:role/r".into(),
             kind: "STANDARD".into(),
             logging: Value::Null,
@@ -1079,7 +1082,7 @@ mod tests {
     /// Many callers start the same names at once, on a runtime's workers as the API does.
     #[test]
     fn concurrent_starts_of_one_name_make_one_execution() {
-        let race = race();
+        let race = race(PASS);
         for n in 0..300 {
             let name = format!("race-{n}");
             let starts: Vec<_> = (0..8).map(|_| race.start(&name, "{}")).collect();
@@ -1103,7 +1106,7 @@ mod tests {
     /// own input: one start may succeed, the others are told the name is taken.
     #[test]
     fn concurrent_child_starts_of_one_name_make_one_execution() {
-        let race = race();
+        let race = race(PASS);
         let parent = (race.sfn)
             .prepare_start(
                 &race.scope,
@@ -1150,6 +1153,50 @@ mod tests {
                 }
             }
             assert_eq!(ok, 1, "{name}: {ok} starts of differing inputs succeeded");
+        }
+        race.end();
+    }
+
+    /// Many callers redrive one failed execution at once: each redrive that succeeds is
+    /// another one (its own redriveCount), and the execution counts them all.
+    #[test]
+    fn concurrent_redrives_of_one_execution_are_each_counted() {
+        let race = race(r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}"#);
+        let ended = |arn: &str| loop {
+            let e = race.sfn.execution(arn).unwrap();
+            if e.status != "RUNNING" && race.sfn.slots.lock().unwrap().get(arn).is_none() {
+                return e;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        for n in 0..50 {
+            let arn = (race
+                .runtime
+                .block_on(race.start(&format!("failed-{n}"), "{}")))
+            .unwrap()
+            .unwrap()
+            .arn;
+            assert_eq!(ended(&arn).status, "FAILED");
+            let redrives: Vec<_> = (0..8)
+                .map(|_| {
+                    let (sfn, arn) = (race.sfn.clone(), arn.clone());
+                    race.runtime
+                        .spawn(async move { sfn.redrive_execution(&arn).await })
+                })
+                .collect();
+            let mut counts = Vec::new();
+            for r in redrives {
+                match race.runtime.block_on(r).unwrap() {
+                    Ok(e) => counts.push(e.redrive_count),
+                    Err(SfnError::ExecutionNotRedrivable(_)) => {}
+                    Err(e) => panic!("{arn}: {e}"),
+                }
+            }
+            counts.sort();
+            let answered = counts.len();
+            counts.dedup();
+            assert_eq!(counts.len(), answered, "{arn}: redriveCounts {counts:?}");
+            assert_eq!(ended(&arn).redrive_count as usize, answered, "{arn}");
         }
         race.end();
     }

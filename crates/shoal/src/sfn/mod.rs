@@ -77,6 +77,9 @@ pub struct Sfn {
     activity_signal: tokio::sync::Notify,
     activity_lock: tokio::sync::Mutex<()>,
     timers: Mutex<HashSet<(String, i64)>>,
+    /// Held by a redrive from its check of the execution to its commit. A redrive is the one
+    /// change to an ended execution, so two redrives of one cannot both find it redrivable.
+    redrives: tokio::sync::Mutex<()>,
     /// StopExecution's error and cause, until the stopped execution records them.
     stops: Mutex<HashMap<String, serde_json::Value>>,
     /// The event bus that `Step Functions Execution Status Change` events go to.
@@ -110,6 +113,7 @@ impl Sfn {
             activity_signal: tokio::sync::Notify::new(),
             activity_lock: tokio::sync::Mutex::new(()),
             timers: Mutex::new(HashSet::new()),
+            redrives: tokio::sync::Mutex::new(()),
             stops: Mutex::new(HashMap::new()),
             bus: std::sync::OnceLock::new(),
             local: std::sync::OnceLock::new(),
