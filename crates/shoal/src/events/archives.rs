@@ -5,7 +5,7 @@
 use super::router::Only;
 use super::{Events, EventsError, Result};
 use crate::sfn::arn::Scope;
-use crate::store::{delete, put, Record, Records, Scan};
+use crate::store::{delete, put, Record, Records, Scan, Write};
 use chrono::{DateTime, Duration, Utc};
 use patterns::json::Json;
 use serde::{Deserialize, Serialize};
@@ -144,6 +144,7 @@ impl Events {
         pattern: Option<String>,
         retention_days: u32,
     ) -> Result<Archive> {
+        let _change = self.changes.lock().await;
         super::rules::check_name(name)?;
         let bus = self.bus(scope, Some(bus_arn))?;
         if let Some(p) = &pattern {
@@ -186,6 +187,7 @@ impl Events {
         pattern: Option<String>,
         retention_days: Option<u32>,
     ) -> Result<Archive> {
+        let _change = self.changes.lock().await;
         let mut a = self.archive(scope, name)?;
         if let Some(p) = &pattern {
             patterns::Pattern::parse(p)
@@ -205,6 +207,7 @@ impl Events {
 
     /// Deletes an archive and the events it kept.
     pub async fn delete_archive(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let a = self.archive(scope, name)?;
         let kept = self.archived(&a.arn)?;
         let mut writes = vec![delete::<Archive>(&a.arn)];
@@ -236,6 +239,7 @@ impl Events {
     }
 
     pub async fn start_replay(self: &Arc<Self>, scope: &Scope, r: NewReplay) -> Result<Replay> {
+        let _change = self.changes.lock().await;
         super::rules::check_name(&r.name)?;
         let archive_name = r.archive_arn.rsplit('/').next().unwrap_or("");
         let archive = self.archive(scope, archive_name)?;
@@ -305,6 +309,7 @@ impl Events {
     }
 
     pub async fn cancel_replay(&self, scope: &Scope, name: &str) -> Result<Replay> {
+        let _change = self.changes.lock().await;
         let mut r = self.replay(scope, name)?;
         if !matches!(r.state.as_str(), "STARTING" | "RUNNING") {
             return Err(EventsError::IllegalStatusException(format!(
@@ -338,9 +343,25 @@ impl Events {
             r.reason = Some(e.to_string());
         }
         r.ended = Some(Utc::now());
+        let _change = self.changes.lock().await;
         if let Err(e) = self.store.commit(vec![put(&r)]).done().await {
             eprintln!("shoal: replay {} could not record its end: {e}", r.name);
         }
+    }
+
+    /// Records a replay's progress with `writes`, unless CancelReplay has asked it to stop:
+    /// then it is CANCELLED and nothing is written. Checked and written under the change lock,
+    /// so that the progress never overwrites a CANCELLING written in between.
+    async fn progress(&self, r: &mut Replay, mut writes: Vec<Write>) -> Result<bool> {
+        let _change = self.changes.lock().await;
+        let stored = self.store.load::<Replay>(&r.arn)?;
+        if stored.is_some_and(|now| now.state == "CANCELLING") {
+            r.state = "CANCELLED".into();
+            return Ok(false);
+        }
+        writes.push(put(&*r));
+        self.store.commit(writes).done().await?;
+        Ok(true)
     }
 
     async fn replay_events(&self, r: &mut Replay) -> Result<()> {
@@ -360,21 +381,14 @@ impl Events {
             .filter_map(|a| a.as_str().map(String::from))
             .collect();
         r.state = "RUNNING".into();
-        self.store.commit(vec![put(&*r)]).done().await?;
+        if !self.progress(r, Vec::new()).await? {
+            return Ok(());
+        }
         let (from, to, after) = (r.event_start, r.event_end, r.last_replayed);
         let todo = events
             .into_iter()
             .filter(|e| e.time >= from && e.time < to && after.is_none_or(|l| e.time > l));
-        for (i, e) in todo.enumerate() {
-            // CancelReplay writes CANCELLING: look every few events
-            if i % 16 == 0 {
-                if let Some(now) = self.store.load::<Replay>(&r.arn)? {
-                    if now.state == "CANCELLING" {
-                        r.state = "CANCELLED".into();
-                        return Ok(());
-                    }
-                }
-            }
+        for e in todo {
             let mut v: Value = serde_json::from_str(&e.event)
                 .map_err(|err| EventsError::InternalException(err.to_string()))?;
             v["replay-name"] = Value::String(r.name.clone());
@@ -385,10 +399,11 @@ impl Events {
                 Only::Rules(&filter)
             };
             let routing = self.route(&bus, &text, Utc::now(), only)?;
-            r.last_replayed = Some(e.time);
-            let mut writes = routing.writes();
-            writes.push(put(&*r));
-            self.store.commit(writes).done().await?;
+            let last = r.last_replayed.replace(e.time);
+            if !self.progress(r, routing.writes()).await? {
+                r.last_replayed = last;
+                return Ok(());
+            }
             self.dispatch(routing.deliveries);
         }
         r.state = "COMPLETED".into();

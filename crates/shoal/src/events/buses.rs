@@ -40,6 +40,7 @@ impl Events {
         description: Option<String>,
         tags: Vec<(String, String)>,
     ) -> Result<Bus> {
+        let _change = self.changes.lock().await;
         check_bus_name(name)?;
         if name.starts_with("aws.") {
             return Err(EventsError::ValidationException(
@@ -84,6 +85,7 @@ impl Events {
     }
 
     pub async fn delete_bus(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         if name == "default" {
             return Err(EventsError::ValidationException(
                 "Cannot delete event bus default.".into(),

@@ -158,6 +158,7 @@ impl Events {
         kind: &str,
         auth: Value,
     ) -> Result<Connection> {
+        let _change = self.changes.lock().await;
         check_name(name)?;
         check_auth(kind, &auth)?;
         let key = format!("{}/{name}", owner(scope));
@@ -200,6 +201,7 @@ impl Events {
     }
 
     pub async fn delete_connection(&self, scope: &Scope, name: &str) -> Result<Connection> {
+        let _change = self.changes.lock().await;
         let c = self.connection(scope, name)?;
         self.store
             .commit(vec![delete::<Connection>(&c.key())])
@@ -220,6 +222,7 @@ impl Events {
         scope: &Scope,
         spec: NewDestination,
     ) -> Result<ApiDestination> {
+        let _change = self.changes.lock().await;
         let NewDestination {
             name,
             description,
@@ -279,6 +282,7 @@ impl Events {
     }
 
     pub async fn delete_api_destination(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let d = self.api_destination(scope, name)?;
         self.store
             .commit(vec![delete::<ApiDestination>(&d.key())])

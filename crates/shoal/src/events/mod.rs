@@ -33,6 +33,11 @@ pub struct Events {
     /// Queue targets and dead-letter queues.
     pub sqs: Arc<crate::sqs::Sqs>,
     /// Compiled rules by bus ARN, dropped when a rule of that bus changes.
+    /// Held by a change to buses, rules, targets, archives, replays, connections, API
+    /// destinations or tags from its reads to its commit: each writes records it read, and two
+    /// at once would lose one's change (PutTargets of two targets to one rule, as Terraform
+    /// makes them, kept one). Changes are rare; PutEvents does not take it.
+    changes: tokio::sync::Mutex<()>,
     compiled: Mutex<HashMap<String, Arc<router::BusRules>>>,
     /// New deliveries for the delivery worker.
     queue: tokio::sync::mpsc::UnboundedSender<model::Delivery>,
@@ -85,6 +90,7 @@ impl Events {
             sfn: sfn.clone(),
             sqs,
             compiled: Mutex::new(HashMap::new()),
+            changes: tokio::sync::Mutex::new(()),
             queue,
             tail,
             schedule,

@@ -111,6 +111,7 @@ pub fn target_input(t: &Value) -> Result<TargetInput> {
 
 impl Events {
     pub async fn put_rule(&self, scope: &Scope, spec: RuleSpec) -> Result<Rule> {
+        let _change = self.changes.lock().await;
         check_name(&spec.name)?;
         let bus = self.bus(scope, spec.bus.as_deref())?;
         if spec.pattern.is_none() && spec.schedule.is_none() {
@@ -209,12 +210,14 @@ impl Events {
         bus: Option<&str>,
         enabled: bool,
     ) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut rule = self.rule(scope, name, bus)?;
         rule.state = if enabled { "ENABLED" } else { "DISABLED" }.into();
         self.save_rule(&rule).await
     }
 
     pub async fn delete_rule(&self, scope: &Scope, name: &str, bus: Option<&str>) -> Result<()> {
+        let _change = self.changes.lock().await;
         let rule = match self.rule(scope, name, bus) {
             Ok(r) => r,
             // deleting a rule that does not exist succeeds, as on AWS
@@ -243,6 +246,7 @@ impl Events {
         bus: Option<&str>,
         targets: &[Value],
     ) -> Result<Vec<(String, String, String)>> {
+        let _change = self.changes.lock().await;
         let mut rule = self.rule(scope, name, bus)?;
         for t in targets {
             target_input(t)?;
@@ -275,6 +279,7 @@ impl Events {
         bus: Option<&str>,
         ids: &[String],
     ) -> Result<Vec<(String, String, String)>> {
+        let _change = self.changes.lock().await;
         let mut rule = self.rule(scope, name, bus)?;
         let mut failed = Vec::new();
         for id in ids {

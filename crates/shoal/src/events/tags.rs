@@ -57,6 +57,7 @@ impl Events {
     }
 
     pub async fn tag_resource(&self, arn: &str, tags: Vec<(String, String)>) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut t = self.tagged(arn)?;
         match &mut t {
             Tagged::Bus(b) => merge(&mut b.tags, tags),
@@ -75,6 +76,7 @@ impl Events {
     }
 
     pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut t = self.tagged(arn)?;
         match &mut t {
             Tagged::Bus(b) => b.tags.retain(|(k, _)| !keys.contains(k)),

@@ -143,6 +143,7 @@ impl Lambda {
         v: &Value,
         s3: &crate::s3::S3,
     ) -> Result<Function> {
+        let _change = self.changes.lock().await;
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
         let name =
             s("FunctionName").ok_or_else(|| LambdaError::invalid("FunctionName is required"))?;
@@ -263,6 +264,7 @@ impl Lambda {
         v: &Value,
         s3: &crate::s3::S3,
     ) -> Result<Function> {
+        let _change = self.changes.lock().await;
         let mut f = self.function(scope, given)?;
         let (dir, local, sha, size) = self.code_of(v, s3).await?;
         f.code_dir = dir;
@@ -278,6 +280,7 @@ impl Lambda {
         given: &str,
         v: &Value,
     ) -> Result<Function> {
+        let _change = self.changes.lock().await;
         let mut f = self.function(scope, given)?;
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
         if let Some(r) = s("Runtime") {
@@ -310,6 +313,7 @@ impl Lambda {
         given: &str,
         v: &Value,
     ) -> Result<Function> {
+        let _change = self.changes.lock().await;
         let mut f = self.function(scope, given)?;
         if let Some(n) = v.get("MaximumRetryAttempts") {
             if n.as_u64().is_none_or(|n| n > 2) {
@@ -326,6 +330,7 @@ impl Lambda {
     }
 
     pub async fn delete_event_invoke_config(&self, scope: &Scope, given: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut f = self.function(scope, given)?;
         f.event_invoke = None;
         self.save(f).await.map(|_| ())
@@ -337,12 +342,14 @@ impl Lambda {
         given: &str,
         n: Option<u32>,
     ) -> Result<Function> {
+        let _change = self.changes.lock().await;
         let mut f = self.function(scope, given)?;
         f.reserved_concurrency = n;
         self.save(f).await
     }
 
     pub async fn delete_function(&self, scope: &Scope, given: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let f = self.function(scope, given)?;
         self.store
             .commit(vec![delete::<Function>(&f_key(&f))])
@@ -368,6 +375,7 @@ impl Lambda {
         v: &Value,
         s3: &crate::s3::S3,
     ) -> Result<LayerVersion> {
+        let _change = self.changes.lock().await;
         let ok = (1..=140).contains(&name.len())
             && name
                 .bytes()

@@ -72,6 +72,9 @@ pub struct Settings {
 }
 
 pub struct Lambda {
+    /// Held by a change to functions and layers (a setting, a layer version number) from its reads to its commit: each writes records it
+    /// read, and two at once would lose one's change. Changes are rare; reads do not take it.
+    changes: tokio::sync::Mutex<()>,
     pub store: Arc<dyn Store>,
     pub logs: Arc<crate::logs::Logs>,
     pub settings: Settings,
@@ -106,6 +109,7 @@ impl Lambda {
         runtimes::write_bootstraps(&settings.dir).map_err(LambdaError::internal)?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let lambda = Arc::new(Lambda {
+            changes: tokio::sync::Mutex::new(()),
             store,
             logs,
             settings,

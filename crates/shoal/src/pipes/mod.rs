@@ -75,6 +75,9 @@ pub struct PipeSpec {
 }
 
 pub struct Pipes {
+    /// Held by a change to pipes from its reads to its commit: each writes records it
+    /// read, and two at once would lose one's change. Changes are rare; reads do not take it.
+    changes: tokio::sync::Mutex<()>,
     pub store: Arc<dyn Store>,
     pub events: Arc<Events>,
     /// Where pipes with a `LogConfiguration` log.
@@ -202,6 +205,7 @@ impl Pipes {
         logs: Arc<crate::logs::Logs>,
     ) -> Result<Arc<Pipes>> {
         let pipes = Arc::new(Pipes {
+            changes: tokio::sync::Mutex::new(()),
             store,
             events,
             logs,
@@ -245,6 +249,7 @@ impl Pipes {
         spec: PipeSpec,
         update: bool,
     ) -> Result<Pipe> {
+        let _change = self.changes.lock().await;
         let arn = pipe_arn(scope, &spec.name);
         let old = self.store.load::<Pipe>(&arn)?;
         match (&old, update) {
@@ -315,6 +320,7 @@ impl Pipes {
         name: &str,
         running: bool,
     ) -> Result<Pipe> {
+        let _change = self.changes.lock().await;
         let mut p = self.pipe(scope, name)?;
         p.desired_state = if running { "RUNNING" } else { "STOPPED" }.into();
         p.modified = Utc::now();
@@ -327,6 +333,7 @@ impl Pipes {
     }
 
     pub async fn delete_pipe(&self, scope: &Scope, name: &str) -> Result<Pipe> {
+        let _change = self.changes.lock().await;
         let p = self.pipe(scope, name)?;
         self.halt(&p.arn);
         self.store

@@ -167,6 +167,7 @@ impl Scheduler {
         name: &str,
         tags: Vec<(String, String)>,
     ) -> Result<Group> {
+        let _edit = self.edits.lock().await;
         check_name(name, "name")?;
         if name == "default" || self.store.load::<Group>(&group_arn(scope, name))?.is_some() {
             return Err(SchedulerError::Conflict(format!(
@@ -197,6 +198,7 @@ impl Scheduler {
 
     /// Deletes a group and its schedules.
     pub async fn delete_group(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _edit = self.edits.lock().await;
         if name == "default" {
             return Err(SchedulerError::Validation(
                 "The default schedule group cannot be deleted.".into(),
@@ -229,6 +231,7 @@ impl Scheduler {
         spec: ScheduleSpec,
         update: bool,
     ) -> Result<Schedule> {
+        let _edit = self.edits.lock().await;
         check_name(&spec.name, "name")?;
         let group = spec.group.clone().unwrap_or_else(|| "default".into());
         self.group(scope, &group)?;
@@ -286,6 +289,7 @@ impl Scheduler {
         group: Option<&str>,
         name: &str,
     ) -> Result<()> {
+        let _edit = self.edits.lock().await;
         let s = self.schedule(scope, group, name)?;
         self.store
             .commit(vec![delete::<Schedule>(&s.arn)])

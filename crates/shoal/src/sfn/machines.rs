@@ -251,6 +251,7 @@ impl Sfn {
         scope: &Scope,
         m: NewMachine,
     ) -> Result<(Machine, Option<Version>)> {
+        let _change = self.changes.lock().await;
         check_name(&m.name, "State Machine")?;
         check_kind(&m.kind)?;
         check_role(&m.role_arn)?;
@@ -305,6 +306,7 @@ impl Sfn {
         arn: &str,
         u: MachineUpdate,
     ) -> Result<(Machine, Option<Version>)> {
+        let _change = self.changes.lock().await;
         let MachineUpdate {
             definition,
             role_arn,
@@ -353,6 +355,7 @@ impl Sfn {
     pub async fn delete_machine(&self, arn: &str) -> Result<()> {
         match MachineRef::parse(arn)? {
             MachineRef::Machine(m) => {
+                let _change = self.changes.lock().await;
                 let mut writes = vec![delete::<Machine>(&m), delete::<Tags>(&m)];
                 for v in self.store.list::<Version>(Scan {
                     owner: Some(&m),
@@ -388,6 +391,7 @@ impl Sfn {
         revision_id: Option<String>,
         description: String,
     ) -> Result<Version> {
+        let _change = self.changes.lock().await;
         let mut machine = self.machine(arn)?;
         if let Some(r) = revision_id {
             if r != machine.revision_id {
@@ -433,6 +437,7 @@ impl Sfn {
     }
 
     pub async fn delete_version(&self, arn: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let Ok(v) = self.version(arn) else {
             return Ok(());
         };
@@ -484,6 +489,7 @@ impl Sfn {
         description: String,
         routing: Vec<(String, u32)>,
     ) -> Result<Alias> {
+        let _change = self.changes.lock().await;
         check_name(name, "Alias")?;
         if name.parse::<u64>().is_ok() {
             return Err(SfnError::ValidationException(format!(
@@ -520,6 +526,7 @@ impl Sfn {
         description: Option<String>,
         routing: Option<Vec<(String, u32)>>,
     ) -> Result<Alias> {
+        let _change = self.changes.lock().await;
         let mut a = self.alias(arn)?;
         if let Some(r) = routing {
             if self.check_routing(&r)? != a.machine_arn {
@@ -539,6 +546,7 @@ impl Sfn {
     }
 
     pub async fn delete_alias(&self, arn: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         MachineRef::parse(arn)?;
         self.store.commit(vec![delete::<Alias>(arn)]).done().await?;
         Ok(())
@@ -560,6 +568,7 @@ impl Sfn {
         name: &str,
         tags: Vec<(String, String)>,
     ) -> Result<Activity> {
+        let _change = self.changes.lock().await;
         check_name(name, "Activity")?;
         let arn = scope.arn("activity", name);
         if let Some(a) = self.store.load::<Activity>(&arn)? {
@@ -592,6 +601,7 @@ impl Sfn {
     }
 
     pub async fn delete_activity(&self, arn: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         Arn::parse(arn)?;
         self.store
             .commit(vec![delete::<Activity>(arn), delete::<Tags>(arn)])
@@ -634,6 +644,7 @@ impl Sfn {
     }
 
     pub async fn tag(&self, arn: &str, add: Vec<(String, String)>) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut tags = self.tags(arn)?;
         tags.extend(add);
         if tags.len() > 50 {
@@ -650,6 +661,7 @@ impl Sfn {
     }
 
     pub async fn untag(&self, arn: &str, keys: Vec<String>) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut tags = self.tags(arn)?;
         for k in keys {
             tags.remove(&k);

@@ -77,6 +77,10 @@ pub struct Sfn {
     activity_signal: tokio::sync::Notify,
     activity_lock: tokio::sync::Mutex<()>,
     timers: Mutex<HashSet<(String, i64)>>,
+    /// Held by a change to machines, versions, aliases, activities or tags from its reads to
+    /// its commit: each writes records it read, and two at once would lose one's change (a
+    /// tag, a version number). Changes are rare; executions do not take it.
+    changes: tokio::sync::Mutex<()>,
     /// Held by a redrive from its check of the execution to its commit. A redrive is the one
     /// change to an ended execution, so two redrives of one cannot both find it redrivable.
     redrives: tokio::sync::Mutex<()>,
@@ -113,6 +117,7 @@ impl Sfn {
             activity_signal: tokio::sync::Notify::new(),
             activity_lock: tokio::sync::Mutex::new(()),
             timers: Mutex::new(HashSet::new()),
+            changes: tokio::sync::Mutex::new(()),
             redrives: tokio::sync::Mutex::new(()),
             stops: Mutex::new(HashMap::new()),
             bus: std::sync::OnceLock::new(),

@@ -81,6 +81,7 @@ impl Sns {
         attributes: BTreeMap<String, String>,
         scope: &Scope,
     ) -> Result<Subscription> {
+        let _change = self.changes.lock().await;
         let topic = self.topic(topic_arn)?;
         check_endpoint(protocol, endpoint)?;
         if let Some(k) = attributes.keys().find(|k| !SETTABLE.contains(&k.as_str())) {
@@ -135,6 +136,7 @@ impl Sns {
 
     /// ConfirmSubscription with the token the endpoint received.
     pub async fn confirm(&self, topic_arn: &str, token: &str) -> Result<Subscription> {
+        let _change = self.changes.lock().await;
         self.topic(topic_arn)?;
         let mut sub = self
             .subscriptions_of(topic_arn)?
@@ -149,6 +151,7 @@ impl Sns {
     }
 
     pub async fn unsubscribe(&self, arn: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         if self.store.load::<Subscription>(arn)?.is_none() {
             return Err(SnsError::not_found("Subscription does not exist"));
         }
@@ -188,6 +191,7 @@ impl Sns {
         name: &str,
         value: &str,
     ) -> Result<()> {
+        let _change = self.changes.lock().await;
         if !SETTABLE.contains(&name) {
             return Err(SnsError::invalid(format!("AttributeName: {name}")));
         }

@@ -50,6 +50,7 @@ impl Sns {
         attributes: BTreeMap<String, String>,
         tags: BTreeMap<String, String>,
     ) -> Result<Topic> {
+        let _change = self.changes.lock().await;
         check_name(name, &attributes)?;
         if let Some(k) = attributes.keys().find(|k| !SETTABLE.contains(&k.as_str())) {
             return Err(SnsError::invalid(format!(
@@ -98,6 +99,7 @@ impl Sns {
 
     /// DeleteTopic: deleting a topic that does not exist succeeds, as on AWS.
     pub async fn delete_topic(&self, arn: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut writes = vec![delete::<Topic>(arn)];
         for s in self.subscriptions_of(arn)? {
             writes.push(delete::<Subscription>(&s.arn));
@@ -107,6 +109,7 @@ impl Sns {
     }
 
     pub async fn set_topic_attribute(&self, arn: &str, name: &str, value: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         if !SETTABLE.contains(&name) || name == "FifoTopic" {
             return Err(SnsError::invalid(format!("AttributeName: {name}")));
         }
@@ -172,6 +175,7 @@ impl Sns {
         add: BTreeMap<String, String>,
         remove: &[String],
     ) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut t = self.store.load::<Topic>(arn)?.ok_or_else(|| SnsError {
             code: "ResourceNotFound",
             status: 404,

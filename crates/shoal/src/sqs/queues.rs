@@ -203,7 +203,7 @@ impl Sqs {
     }
 
     pub async fn set_attributes(&self, arn: &str, given: &HashMap<String, String>) -> Result<()> {
-        let q = {
+        let ack = {
             let mut g = self.lock();
             let live = g.get_mut(arn).ok_or_else(SqsError::no_queue)?;
             let mut merged: HashMap<String, String> = live
@@ -215,9 +215,10 @@ impl Sqs {
             merged.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
             live.queue.attributes = attributes(&live.queue.name, &merged)?;
             live.queue.modified = Utc::now();
-            live.queue.clone()
+            // queued under the lock: two changes at once commit in the order they were made
+            self.store.commit(vec![put(&live.queue)])
         };
-        self.store.commit(vec![put(&q)]).done().await?;
+        ack.done().await?;
         Ok(())
     }
 
@@ -273,14 +274,14 @@ impl Sqs {
         tags: BTreeMap<String, String>,
         remove: &[String],
     ) -> Result<()> {
-        let q = {
+        let ack = {
             let mut g = self.lock();
             let live = g.get_mut(arn).ok_or_else(SqsError::no_queue)?;
             live.queue.tags.extend(tags);
             live.queue.tags.retain(|k, _| !remove.contains(k));
-            live.queue.clone()
+            self.store.commit(vec![put(&live.queue)])
         };
-        self.store.commit(vec![put(&q)]).done().await?;
+        ack.done().await?;
         Ok(())
     }
 

@@ -99,12 +99,19 @@ impl Record for Parameter {
 }
 
 pub struct Ssm {
+    /// Held by a change to parameters (a version, a label, tags) from its reads to its commit: each writes records it
+    /// read, and two at once would lose one's change. Changes are rare; reads do not take it.
+    changes: tokio::sync::Mutex<()>,
     pub store: Arc<dyn Store>,
     sealer: crypto::Sealer,
 }
 
 impl Ssm {
     pub fn new(store: Arc<dyn Store>, sealer: crypto::Sealer) -> Ssm {
-        Ssm { store, sealer }
+        Ssm {
+            store,
+            sealer,
+            changes: tokio::sync::Mutex::new(()),
+        }
     }
 }

@@ -107,6 +107,7 @@ impl Ssm {
     }
 
     pub async fn put_parameter(&self, scope: &Scope, s: PutSpec) -> Result<(u64, String)> {
+        let _change = self.changes.lock().await;
         check_name(&s.name)?;
         if s.value.is_empty() || s.value.chars().count() > MAX_VALUE {
             return Err(SsmError::ValidationException(format!(
@@ -341,6 +342,7 @@ impl Ssm {
     }
 
     pub async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let p = self
             .load(scope, name)?
             .ok_or_else(|| Ssm::not_found(name))?;
@@ -357,6 +359,7 @@ impl Ssm {
         scope: &Scope,
         names: &[String],
     ) -> Result<(Vec<String>, Vec<String>)> {
+        let _change = self.changes.lock().await;
         if names.is_empty() || names.len() > 10 {
             return Err(SsmError::ValidationException(
                 "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length between 1 and 10".into(),
@@ -402,6 +405,7 @@ impl Ssm {
         version: Option<u64>,
         labels: &[String],
     ) -> Result<(u64, Vec<String>)> {
+        let _change = self.changes.lock().await;
         let mut p = self
             .load(scope, name)?
             .ok_or_else(|| Ssm::not_found(name))?;
@@ -456,6 +460,7 @@ impl Ssm {
         version: u64,
         labels: &[String],
     ) -> Result<(Vec<String>, Vec<String>)> {
+        let _change = self.changes.lock().await;
         let mut p = self
             .load(scope, name)?
             .ok_or_else(|| Ssm::not_found(name))?;
