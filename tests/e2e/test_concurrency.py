@@ -138,3 +138,21 @@ def test_topic_attributes_and_subscriptions_at_once(server):
     )
     listed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert sorted(s["SubscriptionArn"] for s in listed) == sorted(subs)
+
+
+def test_table_updated_at_once_gets_one_version_per_update(server):
+    glue = server.client(service="glue")
+    clients = [server.client(service="glue") for _ in range(WIDTH)]
+    glue.create_database(DatabaseInput={"Name": "lake"})
+
+    def table(k):
+        columns = [{"Name": f"c{k}", "Type": "string"}]
+        return {"Name": "events", "StorageDescriptor": {"Columns": columns, "Location": "s3://b/"}}
+
+    glue.create_table(DatabaseName="lake", TableInput=table(-1))
+    at_once(lambda k: clients[k].update_table(DatabaseName="lake", TableInput=table(k)))
+    versions = glue.get_table_versions(DatabaseName="lake", TableName="events")["TableVersions"]
+    assert sorted(int(v["VersionId"]) for v in versions) == list(range(WIDTH + 1))
+    # every update's columns are one version's
+    kept = {v["Table"]["StorageDescriptor"]["Columns"][0]["Name"] for v in versions}
+    assert kept == {f"c{k}" for k in range(-1, WIDTH)}

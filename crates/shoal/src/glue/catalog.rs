@@ -208,6 +208,7 @@ impl Glue {
     }
 
     pub async fn create_database(&self, scope: &Scope, input: &Value) -> Result<Database> {
+        let _change = self.changes.lock().await;
         let name = catalog_name(input, "Name")?;
         if self
             .store
@@ -233,6 +234,7 @@ impl Glue {
     }
 
     pub async fn update_database(&self, scope: &Scope, name: &str, input: &Value) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut db = self.database(scope, name)?;
         let mut body = take(input, DATABASE_MEMBERS);
         body.insert("Name".into(), json!(db.name));
@@ -252,6 +254,7 @@ impl Glue {
 
     /// Deletes a database with its tables and their partitions.
     pub async fn delete_database(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let db = self.database(scope, name)?;
         let mut writes = vec![delete::<Database>(&db.key())];
         for t in self.tables(scope, &db.name)? {
@@ -317,6 +320,7 @@ impl Glue {
         database: &str,
         input: &Value,
     ) -> Result<Table> {
+        let _change = self.changes.lock().await;
         let db = self.database(scope, database)?;
         let name = catalog_name(input, "Name")?;
         if self
@@ -346,6 +350,7 @@ impl Glue {
         database: &str,
         input: &Value,
     ) -> Result<Table> {
+        let _change = self.changes.lock().await;
         let name = catalog_name(input, "Name")?;
         let mut table = self.table(scope, database, &name)?;
         let version = table.version() + 1;
@@ -377,6 +382,7 @@ impl Glue {
     }
 
     pub async fn delete_table(&self, scope: &Scope, database: &str, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let t = self.table(scope, database, name)?;
         let writes = self.table_deletes(&t)?;
         self.store.commit(writes).done().await?;
@@ -404,6 +410,7 @@ impl Glue {
         table: &str,
         inputs: &[Value],
     ) -> Result<Vec<(Vec<String>, GlueError)>> {
+        let _change = self.changes.lock().await;
         let t = self.table(scope, database, table)?;
         let keys = t.partition_keys().len();
         let mut writes = vec![];
@@ -520,6 +527,7 @@ impl Glue {
         table: &str,
         values: &[Vec<String>],
     ) -> Result<Vec<(Vec<String>, GlueError)>> {
+        let _change = self.changes.lock().await;
         let mut writes = vec![];
         let mut errors = vec![];
         for v in values {
@@ -543,6 +551,7 @@ impl Glue {
         values: &[String],
         input: &Value,
     ) -> Result<()> {
+        let _change = self.changes.lock().await;
         let old = self.partition(scope, database, table, values)?;
         let t = self.table(scope, database, table)?;
         let new_values = {

@@ -204,6 +204,7 @@ impl Glue {
     }
 
     pub async fn create_crawler(&self, scope: &Scope, input: &Value) -> Result<()> {
+        let _change = self.changes.lock().await;
         let name = input
             .get("Name")
             .and_then(Value::as_str)
@@ -243,6 +244,7 @@ impl Glue {
     }
 
     pub async fn update_crawler(&self, scope: &Scope, input: &Value) -> Result<()> {
+        let _change = self.changes.lock().await;
         let name = input
             .get("Name")
             .and_then(Value::as_str)
@@ -273,6 +275,7 @@ impl Glue {
         name: &str,
         schedule: Option<&str>,
     ) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut c = self.crawler(scope, name)?;
         if let Some(s) = schedule.filter(|s| !s.is_empty()) {
             super::schedules::parse(s)?;
@@ -291,6 +294,7 @@ impl Glue {
 
     /// Start/StopCrawlerSchedule: SCHEDULED or NOT_SCHEDULED, with Glue's errors.
     pub async fn set_crawler_schedule(&self, scope: &Scope, name: &str, on: bool) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut c = self.crawler(scope, name)?;
         match (c.schedule().is_some(), on, c.schedule_stopped) {
             (false, true, _) => {
@@ -317,6 +321,7 @@ impl Glue {
     }
 
     pub async fn delete_crawler(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let c = self.crawler(scope, name)?;
         if c.state != "READY" {
             return Err(GlueError::CrawlerRunningException(format!(

@@ -230,6 +230,7 @@ impl Glue {
     }
 
     pub async fn create_job(&self, scope: &Scope, input: &Value) -> Result<String> {
+        let _change = self.changes.lock().await;
         let name = input
             .get("Name")
             .and_then(Value::as_str)
@@ -253,6 +254,7 @@ impl Glue {
     }
 
     pub async fn update_job(&self, scope: &Scope, name: &str, update: &Value) -> Result<()> {
+        let _change = self.changes.lock().await;
         let mut job = self.job(scope, name)?;
         let mut input = update.clone();
         input["Name"] = json!(name);
@@ -264,6 +266,7 @@ impl Glue {
     }
 
     pub async fn delete_job(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let job = self.job(scope, name)?;
         self.store
             .commit(vec![delete::<Job>(&job.key())])

@@ -90,6 +90,10 @@ pub struct Glue {
     pub(crate) runs: jobs::Live,
     /// Rung when a crawler's schedule may have changed.
     pub(crate) crawler_schedules: Arc<tokio::sync::Notify>,
+    /// Held by a change to databases, tables, partitions, crawlers or jobs from its reads to
+    /// its commit: each writes records it read, and two at once would lose one's change (a
+    /// table version). Changes are rare; reads, runs and crawls between changes do not take it.
+    changes: tokio::sync::Mutex<()>,
     me: Weak<Glue>,
 }
 
@@ -127,6 +131,7 @@ impl Glue {
             sessions: Default::default(),
             runs: Default::default(),
             crawler_schedules: Default::default(),
+            changes: tokio::sync::Mutex::new(()),
             me: me.clone(),
         });
         sessions::start(&glue)?;
