@@ -1200,4 +1200,60 @@ mod tests {
         }
         race.end();
     }
+
+    /// A worker's heartbeats race its answer (a heartbeat thread beside the work, as activity
+    /// workers have): the answer is kept, and the execution ends with it.
+    #[test]
+    fn heartbeats_at_once_with_the_answer_do_not_undo_it() {
+        const ACTIVITY: &str = "arn:aws:states:us-east-1:123456789012:activity:work";
+        let race = race(&format!(
+            r#"{{"StartAt":"W","States":{{"W":{{"Type":"Task","Resource":"{ACTIVITY}","HeartbeatSeconds":600,"End":true}}}}}}"#
+        ));
+        (race.runtime)
+            .block_on(race.sfn.create_activity(&race.scope, "work", Vec::new()))
+            .unwrap();
+        for n in 0..40 {
+            let arn = (race
+                .runtime
+                .block_on(race.start(&format!("worked-{n}"), "{}")))
+            .unwrap()
+            .unwrap()
+            .arn;
+            let task = (race.runtime)
+                .block_on(race.sfn.get_activity_task(ACTIVITY, None))
+                .unwrap()
+                .unwrap();
+            let calls: Vec<_> = (0..5)
+                .map(|k| {
+                    let (sfn, token) = (race.sfn.clone(), task.token.clone());
+                    race.runtime.spawn(async move {
+                        if k == 2 {
+                            sfn.send_task_success(&token, format!("{n}")).await
+                        } else {
+                            sfn.send_task_heartbeat(&token).await
+                        }
+                    })
+                })
+                .collect();
+            for (k, c) in calls.into_iter().enumerate() {
+                match race.runtime.block_on(c).unwrap() {
+                    Ok(()) => {}
+                    // a heartbeat after the answer: the task is over, as on AWS
+                    Err(SfnError::TaskTimedOut(_)) if k != 2 => {}
+                    Err(e) => panic!("{arn}: call {k}: {e}"),
+                }
+            }
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let e = loop {
+                let e = race.sfn.execution(&arn).unwrap();
+                if e.status != "RUNNING" || std::time::Instant::now() > end {
+                    break e;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            };
+            assert_eq!(e.status, "SUCCEEDED", "{arn}");
+            assert_eq!(e.output.as_deref(), Some(format!("{n}").as_str()), "{arn}");
+        }
+        race.end();
+    }
 }

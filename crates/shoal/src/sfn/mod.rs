@@ -75,7 +75,10 @@ pub struct Sfn {
     slots: Mutex<HashMap<String, Slot>>,
     /// Wakes GetActivityTask pollers when an activity task is queued.
     activity_signal: tokio::sync::Notify,
-    activity_lock: tokio::sync::Mutex<()>,
+    /// Held by a change to a task token from the API (an activity task given to a worker, an
+    /// answer, a heartbeat) from its read to its commit. A heartbeat read before an answer and
+    /// written after it put the token back to waiting, and the execution never ended.
+    token_changes: tokio::sync::Mutex<()>,
     timers: Mutex<HashSet<(String, i64)>>,
     /// Held by a change to machines, versions, aliases, activities or tags from its reads to
     /// its commit: each writes records it read, and two at once would lose one's change (a
@@ -115,7 +118,7 @@ impl Sfn {
             hashes: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
             activity_signal: tokio::sync::Notify::new(),
-            activity_lock: tokio::sync::Mutex::new(()),
+            token_changes: tokio::sync::Mutex::new(()),
             timers: Mutex::new(HashSet::new()),
             changes: tokio::sync::Mutex::new(()),
             redrives: tokio::sync::Mutex::new(()),

@@ -41,6 +41,7 @@ impl Sfn {
     }
 
     pub async fn send_task_success(self: &Arc<Self>, token: &str, output: String) -> Result<()> {
+        let _change = self.token_changes.lock().await;
         let row = self.open_token(token)?;
         if output.len() > MAX_PAYLOAD {
             return Err(SfnError::InvalidOutput(
@@ -58,6 +59,7 @@ impl Sfn {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<()> {
+        let _change = self.token_changes.lock().await;
         let row = self.open_token(token)?;
         self.answer(
             row,
@@ -70,6 +72,7 @@ impl Sfn {
     }
 
     pub async fn send_task_heartbeat(self: &Arc<Self>, token: &str) -> Result<()> {
+        let _change = self.token_changes.lock().await;
         let mut row = self.open_token(token)?;
         row.last_beat = Utc::now();
         self.store.commit(vec![put(&row)]).done().await?;
@@ -101,7 +104,7 @@ impl Sfn {
         loop {
             let notified = self.activity_signal.notified();
             {
-                let _one_at_a_time = self.activity_lock.lock().await;
+                let _change = self.token_changes.lock().await;
                 let waiting = self.store.list::<Token>(Scan {
                     owner: Some(activity),
                     status: Some("SCHEDULED"),
