@@ -156,3 +156,18 @@ def test_table_updated_at_once_gets_one_version_per_update(server):
     # every update's columns are one version's
     kept = {v["Table"]["StorageDescriptor"]["Columns"][0]["Name"] for v in versions}
     assert kept == {f"c{k}" for k in range(-1, WIDTH)}
+
+
+def test_log_group_created_at_once_is_created_once(server):
+    clients = [server.client(service="logs") for _ in range(WIDTH)]
+    for g in range(10):
+        name = f"/aws/lambda/f{g}"
+
+        def create(k):
+            try:
+                clients[k].create_log_group(logGroupName=name)
+                return True
+            except clients[k].exceptions.ResourceAlreadyExistsException:
+                return False
+
+        assert sum(at_once(create)) == 1, name

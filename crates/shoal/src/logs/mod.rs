@@ -142,6 +142,9 @@ pub struct Logs {
     seq: AtomicU64,
     /// Streams known to exist (services create theirs on first write).
     known: Mutex<HashSet<String>>,
+    /// Held by a change to groups or streams from its reads to its commit (two creates of one
+    /// group at once both succeeded, the second resetting the first's retention).
+    changes: tokio::sync::Mutex<()>,
 }
 
 impl Logs {
@@ -152,6 +155,7 @@ impl Logs {
             store,
             seq: AtomicU64::new(start),
             known: Mutex::new(HashSet::new()),
+            changes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -166,6 +170,7 @@ impl Logs {
     }
 
     pub async fn create_group(&self, scope: &Scope, name: &str) -> Result<Group> {
+        let _change = self.changes.lock().await;
         let ok = (1..=512).contains(&name.len())
             && name
                 .chars()
@@ -191,6 +196,7 @@ impl Logs {
     }
 
     pub async fn delete_group(&self, scope: &Scope, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
         let g = self.group(scope, name)?;
         let mut writes = vec![delete::<Group>(&g.key())];
         for s in self.streams(&g)? {
@@ -208,6 +214,7 @@ impl Logs {
     }
 
     pub async fn set_retention(&self, scope: &Scope, name: &str, days: Option<u32>) -> Result<()> {
+        let _change = self.changes.lock().await;
         const ALLOWED: [u32; 22] = [
             1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
             2922, 3288, 3653,
@@ -234,6 +241,7 @@ impl Logs {
     }
 
     pub async fn create_stream(&self, scope: &Scope, group: &str, name: &str) -> Result<Stream> {
+        let _change = self.changes.lock().await;
         let g = self.group(scope, group)?;
         if name.is_empty() || name.len() > 512 || name.contains(':') || name.contains('*') {
             return Err(LogsError::InvalidParameterException(format!(
