@@ -268,6 +268,12 @@ def test_composite_alarms(make_server):
     assert both["AlarmDescription"] == "cpu and disk" and both["AlarmArn"].endswith(":alarm:both")
     assert {a["arn"].rsplit(":", 1)[1] for a in json.loads(both["StateReasonData"])["triggeringAlarms"]} == {"cpu", "disk"}
     assert settle("page", "ALARM")["StateValue"] == "ALARM", "a composite that names a composite follows it"
+    # putting an alarm again changes its settings and keeps its state
+    cw.put_metric_alarm(AlarmName="disk", Namespace="Host", MetricName="disk", Statistic="Average", Period=60,
+                        EvaluationPeriods=1, Threshold=95, ComparisonOperator="GreaterThanThreshold",
+                        TreatMissingData="ignore")
+    disk = cw.describe_alarms(AlarmNames=["disk"])["MetricAlarms"][0]
+    assert (disk["StateValue"], disk["StateReason"], disk["Threshold"]) == ("ALARM", "full", 95.0)
     # the topic got the ALARM message of "both"
     end, notes = time.time() + 10, []
     while time.time() < end and not any(n["NewStateValue"] == "ALARM" for n in notes):

@@ -408,7 +408,6 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                     "{name} is a composite alarm; a metric alarm needs a name of its own"
                 )));
             }
-            let previous = m.alarm::<Alarm>(scope, &name)?;
             let now = m.now();
             let a = Alarm {
                 scope: scope_key,
@@ -426,7 +425,8 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 comparison,
                 treat_missing: treat,
                 unit: opt_str(v, "Unit")?,
-                standing: Standing::kept(previous.as_ref().map(|p| &p.standing), now),
+                // the service keeps the standing of the alarm this one replaces
+                standing: Standing::kept(None, now),
                 configuration_updated: now,
                 tags: Default::default(),
             };
@@ -486,7 +486,6 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                     "{name} is a metric alarm; a composite alarm needs a name of its own"
                 )));
             }
-            let previous = m.alarm::<CompositeAlarm>(scope, &name)?;
             let now = m.now();
             let c = CompositeAlarm {
                 scope: scope_key,
@@ -494,7 +493,8 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 description: opt_str(v, "AlarmDescription")?,
                 rule,
                 actions: actions(v),
-                standing: Standing::kept(previous.as_ref().map(|p| &p.standing), now),
+                // the service keeps the standing of the alarm this one replaces
+                standing: Standing::kept(None, now),
                 configuration_updated: now,
                 tags: Default::default(),
             };

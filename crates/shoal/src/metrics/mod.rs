@@ -320,8 +320,19 @@ impl Metrics {
         out
     }
 
-    pub async fn put_alarm(&self, a: Alarm) -> Result<()> {
-        self.store.commit(vec![put(&a)]).done().await?;
+    /// PutMetricAlarm: a new alarm, or one that replaces the alarm of its name and keeps that
+    /// one's state. Read and written under the evaluator's lock, so that an evaluation under
+    /// way neither writes the replaced alarm back nor is lost.
+    pub async fn put_alarm(&self, mut a: Alarm) -> Result<()> {
+        {
+            let _one = self.evaluating.lock().await;
+            let previous = self.store.load::<Alarm>(&a.key())?;
+            a.standing = Standing::kept(
+                previous.as_ref().map(|p| &p.standing),
+                a.configuration_updated,
+            );
+            self.store.commit(vec![put(&a)]).done().await?;
+        }
         self.evaluate_all().await;
         Ok(())
     }
@@ -370,6 +381,9 @@ impl Metrics {
         reason: &str,
         data: Option<&str>,
     ) -> Result<()> {
+        // read and written under the evaluator's lock: an evaluation under way would write
+        // the alarm it read before this change, and undo it
+        let _one = self.evaluating.lock().await;
         let (reason, data) = (reason.to_string(), data.unwrap_or("").to_string());
         if let Some(a) = self.alarm::<Alarm>(scope, name)? {
             self.transition(a, state, reason, data).await;
@@ -381,13 +395,21 @@ impl Metrics {
             )));
         }
         // composites follow at once; the metric alarm itself waits for its next evaluation
-        let _one = self.evaluating.lock().await;
         self.settle_composites().await;
         Ok(())
     }
 
-    pub async fn put_composite(&self, c: CompositeAlarm) -> Result<()> {
-        self.store.commit(vec![put(&c)]).done().await?;
+    /// PutCompositeAlarm, as [`Metrics::put_alarm`].
+    pub async fn put_composite(&self, mut c: CompositeAlarm) -> Result<()> {
+        {
+            let _one = self.evaluating.lock().await;
+            let previous = self.store.load::<CompositeAlarm>(&c.key())?;
+            c.standing = Standing::kept(
+                previous.as_ref().map(|p| &p.standing),
+                c.configuration_updated,
+            );
+            self.store.commit(vec![put(&c)]).done().await?;
+        }
         self.evaluate_all().await;
         Ok(())
     }
