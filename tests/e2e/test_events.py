@@ -556,3 +556,40 @@ def test_scheduler_api_and_fires(make_server):
     assert len(executions(sfn, once, 1)) == 1
     sch.delete_schedule_group(Name="pipeline")
     assert [x["Name"] for x in sch.list_schedules()["Schedules"]] == ["later"]
+
+
+def test_rule_changes_route_the_next_event(server):
+    """A bus with events flowing has its rules compiled again by each change: the very next
+    PutEvents routes by the changed rule, its targets and its state."""
+    ev = server.client(service="events")
+    sqs = server.client(service="sqs")
+    urls = {q: sqs.create_queue(QueueName=q)["QueueUrl"] for q in ["a", "b"]}
+    arn = {q: f"arn:aws:sqs:us-east-1:123456789012:{q}" for q in urls}
+
+    def put(source):
+        assert ev.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])["FailedEntryCount"] == 0
+
+    def got(q):
+        msgs = sqs.receive_message(QueueUrl=urls[q], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        for m in msgs:
+            sqs.delete_message(QueueUrl=urls[q], ReceiptHandle=m["ReceiptHandle"])
+        return sorted(json.loads(m["Body"])["source"] for m in msgs)
+
+    ev.put_rule(Name="r", EventPattern=json.dumps({"source": ["one"]}))
+    ev.put_targets(Rule="r", Targets=[{"Id": "a", "Arn": arn["a"]}])
+    put("one")
+    assert got("a") == ["one"]
+    ev.put_rule(Name="r", EventPattern=json.dumps({"source": ["two"]}))
+    put("one")
+    put("two")
+    assert got("a") == ["two"]
+    ev.put_targets(Rule="r", Targets=[{"Id": "b", "Arn": arn["b"]}])
+    ev.remove_targets(Rule="r", Ids=["a"])
+    put("two")
+    assert got("b") == ["two"] and got("a") == []
+    ev.disable_rule(Name="r")
+    put("two")
+    assert got("b") == []
+    ev.enable_rule(Name="r")
+    put("two")
+    assert got("b") == ["two"]

@@ -167,7 +167,7 @@ impl Events {
             created: Utc::now(),
         };
         self.store.commit(vec![put(&a)]).done().await?;
-        self.forget(&bus.arn);
+        self.recompile(&bus.arn);
         Ok(a)
     }
 
@@ -201,7 +201,7 @@ impl Events {
             a.retention_days = r;
         }
         self.store.commit(vec![put(&a)]).done().await?;
-        self.forget(&a.bus_arn);
+        self.recompile(&a.bus_arn);
         Ok(a)
     }
 
@@ -213,7 +213,7 @@ impl Events {
         let mut writes = vec![delete::<Archive>(&a.arn)];
         writes.extend(kept.iter().map(|e| delete::<Archived>(&e.key())));
         self.store.commit(writes).done().await?;
-        self.forget(&a.bus_arn);
+        self.recompile(&a.bus_arn);
         Ok(())
     }
 

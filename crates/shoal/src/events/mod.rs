@@ -39,6 +39,8 @@ pub struct Events {
     /// makes them, kept one). Changes are rare; PutEvents does not take it.
     changes: tokio::sync::Mutex<()>,
     compiled: Mutex<HashMap<String, Arc<router::BusRules>>>,
+    /// Counts changes to buses' rules (see [`Events::forget`]).
+    generation: std::sync::atomic::AtomicU64,
     /// New deliveries for the delivery worker.
     queue: tokio::sync::mpsc::UnboundedSender<model::Delivery>,
     /// Every event accepted on a bus, for `shoal events tail`.
@@ -90,6 +92,7 @@ impl Events {
             sfn: sfn.clone(),
             sqs,
             compiled: Mutex::new(HashMap::new()),
+            generation: Default::default(),
             changes: tokio::sync::Mutex::new(()),
             queue,
             tail,

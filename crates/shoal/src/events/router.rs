@@ -10,6 +10,7 @@ use patterns::json::Json;
 use patterns::transform::{RuleContext, TargetInput, TransformError};
 use patterns::{Pattern, RuleSet};
 use serde_json::Value;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The enabled event-pattern rules and the archives of one bus, compiled.
@@ -77,22 +78,37 @@ pub struct Routed {
 }
 
 impl Events {
-    /// Drops a bus's compiled rules after one of them changed.
-    pub(crate) fn forget(&self, bus_arn: &str) {
-        if let Ok(mut c) = self.compiled.lock() {
-            c.remove(bus_arn);
+    /// Drops a bus's compiled rules after the bus or one of its rules changed, and says
+    /// whether there were any. A compile under way, of rules read before the change, is not
+    /// kept (see [`Events::rules_for`]).
+    pub(crate) fn forget(&self, bus_arn: &str) -> bool {
+        let mut c = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        c.remove(bus_arn).is_some()
+    }
+
+    /// A bus's rules or archives changed (and the change is committed). When events have been
+    /// put on the bus since its last change, its rules are compiled again now, by the change,
+    /// so that no PutEvents pays for it (with 101 rules the first put after each PutTargets
+    /// took 0.4 ms longer). Otherwise the next PutEvents compiles them: rules created in bulk,
+    /// before any event, are compiled once, not once per PutRule.
+    pub(crate) fn recompile(&self, bus_arn: &str) {
+        if self.forget(bus_arn) {
+            if let Err(e) = self.rules_for(bus_arn) {
+                // the next PutEvents compiles them, or answers the error
+                eprintln!("shoal: the rules of {bus_arn} could not be compiled: {e}");
+            }
         }
     }
 
     fn rules_for(&self, bus_arn: &str) -> Result<Arc<BusRules>> {
-        if let Some(r) = self
-            .compiled
-            .lock()
-            .ok()
-            .and_then(|c| c.get(bus_arn).cloned())
-        {
-            return Ok(r);
-        }
+        let generation = {
+            let c = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = c.get(bus_arn) {
+                return Ok(r.clone());
+            }
+            self.generation.load(Ordering::SeqCst)
+        };
         let stored: Vec<Rule> = self.store.list(Scan {
             owner: Some(bus_arn),
             ..Default::default()
@@ -137,7 +153,10 @@ impl Events {
             archives,
         });
         if let Ok(mut c) = self.compiled.lock() {
-            c.insert(bus_arn.to_string(), compiled.clone());
+            // rules read before a change would stand in for the changed ones until the next
+            if self.generation.load(Ordering::SeqCst) == generation {
+                c.insert(bus_arn.to_string(), compiled.clone());
+            }
         }
         Ok(compiled)
     }

@@ -171,7 +171,7 @@ impl Events {
 
     async fn save_rule(&self, rule: &Rule) -> Result<()> {
         self.store.commit(vec![put(rule)]).done().await?;
-        self.forget(&rule.bus_arn);
+        self.recompile(&rule.bus_arn);
         self.rules_changed(rule);
         Ok(())
     }
@@ -233,7 +233,7 @@ impl Events {
             .commit(vec![delete::<Rule>(&rule.arn)])
             .done()
             .await?;
-        self.forget(&rule.bus_arn);
+        self.recompile(&rule.bus_arn);
         self.rule_deleted(&rule.arn);
         Ok(())
     }
