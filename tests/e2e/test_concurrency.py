@@ -16,6 +16,15 @@ def at_once(fn, n=WIDTH):
         return list(pool.map(fn, range(n)))
 
 
+def first(call, taken):
+    """Whether call() created the thing: False when it raised `taken` (another got there first)."""
+    try:
+        call()
+        return True
+    except taken:
+        return False
+
+
 def test_targets_put_at_once_on_one_rule_are_all_kept(server):
     ev = server.client(service="events")
     sfn = server.client()
@@ -56,12 +65,12 @@ def test_parameter_created_at_once_without_overwrite_is_created_once(server):
         name = f"/once/{p}"
 
         def put(k):
-            try:
-                return clients[k].put_parameter(Name=name, Value=str(k), Type="String")["Version"]
-            except clients[k].exceptions.ParameterAlreadyExists:
-                return None
+            c = clients[k]
+            return first(lambda: c.put_parameter(Name=name, Value=str(k), Type="String"),
+                         c.exceptions.ParameterAlreadyExists)
 
-        assert [a for a in at_once(put) if a is not None] == [1], name
+        assert sum(at_once(put)) == 1, name
+        assert clients[0].get_parameter(Name=name)["Parameter"]["Version"] == 1
 
 
 def test_machine_tags_and_versions_at_once(server):
@@ -164,10 +173,8 @@ def test_log_group_created_at_once_is_created_once(server):
         name = f"/aws/lambda/f{g}"
 
         def create(k):
-            try:
-                clients[k].create_log_group(logGroupName=name)
-                return True
-            except clients[k].exceptions.ResourceAlreadyExistsException:
-                return False
+            c = clients[k]
+            return first(lambda: c.create_log_group(logGroupName=name),
+                         c.exceptions.ResourceAlreadyExistsException)
 
         assert sum(at_once(create)) == 1, name

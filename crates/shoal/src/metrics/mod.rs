@@ -321,17 +321,25 @@ impl Metrics {
     }
 
     /// PutMetricAlarm: a new alarm, or one that replaces the alarm of its name and keeps that
-    /// one's state. Read and written under the evaluator's lock, so that an evaluation under
-    /// way neither writes the replaced alarm back nor is lost.
-    pub async fn put_alarm(&self, mut a: Alarm) -> Result<()> {
+    /// one's state.
+    pub async fn put_alarm(&self, a: Alarm) -> Result<()> {
+        self.replace(a, |a| &mut a.standing).await
+    }
+
+    /// Stores an alarm of either kind, with the state of the one it replaces. Read and written
+    /// under the evaluator's lock, so that an evaluation under way neither writes the replaced
+    /// alarm back nor is lost; then the alarms are evaluated.
+    async fn replace<R: Record>(
+        &self,
+        mut r: R,
+        standing: fn(&mut R) -> &mut Standing,
+    ) -> Result<()> {
         {
             let _one = self.evaluating.lock().await;
-            let previous = self.store.load::<Alarm>(&a.key())?;
-            a.standing = Standing::kept(
-                previous.as_ref().map(|p| &p.standing),
-                a.configuration_updated,
-            );
-            self.store.commit(vec![put(&a)]).done().await?;
+            if let Some(mut previous) = self.store.load::<R>(&r.key())? {
+                *standing(&mut r) = standing(&mut previous).clone();
+            }
+            self.store.commit(vec![put(&r)]).done().await?;
         }
         self.evaluate_all().await;
         Ok(())
@@ -400,18 +408,8 @@ impl Metrics {
     }
 
     /// PutCompositeAlarm, as [`Metrics::put_alarm`].
-    pub async fn put_composite(&self, mut c: CompositeAlarm) -> Result<()> {
-        {
-            let _one = self.evaluating.lock().await;
-            let previous = self.store.load::<CompositeAlarm>(&c.key())?;
-            c.standing = Standing::kept(
-                previous.as_ref().map(|p| &p.standing),
-                c.configuration_updated,
-            );
-            self.store.commit(vec![put(&c)]).done().await?;
-        }
-        self.evaluate_all().await;
-        Ok(())
+    pub async fn put_composite(&self, c: CompositeAlarm) -> Result<()> {
+        self.replace(c, |c| &mut c.standing).await
     }
 
     /// Evaluates every alarm at the current clock: metric alarms from their series, then
