@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -215,3 +216,36 @@ def test_aws_cli(server):
         time.sleep(0.02)
     assert d["status"] == "SUCCEEDED" and json.loads(d["output"])["from"] == "cli"
     assert [m["name"] for m in run("list-state-machines")["stateMachines"]] == ["cli"]
+
+
+def test_closed_executions_are_deleted_after_their_retention(make_server):
+    # AWS keeps a closed execution 90 days; here two seconds
+    s = make_server("--execution-retention", "2s")
+    sfn = s.client()
+    done = machine(sfn, "done", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    slow = machine(sfn, "slow", {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}})
+    ended = sfn.start_execution(stateMachineArn=done, name="ended")["executionArn"]
+    running = sfn.start_execution(stateMachineArn=slow, name="running")["executionArn"]
+    assert wait_done(sfn, ended)["status"] == "SUCCEEDED"
+    first = sfn.get_execution_history(executionArn=ended)["events"]
+    end = time.time() + 10
+    while sfn.list_executions(stateMachineArn=done)["executions"] and time.time() < end:
+        time.sleep(0.2)
+    assert sfn.list_executions(stateMachineArn=done)["executions"] == []
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+        sfn.describe_execution(executionArn=ended)
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+        sfn.get_execution_history(executionArn=ended)
+    # a running execution stays, whole, however long it runs
+    assert sfn.describe_execution(executionArn=running)["status"] == "RUNNING"
+    assert [e["type"] for e in sfn.get_execution_history(executionArn=running)["events"]][:2] == [
+        "ExecutionStarted",
+        "WaitStateEntered",
+    ]
+    # the name is free again, for an execution with a history of its own
+    again = sfn.start_execution(stateMachineArn=done, name="ended")
+    assert again["executionArn"] == ended
+    assert wait_done(sfn, ended)["status"] == "SUCCEEDED"
+    events = sfn.get_execution_history(executionArn=ended)["events"]
+    assert [e["type"] for e in events] == [e["type"] for e in first]
+    assert events[0]["timestamp"] > first[-1]["timestamp"]

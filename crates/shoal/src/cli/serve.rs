@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// or more; shoal's default is none).
     #[arg(long, default_value_t = 0.0)]
     glue_crawler_startup: f64,
+    /// How long a closed Standard execution is kept before it is deleted with its history, as
+    /// AWS keeps them 90 days: `90d`, `12h`, `30m`, `45s`, or `forever`.
+    #[arg(long, default_value = "90d", value_parser = crate::sfn::retention::parse_retention)]
+    execution_retention: crate::sfn::retention::Retention,
     /// The Python that runs Glue Python shell jobs (with the packages the scripts import, e.g.
     /// awswrangler). Default: the Lambda Python.
     #[arg(long, env = "SHOAL_GLUE_PYTHON")]
@@ -148,6 +152,9 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         }
         let sfn = Sfn::new(store.clone(), config, tokio::runtime::Handle::current());
         let resumed = sfn.recover()?;
+        if let Some(retention) = a.execution_retention.0 {
+            sfn.keep_sweeping(retention);
+        }
         let sqs = crate::sqs::Sqs::open(store.clone())
             .map_err(|e| anyhow::anyhow!("cannot load the queues: {e}"))?;
         let events = crate::events::Events::start(store.clone(), sfn.clone(), sqs.clone())

@@ -1006,78 +1006,7 @@ fn already_exists(arn: &str) -> SfnError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sfn::machines::NewMachine;
-    use crate::sfn::Config;
-
-    struct Race {
-        runtime: tokio::runtime::Runtime,
-        sfn: Arc<Sfn>,
-        scope: Scope,
-        machine: String,
-        dir: std::path::PathBuf,
-    }
-
-    const PASS: &str = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
-
-    /// A store, a 4-worker runtime and a machine of `definition`.
-    fn race(definition: &str) -> Race {
-        let dir = std::env::temp_dir().join(format!("shoal-race-{}", uuid::Uuid::new_v4()));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .unwrap();
-        let store = Arc::new(crate::store::sqlite::SqliteStore::open(&dir).unwrap());
-        let sfn = Sfn::new(store, Config::default(), runtime.handle().clone());
-        let scope = Scope {
-            region: "us-east-1".into(),
-            account: "123456789012".into(),
-        };
-        let new = NewMachine {
-            name: "race".into(),
-            definition: definition.into(),
-            role_arn: "arn:aws:iam::123456789012:role/r".into(),
-            kind: "STANDARD".into(),
-            logging: Value::Null,
-            tracing: Value::Null,
-            publish: false,
-            version_description: String::new(),
-            tags: Vec::new(),
-        };
-        let (machine, _) = runtime.block_on(sfn.create_machine(&scope, new)).unwrap();
-        Race {
-            runtime,
-            sfn,
-            scope,
-            machine: machine.arn,
-            dir,
-        }
-    }
-
-    impl Race {
-        fn end(self) {
-            drop(self.sfn);
-            self.runtime
-                .shutdown_timeout(std::time::Duration::from_secs(5));
-            let _ = std::fs::remove_dir_all(self.dir);
-        }
-
-        /// A top-level start, as the API makes it.
-        fn start(&self, name: &str, input: &str) -> tokio::task::JoinHandle<Result<Execution>> {
-            let (sfn, scope, arn) = (self.sfn.clone(), self.scope.clone(), self.machine.clone());
-            let (name, input) = (name.to_string(), input.to_string());
-            self.runtime.spawn(async move {
-                let req = StartRequest {
-                    state_machine_arn: &arn,
-                    name: Some(name),
-                    input: Some(input),
-                    trace_header: None,
-                    new_name: false,
-                };
-                sfn.start_execution(&scope, req).await
-            })
-        }
-    }
+    use crate::sfn::testing::{race, PASS};
 
     /// Many callers start the same names at once, on a runtime's workers as the API does.
     #[test]

@@ -14,7 +14,10 @@ pub mod machines;
 pub mod map_runs;
 pub mod model;
 pub mod replay;
+pub mod retention;
 pub mod test_state;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tokens;
 
 use crate::store::Store;

@@ -167,7 +167,7 @@ impl Cache {
                 Write::Put(Row { kind, key, .. }) | Write::Delete { kind, key } => {
                     g.pending.insert((kind.to_string(), key.clone()));
                 }
-                Write::History { execution, .. } => {
+                Write::History { execution, .. } | Write::DropHistory { execution } => {
                     g.pending_histories.insert(execution.clone());
                 }
             }
@@ -232,6 +232,9 @@ impl Cache {
                         None => {}
                     }
                 }
+                Write::DropHistory { execution } => {
+                    g.histories.map.remove(execution);
+                }
             }
         }
     }
@@ -247,7 +250,7 @@ impl Cache {
                 Write::Put(Row { kind, key, .. }) | Write::Delete { kind, key } => {
                     g.records.map.remove(&(kind.to_string(), key.clone()));
                 }
-                Write::History { execution, .. } => {
+                Write::History { execution, .. } | Write::DropHistory { execution } => {
                     g.histories.map.remove(execution);
                 }
             }

@@ -193,6 +193,7 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
         let mut hist = tx.prepare_cached(
             "INSERT OR REPLACE INTO history (execution, first_id, events) VALUES (?1, ?2, ?3)",
         )?;
+        let mut drop_hist = tx.prepare_cached("DELETE FROM history WHERE execution = ?1")?;
         let writes: Vec<&Write> = group.iter().flat_map(|(w, _)| w).collect();
         let last = last_writes(&writes);
         for (w, last) in writes.into_iter().zip(last) {
@@ -211,6 +212,9 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
                 } => {
                     hist.execute(params![execution, *first_id as i64, events])?;
                 }
+                Write::DropHistory { execution } => {
+                    drop_hist.execute(params![execution])?;
+                }
             }
         }
     }
@@ -227,7 +231,7 @@ fn last_writes(writes: &[&Write]) -> Vec<bool> {
         .map(|w| match w {
             Write::Put(r) => seen.insert((r.kind, r.key.as_str())),
             Write::Delete { kind, key } => seen.insert((kind, key.as_str())),
-            Write::History { .. } => true,
+            Write::History { .. } | Write::DropHistory { .. } => true,
         })
         .collect();
     last.reverse();

@@ -42,6 +42,10 @@ pub enum Write {
         first_id: u64,
         events: String,
     },
+    /// Deletes an execution's whole history (the execution is deleted after its retention).
+    DropHistory {
+        execution: String,
+    },
 }
 
 /// A stored record with the columns that queries filter and order on.
