@@ -53,13 +53,7 @@ impl Sfn {
                 // a redrive checks and writes an execution under this lock: none is redriven
                 // between this look at it and its deletion
                 let no_redrive = self.redrives.lock().await;
-                let page: Vec<Execution> = self.store.list(Scan {
-                    kind: "",
-                    status: Some(status),
-                    offset: kept,
-                    limit: PAGE,
-                    ..Default::default()
-                })?;
+                let page: Vec<Execution> = self.oldest(status, kept)?;
                 let full = page.len() == PAGE;
                 let young = page.iter().position(|e| e.start >= cutoff);
                 let (old, rest) = page.split_at(young.unwrap_or(page.len()));
@@ -81,6 +75,17 @@ impl Sfn {
         }
         self.sweep_tokens(cutoff).await?;
         Ok(deleted)
+    }
+
+    /// A page of the records of one status, oldest first, after the first `skip`.
+    fn oldest<R: crate::store::Record>(&self, status: &str, skip: usize) -> Result<Vec<R>> {
+        Ok(self.store.list(Scan {
+            kind: "",
+            status: Some(status),
+            offset: skip,
+            limit: PAGE,
+            ..Default::default()
+        })?)
     }
 
     /// What deleting a closed execution writes.
@@ -111,13 +116,7 @@ impl Sfn {
         for status in ["DONE", "STARTED", "SCHEDULED"] {
             let mut kept = 0;
             loop {
-                let page: Vec<Token> = self.store.list(Scan {
-                    kind: "",
-                    status: Some(status),
-                    offset: kept,
-                    limit: PAGE,
-                    ..Default::default()
-                })?;
+                let page: Vec<Token> = self.oldest(status, kept)?;
                 let full = page.len() == PAGE;
                 let mut writes = Vec::new();
                 let mut young = false;
