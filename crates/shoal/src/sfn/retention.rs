@@ -5,7 +5,7 @@
 use super::error::Result;
 use super::model::{Execution, MapEffect, MapRun, Token};
 use super::Sfn;
-use crate::store::{delete, Records, Scan, Write};
+use crate::store::{delete, Record, Records, Scan, Write};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 
@@ -46,46 +46,74 @@ impl Sfn {
     pub async fn sweep(&self, cutoff: DateTime<Utc>) -> Result<usize> {
         let mut deleted = 0;
         for status in ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"] {
-            // oldest first (executions sort by start); one that started after the cutoff
-            // closed after it too, and so does every later one
-            let mut kept = 0;
-            loop {
-                // a redrive checks and writes an execution under this lock: none is redriven
-                // between this look at it and its deletion
-                let no_redrive = self.redrives.lock().await;
-                let page: Vec<Execution> = self.oldest(status, kept)?;
-                let full = page.len() == PAGE;
-                let young = page.iter().position(|e| e.start >= cutoff);
-                let (old, rest) = page.split_at(young.unwrap_or(page.len()));
-                let mut writes = Vec::new();
-                for e in old {
-                    if e.stop.unwrap_or(e.start) < cutoff {
-                        writes.extend(self.deletion(e)?);
-                        deleted += 1;
-                    } else {
-                        kept += 1;
-                    }
-                }
-                self.store.commit(writes).done().await?;
-                drop(no_redrive);
-                if !rest.is_empty() || !full {
-                    break;
-                }
-            }
+            // executions sort by start: one that started after the cutoff closed after it too
+            deleted += (self.sweep_status(
+                status,
+                cutoff,
+                |e: &Execution| e.start,
+                |e| {
+                    let closed = e.stop.unwrap_or(e.start);
+                    (closed < cutoff).then(|| self.deletion(e)).transpose()
+                },
+            ))
+            .await?;
         }
-        self.sweep_tokens(cutoff).await?;
+        // tokens of tasks started before the cutoff whose execution is gone (deleted above, or
+        // earlier): nobody can answer them any more, and no worker should be given them
+        for status in ["DONE", "STARTED", "SCHEDULED"] {
+            (self.sweep_status(
+                status,
+                cutoff,
+                |t: &Token| t.started,
+                |t| {
+                    let gone = self.store.load::<Execution>(&t.execution_arn)?.is_none();
+                    Ok(gone.then(|| vec![delete::<Token>(&t.token)]))
+                },
+            ))
+            .await?;
+        }
         Ok(deleted)
     }
 
-    /// A page of the records of one status, oldest first, after the first `skip`.
-    fn oldest<R: crate::store::Record>(&self, status: &str, skip: usize) -> Result<Vec<R>> {
-        Ok(self.store.list(Scan {
-            kind: "",
-            status: Some(status),
-            offset: skip,
-            limit: PAGE,
-            ..Default::default()
-        })?)
+    /// Goes through the records of one status oldest first (by `since`, their sort order),
+    /// until one is not older than `cutoff`, and commits what `doomed` says deleting each
+    /// takes (`None`: it stays). Gives how many were deleted. Each page is read and deleted
+    /// under the redrive lock: a redrive checks and writes an execution under it, so none is
+    /// redriven between this look at it and its deletion.
+    async fn sweep_status<R: Record>(
+        &self,
+        status: &str,
+        cutoff: DateTime<Utc>,
+        since: fn(&R) -> DateTime<Utc>,
+        doomed: impl Fn(&R) -> Result<Option<Vec<Write>>>,
+    ) -> Result<usize> {
+        let (mut kept, mut deleted) = (0, 0);
+        loop {
+            let no_redrive = self.redrives.lock().await;
+            let page: Vec<R> = self.store.list(Scan {
+                kind: "",
+                status: Some(status),
+                offset: kept,
+                limit: PAGE,
+                ..Default::default()
+            })?;
+            let old = page.iter().take_while(|r| since(r) < cutoff).count();
+            let mut writes = Vec::new();
+            for r in &page[..old] {
+                match doomed(r)? {
+                    Some(w) => {
+                        writes.extend(w);
+                        deleted += 1;
+                    }
+                    None => kept += 1,
+                }
+            }
+            self.store.commit(writes).done().await?;
+            drop(no_redrive);
+            if old < PAGE {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// What deleting a closed execution writes.
@@ -96,48 +124,17 @@ impl Sfn {
                 execution: e.arn.clone(),
             },
         ];
-        let owned = |kind| Scan {
-            kind,
+        let owned = Scan {
             owner: Some(&e.arn),
             ..Default::default()
         };
-        for r in self.store.list::<MapRun>(owned(""))? {
+        for r in self.store.list::<MapRun>(owned.clone())? {
             w.push(delete::<MapRun>(&r.arn));
         }
-        for m in self.store.list::<MapEffect>(owned(""))? {
+        for m in self.store.list::<MapEffect>(owned)? {
             w.push(delete::<MapEffect>(&m.key));
         }
         Ok(w)
-    }
-
-    /// Tokens of tasks started before `cutoff` whose execution is gone (deleted above, or
-    /// earlier): nobody can answer them any more, and no worker should be given them.
-    async fn sweep_tokens(&self, cutoff: DateTime<Utc>) -> Result<()> {
-        for status in ["DONE", "STARTED", "SCHEDULED"] {
-            let mut kept = 0;
-            loop {
-                let page: Vec<Token> = self.oldest(status, kept)?;
-                let full = page.len() == PAGE;
-                let mut writes = Vec::new();
-                let mut young = false;
-                for t in &page {
-                    if t.started >= cutoff {
-                        young = true;
-                        break;
-                    }
-                    if self.store.load::<Execution>(&t.execution_arn)?.is_none() {
-                        writes.push(delete::<Token>(&t.token));
-                    } else {
-                        kept += 1;
-                    }
-                }
-                self.store.commit(writes).done().await?;
-                if young || !full {
-                    break;
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Sweeps now and then, for as long as the server runs: every eighth of the retention,
