@@ -229,9 +229,7 @@ impl Sfn {
             match run {
                 Ok(Ok(Some(given_up))) => opening = given_up,
                 Err(_) => {
-                    if let Ok(mut slots) = self.slots.lock() {
-                        slots.remove(&arn);
-                    }
+                    self.unclaim(&arn);
                     return None;
                 }
                 Ok(ended) => {
@@ -293,6 +291,13 @@ impl Sfn {
         let flag = slot.abort.clone();
         slots.insert(exec.arn.clone(), slot);
         Ok(flag)
+    }
+
+    /// Gives back a claimed name whose execution was not stored.
+    fn unclaim(&self, arn: &str) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.remove(arn);
+        }
     }
 
     /// A new execution is no longer starting: the next start of its name reads its record.
@@ -372,9 +377,7 @@ impl Sfn {
         let mut writes = started.writes();
         writes.extend(routing.writes());
         if let Err(err) = self.store.commit_wait(writes) {
-            if let Ok(mut slots) = self.slots.lock() {
-                slots.remove(&e.arn);
-            }
+            self.unclaim(&e.arn);
             return Err(fail(err.into()));
         }
         self.dispatch(routing.deliveries);
