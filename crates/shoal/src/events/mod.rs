@@ -21,6 +21,7 @@ pub mod tags;
 
 use crate::sfn::arn::Scope;
 use crate::sfn::Sfn;
+use crate::store::ChangeLock;
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,12 +33,11 @@ pub struct Events {
     pub sfn: Arc<Sfn>,
     /// Queue targets and dead-letter queues.
     pub sqs: Arc<crate::sqs::Sqs>,
+    /// The change lock (see [`ChangeLock`]) of buses, rules, targets, archives, replays,
+    /// connections, API destinations and tags (PutTargets of two targets to one rule at once,
+    /// as Terraform makes them, kept one).
+    changes: ChangeLock,
     /// Compiled rules by bus ARN, dropped when a rule of that bus changes.
-    /// Held by a change to buses, rules, targets, archives, replays, connections, API
-    /// destinations or tags from its reads to its commit: each writes records it read, and two
-    /// at once would lose one's change (PutTargets of two targets to one rule, as Terraform
-    /// makes them, kept one). Changes are rare; PutEvents does not take it.
-    changes: tokio::sync::Mutex<()>,
     compiled: Mutex<HashMap<String, Arc<router::BusRules>>>,
     /// Counts changes to buses' rules (see [`Events::forget`]).
     generation: std::sync::atomic::AtomicU64,
@@ -93,7 +93,7 @@ impl Events {
             sqs,
             compiled: Mutex::new(HashMap::new()),
             generation: Default::default(),
-            changes: tokio::sync::Mutex::new(()),
+            changes: ChangeLock::default(),
             queue,
             tail,
             schedule,

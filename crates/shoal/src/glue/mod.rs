@@ -14,6 +14,7 @@ pub mod types;
 pub mod visual;
 
 use crate::sfn::arn::Scope;
+use crate::store::ChangeLock;
 use crate::store::Store;
 use std::sync::{Arc, Weak};
 
@@ -90,10 +91,9 @@ pub struct Glue {
     pub(crate) runs: jobs::Live,
     /// Rung when a crawler's schedule may have changed.
     pub(crate) crawler_schedules: Arc<tokio::sync::Notify>,
-    /// Held by a change to databases, tables, partitions, crawlers or jobs from its reads to
-    /// its commit: each writes records it read, and two at once would lose one's change (a
-    /// table version). Changes are rare; reads, runs and crawls between changes do not take it.
-    changes: tokio::sync::Mutex<()>,
+    /// The change lock (see [`ChangeLock`]) of databases, tables, partitions, crawlers and
+    /// jobs (two UpdateTable at once made one table version).
+    changes: ChangeLock,
     me: Weak<Glue>,
 }
 
@@ -131,7 +131,7 @@ impl Glue {
             sessions: Default::default(),
             runs: Default::default(),
             crawler_schedules: Default::default(),
-            changes: tokio::sync::Mutex::new(()),
+            changes: ChangeLock::default(),
             me: me.clone(),
         });
         sessions::start(&glue)?;

@@ -11,6 +11,7 @@ pub mod model;
 pub mod runtimes;
 pub mod worker;
 
+use crate::store::ChangeLock;
 use crate::store::Store;
 use model::AsyncInvocation;
 use std::collections::HashMap;
@@ -72,9 +73,9 @@ pub struct Settings {
 }
 
 pub struct Lambda {
-    /// Held by a change to functions and layers (a setting, a layer version number) from its reads to its commit: each writes records it
-    /// read, and two at once would lose one's change. Changes are rare; reads do not take it.
-    changes: tokio::sync::Mutex<()>,
+    /// The change lock (see [`ChangeLock`]) of functions and layers (a setting, a layer
+    /// version number).
+    changes: ChangeLock,
     pub store: Arc<dyn Store>,
     pub logs: Arc<crate::logs::Logs>,
     pub settings: Settings,
@@ -109,7 +110,7 @@ impl Lambda {
         runtimes::write_bootstraps(&settings.dir).map_err(LambdaError::internal)?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let lambda = Arc::new(Lambda {
-            changes: tokio::sync::Mutex::new(()),
+            changes: ChangeLock::default(),
             store,
             logs,
             settings,

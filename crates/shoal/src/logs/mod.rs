@@ -5,6 +5,7 @@
 pub mod filter;
 
 use crate::sfn::arn::Scope;
+use crate::store::ChangeLock;
 use crate::store::{delete, put, Record, Records, Scan, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -142,9 +143,9 @@ pub struct Logs {
     seq: AtomicU64,
     /// Streams known to exist (services create theirs on first write).
     known: Mutex<HashSet<String>>,
-    /// Held by a change to groups or streams from its reads to its commit (two creates of one
-    /// group at once both succeeded, the second resetting the first's retention).
-    changes: tokio::sync::Mutex<()>,
+    /// The change lock (see [`ChangeLock`]) of groups and streams (two creates of one group at
+    /// once both succeeded).
+    changes: ChangeLock,
 }
 
 impl Logs {
@@ -155,7 +156,7 @@ impl Logs {
             store,
             seq: AtomicU64::new(start),
             known: Mutex::new(HashSet::new()),
-            changes: tokio::sync::Mutex::new(()),
+            changes: ChangeLock::default(),
         })
     }
 

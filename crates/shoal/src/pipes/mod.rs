@@ -10,6 +10,7 @@ pub mod template;
 
 use crate::events::Events;
 use crate::sfn::arn::Scope;
+use crate::store::ChangeLock;
 use crate::store::{delete, put, Records, Scan, Store};
 use chrono::Utc;
 use model::Pipe;
@@ -75,9 +76,8 @@ pub struct PipeSpec {
 }
 
 pub struct Pipes {
-    /// Held by a change to pipes from its reads to its commit: each writes records it
-    /// read, and two at once would lose one's change. Changes are rare; reads do not take it.
-    changes: tokio::sync::Mutex<()>,
+    /// The change lock (see [`ChangeLock`]) of pipes.
+    changes: ChangeLock,
     pub store: Arc<dyn Store>,
     pub events: Arc<Events>,
     /// Where pipes with a `LogConfiguration` log.
@@ -205,7 +205,7 @@ impl Pipes {
         logs: Arc<crate::logs::Logs>,
     ) -> Result<Arc<Pipes>> {
         let pipes = Arc::new(Pipes {
-            changes: tokio::sync::Mutex::new(()),
+            changes: ChangeLock::default(),
             store,
             events,
             logs,

@@ -8,6 +8,7 @@ pub mod runner;
 pub mod schedules;
 
 use crate::events::Events;
+use crate::store::ChangeLock;
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -59,9 +60,9 @@ impl From<crate::events::EventsError> for SchedulerError {
 pub type Result<T, E = SchedulerError> = std::result::Result<T, E>;
 
 pub struct Scheduler {
-    /// Held by a change to schedules and groups from its reads to its commit: each writes records it
-    /// read, and two at once would lose one's change. Changes are rare; reads do not take it.
-    edits: tokio::sync::Mutex<()>,
+    /// The change lock (see [`ChangeLock`]) of schedules and groups (`changes` is the
+    /// runner's channel).
+    edits: ChangeLock,
     pub store: Arc<dyn Store>,
     pub events: Arc<Events>,
     /// Changes for the runner: the schedule's ARN and what it is now (`None`: deleted).
@@ -72,7 +73,7 @@ impl Scheduler {
     pub fn start(store: Arc<dyn Store>, events: Arc<Events>) -> Result<Arc<Scheduler>> {
         let (changes, rx) = tokio::sync::mpsc::unbounded_channel();
         let s = Arc::new(Scheduler {
-            edits: tokio::sync::Mutex::new(()),
+            edits: ChangeLock::default(),
             store,
             events,
             changes,

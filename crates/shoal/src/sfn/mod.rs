@@ -20,6 +20,7 @@ pub mod test_state;
 pub(crate) mod testing;
 pub mod tokens;
 
+use crate::store::ChangeLock;
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -83,10 +84,8 @@ pub struct Sfn {
     /// written after it put the token back to waiting, and the execution never ended.
     token_changes: tokio::sync::Mutex<()>,
     timers: Mutex<HashSet<(String, i64)>>,
-    /// Held by a change to machines, versions, aliases, activities or tags from its reads to
-    /// its commit: each writes records it read, and two at once would lose one's change (a
-    /// tag, a version number). Changes are rare; executions do not take it.
-    changes: tokio::sync::Mutex<()>,
+    /// The change lock (see [`ChangeLock`]) of machines, versions, aliases, activities and tags.
+    changes: ChangeLock,
     /// Held by a redrive from its check of the execution to its commit. A redrive is the one
     /// change to an ended execution, so two redrives of one cannot both find it redrivable.
     redrives: tokio::sync::Mutex<()>,
@@ -123,7 +122,7 @@ impl Sfn {
             activity_signal: tokio::sync::Notify::new(),
             token_changes: tokio::sync::Mutex::new(()),
             timers: Mutex::new(HashSet::new()),
-            changes: tokio::sync::Mutex::new(()),
+            changes: ChangeLock::default(),
             redrives: tokio::sync::Mutex::new(()),
             stops: Mutex::new(HashMap::new()),
             bus: std::sync::OnceLock::new(),

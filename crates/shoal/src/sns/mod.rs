@@ -9,6 +9,7 @@ pub mod signing;
 pub mod subscriptions;
 pub mod topics;
 
+use crate::store::ChangeLock;
 use crate::store::Store;
 use model::Delivery;
 use std::sync::Arc;
@@ -59,9 +60,9 @@ impl From<crate::store::StoreError> for SnsError {
 pub type Result<T, E = SnsError> = std::result::Result<T, E>;
 
 pub struct Sns {
-    /// Held by a change to topics and subscriptions (an attribute, a tag, a subscription of one endpoint) from its reads to its commit: each writes records it
-    /// read, and two at once would lose one's change. Changes are rare; reads do not take it.
-    changes: tokio::sync::Mutex<()>,
+    /// The change lock (see [`ChangeLock`]) of topics and subscriptions (an attribute, a tag,
+    /// one subscription per endpoint).
+    changes: ChangeLock,
     pub store: Arc<dyn Store>,
     pub sqs: Arc<crate::sqs::Sqs>,
     pub mail: mail::Mailer,
@@ -95,7 +96,7 @@ impl Sns {
     ) -> Result<Arc<Sns>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let sns = Arc::new(Sns {
-            changes: tokio::sync::Mutex::new(()),
+            changes: ChangeLock::default(),
             store,
             sqs,
             mail,

@@ -4,6 +4,7 @@
 pub mod crypto;
 pub mod parameters;
 
+use crate::store::ChangeLock;
 use crate::store::{Record, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -99,9 +100,8 @@ impl Record for Parameter {
 }
 
 pub struct Ssm {
-    /// Held by a change to parameters (a version, a label, tags) from its reads to its commit: each writes records it
-    /// read, and two at once would lose one's change. Changes are rare; reads do not take it.
-    changes: tokio::sync::Mutex<()>,
+    /// The change lock (see [`ChangeLock`]) of parameters (a version, a label, tags).
+    changes: ChangeLock,
     pub store: Arc<dyn Store>,
     sealer: crypto::Sealer,
 }
@@ -111,7 +111,7 @@ impl Ssm {
         Ssm {
             store,
             sealer,
-            changes: tokio::sync::Mutex::new(()),
+            changes: ChangeLock::default(),
         }
     }
 }

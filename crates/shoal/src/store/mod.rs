@@ -72,6 +72,13 @@ pub struct Scan<'a> {
     pub limit: usize,
 }
 
+/// A service's lock for its read-modify-write changes (load records, change them, commit
+/// them), held from the first read to the commit. Two changes at once would each write what
+/// they read, and the later would undo the earlier: a target, a tag or a version number is
+/// lost. Changes are rare, so one lock per service costs nothing that matters; reads and the
+/// data plane (StartExecution, PutEvents, Publish, SendMessage, object PUTs) never take it.
+pub type ChangeLock = tokio::sync::Mutex<()>;
+
 /// Resolves when a commit is durable.
 pub struct Ack(tokio::sync::oneshot::Receiver<Result<(), String>>);
 
