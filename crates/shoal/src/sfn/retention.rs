@@ -88,13 +88,16 @@ impl Sfn {
         doomed: impl Fn(&R) -> Result<Option<Vec<Write>>>,
     ) -> Result<usize> {
         let (mut kept, mut deleted) = (0, 0);
+        // the first look reads one record: mostly nothing is old, and a sweep at startup or
+        // every hour should not read and decode pages to find that out
+        let mut limit = 1;
         loop {
             let no_redrive = self.redrives.lock().await;
             let page: Vec<R> = self.store.list(Scan {
                 kind: "",
                 status: Some(status),
                 offset: kept,
-                limit: PAGE,
+                limit,
                 ..Default::default()
             })?;
             let old = page.iter().take_while(|r| since(r) < cutoff).count();
@@ -110,9 +113,10 @@ impl Sfn {
             }
             self.store.commit(writes).done().await?;
             drop(no_redrive);
-            if old < PAGE {
+            if old < limit {
                 return Ok(deleted);
             }
+            limit = PAGE;
         }
     }
 
