@@ -929,7 +929,28 @@ impl<'a> State<'a> {
     }
 
     /// A task waiting on a token: its answer, a timeout, or a suspension until one comes.
-    fn await_token(&mut self, mut row: Token) -> TaskOutcome {
+    ///
+    /// A timeout is decided under the token lock, which the API holds from its read of a token
+    /// to its write, on the token as it is then: an answer or a heartbeat may have come while
+    /// this thread read it. Without the lock, a SendTaskSuccess at the deadline could be
+    /// answered OK while the execution went on as timed out.
+    fn await_token(&mut self, row: Token) -> TaskOutcome {
+        let now = Utc::now();
+        if row.answer.is_none() && row.deadline().is_some_and(|d| now >= d) {
+            let sfn = self.sfn;
+            let _change = crate::store::hold(&sfn.token_changes);
+            let row = match self.load_token(&row.token) {
+                Err(o) => return o,
+                Ok(fresh) => fresh.unwrap_or(row),
+            };
+            return self.settle(row, Utc::now());
+        }
+        self.settle(row, now)
+    }
+
+    /// What a token says at `now`. Past its deadline only under the token lock (see
+    /// [`Self::await_token`]).
+    fn settle(&mut self, mut row: Token, now: DateTime<Utc>) -> TaskOutcome {
         if row.kind == TaskKind::Activity
             && row.worker.is_some()
             && !self.progress.contains(&"ActivityStarted")
@@ -940,7 +961,6 @@ impl<'a> State<'a> {
                 details: json!({"workerName": row.worker}),
             };
         }
-        let now = Utc::now();
         if let Some(answer) = row.answer.clone() {
             self.current = self.live_now();
             return match answer {

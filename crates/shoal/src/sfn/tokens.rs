@@ -126,3 +126,49 @@ impl Sfn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sfn::testing::race;
+
+    /// An answer that the API reads and writes across a task's deadline wins over the timeout:
+    /// the executor decides under the same lock, on the token as the answer left it. Before,
+    /// SendTaskSuccess was answered OK while the execution failed with States.Timeout.
+    #[test]
+    fn an_answer_at_the_deadline_is_not_undone_by_the_timeout() {
+        const ACTIVITY: &str = "arn:aws:states:us-east-1:123456789012:activity:slow";
+        let race = race(&format!(
+            r#"{{"StartAt":"W","States":{{"W":{{"Type":"Task","Resource":"{ACTIVITY}","TimeoutSeconds":1,"End":true}}}}}}"#
+        ));
+        let rt = &race.runtime;
+        rt.block_on(race.sfn.create_activity(&race.scope, "slow", Vec::new()))
+            .unwrap();
+        let arn = rt.block_on(race.start("late", "{}")).unwrap().unwrap().arn;
+        let task = rt
+            .block_on(race.sfn.get_activity_task(ACTIVITY, None))
+            .unwrap()
+            .unwrap();
+        // what SendTaskSuccess does, with the deadline passing between its read and its write
+        let change = rt.block_on(race.sfn.token_changes.lock());
+        let row = race.sfn.open_token(&task.token).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        rt.block_on(
+            race.sfn
+                .answer(row, Answer::Success(serde_json::json!("in time"))),
+        )
+        .unwrap();
+        drop(change);
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        let e = loop {
+            let e = race.sfn.execution(&arn).unwrap();
+            if e.status != "RUNNING" || std::time::Instant::now() > end {
+                break e;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(e.status, "SUCCEEDED", "{e:?}");
+        assert_eq!(e.output.as_deref(), Some(r#""in time""#));
+        race.end();
+    }
+}

@@ -101,6 +101,19 @@ pub fn on_worker<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Takes `lock` from blocking code (an executor thread, or a worker inside [`on_worker`]), as
+/// [`Ack::wait`] waits for a commit.
+pub fn hold(lock: &ChangeLock) -> tokio::sync::MutexGuard<'_, ()> {
+    if let Ok(guard) = lock.try_lock() {
+        return guard;
+    }
+    if ON_WORKER.with(|w| w.get()) {
+        tokio::task::block_in_place(|| lock.blocking_lock())
+    } else {
+        lock.blocking_lock()
+    }
+}
+
 impl Ack {
     /// Waits from a thread that may block (see [`on_worker`] for a runtime's worker thread).
     pub fn wait(mut self) -> Result<(), StoreError> {
