@@ -1,11 +1,12 @@
 """CloudWatch metrics and alarms through boto3 and the AWS CLI against the real `shoal serve`:
 custom metrics, the metrics shoal's services emit, and the seed's alarm — a failing state
 machine raises ExecutionsFailed, the alarm emails through its topic and goes back to OK —
-on the virtual clock."""
+on the virtual clock; CloudWatch Logs' acceptance window and retention."""
 
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -300,3 +301,35 @@ def test_composite_alarms(make_server):
     assert settle("both", "OK")["StateValue"] == "OK"
     cw.delete_alarms(AlarmNames=["both", "page"])
     assert cw.describe_alarms(AlarmTypes=["CompositeAlarm"])["CompositeAlarms"] == []
+
+
+def stored(server, kind):
+    """How many records of `kind` the server's database holds (deleted ones are gone)."""
+    with sqlite3.connect(os.path.join(server.data, "shoal.db")) as db:
+        return db.execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0]
+
+
+def test_log_events_outside_the_window_are_refused_and_retention_deletes(make_server):
+    s = make_server()
+    logs = s.client(service="logs")
+    logs.create_log_group(logGroupName="/app/etl")
+    logs.create_log_stream(logGroupName="/app/etl", logStreamName="run")
+    now, day = int(time.time() * 1000), 86_400_000
+    put = lambda *ts: logs.put_log_events(logGroupName="/app/etl", logStreamName="run",
+                                          logEvents=[{"timestamp": t, "message": f"at {t}"} for t in ts])
+    r = put(now - 15 * day, now - 3 * day, now + 3 * 3_600_000)
+    assert r["rejectedLogEventsInfo"] == {"tooOldLogEventEndIndex": 1, "tooNewLogEventStartIndex": 2}, r
+    assert "rejectedLogEventsInfo" not in put(now - 1000, now)
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="24 hours"):
+        put(now - 2 * day, now)
+    got = lambda: [e["timestamp"] for e in logs.get_log_events(logGroupName="/app/etl", logStreamName="run", startFromHead=True)["events"]]
+    assert got() == [now - 3 * day, now - 1000, now]
+    assert stored(s, "logs.batch") == 2
+    # a retention of one day: the 3-day-old event goes at once, from reads and from the disk
+    logs.put_retention_policy(logGroupName="/app/etl", retentionInDays=1)
+    assert got() == [now - 1000, now]
+    assert stored(s, "logs.batch") == 1
+    r = put(now - 2 * day + 60_000, now)
+    assert r["rejectedLogEventsInfo"] == {"expiredLogEventEndIndex": 1}, r
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="retentionInDays"):
+        logs.put_retention_policy(logGroupName="/app/etl", retentionInDays=2)

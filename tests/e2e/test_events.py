@@ -4,6 +4,7 @@ PutEvents, delivery to state machines, status-change events, scheduled rules."""
 import datetime
 import json
 import os
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -593,3 +594,20 @@ def test_rule_changes_route_the_next_event(server):
     ev.enable_rule(Name="r")
     put("two")
     assert got("b") == ["two"]
+
+
+def test_archived_events_past_the_retention_are_deleted(server):
+    ev = server.client(service="events")
+    bus = ev.create_event_bus(Name="kept")["EventBusArn"]
+    ev.create_archive(ArchiveName="all", EventSourceArn=bus)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ev.put_events(Entries=[{"Source": "app", "DetailType": "old", "Detail": "{}", "EventBusName": "kept", "Time": now - datetime.timedelta(days=3)},
+                           {"Source": "app", "DetailType": "new", "Detail": "{}", "EventBusName": "kept", "Time": now}])
+    end = time.time() + 10
+    while ev.describe_archive(ArchiveName="all")["EventCount"] < 2 and time.time() < end:
+        time.sleep(0.05)
+    assert ev.describe_archive(ArchiveName="all")["EventCount"] == 2
+    ev.update_archive(ArchiveName="all", RetentionDays=1)
+    assert ev.describe_archive(ArchiveName="all")["EventCount"] == 1
+    with sqlite3.connect(os.path.join(server.data, "shoal.db")) as db:
+        assert db.execute("SELECT count(*) FROM records WHERE kind = 'events.archived'").fetchone()[0] == 1

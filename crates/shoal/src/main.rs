@@ -18,6 +18,7 @@ mod sns;
 mod sqs;
 mod ssm;
 mod store;
+mod sweeper;
 mod tasks;
 mod values;
 

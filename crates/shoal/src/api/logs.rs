@@ -169,14 +169,29 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             if events.is_empty() || events.len() > 10_000 {
                 return Err(AwsError::new(400, "InvalidParameterException", "1 validation error detected: Value at 'logEvents' failed to satisfy constraint: Member must have length between 1 and 10000"));
             }
-            logs.put_events(
-                scope,
-                &req_str(v, "logGroupName")?,
-                &req_str(v, "logStreamName")?,
-                events,
-            )
-            .await?;
-            json!({"nextSequenceToken": uuid::Uuid::new_v4().simple().to_string()})
+            let rejected = logs
+                .put_events(
+                    scope,
+                    &req_str(v, "logGroupName")?,
+                    &req_str(v, "logStreamName")?,
+                    events,
+                )
+                .await?;
+            let mut out = json!({"nextSequenceToken": uuid::Uuid::new_v4().simple().to_string()});
+            if !rejected.is_empty() {
+                let mut info = serde_json::Map::new();
+                for (k, at) in [
+                    ("tooOldLogEventEndIndex", rejected.too_old_end),
+                    ("expiredLogEventEndIndex", rejected.expired_end),
+                    ("tooNewLogEventStartIndex", rejected.too_new_start),
+                ] {
+                    if let Some(at) = at {
+                        info.insert(k.into(), json!(at));
+                    }
+                }
+                out["rejectedLogEventsInfo"] = Value::Object(info);
+            }
+            out
         }
         "GetLogEvents" => {
             let s = logs.stream(scope, &group_name(v)?, &req_str(v, "logStreamName")?)?;

@@ -202,6 +202,7 @@ impl Events {
         }
         self.store.commit(vec![put(&a)]).done().await?;
         self.recompile(&a.bus_arn);
+        self.sweep_archive(&a, Utc::now()).await?;
         Ok(a)
     }
 
@@ -209,7 +210,11 @@ impl Events {
     pub async fn delete_archive(&self, scope: &Scope, name: &str) -> Result<()> {
         let _change = self.changes.lock().await;
         let a = self.archive(scope, name)?;
-        let kept = self.archived(&a.arn)?;
+        // all of them: those past the retention too, which a sweep has yet to delete
+        let kept: Vec<Archived> = self.store.list(Scan {
+            owner: Some(&a.arn),
+            ..Default::default()
+        })?;
         let mut writes = vec![delete::<Archive>(&a.arn)];
         writes.extend(kept.iter().map(|e| delete::<Archived>(&e.key())));
         self.store.commit(writes).done().await?;
@@ -236,6 +241,39 @@ impl Events {
             }
         }
         Ok(events)
+    }
+
+    /// Deletes archived events past their archive's retention and gives how many (reads
+    /// already skip them).
+    pub async fn sweep_archives(&self, now: DateTime<Utc>) -> Result<usize> {
+        let archives: Vec<Archive> = self.store.list(Scan::default())?;
+        let mut deleted = 0;
+        for a in &archives {
+            deleted += self.sweep_archive(a, now).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// One archive's sweep, oldest events first.
+    async fn sweep_archive(&self, a: &Archive, now: DateTime<Utc>) -> Result<usize> {
+        if a.retention_days == 0 {
+            return Ok(0);
+        }
+        let oldest = now - Duration::days(a.retention_days as i64);
+        let expired = |e: &Archived| e.time < oldest;
+        Ok(crate::store::delete_expired(&*self.store, &a.arn, expired).await?)
+    }
+
+    /// Sweeps archives now and then every hour.
+    pub fn keep_sweeping(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+        let hourly = std::time::Duration::from_secs(3600);
+        crate::sweeper::keep_sweeping(
+            runtime,
+            self,
+            hourly,
+            "archived event(s)",
+            |ev| async move { ev.sweep_archives(Utc::now()).await },
+        );
     }
 
     pub async fn start_replay(self: &Arc<Self>, scope: &Scope, r: NewReplay) -> Result<Replay> {

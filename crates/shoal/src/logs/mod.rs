@@ -3,6 +3,9 @@
 //! GetLogEvents and FilterLogEvents (see [`filter`]).
 
 pub mod filter;
+pub mod retention;
+
+pub use retention::Rejected;
 
 use crate::sfn::arn::Scope;
 use crate::store::ChangeLock;
@@ -228,6 +231,9 @@ impl Logs {
         let mut g = self.group(scope, name)?;
         g.retention_days = days;
         self.store.commit(vec![put(&g)]).done().await?;
+        if let Some(kept_from) = g.kept_from(Utc::now().timestamp_millis()) {
+            self.sweep_group(&g, kept_from).await?;
+        }
         Ok(())
     }
 
@@ -288,14 +294,15 @@ impl Logs {
         })?)
     }
 
-    /// PutLogEvents: events must be in time order, as CloudWatch requires.
+    /// PutLogEvents: events must be in time order, as CloudWatch requires; those outside its
+    /// window are refused by position (see [`retention::admit`]) and the rest stored.
     pub async fn put_events(
         &self,
         scope: &Scope,
         group: &str,
         stream: &str,
-        events: Vec<(i64, String)>,
-    ) -> Result<()> {
+        mut events: Vec<(i64, String)>,
+    ) -> Result<Rejected> {
         let s = self.stream(scope, group, stream)?;
         if events.windows(2).any(|w| w[0].0 > w[1].0) {
             return Err(LogsError::InvalidParameterException(
@@ -303,7 +310,21 @@ impl Logs {
                     .into(),
             ));
         }
-        self.append(&s.key(), events).await
+        let bytes: usize = events.iter().map(|(_, m)| m.len() + 26).sum();
+        if bytes > retention::MAX_BATCH_BYTES {
+            return Err(LogsError::InvalidParameterException(format!(
+                "Upload too large: {bytes} bytes exceeds limit of {}",
+                retention::MAX_BATCH_BYTES
+            )));
+        }
+        let now = Utc::now().timestamp_millis();
+        let kept_from = self.group(scope, group)?.kept_from(now);
+        let times: Vec<i64> = events.iter().map(|e| e.0).collect();
+        let (kept, rejected) = retention::admit(&times, kept_from, now)?;
+        events.truncate(kept.end);
+        events.drain(..kept.start);
+        self.append(&s.key(), events).await?;
+        Ok(rejected)
     }
 
     async fn append(&self, stream_key: &str, events: Vec<(i64, String)>) -> Result<()> {
@@ -361,11 +382,22 @@ impl Logs {
         self.append(&key, events).await
     }
 
-    /// A stream's events in order.
+    /// A stream's events in order, but those past its group's retention.
     pub fn stream_events(&self, s: &Stream) -> Result<Vec<Found>> {
+        let kept_from = self
+            .store
+            .load::<Group>(&s.group)?
+            .and_then(|g| g.kept_from(Utc::now().timestamp_millis()));
+        self.events_of(s, kept_from)
+    }
+
+    fn events_of(&self, s: &Stream, kept_from: Option<i64>) -> Result<Vec<Found>> {
         let mut out = Vec::new();
         for b in self.batches(&s.key())? {
             for (index, event) in b.events.into_iter().enumerate() {
+                if kept_from.is_some_and(|k| event.timestamp < k) {
+                    continue;
+                }
                 out.push(Found {
                     stream: s.name.clone(),
                     seq: b.seq,
@@ -384,6 +416,7 @@ impl Logs {
         names: &[String],
         prefix: Option<&str>,
     ) -> Result<Vec<Found>> {
+        let kept_from = g.kept_from(Utc::now().timestamp_millis());
         let mut out = Vec::new();
         for s in self.streams(g)? {
             if !names.is_empty() && !names.contains(&s.name) {
@@ -392,7 +425,7 @@ impl Logs {
             if prefix.is_some_and(|p| !s.name.starts_with(p)) {
                 continue;
             }
-            out.extend(self.stream_events(&s)?);
+            out.extend(self.events_of(&s, kept_from)?);
         }
         out.sort_by_key(|f| (f.event.timestamp, f.seq, f.index));
         Ok(out)

@@ -148,19 +148,13 @@ impl Sfn {
             std::time::Duration::from_secs(1),
             std::time::Duration::from_secs(3600),
         );
-        let sfn = Arc::downgrade(self);
-        self.runtime.spawn(async move {
-            loop {
-                let Some(sfn) = sfn.upgrade() else { return };
-                match sfn.sweep(Utc::now() - retention).await {
-                    Ok(0) => {}
-                    Ok(n) => eprintln!("shoal: {n} execution(s) past their retention deleted"),
-                    Err(e) => eprintln!("shoal: executions past their retention: {e}"),
-                }
-                drop(sfn);
-                tokio::time::sleep(every).await;
-            }
-        });
+        crate::sweeper::keep_sweeping(
+            &self.runtime,
+            self,
+            every,
+            "execution(s)",
+            move |sfn| async move { sfn.sweep(Utc::now() - retention).await },
+        );
     }
 }
 

@@ -254,6 +254,37 @@ pub fn put<R: Record>(r: &R) -> Write {
     })
 }
 
+/// Deletes `owner`'s records of type `R` in their stored order for as long as `expired` holds,
+/// a page at a time, and gives how many: the retention sweeps of records stored oldest first.
+pub async fn delete_expired<R: Record>(
+    store: &dyn Store,
+    owner: &str,
+    expired: impl Fn(&R) -> bool,
+) -> Result<usize, StoreError> {
+    const PAGE: usize = 256;
+    let mut deleted = 0;
+    loop {
+        let page: Vec<R> = store.list(Scan {
+            owner: Some(owner),
+            limit: PAGE,
+            ..Default::default()
+        })?;
+        let old: Vec<Write> = page
+            .iter()
+            .take_while(|r| expired(r))
+            .map(|r| delete::<R>(&r.key()))
+            .collect();
+        let more = old.len() == PAGE;
+        deleted += old.len();
+        if !old.is_empty() {
+            store.commit(old).done().await?;
+        }
+        if !more {
+            return Ok(deleted);
+        }
+    }
+}
+
 /// The write that deletes the record of type `R` under `key`.
 pub fn delete<R: Record>(key: &str) -> Write {
     Write::Delete {
