@@ -1,6 +1,7 @@
 //! In-process state transitions per second: a 100-state Pass chain with Parameters/ResultPath
-//! work, a Choice-heavy loop, and a Map over 10,000 items, each in JSONPath and JSONata mode.
-//! Criterion prints the throughput as elements (state transitions) per second.
+//! work, a Choice-heavy loop, a Map over 10,000 items, and Maps of 1,000 and 4,000 items that
+//! read the context object (the same rate at both sizes: linear), each in JSONPath and JSONata
+//! mode. Criterion prints the throughput as elements (state transitions) per second.
 
 #[path = "support/workloads.rs"]
 mod workloads;
@@ -11,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
-use workloads::{choice_loop, map_items, pass_chain, run};
+use workloads::{choice_loop, map_context, map_items, pass_chain, run};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("transitions");
@@ -37,6 +38,18 @@ fn bench(c: &mut Criterion) {
         let input = json!({"items": items});
         g.throughput(Throughput::Elements(10_001));
         g.bench_function(format!("map_10000/{mode}"), |b| b.iter(|| run(&sm, &input)));
+
+        let sm = map_context(jsonata);
+        for n in [1_000u64, 4_000] {
+            let items: Vec<Value> = (0..n)
+                .map(|i| json!({"v": i, "pad": "x".repeat(20)}))
+                .collect();
+            let input = json!({"items": items});
+            g.throughput(Throughput::Elements(n + 1));
+            g.bench_function(format!("map_context_{n}/{mode}"), |b| {
+                b.iter(|| run(&sm, &input))
+            });
+        }
     }
     g.finish();
 }

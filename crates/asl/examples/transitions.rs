@@ -2,7 +2,7 @@
 //! (`bench/asl-instructions.sh`): wall-clock figures on a shared machine are noisy, instruction
 //! counts are not.
 //!
-//! `cargo run --release --example transitions -- pass_chain|choice_loop|map jsonpath|jsonata N`
+//! `cargo run --release --example transitions -- pass_chain|choice_loop|map|map_context jsonpath|jsonata N`
 
 #[path = "../benches/support/workloads.rs"]
 mod workloads;
@@ -12,7 +12,7 @@ mod workloads;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use serde_json::{json, Value};
-use workloads::{choice_loop, map_items, pass_chain, run};
+use workloads::{choice_loop, map_context, map_items, pass_chain, run};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -29,6 +29,10 @@ fn main() {
         "map" => {
             let items: Vec<Value> = (0..10_000).map(|i| json!({"v": i})).collect();
             (map_items(jsonata), json!({"items": items}), 10_001)
+        }
+        "map_context" => {
+            let items: Vec<Value> = (0..4_000).map(|i| json!({"v": i})).collect();
+            (map_context(jsonata), json!({"items": items}), 4_001)
         }
         other => panic!("unknown workload {other}"),
     };

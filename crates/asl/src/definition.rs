@@ -41,6 +41,43 @@ pub struct State {
     /// Whether anything in the state may read the context object (`$$`, `$states.context`):
     /// the executor builds it only then.
     pub uses_context: bool,
+    /// Whether it may read `$$.Execution.Input` (see [`context_reads`]): the executor
+    /// copies the execution's input into the context object only then.
+    pub uses_execution_input: bool,
+}
+
+/// What a state's text may read of the context object: any of it (`$$`, `$states.context`, a
+/// bare `$states`, or the word `context` anywhere, to be safe), and the execution's input in
+/// it: any reference but those that name another field (`$$.Map.Item.Value`,
+/// `$states.context.Execution.Name`, ...). Copying the input into the context object of each
+/// state of each Map iteration made a Map's cost grow with the square of its items.
+pub fn context_reads(text: &str) -> (bool, bool) {
+    const ELSEWHERE: [&str; 8] = [
+        ".State", // and .StateMachine
+        ".Task",
+        ".Map",
+        ".Execution.Id",
+        ".Execution.Name",
+        ".Execution.StartTime",
+        ".Execution.RoleArn",
+        ".Execution.RedriveCount",
+    ];
+    const STATES_FIELDS: [&str; 3] = [".input", ".result", ".errorOutput"];
+    let after = |at: usize, root: &str| &text[at + root.len()..];
+    let bare_states = text.match_indices("$states").any(|(at, r)| {
+        !after(at, r).starts_with(".context")
+            && !STATES_FIELDS.iter().any(|f| after(at, r).starts_with(f))
+    });
+    let roots = ["$$", "$states.context"];
+    let input = bare_states
+        || roots.iter().any(|root| {
+            text.match_indices(root)
+                .any(|(at, r)| !ELSEWHERE.iter().any(|f| after(at, r).starts_with(f)))
+        });
+    (
+        input || text.contains("$$") || text.contains("context"),
+        input,
+    )
 }
 
 /// The input/output processing fields.
@@ -683,9 +720,10 @@ impl Cx {
             _ => unreachable!("checked above"),
         };
         let text = serde_json::to_string(o).unwrap_or_default();
-        let uses_context = text.contains("$$") || text.contains("context");
+        let (uses_context, uses_execution_input) = context_reads(&text);
         Some(State {
             uses_context,
+            uses_execution_input,
             name: name.to_string(),
             query_language: ql,
             next,
@@ -1579,6 +1617,35 @@ mod tests {
                 .into_iter()
                 .map(|d| format!("{} {} @{}", d.code, d.message, d.location))
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn the_execution_input_is_read_only_through_references_that_may_reach_it() {
+        for (text, reads) in [
+            (
+                r#"{"v.$":"$$.Map.Item.Value","n.$":"$$.Execution.Name"}"#,
+                (true, false),
+            ),
+            (
+                r#"{"s.$":"$$.StateMachine.Id","t.$":"$$.Task.Token"}"#,
+                (true, false),
+            ),
+            (r#"{"i.$":"$$.Execution.Input.a"}"#, (true, true)),
+            (
+                r#"{"e.$":"$$.Execution","n.$":"$$.Execution.Name"}"#,
+                (true, true),
+            ),
+            (r#"{"all.$":"$$"}"#, (true, true)),
+            (r#"{"b.$":"$$['Execution']['Input']"}"#, (true, true)),
+            ("{% $states.input.a & $states.result %}", (false, false)),
+            ("{% $states.context.Execution.Name %}", (true, false)),
+            ("{% $states.context.Execution.Input %}", (true, true)),
+            ("{% $string($states) %}", (true, true)),
+            (r#"{"Comment":"no context here"}"#, (true, false)),
+            (r#"{"v.$":"$.a"}"#, (false, false)),
+        ] {
+            assert_eq!(context_reads(text), reads, "{text}");
         }
     }
 

@@ -840,7 +840,11 @@ impl<'a> Runner<'a> {
                 self.context(
                     state,
                     entered,
-                    exec_input,
+                    if state.uses_execution_input {
+                        exec_input
+                    } else {
+                        &Value::Null
+                    },
                     map_item,
                     retry_count,
                     token.as_deref(),

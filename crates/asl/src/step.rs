@@ -166,15 +166,10 @@ pub fn map_iterations(
     };
     let plan = states::map::plan(state, m, raw, scope.context, scope, read)?;
     let mut inputs = Vec::with_capacity(plan.items.len());
+    let mut ctx = scope.context.clone();
     for (i, item) in plan.items.iter().enumerate() {
         inputs.push(states::map::item_input(
-            state,
-            m,
-            &plan,
-            i,
-            item,
-            scope.context,
-            scope,
+            state, m, &plan, i, item, &mut ctx, scope,
         )?);
     }
     // With an ItemBatcher each iteration gets a batch: {"BatchInput": ..., "Items": [...]}.

@@ -85,3 +85,18 @@ pub fn map_items(jsonata: bool) -> StateMachine {
     };
     StateMachine::from_value(&d).expect("valid")
 }
+
+/// An inline Map whose items read the context object (`$$.Map.Item.Value`, the execution's
+/// name): its cost per item must not grow with the number of items.
+pub fn map_context(jsonata: bool) -> StateMachine {
+    let d = if jsonata {
+        json!({"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {"Type": "Map", "Items": "{% $states.input.items %}",
+            "ItemSelector": "{% {'v': $states.context.Map.Item.Value.v} %}",
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% {'v': $states.input.v, 'by': $states.context.Execution.Name} %}", "End": true}}}, "End": true}}})
+    } else {
+        json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+            "ItemSelector": {"v.$": "$$.Map.Item.Value.v"},
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"v.$": "$.v", "by.$": "$$.Execution.Name"}, "End": true}}}, "End": true}}})
+    };
+    StateMachine::from_value(&d).expect("valid")
+}

@@ -97,33 +97,37 @@ pub fn plan(
 
 /// The input of iteration `i`: `ItemSelector` (or legacy `Parameters`) with `$$.Map.Item`,
 /// else the item itself. With an `ItemBatcher`, items are grouped by the caller first.
+///
+/// `ctx` is the caller's copy of the context object, made once for all the items: each call
+/// sets its `Map` to this item. (A copy per item copied the execution's input, which holds all
+/// the items, once for each: quadratic in the items.)
 pub fn item_input(
     state: &State,
     m: &MapState,
     plan: &Plan,
     i: usize,
     item: &Value,
-    ctx: &Value,
+    ctx: &mut Value,
     scope: &Scope,
 ) -> Result<Value, Failure> {
     let Some(sel) = &m.item_selector else {
         return Ok(item.clone());
     };
-    let mut ctx = ctx.clone();
-    if let Value::Object(o) = &mut ctx {
+    if let Value::Object(o) = ctx {
         o.insert("Map".into(), json!({"Item": {"Index": i, "Value": item}}));
     }
+    let ctx = &*ctx;
     match state.query_language {
         QueryLanguage::JsonPath => {
             let s = scope
                 .reborrow()
                 .with_input(&plan.effective)
-                .with_context(&ctx);
+                .with_context(ctx);
             sel.eval(&s, None)
         }
         QueryLanguage::Jsonata => {
-            let states = io::states_binding(scope.input, &ctx, None, None);
-            let s = scope.reborrow().with_context(&ctx);
+            let states = io::states_binding(scope.input, ctx, None, None);
+            let s = scope.reborrow().with_context(ctx);
             sel.eval(&s, Some(&states))
         }
     }
