@@ -6,6 +6,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often log events and archived events are swept. CloudWatch deletes expired log events
+/// within days of their expiry; reads skip them at once either way.
+pub const HOURLY: Duration = Duration::from_secs(3600);
+
 /// Runs `sweep` on `service` now and then every `period`; `what` names the deleted things in
 /// the server's output.
 pub fn keep_sweeping<S, F, Fut, E>(

@@ -159,9 +159,16 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("cannot load the queues: {e}"))?;
         let events = crate::events::Events::start(store.clone(), sfn.clone(), sqs.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
-        events.keep_sweeping(&tokio::runtime::Handle::current());
         let logs = crate::logs::Logs::new(store.clone());
-        logs.keep_sweeping(&tokio::runtime::Handle::current());
+        let (here, hourly) = (tokio::runtime::Handle::current(), crate::sweeper::HOURLY);
+        let what = "archived event(s)";
+        crate::sweeper::keep_sweeping(&here, &events, hourly, what, |ev| async move {
+            ev.sweep_archives(chrono::Utc::now()).await
+        });
+        let what = "log event batch(es)";
+        crate::sweeper::keep_sweeping(&here, &logs, hourly, what, |logs| async move {
+            logs.sweep(chrono::Utc::now()).await
+        });
         let pipes = crate::pipes::Pipes::start(store.clone(), events.clone(), logs.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the pipes: {e}"))?;
         let scheduler = crate::scheduler::Scheduler::start(store.clone(), events.clone())

@@ -264,18 +264,6 @@ impl Events {
         Ok(crate::store::delete_expired(&*self.store, &a.arn, expired).await?)
     }
 
-    /// Sweeps archives now and then every hour.
-    pub fn keep_sweeping(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
-        let hourly = std::time::Duration::from_secs(3600);
-        crate::sweeper::keep_sweeping(
-            runtime,
-            self,
-            hourly,
-            "archived event(s)",
-            |ev| async move { ev.sweep_archives(Utc::now()).await },
-        );
-    }
-
     pub async fn start_replay(self: &Arc<Self>, scope: &Scope, r: NewReplay) -> Result<Replay> {
         let _change = self.changes.lock().await;
         super::rules::check_name(&r.name)?;

@@ -5,7 +5,6 @@
 use super::{Batch, Group, Logs, LogsError, Result};
 use crate::store::{Record, Records, Scan};
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
 
 const DAY_MS: i64 = 86_400_000;
 /// PutLogEvents refuses events older than this.
@@ -93,19 +92,6 @@ impl Logs {
             deleted += crate::store::delete_expired(&*self.store, &s.key(), expired).await?;
         }
         Ok(deleted)
-    }
-
-    /// Sweeps now and then every hour (CloudWatch deletes expired events within days; reads
-    /// skip them at once).
-    pub fn keep_sweeping(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
-        let hourly = std::time::Duration::from_secs(3600);
-        crate::sweeper::keep_sweeping(
-            runtime,
-            self,
-            hourly,
-            "log event batch(es)",
-            |logs| async move { logs.sweep(Utc::now()).await },
-        );
     }
 }
 
