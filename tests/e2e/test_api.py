@@ -93,6 +93,30 @@ def test_start_describe_history(sfn):
         sfn.start_execution(stateMachineArn=arn, name="run1", input='{"a": 1}')
 
 
+def test_a_long_history_pages_forward_and_back(sfn):
+    """A 400-item Map writes 1,600-odd events, stored in several chunks: pages of any size, in
+    either order, put together give the whole history once."""
+    d = {"StartAt": "Fan", "States": {"Fan": {"Type": "Map", "ItemsPath": "$.items", "ResultPath": None,
+         "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "P",
+                           "States": {"P": {"Type": "Pass", "End": True}}}, "End": True}}}
+    arn = machine(sfn, "long", d)
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": list(range(400))}))
+    assert wait_done(sfn, e["executionArn"])["status"] == "SUCCEEDED"
+    whole = [x["id"] for x in history(sfn, e["executionArn"])]
+    assert whole == list(range(1, len(whole) + 1)) and len(whole) > 1600
+    for size, reverse in [(97, False), (89, True), (1000, True)]:
+        ids, token = [], None
+        while True:
+            kw = {"nextToken": token} if token else {}
+            page = sfn.get_execution_history(executionArn=e["executionArn"], maxResults=size, reverseOrder=reverse, **kw)
+            assert len(page["events"]) <= size
+            ids += [x["id"] for x in page["events"]]
+            token = page.get("nextToken")
+            if not token:
+                break
+        assert ids == (whole[::-1] if reverse else whole), (size, reverse)
+
+
 def test_start_is_idempotent_while_running(sfn):
     arn = machine(sfn, "w", WAIT)
     a = sfn.start_execution(stateMachineArn=arn, name="same", input="{}")

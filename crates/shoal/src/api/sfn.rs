@@ -521,11 +521,8 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 .get("includeExecutionData")
                 .and_then(Value::as_bool)
                 .unwrap_or(true);
-            let mut events = sfn.stored_history(&arn)?;
-            if opt_bool(v, "reverseOrder") {
-                events.reverse();
-            }
-            let rows: Vec<StoredEvent> = events.into_iter().skip(offset).take(limit + 1).collect();
+            let reverse = opt_bool(v, "reverseOrder");
+            let rows = sfn.history_page(&arn, offset, limit + 1, reverse)?;
             paged(rows, offset, limit, "events", |e| event_json(e, include))
         }
         "DescribeMapRun" => map_run_json(&sfn.map_run(&req_str(v, "mapRunArn")?)?),

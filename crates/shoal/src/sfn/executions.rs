@@ -472,13 +472,81 @@ impl Sfn {
     /// The stored history of an execution.
     pub fn stored_history(&self, arn: &str) -> Result<Vec<StoredEvent>> {
         let mut events = Vec::new();
-        for chunk in self.store.history(arn)? {
-            let part: Vec<StoredEvent> = serde_json::from_str(&chunk).map_err(|e| {
-                SfnError::InternalFailure(format!("the history of {arn} is unreadable: {e}"))
-            })?;
-            events.extend(part);
+        for (_, chunk) in self.store.history(arn)? {
+            events.extend(decode_chunk(arn, &chunk)?);
         }
         Ok(events)
+    }
+
+    /// Up to `count` events of an execution's history from position `offset`, counted from
+    /// the end when `reverse` (and then in that order): GetExecutionHistory's page. Only the
+    /// chunks that hold them are decoded — a chunk's first event id says where it starts, the
+    /// ids being positions from 1 — so that paging through a long history costs each page its
+    /// own events, not the whole history's.
+    pub fn history_page(
+        &self,
+        arn: &str,
+        offset: usize,
+        count: usize,
+        reverse: bool,
+    ) -> Result<Vec<StoredEvent>> {
+        let chunks = self.store.history(arn)?;
+        let Some((last_first, last_text)) = chunks.last() else {
+            return Ok(Vec::new());
+        };
+        // counting from the end needs the last chunk's length; counting from the start does not
+        let mut last = None;
+        let (from, to) = match reverse {
+            false => (offset, offset.saturating_add(count)),
+            true => {
+                let events = decode_chunk(arn, last_text)?;
+                let total = (*last_first as usize).saturating_sub(1) + events.len();
+                last = Some(events);
+                let end = total.saturating_sub(offset);
+                (end.saturating_sub(count), end)
+            }
+        };
+        let mut page = Vec::with_capacity(count.min(1000));
+        for (i, (first, text)) in chunks.iter().enumerate() {
+            let start = (*first as usize).saturating_sub(1);
+            let next = chunks
+                .get(i + 1)
+                .map(|(f, _)| (*f as usize).saturating_sub(1));
+            if start >= to {
+                break;
+            }
+            if next.is_some_and(|n| n <= from) {
+                continue;
+            }
+            let events = match (next, last.take()) {
+                (None, Some(events)) => events,
+                (_, kept) => {
+                    last = kept;
+                    decode_chunk(arn, text)?
+                }
+            };
+            let end = next.unwrap_or(start + events.len());
+            let laid_out = end.checked_sub(start) == Some(events.len());
+            if !laid_out || events.first().is_some_and(|e| e.id != *first) {
+                // not laid out as written: read it whole
+                let mut all = self.stored_history(arn)?;
+                if reverse {
+                    all.reverse();
+                }
+                return Ok(all.into_iter().skip(offset).take(count).collect());
+            }
+            let skip = from.saturating_sub(start);
+            page.extend(
+                events
+                    .into_iter()
+                    .skip(skip)
+                    .take(to.min(end).saturating_sub(start + skip)),
+            );
+        }
+        if reverse {
+            page.reverse();
+        }
+        Ok(page)
     }
 
     /// One segment: replay the stored history, continue live until the execution ends or
@@ -1006,10 +1074,65 @@ fn already_exists(arn: &str) -> SfnError {
     SfnError::ExecutionAlreadyExists(format!("Execution Already Exists: '{arn}'"))
 }
 
+/// One stored history chunk's events.
+fn decode_chunk(arn: &str, chunk: &str) -> Result<Vec<StoredEvent>> {
+    serde_json::from_str(chunk)
+        .map_err(|e| SfnError::InternalFailure(format!("the history of {arn} is unreadable: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sfn::testing::{race, PASS};
+
+    /// A page read from the chunks that hold it is the page of the whole history, forward and
+    /// in reverse, at every offset and size, across chunk boundaries.
+    #[test]
+    fn a_history_page_is_the_slice_of_the_whole_history() {
+        let race = race(PASS);
+        let arn = "arn:aws:states:us-east-1:123456789012:execution:race:paged";
+        let event = |id: u64| StoredEvent {
+            timestamp: Utc::now(),
+            kind: "PassStateEntered".into(),
+            id,
+            previous_event_id: id - 1,
+            branch: String::new(),
+            details: serde_json::Map::new(),
+        };
+        let mut id = 1;
+        for len in [3u64, 1, 5, 2] {
+            let chunk: Vec<StoredEvent> = (id..id + len).map(event).collect();
+            let w = Write::History {
+                execution: arn.into(),
+                first_id: id,
+                events: serde_json::to_string(&chunk).unwrap(),
+            };
+            race.sfn.store.commit_wait(vec![w]).unwrap();
+            id += len;
+        }
+        let ids = |v: Vec<StoredEvent>| v.iter().map(|e| e.id).collect::<Vec<_>>();
+        let all = ids(race.sfn.stored_history(arn).unwrap());
+        assert_eq!(all, (1..=11).collect::<Vec<_>>());
+        for reverse in [false, true] {
+            let mut order = all.clone();
+            if reverse {
+                order.reverse();
+            }
+            for offset in 0..13 {
+                for count in 0..13 {
+                    let want: Vec<u64> = order.iter().skip(offset).take(count).copied().collect();
+                    let got = ids(race.sfn.history_page(arn, offset, count, reverse).unwrap());
+                    assert_eq!(got, want, "offset {offset} count {count} reverse {reverse}");
+                }
+            }
+        }
+        assert!(race
+            .sfn
+            .history_page("no-such", 0, 5, false)
+            .unwrap()
+            .is_empty());
+        race.end();
+    }
 
     /// Many callers start the same names at once, on a runtime's workers as the API does.
     #[test]

@@ -1020,25 +1020,28 @@ impl Frame {
     }
 }
 
-/// The write that appends an execution's pending events.
-fn history_write(
-    arn: &str,
-    pending: &mut Vec<HistoryEvent>,
-    persisted: &mut usize,
-) -> Option<Write> {
-    if pending.is_empty() {
-        return None;
+/// The most events in one stored history chunk. A page of GetExecutionHistory decodes the
+/// chunks that hold its events: one chunk of a long segment's 24,000 events, decoded for each
+/// of 241 pages, took 6 s of CPU to page through.
+const CHUNK_EVENTS: usize = 500;
+
+/// The writes that append an execution's pending events, in chunks of at most
+/// [`CHUNK_EVENTS`].
+fn history_write(arn: &str, pending: &mut Vec<HistoryEvent>, persisted: &mut usize) -> Vec<Write> {
+    let mut writes = Vec::new();
+    for chunk in pending.chunks(CHUNK_EVENTS) {
+        let first_id = *persisted as u64 + 1;
+        let stored: Vec<Stored> = chunk.iter().map(Stored).collect();
+        let events = serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into());
+        *persisted += chunk.len();
+        writes.push(Write::History {
+            execution: arn.to_string(),
+            first_id,
+            events,
+        });
     }
-    let first_id = *persisted as u64 + 1;
-    let stored: Vec<Stored> = pending.iter().map(Stored).collect();
-    let events = serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into());
-    *persisted += pending.len();
     pending.clear();
-    Some(Write::History {
-        execution: arn.to_string(),
-        first_id,
-        events,
-    })
+    writes
 }
 
 /// A history event written as [`StoredEvent`] reads it (integer timestamps).

@@ -145,15 +145,12 @@ impl Cache {
         }
     }
 
-    pub fn history(&self, execution: &str) -> Option<Vec<String>> {
+    pub fn history(&self, execution: &str) -> Option<Vec<super::Chunk>> {
         let g = self.lock();
         if g.pending_histories.contains(execution) {
             return None;
         }
-        g.histories
-            .map
-            .get(execution)
-            .map(|c| c.iter().map(|(_, s)| s.to_string()).collect())
+        g.histories.map.get(execution).cloned()
     }
 
     /// The writer is about to commit `writes`: until it applies them, the cache answers nothing
@@ -186,14 +183,10 @@ impl Cache {
         }
     }
 
-    pub fn fill_history(&self, t: Ticket, execution: &str, chunks: &[(u64, String)]) {
+    pub fn fill_history(&self, t: Ticket, execution: &str, chunks: &[super::Chunk]) {
         let mut g = self.lock();
         if g.generation == t.0 {
-            let c = chunks
-                .iter()
-                .map(|(id, s)| (*id, Arc::from(s.as_str())))
-                .collect();
-            g.histories.insert(execution.to_string(), c);
+            g.histories.insert(execution.to_string(), chunks.to_vec());
         }
     }
 
@@ -262,6 +255,16 @@ impl Cache {
 mod tests {
     use super::*;
 
+    /// A cached history's chunk texts, joined by `|`.
+    fn texts(h: Option<Vec<crate::store::Chunk>>) -> Option<String> {
+        h.map(|c| {
+            c.iter()
+                .map(|(_, t)| t.to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+    }
+
     fn put(key: &str, body: &str) -> Write {
         Write::Put(Row {
             kind: "k",
@@ -305,13 +308,13 @@ mod tests {
         c.begin(writes.iter());
         // the database may show "new" already: the cache must not answer "old"
         assert_eq!(c.record("k", "a"), None);
-        assert_eq!(c.history("e"), None);
+        assert_eq!(texts(c.history("e")), None);
         // nor keep what a reader found before the commit began
         c.fill_record(t, "k", "b", None);
         assert_eq!(c.record("k", "b"), None);
         c.applied(writes.iter());
         assert_eq!(c.record("k", "a"), Some(Some(Arc::from("new"))));
-        assert_eq!(c.history("e"), Some(vec!["[1]".into(), "[2]".into()]));
+        assert_eq!(texts(c.history("e")), Some("[1]|[2]".into()));
     }
 
     #[test]
@@ -353,15 +356,15 @@ mod tests {
         );
         c.applied([hist(1, "[1,2]")].iter());
         c.applied([hist(3, "[3]")].iter());
-        assert_eq!(c.history("e"), Some(vec!["[1,2]".into(), "[3]".into()]));
+        assert_eq!(texts(c.history("e")), Some("[1,2]|[3]".into()));
         // a chunk written again (out of order) drops the entry rather than guess
         c.applied([hist(2, "[2]")].iter());
-        assert_eq!(c.history("e"), None);
+        assert_eq!(texts(c.history("e")), None);
         // a history read as empty grows by its first chunk only
         c.fill_history(c.ticket(), "e", &[]);
-        assert_eq!(c.history("e"), Some(vec![]));
+        assert_eq!(texts(c.history("e")), Some(String::new()));
         c.applied([hist(1, "[1]")].iter());
-        assert_eq!(c.history("e"), Some(vec!["[1]".into()]));
+        assert_eq!(texts(c.history("e")), Some("[1]".into()));
         c.fill_history(c.ticket(), "f", &[]);
         c.applied(
             [Write::History {
@@ -371,7 +374,7 @@ mod tests {
             }]
             .iter(),
         );
-        assert_eq!(c.history("f"), None, "a gap is never cached");
+        assert_eq!(texts(c.history("f")), None, "a gap is never cached");
     }
 
     #[test]

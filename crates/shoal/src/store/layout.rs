@@ -134,7 +134,7 @@ CREATE TABLE history (
             assert!(body.starts_with("{\"n\":7,"), "{}", &body[..20]);
             let history = s.history("exec").unwrap();
             assert_eq!(history.len(), 40);
-            assert_eq!((history[0].as_str(), history[39].as_str()), ("[0]", "[39]"));
+            assert_eq!((&*history[0].1, &*history[39].1), ("[0]", "[39]"));
             let odd = s
                 .scan(&Scan {
                     kind: "thing",

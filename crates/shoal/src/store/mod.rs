@@ -154,8 +154,9 @@ pub trait Store: Send + Sync {
     fn get(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// The matching records' keys and stored texts, in order.
     fn scan(&self, scan: &Scan) -> Result<Vec<(String, String)>, StoreError>;
-    /// The history chunks of an execution in order (each a JSON array of events).
-    fn history(&self, execution: &str) -> Result<Vec<String>, StoreError>;
+    /// The history chunks of an execution in order: each chunk's first event id and its events
+    /// as a JSON array.
+    fn history(&self, execution: &str) -> Result<Vec<Chunk>, StoreError>;
 
     /// A record already decoded from its current stored text, if the store keeps one.
     fn decoded(&self, _kind: &str, _key: &str) -> Option<Shared> {
@@ -170,6 +171,10 @@ pub trait Store: Send + Sync {
     /// Offers a record decoded from `body`; kept only while `body` is the record's current text.
     fn keep_decoded(&self, _kind: &str, _key: &str, _body: &str, _record: Shared) {}
 }
+
+/// A stored piece of an execution's history: the id of its first event, and its events as a
+/// JSON array (shared with the cache, not copied).
+pub type Chunk = (u64, std::sync::Arc<str>);
 
 /// A decoded record shared between readers.
 pub type Shared = std::sync::Arc<dyn std::any::Any + Send + Sync>;

@@ -5,7 +5,7 @@
 
 use super::cache::Cache;
 use super::committer::{note_wal_frames, Committer, CHECKPOINT_FRAMES};
-use super::{Ack, Scan, Store, StoreError, Write};
+use super::{Ack, Chunk, Scan, Store, StoreError, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -236,22 +236,23 @@ impl Store for SqliteStore {
         self.cache.keep_decoded(kind, key, body, record)
     }
 
-    fn history(&self, execution: &str) -> Result<Vec<String>, StoreError> {
+    fn history(&self, execution: &str) -> Result<Vec<Chunk>, StoreError> {
         if let Some(hit) = self.cache.history(execution) {
             return Ok(hit);
         }
         let ticket = self.cache.ticket();
-        let chunks: Vec<(u64, String)> = self.with_reader(|c| {
+        let chunks: Vec<Chunk> = self.with_reader(|c| {
             let mut st = c.prepare_cached(
                 "SELECT first_id, events FROM history WHERE execution = ?1 ORDER BY first_id",
             )?;
             let rows = st.query_map(params![execution], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+                let events: String = r.get(1)?;
+                Ok((r.get::<_, i64>(0)? as u64, Arc::from(events)))
             })?;
             rows.collect()
         })?;
         self.cache.fill_history(ticket, execution, &chunks);
-        Ok(chunks.into_iter().map(|(_, e)| e).collect())
+        Ok(chunks)
     }
 }
 
