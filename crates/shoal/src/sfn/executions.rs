@@ -1298,14 +1298,7 @@ mod tests {
                     Err(e) => panic!("{arn}: call {k}: {e}"),
                 }
             }
-            let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            let e = loop {
-                let e = race.sfn.execution(&arn).unwrap();
-                if e.status != "RUNNING" || std::time::Instant::now() > end {
-                    break e;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            };
+            let e = race.ended(&arn);
             assert_eq!(e.status, "SUCCEEDED", "{arn}");
             assert_eq!(e.output.as_deref(), Some(format!("{n}").as_str()), "{arn}");
         }

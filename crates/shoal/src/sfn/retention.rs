@@ -222,11 +222,7 @@ mod tests {
         let waiting = start(&wait, "w");
         let working = start(&work, "a");
         let settled = |arn: &str, status: &str| {
-            let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            while r.sfn.execution(arn).unwrap().status != status {
-                assert!(std::time::Instant::now() < end, "{arn} is not {status}");
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
+            assert_eq!(r.ended(arn).status, status, "{arn}");
         };
         settled(&failed, "FAILED");
         let task = (r.runtime)

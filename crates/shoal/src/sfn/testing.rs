@@ -71,6 +71,18 @@ impl Race {
         self.runtime.block_on(create).unwrap().0.arn
     }
 
+    /// The execution once it has left RUNNING, or as it is after 5 s.
+    pub fn ended(&self, arn: &str) -> Execution {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let e = self.sfn.execution(arn).unwrap();
+            if e.status != "RUNNING" || std::time::Instant::now() > end {
+                return e;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
     /// A top-level start of `race`'s machine, as the API makes it.
     pub fn start(&self, name: &str, input: &str) -> tokio::task::JoinHandle<Result<Execution>> {
         self.start_of(&self.machine, name, input)

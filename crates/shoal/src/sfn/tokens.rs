@@ -159,14 +159,7 @@ mod tests {
         )
         .unwrap();
         drop(change);
-        let end = std::time::Instant::now() + Duration::from_secs(5);
-        let e = loop {
-            let e = race.sfn.execution(&arn).unwrap();
-            if e.status != "RUNNING" || std::time::Instant::now() > end {
-                break e;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let e = race.ended(&arn);
         assert_eq!(e.status, "SUCCEEDED", "{e:?}");
         assert_eq!(e.output.as_deref(), Some(r#""in time""#));
         race.end();
