@@ -270,7 +270,10 @@ impl Logs {
     }
 
     pub fn stream(&self, scope: &Scope, group: &str, name: &str) -> Result<Stream> {
-        let g = self.group(scope, group)?;
+        self.stream_in(&self.group(scope, group)?, name)
+    }
+
+    fn stream_in(&self, g: &Group, name: &str) -> Result<Stream> {
         self.store
             .load::<Stream>(&format!("{}\u{0}{name}", g.key()))?
             .ok_or_else(|| {
@@ -303,7 +306,8 @@ impl Logs {
         stream: &str,
         mut events: Vec<(i64, String)>,
     ) -> Result<Rejected> {
-        let s = self.stream(scope, group, stream)?;
+        let g = self.group(scope, group)?;
+        let s = self.stream_in(&g, stream)?;
         if events.windows(2).any(|w| w[0].0 > w[1].0) {
             return Err(LogsError::InvalidParameterException(
                 "Log events in a single PutLogEvents request must be in chronological order."
@@ -318,7 +322,7 @@ impl Logs {
             )));
         }
         let now = Utc::now().timestamp_millis();
-        let kept_from = self.group(scope, group)?.kept_from(now);
+        let kept_from = g.kept_from(now);
         let times: Vec<i64> = events.iter().map(|e| e.0).collect();
         let (kept, rejected) = retention::admit(&times, kept_from, now)?;
         events.truncate(kept.end);
