@@ -324,12 +324,89 @@ def test_log_events_outside_the_window_are_refused_and_retention_deletes(make_se
         put(now - 2 * day, now)
     got = lambda: [e["timestamp"] for e in logs.get_log_events(logGroupName="/app/etl", logStreamName="run", startFromHead=True)["events"]]
     assert got() == [now - 3 * day, now - 1000, now]
-    assert stored(s, "logs.batch") == 2
+    assert stored(s, "logs.events") == 2
     # a retention of one day: the 3-day-old event goes at once, from reads and from the disk
     logs.put_retention_policy(logGroupName="/app/etl", retentionInDays=1)
     assert got() == [now - 1000, now]
-    assert stored(s, "logs.batch") == 1
+    assert stored(s, "logs.events") == 1
     r = put(now - 2 * day + 60_000, now)
     assert r["rejectedLogEventsInfo"] == {"expiredLogEventEndIndex": 1}, r
     with pytest.raises(logs.exceptions.InvalidParameterException, match="retentionInDays"):
         logs.put_retention_policy(logGroupName="/app/etl", retentionInDays=2)
+
+
+def test_log_events_page_in_time_order_forward_and_back(make_server):
+    """Events put out of order across calls and streams come back in time order, page after
+    page, forward and backward, by stream and across the group, with and without a filter; a
+    forward token at the end stays put and then picks up what arrives later."""
+    s = make_server()
+    logs = s.client(service="logs")
+    group = "/app/pages"
+    logs.create_log_group(logGroupName=group)
+    streams = ["s0", "s1", "s2"]
+    for name in streams:
+        logs.create_log_stream(logGroupName=group, logStreamName=name)
+    base = int(time.time() * 1000) - 3_600_000
+    expected = {name: [] for name in streams}
+    # five puts per stream, each 400 events 7 ms apart, later puts starting earlier
+    for put in range(5):
+        for k, name in enumerate(streams):
+            first = base + (4 - put) * 3_000 + k
+            events = [{"timestamp": first + 7 * i, "message": f"{name} {put} {i}"} for i in range(400)]
+            logs.put_log_events(logGroupName=group, logStreamName=name, logEvents=events)
+            expected[name] += [(e["timestamp"], e["message"]) for e in events]
+    expected = {name: sorted(evs, key=lambda e: e[0]) for name, evs in expected.items()}
+    pair = lambda e: (e["timestamp"], e["message"])
+
+    for name in streams:
+        forward, token = [], None
+        while True:
+            kw = {"nextToken": token} if token else {"startFromHead": True}
+            r = logs.get_log_events(logGroupName=group, logStreamName=name, limit=137, **kw)
+            forward += [pair(e) for e in r["events"]]
+            if r["nextForwardToken"] == token:
+                assert not r["events"]
+                break
+            token = r["nextForwardToken"]
+        assert [e[0] for e in forward] == [e[0] for e in expected[name]]
+        assert sorted(forward) == sorted(expected[name])
+        backward, token = [], None
+        while True:
+            kw = {"nextToken": token} if token else {}
+            r = logs.get_log_events(logGroupName=group, logStreamName=name, limit=251, **kw)
+            backward = [pair(e) for e in r["events"]] + backward
+            if not r["events"]:
+                break
+            token = r["nextBackwardToken"]
+        assert backward == forward
+
+    # the forward token at the end picks up events put later
+    end = logs.get_log_events(logGroupName=group, logStreamName="s0", startFromHead=True, limit=10_000)
+    assert len(end["events"]) == 2000
+    late = base + 60_000
+    logs.put_log_events(logGroupName=group, logStreamName="s0", logEvents=[{"timestamp": late, "message": "s0 late"}])
+    r = logs.get_log_events(logGroupName=group, logStreamName="s0", nextToken=end["nextForwardToken"])
+    assert [pair(e) for e in r["events"]] == [(late, "s0 late")]
+    expected["s0"].append((late, "s0 late"))
+
+    every = sorted((e for evs in expected.values() for e in evs), key=lambda e: e[0])
+    for kw, want in [
+        ({}, every),
+        ({"filterPattern": '"s1 3"'}, [e for e in every if e[1].startswith("s1 3 ")]),
+        ({"logStreamNames": ["s2", "s0"]}, [e for e in every if e[1].split()[0] in ("s2", "s0")]),
+        ({"startTime": base + 2_000, "endTime": base + 4_000}, [e for e in every if base + 2_000 <= e[0] <= base + 4_000]),
+    ]:
+        got, token = [], None
+        while True:
+            r = logs.filter_log_events(logGroupName=group, limit=333, **kw, **({"nextToken": token} if token else {}))
+            got += [pair(e) for e in r["events"]]
+            token = r.get("nextToken")
+            if not token:
+                break
+        assert [e[0] for e in got] == [e[0] for e in want], kw
+        assert sorted(got) == sorted(want), kw
+
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="nextToken"):
+        logs.get_log_events(logGroupName=group, logStreamName="s0", nextToken="f/nonsense")
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="nextToken"):
+        logs.filter_log_events(logGroupName=group, nextToken="nonsense")

@@ -3,8 +3,9 @@
 use super::App;
 use super::{missing, opt_str, req_str, AwsError};
 use crate::logs::filter::Filter;
-use crate::logs::{Found, LogsError};
+use crate::logs::{Found, Group, Logs, LogsError, Position, Query, Source, Stream};
 use crate::sfn::arn::Scope;
+use crate::store::Record;
 use serde_json::{json, Value};
 
 impl From<LogsError> for AwsError {
@@ -40,14 +41,36 @@ fn limit(v: &Value, default: usize, max: usize) -> Result<usize, AwsError> {
     }
 }
 
-fn in_range(v: &Value, f: &Found) -> bool {
-    let t = f.event.timestamp;
-    v.get("startTime")
-        .and_then(Value::as_i64)
-        .is_none_or(|s| t >= s)
-        && v.get("endTime")
-            .and_then(Value::as_i64)
-            .is_none_or(|e| t <= e)
+/// The positions a read covers: `startTime..=endTime`, within the group's retention.
+fn window(v: &Value, g: &Group) -> (Position, Position) {
+    let kept_from = g.kept_from(chrono::Utc::now().timestamp_millis());
+    let start = v.get("startTime").and_then(Value::as_i64).max(kept_from);
+    let end = v.get("endTime").and_then(Value::as_i64);
+    (
+        start.map_or(Position::FIRST, Position::at),
+        end.map_or(Position::LAST, |e| Position::at(e.saturating_add(1))),
+    )
+}
+
+fn bad_token() -> AwsError {
+    AwsError::new(
+        400,
+        "InvalidParameterException",
+        "The specified nextToken is invalid.",
+    )
+}
+
+/// A stream's first or last event in its group's retention.
+fn end_event(logs: &Logs, g: &Group, s: &Stream, last: bool) -> Result<Option<Found>, AwsError> {
+    let (from, to) = window(&Value::Null, g);
+    let q = Query {
+        from,
+        to,
+        backward: last,
+        limit: 1,
+        keep: &|_, _| true,
+    };
+    Ok(logs.read(&[Source::Stream(&s.key())], &q)?.events.pop())
 }
 
 pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result<Value, AwsError> {
@@ -110,44 +133,40 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
         "DescribeLogStreams" => {
             let g = logs.group(scope, &group_name(v)?)?;
             let prefix = opt_str(v, "logStreamNamePrefix")?.unwrap_or_default();
-            let mut rows = Vec::new();
-            for s in logs
-                .streams(&g)?
-                .into_iter()
+            let mut streams: Vec<(Stream, Option<i64>)> = (logs.streams(&g)?.into_iter())
                 .filter(|s| s.name.starts_with(&prefix))
-            {
-                let events = logs.stream_events(&s)?;
+                .map(|s| (s, None))
+                .collect();
+            let by_time = opt_str(v, "orderBy")?.is_some_and(|o| o == "LastEventTime");
+            if by_time {
+                for (s, last) in &mut streams {
+                    *last = end_event(logs, &g, s, true)?.map(|f| f.event.timestamp);
+                }
+                streams.sort_by_key(|(_, last)| last.unwrap_or(0));
+            } else {
+                streams.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+            }
+            if super::opt_bool(v, "descending") {
+                streams.reverse();
+            }
+            let (offset, limit) = super::page(v, "nextToken", "limit", 50, 50)?;
+            // the events' times of the page's streams only
+            let mut rows = Vec::new();
+            for (s, _) in streams.into_iter().skip(offset).take(limit + 1) {
                 let mut o = json!({
                     "logStreamName": s.name,
                     "creationTime": s.created.timestamp_millis(),
                     "arn": format!("{}:log-stream:{}", g.arn(), s.name),
                     "storedBytes": 0,
                 });
-                if let (Some(first), Some(last)) = (
-                    events.iter().map(|f| f.event.timestamp).min(),
-                    events.iter().map(|f| f.event.timestamp).max(),
-                ) {
-                    o["firstEventTimestamp"] = json!(first);
-                    o["lastEventTimestamp"] = json!(last);
-                    o["lastIngestionTime"] = json!(events.iter().map(|f| f.event.ingestion).max());
+                let first = end_event(logs, &g, &s, false)?;
+                if let (Some(first), Some(last)) = (first, end_event(logs, &g, &s, true)?) {
+                    o["firstEventTimestamp"] = json!(first.event.timestamp);
+                    o["lastEventTimestamp"] = json!(last.event.timestamp);
+                    o["lastIngestionTime"] = json!(last.event.ingestion);
                 }
                 rows.push(o);
             }
-            let by_time = opt_str(v, "orderBy")?.is_some_and(|o| o == "LastEventTime");
-            if by_time {
-                rows.sort_by_key(|o| o["lastEventTimestamp"].as_i64().unwrap_or(0));
-            } else {
-                rows.sort_by(|a, b| {
-                    a["logStreamName"]
-                        .as_str()
-                        .cmp(&b["logStreamName"].as_str())
-                });
-            }
-            if super::opt_bool(v, "descending") {
-                rows.reverse();
-            }
-            let (offset, limit) = super::page(v, "nextToken", "limit", 50, 50)?;
-            let rows: Vec<_> = rows.into_iter().skip(offset).take(limit + 1).collect();
             super::paged(rows, offset, limit, "logStreams", "nextToken", Value::clone)
         }
         "PutLogEvents" => {
@@ -194,40 +213,40 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             out
         }
         "GetLogEvents" => {
-            let s = logs.stream(scope, &group_name(v)?, &req_str(v, "logStreamName")?)?;
-            let all: Vec<Found> = logs
-                .stream_events(&s)?
-                .into_iter()
-                .filter(|f| in_range(v, f))
-                .collect();
-            let limit = limit(v, 10_000, 10_000)?;
-            let token = opt_str(v, "nextToken")?;
-            let bad = || {
-                AwsError::new(
-                    400,
-                    "InvalidParameterException",
-                    "The specified nextToken is invalid.",
-                )
+            let g = logs.group(scope, &group_name(v)?)?;
+            let s = logs.stream_in(&g, &req_str(v, "logStreamName")?)?;
+            let (lo, hi) = window(v, &g);
+            // a token is a direction and the position a page ends at
+            let (backward, at) = match opt_str(v, "nextToken")? {
+                Some(t) => match t.split_once('/') {
+                    Some(("f", p)) => (false, Position::parse(p).ok_or_else(bad_token)?),
+                    Some(("b", p)) => (true, Position::parse(p).ok_or_else(bad_token)?),
+                    _ => return Err(bad_token()),
+                },
+                None if super::opt_bool(v, "startFromHead") => (false, lo),
+                None => (true, hi),
             };
-            let (start, end) = match token.as_deref() {
-                Some(t) if t.starts_with("f/") => {
-                    let at: usize = t[2..].parse().map_err(|_| bad())?;
-                    let at = at.min(all.len());
-                    (at, (at + limit).min(all.len()))
-                }
-                Some(t) if t.starts_with("b/") => {
-                    let at: usize = t[2..].parse().map_err(|_| bad())?;
-                    let at = at.min(all.len());
-                    (at.saturating_sub(limit), at)
-                }
-                Some(_) => return Err(bad()),
-                None if super::opt_bool(v, "startFromHead") => (0, limit.min(all.len())),
-                None => (all.len().saturating_sub(limit), all.len()),
+            let (from, to) = if backward {
+                (lo, at.clamp(lo, hi))
+            } else {
+                (at.clamp(lo, hi), hi)
             };
+            let q = Query {
+                from,
+                to,
+                backward,
+                limit: limit(v, 10_000, 10_000)?,
+                keep: &|_, _| true,
+            };
+            let page = logs.read(&[Source::Stream(&s.key())], &q)?;
+            // an empty page leaves both tokens where the read began
+            let begun = if backward { to } else { from };
+            let first = page.events.first().map_or(begun, Found::position);
+            let end = (page.events.last()).map_or(begun, |f| f.position().next());
             json!({
-                "events": all[start..end].iter().map(|f| json!({"timestamp": f.event.timestamp, "message": f.event.message, "ingestionTime": f.event.ingestion})).collect::<Vec<_>>(),
-                "nextForwardToken": format!("f/{end}"),
-                "nextBackwardToken": format!("b/{start}"),
+                "events": page.events.iter().map(|f| json!({"timestamp": f.event.timestamp, "message": f.event.message, "ingestionTime": f.event.ingestion})).collect::<Vec<_>>(),
+                "nextForwardToken": format!("f/{}", end.token()),
+                "nextBackwardToken": format!("b/{}", first.token()),
             })
         }
         "FilterLogEvents" => {
@@ -244,33 +263,46 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             let prefix = opt_str(v, "logStreamNamePrefix")?;
             let filter = Filter::parse(&opt_str(v, "filterPattern")?.unwrap_or_default())
                 .map_err(|e| AwsError::new(400, "InvalidParameterException", e))?;
-            let found: Vec<Found> = logs
-                .group_events(&g, &names, prefix.as_deref())?
-                .into_iter()
-                .filter(|f| in_range(v, f) && filter.matches(&f.event.message))
-                .collect();
-            let limit = limit(v, 10_000, 10_000)?;
-            let offset = match opt_str(v, "nextToken")? {
-                Some(t) => super::token_offset(&t).ok_or_else(|| {
-                    AwsError::new(
-                        400,
-                        "InvalidParameterException",
-                        "The specified nextToken is invalid.",
-                    )
-                })?,
-                None => 0,
+            let (lo, hi) = window(v, &g);
+            let from = match opt_str(v, "nextToken")? {
+                Some(t) => Position::parse(&t).ok_or_else(bad_token)?.max(lo),
+                None => lo,
             };
-            let rows: Vec<Found> = found.into_iter().skip(offset).take(limit + 1).collect();
-            let mut out = super::paged(rows, offset, limit, "events", "nextToken", |f| {
-                json!({
+            // named streams are read each by itself; otherwise the whole group at once
+            let keys: Vec<String> = (names.iter())
+                .map(|n| format!("{}\u{0}{n}", g.key()))
+                .collect();
+            let group_key = g.key();
+            let sources: Vec<Source> = if keys.is_empty() {
+                vec![Source::Group(&group_key)]
+            } else {
+                keys.iter().map(|k| Source::Stream(k)).collect()
+            };
+            let keep = |stream: &str, e: &crate::logs::Event| {
+                prefix.as_deref().is_none_or(|p| stream.starts_with(p))
+                    && filter.matches(&e.message)
+            };
+            let q = Query {
+                from,
+                to: hi,
+                backward: false,
+                limit: limit(v, 10_000, 10_000)?,
+                keep: &keep,
+            };
+            let page = logs.read(&sources, &q)?;
+            let mut out = json!({
+                "events": page.events.iter().map(|f| json!({
                     "logStreamName": f.stream,
                     "timestamp": f.event.timestamp,
                     "message": f.event.message,
                     "ingestionTime": f.event.ingestion,
                     "eventId": format!("{}{:06}", f.seq, f.index),
-                })
+                })).collect::<Vec<_>>(),
+                "searchedLogStreams": [],
             });
-            out["searchedLogStreams"] = json!([]);
+            if let (true, Some(last)) = (page.more, page.events.last()) {
+                out["nextToken"] = json!(last.position().next().token());
+            }
             out
         }
         other => {

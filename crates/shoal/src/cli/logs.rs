@@ -50,7 +50,8 @@ pub fn run(c: LogsCommand) -> Result<ExitCode> {
     let LogsCommand::Tail(a) = c;
     let client = Client::new(a.server.clone());
     let mut start = chrono::Utc::now().timestamp_millis() - seconds(&a.since)? * 1000;
-    let mut seen = std::collections::HashSet::new();
+    // the events printed at or after `start`: the next poll, from `start`, gives them again
+    let mut seen = std::collections::HashMap::new();
     loop {
         let mut token: Option<String> = None;
         loop {
@@ -64,10 +65,10 @@ pub fn run(c: LogsCommand) -> Result<ExitCode> {
             let out = client.call("Logs_20140328", "logs", "FilterLogEvents", body)?;
             for e in out["events"].as_array().into_iter().flatten() {
                 let id = e["eventId"].as_str().unwrap_or_default().to_string();
-                if !seen.insert(id) {
+                let ts = e["timestamp"].as_i64().unwrap_or(0);
+                if seen.insert(id, ts).is_some() {
                     continue;
                 }
-                let ts = e["timestamp"].as_i64().unwrap_or(0);
                 start = start.max(ts);
                 let when = chrono::DateTime::from_timestamp_millis(ts)
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -89,6 +90,7 @@ pub fn run(c: LogsCommand) -> Result<ExitCode> {
         if !a.follow {
             return Ok(ExitCode::SUCCESS);
         }
+        seen.retain(|_, ts| *ts >= start);
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }

@@ -159,7 +159,8 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("cannot load the queues: {e}"))?;
         let events = crate::events::Events::start(store.clone(), sfn.clone(), sqs.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the event service: {e}"))?;
-        let logs = crate::logs::Logs::new(store.clone());
+        let logs = crate::logs::Logs::open(store.clone())
+            .map_err(|e| anyhow::anyhow!("cannot open the log store: {e}"))?;
         let (here, hourly) = (tokio::runtime::Handle::current(), crate::sweeper::HOURLY);
         let what = "archived event(s)";
         crate::sweeper::keep_sweeping(&here, &events, hourly, what, |ev| async move {

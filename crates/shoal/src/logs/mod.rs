@@ -3,8 +3,10 @@
 //! GetLogEvents and FilterLogEvents (see [`filter`]).
 
 pub mod filter;
+pub mod read;
 pub mod retention;
 
+pub use read::{Position, Query, Source};
 pub use retention::Rejected;
 
 use crate::sfn::arn::Scope;
@@ -110,25 +112,65 @@ pub struct Event {
     pub message: String,
 }
 
-/// The events of one PutLogEvents call (or one batch a service wrote).
+/// Events of one stream stored together: those of one PutLogEvents call (or of one write of a
+/// service), cut where they would span more than [`read::SPAN_MS`]. Listed by group (the owner)
+/// or by stream (the status column), both in the time order of their earliest event, which is
+/// what lets [`read`] read a page without the rest.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Batch {
-    /// The stream's record key.
+    /// The stream's record key (`<group key>\0<stream name>`).
     pub stream: String,
     pub seq: u64,
     pub events: Vec<Event>,
 }
 
+impl Batch {
+    fn earliest(&self) -> i64 {
+        self.events.iter().map(|e| e.timestamp).min().unwrap_or(0)
+    }
+
+    fn latest(&self) -> i64 {
+        self.events.iter().map(|e| e.timestamp).max().unwrap_or(0)
+    }
+
+    /// The stream's name.
+    fn stream_name(&self) -> &str {
+        self.stream.split_once('\u{0}').map_or("", |(_, n)| n)
+    }
+}
+
 impl Record for Batch {
-    const KIND: &'static str = "logs.batch";
+    const KIND: &'static str = "logs.events";
+    /// The stream's key, the batch's time span and its sequence number: a listing of keys
+    /// alone tells which batches a read needs (see [`read::Listed`]).
     fn key(&self) -> String {
-        format!("{}\u{0}{:020}", self.stream, self.seq)
+        let (earliest, latest, seq) = (self.earliest(), self.latest(), self.seq);
+        format!("{}\u{0}{earliest}\u{0}{latest}\u{0}{seq:020}", self.stream)
     }
     fn owner(&self) -> String {
+        self.stream
+            .split_once('\u{0}')
+            .map_or(self.stream.as_str(), |(g, _)| g)
+            .to_string()
+    }
+    fn status(&self) -> String {
         self.stream.clone()
     }
     fn sort(&self) -> i64 {
-        self.seq as i64
+        self.earliest()
+    }
+}
+
+/// A batch as shoal stored it before reads went in time order: listed by stream in the order
+/// stored. [`Logs::open`] converts them once.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(transparent)]
+struct Legacy(Batch);
+
+impl Record for Legacy {
+    const KIND: &'static str = "logs.batch";
+    fn key(&self) -> String {
+        format!("{}\u{0}{:020}", self.0.stream, self.0.seq)
     }
 }
 
@@ -139,6 +181,16 @@ pub struct Found {
     pub seq: u64,
     pub index: usize,
     pub event: Event,
+}
+
+impl Found {
+    pub fn position(&self) -> Position {
+        Position {
+            timestamp: self.event.timestamp,
+            seq: self.seq,
+            index: self.index as u32,
+        }
+    }
 }
 
 pub struct Logs {
@@ -152,15 +204,46 @@ pub struct Logs {
 }
 
 impl Logs {
-    pub fn new(store: Arc<dyn Store>) -> Arc<Logs> {
+    /// The service over `store`, whose batches of an older shoal it first converts.
+    pub fn open(store: Arc<dyn Store>) -> Result<Arc<Logs>> {
         // sequence numbers grow across restarts: start from the clock
         let start = Utc::now().timestamp_micros().max(0) as u64;
-        Arc::new(Logs {
+        let logs = Arc::new(Logs {
             store,
             seq: AtomicU64::new(start),
             known: Mutex::new(HashSet::new()),
             changes: ChangeLock::default(),
-        })
+        });
+        logs.convert_legacy()?;
+        Ok(logs)
+    }
+
+    /// Rewrites the batches stored by an older shoal as [`Batch`]es, a page per commit; each
+    /// page's old records are deleted in the commit that writes their new ones.
+    fn convert_legacy(&self) -> Result<()> {
+        let mut converted = 0;
+        loop {
+            let page: Vec<Legacy> = self.store.list(Scan {
+                limit: 256,
+                ..Default::default()
+            })?;
+            if page.is_empty() {
+                break;
+            }
+            if converted == 0 {
+                eprintln!("shoal: converting stored log events to the time-ordered layout; once");
+            }
+            let mut writes = Vec::new();
+            for old in &page {
+                writes.push(delete::<Legacy>(&old.key()));
+                for new in self.cut(&old.0.stream, old.0.events.clone()) {
+                    writes.push(put(&new));
+                }
+            }
+            converted += page.len();
+            self.store.commit_wait(writes)?;
+        }
+        Ok(())
     }
 
     fn scope_key(scope: &Scope) -> String {
@@ -203,15 +286,15 @@ impl Logs {
         let _change = self.changes.lock().await;
         let g = self.group(scope, name)?;
         let mut writes = vec![delete::<Group>(&g.key())];
+        let batches = self.store.scan(&Scan {
+            kind: Batch::KIND,
+            owner: Some(&g.key()),
+            ..Default::default()
+        })?;
+        writes.extend(batches.iter().map(|(key, _)| delete::<Batch>(key)));
         for s in self.streams(&g)? {
-            for b in self.batches(&s.key())? {
-                writes.push(delete::<Batch>(&b.key()));
-            }
             writes.push(delete::<Stream>(&s.key()));
-            self.known
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&s.key());
+            (self.known.lock().unwrap_or_else(|p| p.into_inner())).remove(&s.key());
         }
         self.store.commit(writes).done().await?;
         Ok(())
@@ -269,11 +352,7 @@ impl Logs {
         Ok(s)
     }
 
-    pub fn stream(&self, scope: &Scope, group: &str, name: &str) -> Result<Stream> {
-        self.stream_in(&self.group(scope, group)?, name)
-    }
-
-    fn stream_in(&self, g: &Group, name: &str) -> Result<Stream> {
+    pub fn stream_in(&self, g: &Group, name: &str) -> Result<Stream> {
         self.store
             .load::<Stream>(&format!("{}\u{0}{name}", g.key()))?
             .ok_or_else(|| {
@@ -286,13 +365,6 @@ impl Logs {
     pub fn streams(&self, g: &Group) -> Result<Vec<Stream>> {
         Ok(self.store.list(Scan {
             owner: Some(&g.key()),
-            ..Default::default()
-        })?)
-    }
-
-    fn batches(&self, stream_key: &str) -> Result<Vec<Batch>> {
-        Ok(self.store.list(Scan {
-            owner: Some(stream_key),
             ..Default::default()
         })?)
     }
@@ -336,20 +408,42 @@ impl Logs {
             return Ok(());
         }
         let now = Utc::now().timestamp_millis();
-        let b = Batch {
-            stream: stream_key.into(),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            events: events
-                .into_iter()
-                .map(|(timestamp, message)| Event {
-                    timestamp,
-                    ingestion: now,
-                    message,
-                })
-                .collect(),
-        };
-        self.store.commit(vec![put(&b)]).done().await?;
+        let events = events.into_iter().map(|(timestamp, message)| Event {
+            timestamp,
+            ingestion: now,
+            message,
+        });
+        let writes = self
+            .cut(stream_key, events.collect())
+            .iter()
+            .map(put)
+            .collect();
+        self.store.commit(writes).done().await?;
         Ok(())
+    }
+
+    /// A stream's new events as batches: cut where an event would stretch a batch over more
+    /// than [`read::SPAN_MS`], each with a sequence number of its own.
+    fn cut(&self, stream_key: &str, events: Vec<Event>) -> Vec<Batch> {
+        let mut runs: Vec<(i64, i64, Vec<Event>)> = Vec::new();
+        for e in events {
+            let t = e.timestamp;
+            match runs.last_mut() {
+                Some((lo, hi, run)) if t.max(*hi).abs_diff(t.min(*lo)) <= read::SPAN_MS as u64 => {
+                    (*lo, *hi) = (t.min(*lo), t.max(*hi));
+                    run.push(e);
+                }
+                _ => runs.push((t, t, vec![e])),
+            }
+        }
+        let first = self.seq.fetch_add(runs.len() as u64, Ordering::Relaxed);
+        (runs.into_iter().zip(first..))
+            .map(|((_, _, events), seq)| Batch {
+                stream: stream_key.into(),
+                seq,
+                events,
+            })
+            .collect()
     }
 
     /// Writes a service's own log lines (Lambda, Step Functions), creating the group and the
@@ -385,53 +479,70 @@ impl Logs {
         }
         self.append(&key, events).await
     }
+}
 
-    /// A stream's events in order, but those past its group's retention.
-    pub fn stream_events(&self, s: &Stream) -> Result<Vec<Found>> {
-        let kept_from = self
-            .store
-            .load::<Group>(&s.group)?
-            .and_then(|g| g.kept_from(Utc::now().timestamp_millis()));
-        self.events_of(s, kept_from)
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
 
-    fn events_of(&self, s: &Stream, kept_from: Option<i64>) -> Result<Vec<Found>> {
-        let mut out = Vec::new();
-        for b in self.batches(&s.key())? {
-            for (index, event) in b.events.into_iter().enumerate() {
-                if kept_from.is_some_and(|k| event.timestamp < k) {
-                    continue;
-                }
-                out.push(Found {
-                    stream: s.name.clone(),
-                    seq: b.seq,
-                    index,
-                    event,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// The events of a group's streams (all, or those named or prefixed), in time order.
-    pub fn group_events(
-        &self,
-        g: &Group,
-        names: &[String],
-        prefix: Option<&str>,
-    ) -> Result<Vec<Found>> {
-        let kept_from = g.kept_from(Utc::now().timestamp_millis());
-        let mut out = Vec::new();
-        for s in self.streams(g)? {
-            if !names.is_empty() && !names.contains(&s.name) {
-                continue;
-            }
-            if prefix.is_some_and(|p| !s.name.starts_with(p)) {
-                continue;
-            }
-            out.extend(self.events_of(&s, kept_from)?);
-        }
-        out.sort_by_key(|f| (f.event.timestamp, f.seq, f.index));
-        Ok(out)
+    /// Events an older shoal stored are read in time order once the service has opened.
+    #[test]
+    fn batches_of_an_older_shoal_are_converted_when_the_service_opens() {
+        let dir = std::env::temp_dir().join(format!("shoal-logs-{}", uuid::Uuid::new_v4()));
+        let store = Arc::new(SqliteStore::open(&dir).unwrap());
+        let event = |timestamp, message: &str| Event {
+            timestamp,
+            ingestion: 7,
+            message: message.into(),
+        };
+        let stream = "123456789012:us-east-1:/g\u{0}s".to_string();
+        let old = [
+            (
+                1,
+                vec![
+                    event(5_000_000, "late"),
+                    event(5_000_000 + read::SPAN_MS * 2, "later"),
+                ],
+            ),
+            (2, vec![event(1_000, "early")]),
+        ];
+        let writes = (old.into_iter())
+            .map(|(seq, events)| {
+                let stream = stream.clone();
+                put(&Legacy(Batch {
+                    stream,
+                    seq,
+                    events,
+                }))
+            })
+            .collect();
+        store.commit_wait(writes).unwrap();
+        let logs = Logs::open(store.clone()).unwrap();
+        assert!(store.list::<Legacy>(Scan::default()).unwrap().is_empty());
+        let q = Query {
+            from: Position::FIRST,
+            to: Position::LAST,
+            backward: false,
+            limit: 10,
+            keep: &|_, _| true,
+        };
+        let page = logs.read(&[Source::Stream(&stream)], &q).unwrap();
+        let got: Vec<(&str, &str, i64)> = (page.events.iter())
+            .map(|f| {
+                (
+                    f.stream.as_str(),
+                    f.event.message.as_str(),
+                    f.event.ingestion,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("s", "early", 7), ("s", "late", 7), ("s", "later", 7)]
+        );
+        drop(logs);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

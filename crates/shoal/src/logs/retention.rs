@@ -70,10 +70,9 @@ pub fn admit(
 }
 
 impl Logs {
-    /// Deletes the stored batches whose events are all past their group's retention, oldest
-    /// first in each stream, and gives how many. A stream's batches are in the order they were
-    /// stored, which is nearly time order: the sweep stops at the first batch it must keep, and
-    /// reads skip whatever expired events a later sweep will delete.
+    /// Deletes the stored batches whose events are all past their group's retention, and
+    /// gives how many. A group's batches are listed in time order (of their earliest events),
+    /// so the sweep stops at the first batch it must keep.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize> {
         let groups: Vec<Group> = self.store.list(Scan::default())?;
         let mut deleted = 0;
@@ -87,17 +86,14 @@ impl Logs {
 
     pub(super) async fn sweep_group(&self, g: &Group, kept_from: i64) -> Result<usize> {
         let expired = |b: &Batch| b.events.iter().all(|e| e.timestamp < kept_from);
-        let mut deleted = 0;
-        for s in self.streams(g)? {
-            deleted += crate::store::delete_expired(&*self.store, &s.key(), expired).await?;
-        }
-        Ok(deleted)
+        Ok(crate::store::delete_expired(&*self.store, &g.key(), expired).await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::{Position, Source};
 
     const NOW: i64 = 1_800_000_000_000;
 
@@ -130,7 +126,7 @@ mod tests {
     fn the_sweep_deletes_batches_past_the_retention_and_reads_skip_them() {
         let dir = std::env::temp_dir().join(format!("shoal-logs-{}", uuid::Uuid::new_v4()));
         let store = std::sync::Arc::new(crate::store::sqlite::SqliteStore::open(&dir).unwrap());
-        let logs = Logs::new(store.clone());
+        let logs = Logs::open(store.clone()).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -163,16 +159,38 @@ mod tests {
                 .unwrap();
             logs.set_retention(&scope, "/app", Some(1)).await.unwrap();
         });
-        let s = logs.stream(&scope, "/app", "s").unwrap();
-        let seen: Vec<String> = (logs.stream_events(&s).unwrap().into_iter())
-            .map(|f| f.event.message)
-            .collect();
-        assert_eq!(seen, ["kept"]);
-        // set_retention swept the first batch; the third waits behind the second, which stays
-        assert_eq!(logs.batches(&s.key()).unwrap().len(), 2);
+        let g = logs.group(&scope, "/app").unwrap();
+        let read = |backward| {
+            let q = super::super::Query {
+                from: Position::at(g.kept_from(now).unwrap()),
+                to: Position::LAST,
+                backward,
+                limit: 10,
+                keep: &|_, _| true,
+            };
+            let page = logs.read(&[Source::Group(&g.key())], &q).unwrap();
+            page.events
+                .into_iter()
+                .map(|f| f.event.message)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            (read(false), read(true)),
+            (vec!["kept".to_string()], vec!["kept".into()])
+        );
+        let batches = |logs: &Logs| -> Vec<Batch> {
+            (logs.store.list(Scan {
+                owner: Some(&g.key()),
+                ..Default::default()
+            }))
+            .unwrap()
+        };
+        // the writes' events were cut into batches of one each (more than a minute apart);
+        // in time order, set_retention's sweep reached every one past the retention
+        assert_eq!(batches(&logs).len(), 1);
         let later = Utc::now() + chrono::Duration::days(2);
-        assert_eq!(rt.block_on(logs.sweep(later)).unwrap(), 2);
-        assert!(logs.batches(&s.key()).unwrap().is_empty());
+        assert_eq!(rt.block_on(logs.sweep(later)).unwrap(), 1);
+        assert!(batches(&logs).is_empty());
         drop(logs);
         drop(store);
         let _ = std::fs::remove_dir_all(dir);

@@ -12,39 +12,88 @@ use super::{Row, Shared, Write};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// The most records and histories kept; the oldest entries go first.
+/// The most records and histories kept, and the most text each may hold (large payloads and
+/// log batches would otherwise make a count of entries gigabytes): the oldest entries go first.
 const MAX_RECORDS: usize = 4096;
 const MAX_HISTORIES: usize = 1024;
+const MAX_BYTES: usize = 32 << 20;
 
 type Key = (String, String);
 
-/// A map that keeps at most `max` entries, dropping the oldest inserted first.
+/// A map that keeps at most `max` entries weighing at most `max_bytes` in all, dropping the
+/// least recently inserted first.
 struct Bounded<K, V> {
     max: usize,
-    map: HashMap<K, V>,
-    order: VecDeque<K>,
+    max_bytes: usize,
+    bytes: usize,
+    weigh: fn(&V) -> usize,
+    /// Each entry with its weight and the stamp of its insertion.
+    map: HashMap<K, (V, usize, u64)>,
+    /// Keys in insertion order with their stamps; a stamp that is no longer its entry's is
+    /// stale (the entry was inserted again, or removed) and skipped.
+    order: VecDeque<(K, u64)>,
+    stamp: u64,
 }
 
 impl<K: std::hash::Hash + Eq + Clone, V> Bounded<K, V> {
-    fn new(max: usize) -> Self {
+    fn new(max: usize, max_bytes: usize, weigh: fn(&V) -> usize) -> Self {
         Bounded {
             max,
+            max_bytes,
+            bytes: 0,
+            weigh,
             map: HashMap::new(),
             order: VecDeque::new(),
+            stamp: 0,
         }
     }
 
+    fn get(&self, k: &K) -> Option<&V> {
+        self.map.get(k).map(|(v, _, _)| v)
+    }
+
     fn insert(&mut self, k: K, v: V) {
-        if self.map.insert(k.clone(), v).is_none() {
-            self.order.push_back(k);
-            while self.map.len() > self.max {
-                match self.order.pop_front() {
-                    Some(old) => {
-                        self.map.remove(&old);
-                    }
-                    None => break,
-                }
+        self.stamp += 1;
+        let w = (self.weigh)(&v);
+        if let Some((_, old, _)) = self.map.insert(k.clone(), (v, w, self.stamp)) {
+            self.bytes -= old;
+        }
+        self.bytes += w;
+        self.order.push_back((k, self.stamp));
+        self.trim();
+    }
+
+    /// Changes an entry in place, weighing it again.
+    fn update(&mut self, k: &K, f: impl FnOnce(&mut V)) {
+        if let Some((v, w, _)) = self.map.get_mut(k) {
+            f(v);
+            let new = (self.weigh)(v);
+            self.bytes = self.bytes - *w + new;
+            *w = new;
+            self.trim();
+        }
+    }
+
+    fn remove(&mut self, k: &K) {
+        if let Some((_, w, _)) = self.map.remove(k) {
+            self.bytes -= w;
+        }
+    }
+
+    fn trim(&mut self) {
+        while self.map.len() > self.max || self.bytes > self.max_bytes {
+            let Some((k, stamp)) = self.order.pop_front() else {
+                break;
+            };
+            if self.map.get(&k).is_some_and(|e| e.2 == stamp) {
+                self.remove(&k);
             }
+        }
+        // stale keys of entries inserted again or removed: drop them before they pile up
+        if self.order.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.order
+                .retain(|(k, s)| map.get(k).is_some_and(|e| e.2 == *s));
         }
     }
 }
@@ -55,6 +104,14 @@ impl<K: std::hash::Hash + Eq + Clone, V> Bounded<K, V> {
 struct Entry {
     body: Option<Arc<str>>,
     decoded: Option<Shared>,
+}
+
+impl Entry {
+    /// About the memory the entry holds: its text, and as much again once decoded.
+    fn weight(&self) -> usize {
+        let text = self.body.as_ref().map_or(0, |b| b.len());
+        64 + text * (1 + usize::from(self.decoded.is_some()))
+    }
 }
 
 struct Inner {
@@ -73,8 +130,10 @@ impl Default for Inner {
             generation: 0,
             pending: HashSet::new(),
             pending_histories: HashSet::new(),
-            records: Bounded::new(MAX_RECORDS),
-            histories: Bounded::new(MAX_HISTORIES),
+            records: Bounded::new(MAX_RECORDS, MAX_BYTES, Entry::weight),
+            histories: Bounded::new(MAX_HISTORIES, MAX_BYTES, |chunks| {
+                chunks.iter().map(|(_, text)| text.len() + 32).sum()
+            }),
         }
     }
 }
@@ -119,7 +178,7 @@ impl Cache {
     /// The record decoded from exactly `body`, if that is what the cache holds for the key.
     pub fn decoded_from(&self, kind: &str, key: &str, body: &str) -> Option<Shared> {
         let g = self.lock();
-        let e = g.records.map.get(&(kind.to_string(), key.to_string()))?;
+        let e = g.records.get(&(kind.to_string(), key.to_string()))?;
         (e.body.as_deref() == Some(body))
             .then(|| e.decoded.clone())
             .flatten()
@@ -131,18 +190,18 @@ impl Cache {
         if g.pending.contains(&k) {
             return None;
         }
-        g.records.map.get(&k).cloned()
+        g.records.get(&k).cloned()
     }
 
     /// Keeps a record decoded from `body` if `body` is still the cached text.
     pub fn keep_decoded(&self, kind: &str, key: &str, body: &str, record: Shared) {
         let mut g = self.lock();
         let k = (kind.to_string(), key.to_string());
-        if let Some(e) = g.records.map.get_mut(&k) {
+        g.records.update(&k, |e| {
             if e.body.as_deref() == Some(body) {
                 e.decoded = Some(record);
             }
-        }
+        });
     }
 
     pub fn history(&self, execution: &str) -> Option<Vec<super::Chunk>> {
@@ -150,7 +209,7 @@ impl Cache {
         if g.pending_histories.contains(execution) {
             return None;
         }
-        g.histories.map.get(execution).cloned()
+        g.histories.get(&execution.to_string()).cloned()
     }
 
     /// The writer is about to commit `writes`: until it applies them, the cache answers nothing
@@ -209,15 +268,13 @@ impl Cache {
                     events,
                 } => {
                     let chunk = (*first_id, Arc::<str>::from(events.as_str()));
-                    match g.histories.map.get_mut(execution) {
+                    match g.histories.get(execution) {
                         // appended after what is cached (or the first chunk of a history known
                         // to be empty): keep the whole history
                         Some(c) if c.last().map_or(*first_id == 1, |(id, _)| id < first_id) => {
-                            c.push(chunk)
+                            g.histories.update(execution, |c| c.push(chunk))
                         }
-                        Some(_) => {
-                            g.histories.map.remove(execution);
-                        }
+                        Some(_) => g.histories.remove(execution),
                         // the first chunk of a new history is all of it
                         None if *first_id == 1 => {
                             g.histories.insert(execution.clone(), vec![chunk])
@@ -225,9 +282,7 @@ impl Cache {
                         None => {}
                     }
                 }
-                Write::DropHistory { execution } => {
-                    g.histories.map.remove(execution);
-                }
+                Write::DropHistory { execution } => g.histories.remove(execution),
             }
         }
     }
@@ -241,10 +296,10 @@ impl Cache {
         for w in writes {
             match w {
                 Write::Put(Row { kind, key, .. }) | Write::Delete { kind, key } => {
-                    g.records.map.remove(&(kind.to_string(), key.clone()));
+                    g.records.remove(&(kind.to_string(), key.clone()));
                 }
                 Write::History { execution, .. } | Write::DropHistory { execution } => {
-                    g.histories.map.remove(execution);
+                    g.histories.remove(execution)
                 }
             }
         }
@@ -386,5 +441,37 @@ mod tests {
         c.applied(writes.iter());
         assert_eq!(c.record("k", "r0"), None);
         assert!(c.record("k", &format!("r{}", MAX_RECORDS + 9)).is_some());
+    }
+
+    /// Large texts count by their size: a few hold the whole budget; entries inserted again
+    /// count once and go last, and removed ones leave nothing behind.
+    #[test]
+    fn the_oldest_records_are_dropped_past_the_bytes_allowed() {
+        let c = Cache::default();
+        let big = "x".repeat(MAX_BYTES / 8);
+        let writes: Vec<Write> = (0..6).map(|i| put(&format!("r{i}"), &big)).collect();
+        c.applied(writes.iter());
+        // r0 written again: now the newest
+        c.applied([put("r0", &big)].iter());
+        let more: Vec<Write> = (6..10).map(|i| put(&format!("r{i}"), &big)).collect();
+        c.applied(more.iter());
+        let kept: Vec<usize> = (0..10)
+            .filter(|i| c.record("k", &format!("r{i}")).is_some())
+            .collect();
+        assert_eq!(kept, [0, 4, 5, 6, 7, 8, 9]);
+        let g = c.lock();
+        assert!(g.records.bytes <= MAX_BYTES);
+        assert_eq!(
+            g.records.bytes,
+            g.records.map.values().map(|e| e.1).sum::<usize>()
+        );
+        drop(g);
+        for i in 0..1000 {
+            let k = format!("t{i}");
+            c.applied([put(&k, "b")].iter());
+            c.failed([put(&k, "b")].iter());
+        }
+        let g = c.lock();
+        assert!(g.records.order.len() <= 2 * g.records.map.len() + 64);
     }
 }

@@ -67,6 +67,12 @@ pub struct Scan<'a> {
     pub status: Option<&'a str>,
     /// Newest first when true.
     pub descending: bool,
+    /// Only the rows after this `(sort, key)` in the scan's order: a page that starts where
+    /// the last ended, whatever was written or deleted meanwhile.
+    pub after: Option<(i64, &'a str)>,
+    /// Only the keys: [`Store::scan`] leaves the bodies unread (and empty), so a listing walks
+    /// an index alone.
+    pub keys_only: bool,
     /// Skip this many rows (pagination tokens encode it).
     pub offset: usize,
     pub limit: usize,

@@ -161,16 +161,24 @@ fn checkpoint_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
     }
 }
 
-fn where_clause(scan: &Scan) -> (String, Vec<String>) {
+fn where_clause(scan: &Scan) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
     let mut sql = String::from(" FROM records WHERE kind = ?1");
-    let mut args = vec![scan.kind.to_string()];
+    let mut args = vec![Value::Text(scan.kind.to_string())];
     if let Some(o) = scan.owner {
-        args.push(o.to_string());
+        args.push(Value::Text(o.to_string()));
         sql.push_str(&format!(" AND owner = ?{}", args.len()));
     }
     if let Some(s) = scan.status {
-        args.push(s.to_string());
+        args.push(Value::Text(s.to_string()));
         sql.push_str(&format!(" AND status = ?{}", args.len()));
+    }
+    if let Some((sort, key)) = scan.after {
+        args.push(Value::Integer(sort));
+        args.push(Value::Text(key.to_string()));
+        let n = args.len();
+        let op = if scan.descending { '<' } else { '>' };
+        sql.push_str(&format!(" AND (sort, key) {op} (?{}, ?{n})", n - 1));
     }
     (sql, args)
 }
@@ -200,7 +208,14 @@ impl Store for SqliteStore {
 
     fn scan(&self, scan: &Scan) -> Result<Vec<(String, String)>, StoreError> {
         let (mut sql, args) = where_clause(scan);
-        sql.insert_str(0, "SELECT key, body");
+        sql.insert_str(
+            0,
+            if scan.keys_only {
+                "SELECT key, ''"
+            } else {
+                "SELECT key, body"
+            },
+        );
         sql.push_str(if scan.descending {
             " ORDER BY sort DESC, key DESC"
         } else {
@@ -309,6 +324,66 @@ mod tests {
             page.iter().map(|t| t.n).collect::<Vec<_>>(),
             vec![47, 46, 45]
         );
+        // a page after a row, in either order
+        let after = |descending, sort| -> Vec<i64> {
+            let key = format!("t{sort}");
+            let page: Vec<Thing> = s
+                .list(Scan {
+                    descending,
+                    after: Some((sort, &key)),
+                    limit: 3,
+                    ..Default::default()
+                })
+                .unwrap();
+            page.iter().map(|t| t.n).collect()
+        };
+        assert_eq!(after(false, 7), [8, 9, 10]);
+        assert_eq!(after(true, 7), [6, 5, 4]);
+        assert_eq!(after(false, 48), [49]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A page after a row is found through the owner index, neither scanning the kind nor
+    /// sorting: its cost is its own rows.
+    #[test]
+    fn a_page_after_a_row_walks_the_owner_index() {
+        let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
+        let s = SqliteStore::open(&dir).unwrap();
+        for descending in [false, true] {
+            let (sql, args) = where_clause(&Scan {
+                kind: "thing",
+                owner: Some("o"),
+                after: Some((5, "k")),
+                descending,
+                ..Default::default()
+            });
+            let plan: Vec<String> = s
+                .with_reader(|c| {
+                    let mut st = c.prepare(&format!(
+                        "EXPLAIN QUERY PLAN SELECT key, body{sql} ORDER BY sort{0}, key{0}",
+                        if descending { " DESC" } else { "" }
+                    ))?;
+                    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                        r.get::<_, String>(3)
+                    })?;
+                    rows.collect()
+                })
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains("records_owner (kind=? AND owner=? AND (sort,key)"),
+                "{plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            let keys = format!("EXPLAIN QUERY PLAN SELECT key{sql} ORDER BY sort, key");
+            let plan: String = s
+                .with_reader(|c| {
+                    let mut st = c.prepare(&keys)?;
+                    st.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(3))
+                })
+                .unwrap();
+            assert!(plan.contains("COVERING INDEX records_owner"), "{plan}");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 
