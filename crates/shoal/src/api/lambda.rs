@@ -45,7 +45,7 @@ fn decode(s: &str) -> String {
 
 /// Every request under Lambda's API prefixes (a request signed for S3 there is S3's: a
 /// bucket may be named like a date).
-pub async fn entry(State(app): State<App>, req: Request) -> Response {
+pub async fn entry(State(app): State<std::sync::Arc<App>>, req: Request) -> Response {
     if super::signing_service(req.headers()).as_deref() == Some("s3") {
         return super::s3::handle(&app, req).await;
     }

@@ -30,8 +30,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-/// Everything the handlers reach.
-#[derive(Clone)]
+/// Everything the handlers reach, shared by them all (one reference count per request).
 pub struct App {
     pub sfn: Arc<Sfn>,
     pub events: Arc<crate::events::Events>,
@@ -75,7 +74,7 @@ pub fn router(app: App) -> Router {
         .route("/2019-09-30/{*rest}", any(lambda::entry))
         .route("/", any(dispatch))
         .route("/{*path}", any(dispatch))
-        .with_state(app)
+        .with_state(Arc::new(app))
         .layer(axum::middleware::map_response(request_id))
 }
 
@@ -358,7 +357,7 @@ const MAX_JSON: usize = 2 << 20;
 
 /// Requests that name no route: S3's REST-XML requests, and the JSON protocols by
 /// `X-Amz-Target`.
-async fn dispatch(State(app): State<App>, req: axum::extract::Request) -> Response {
+async fn dispatch(State(app): State<Arc<App>>, req: axum::extract::Request) -> Response {
     let headers = req.headers();
     if req.method() == axum::http::Method::GET {
         if let Some(name) = req.uri().path().strip_prefix('/') {
@@ -390,7 +389,7 @@ async fn dispatch(State(app): State<App>, req: axum::extract::Request) -> Respon
     json_dispatch(app, parts.headers, body).await
 }
 
-async fn json_dispatch(app: App, headers: HeaderMap, body: Bytes) -> Response {
+async fn json_dispatch(app: Arc<App>, headers: HeaderMap, body: Bytes) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

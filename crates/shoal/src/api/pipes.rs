@@ -85,7 +85,7 @@ fn spec(name: &str, bytes: &[u8]) -> Result<PipeSpec, PipesError> {
     })
 }
 
-pub async fn list(State(app): State<App>, headers: HeaderMap) -> Response {
+pub async fn list(State(app): State<std::sync::Arc<App>>, headers: HeaderMap) -> Response {
     let scope = scope_of(&app, &headers);
     answer(app.pipes.list(&scope).map(|ps| {
         json!({"Pipes": ps.iter().map(|p| {
@@ -98,7 +98,7 @@ pub async fn list(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 pub async fn pipe(
-    State(app): State<App>,
+    State(app): State<std::sync::Arc<App>>,
     method: Method,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -132,7 +132,7 @@ pub async fn pipe(
 }
 
 pub async fn start_stop(
-    State(app): State<App>,
+    State(app): State<std::sync::Arc<App>>,
     headers: HeaderMap,
     Path((name, verb)): Path<(String, String)>,
 ) -> Response {

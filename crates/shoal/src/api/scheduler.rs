@@ -106,7 +106,7 @@ fn page<T>(
     Ok(super::paged(rows, offset, limit, key, "NextToken", f))
 }
 
-pub async fn schedules(State(app): State<App>, headers: HeaderMap, Query(q): Q) -> Response {
+pub async fn schedules(State(app): State<std::sync::Arc<App>>, headers: HeaderMap, Query(q): Q) -> Response {
     let scope = scope_of(&app, &headers);
     answer((|| {
         let mut list = app
@@ -127,7 +127,7 @@ pub async fn schedules(State(app): State<App>, headers: HeaderMap, Query(q): Q) 
 }
 
 pub async fn schedule(
-    State(app): State<App>,
+    State(app): State<std::sync::Arc<App>>,
     method: Method,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -171,7 +171,7 @@ pub async fn schedule(
     answer(r)
 }
 
-pub async fn groups(State(app): State<App>, headers: HeaderMap, Query(q): Q) -> Response {
+pub async fn groups(State(app): State<std::sync::Arc<App>>, headers: HeaderMap, Query(q): Q) -> Response {
     let scope = scope_of(&app, &headers);
     answer((|| {
         let mut list = app.scheduler.list_groups(&scope)?;
@@ -183,7 +183,7 @@ pub async fn groups(State(app): State<App>, headers: HeaderMap, Query(q): Q) -> 
 }
 
 pub async fn group(
-    State(app): State<App>,
+    State(app): State<std::sync::Arc<App>>,
     method: Method,
     headers: HeaderMap,
     Path(name): Path<String>,

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// `GET` reads the clock; `POST {"advanceSeconds": N}` moves it (only under `--virtual-clock`).
-pub async fn clock(State(app): State<App>, method: Method, body: Bytes) -> Response {
+pub async fn clock(State(app): State<std::sync::Arc<App>>, method: Method, body: Bytes) -> Response {
     if method == Method::POST {
         let by = json_body(&body).and_then(|v| {
             crate::events::schedules::advance_of(&v).ok_or_else(|| {
@@ -35,7 +35,7 @@ pub async fn clock(State(app): State<App>, method: Method, body: Bytes) -> Respo
 
 /// `POST {"Entries": [...]}`: PutEvents on behalf of an AWS service, so sources `aws.*` are
 /// accepted (`shoal events put --as-service`, `shoal events import-cloudtrail`).
-pub async fn service_events(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn service_events(State(app): State<std::sync::Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let scope = scope_of(&app, &headers);
     let result = async {
         let v = json_body(&body)?;
@@ -56,7 +56,7 @@ pub async fn service_events(State(app): State<App>, headers: HeaderMap, body: By
 /// `GET ?bus=NAME`: every event accepted on the bus from now on, one JSON line each, with the
 /// rules it matched.
 pub async fn tail(
-    State(app): State<App>,
+    State(app): State<std::sync::Arc<App>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -93,7 +93,7 @@ pub async fn tail(
 }
 
 /// `GET ?limit=N`: deliveries that failed for good, newest first.
-pub async fn failed(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn failed(State(app): State<std::sync::Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
     let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
     match app.events.failed_deliveries(limit) {
         Ok(list) => json_response(json!({
@@ -117,7 +117,7 @@ pub async fn failed(State(app): State<App>, Query(q): Query<HashMap<String, Stri
 }
 
 /// The email outbox (kept when no SMTP server is configured), oldest first.
-pub async fn mail(State(app): State<App>) -> Response {
+pub async fn mail(State(app): State<std::sync::Arc<App>>) -> Response {
     match app.sns.outbox() {
         Ok(list) => json_response(json!({ "mail": list })),
         Err(e) => AwsError::new(500, "InternalError", e.to_string()).into_response(),
@@ -125,7 +125,7 @@ pub async fn mail(State(app): State<App>) -> Response {
 }
 
 /// SNS deliveries whose retries are spent, newest first.
-pub async fn sns_failed(State(app): State<App>) -> Response {
+pub async fn sns_failed(State(app): State<std::sync::Arc<App>>) -> Response {
     match app.sns.failed_deliveries() {
         Ok(list) => json_response(json!({ "deliveries": list })),
         Err(e) => AwsError::new(500, "InternalError", e.to_string()).into_response(),
@@ -147,7 +147,7 @@ pub fn sns_certificate(app: &App, name: &str) -> Response {
 }
 
 /// The CloudWatch metrics as Prometheus text.
-pub async fn prometheus(State(app): State<App>) -> Response {
+pub async fn prometheus(State(app): State<std::sync::Arc<App>>) -> Response {
     (
         [("content-type", "text/plain; version=0.0.4")],
         app.metrics.prometheus(),
@@ -157,7 +157,7 @@ pub async fn prometheus(State(app): State<App>) -> Response {
 
 /// `POST {"sql", "database"?, "format": "table"|"csv"|"json"|"parquet"}`: a query over the Glue
 /// Data Catalog for `shoal sql`; the answer's `body` is text, or base64 for Parquet.
-pub async fn sql(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn sql(State(app): State<std::sync::Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let scope = scope_of(&app, &headers);
     let result = async {
         let v = json_body(&body)?;
