@@ -410,3 +410,15 @@ def test_log_events_page_in_time_order_forward_and_back(make_server):
         logs.get_log_events(logGroupName=group, logStreamName="s0", nextToken="f/nonsense")
     with pytest.raises(logs.exceptions.InvalidParameterException, match="nextToken"):
         logs.filter_log_events(logGroupName=group, nextToken="nonsense")
+
+    # a deleted stream takes its events with it; the others keep theirs
+    logs.delete_log_stream(logGroupName=group, logStreamName="s1")
+    assert [x["logStreamName"] for x in logs.describe_log_streams(logGroupName=group)["logStreams"]] == ["s0", "s2"]
+    assert not any(e["logStreamName"] == "s1" for e in logs.filter_log_events(logGroupName=group)["events"])
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.get_log_events(logGroupName=group, logStreamName="s1")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.delete_log_stream(logGroupName=group, logStreamName="s1")
+    assert stored(s, "logs.events") == 2 * 5 + 1
+    logs.delete_log_group(logGroupName=group)
+    assert stored(s, "logs.events") == 0

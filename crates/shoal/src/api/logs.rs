@@ -130,6 +130,15 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             .await?;
             json!({})
         }
+        "DeleteLogStream" => {
+            logs.delete_stream(
+                scope,
+                &req_str(v, "logGroupName")?,
+                &req_str(v, "logStreamName")?,
+            )
+            .await?;
+            json!({})
+        }
         "DescribeLogStreams" => {
             let g = logs.group(scope, &group_name(v)?)?;
             let prefix = opt_str(v, "logStreamNamePrefix")?.unwrap_or_default();

@@ -106,7 +106,11 @@ fn page<T>(
     Ok(super::paged(rows, offset, limit, key, "NextToken", f))
 }
 
-pub async fn schedules(State(app): State<std::sync::Arc<App>>, headers: HeaderMap, Query(q): Q) -> Response {
+pub async fn schedules(
+    State(app): State<std::sync::Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Response {
     let scope = scope_of(&app, &headers);
     answer((|| {
         let mut list = app
@@ -171,7 +175,11 @@ pub async fn schedule(
     answer(r)
 }
 
-pub async fn groups(State(app): State<std::sync::Arc<App>>, headers: HeaderMap, Query(q): Q) -> Response {
+pub async fn groups(
+    State(app): State<std::sync::Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Response {
     let scope = scope_of(&app, &headers);
     answer((|| {
         let mut list = app.scheduler.list_groups(&scope)?;

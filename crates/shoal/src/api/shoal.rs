@@ -12,7 +12,11 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// `GET` reads the clock; `POST {"advanceSeconds": N}` moves it (only under `--virtual-clock`).
-pub async fn clock(State(app): State<std::sync::Arc<App>>, method: Method, body: Bytes) -> Response {
+pub async fn clock(
+    State(app): State<std::sync::Arc<App>>,
+    method: Method,
+    body: Bytes,
+) -> Response {
     if method == Method::POST {
         let by = json_body(&body).and_then(|v| {
             crate::events::schedules::advance_of(&v).ok_or_else(|| {
@@ -35,7 +39,11 @@ pub async fn clock(State(app): State<std::sync::Arc<App>>, method: Method, body:
 
 /// `POST {"Entries": [...]}`: PutEvents on behalf of an AWS service, so sources `aws.*` are
 /// accepted (`shoal events put --as-service`, `shoal events import-cloudtrail`).
-pub async fn service_events(State(app): State<std::sync::Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn service_events(
+    State(app): State<std::sync::Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let scope = scope_of(&app, &headers);
     let result = async {
         let v = json_body(&body)?;
@@ -93,7 +101,10 @@ pub async fn tail(
 }
 
 /// `GET ?limit=N`: deliveries that failed for good, newest first.
-pub async fn failed(State(app): State<std::sync::Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn failed(
+    State(app): State<std::sync::Arc<App>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
     match app.events.failed_deliveries(limit) {
         Ok(list) => json_response(json!({
@@ -157,7 +168,11 @@ pub async fn prometheus(State(app): State<std::sync::Arc<App>>) -> Response {
 
 /// `POST {"sql", "database"?, "format": "table"|"csv"|"json"|"parquet"}`: a query over the Glue
 /// Data Catalog for `shoal sql`; the answer's `body` is text, or base64 for Parquet.
-pub async fn sql(State(app): State<std::sync::Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn sql(
+    State(app): State<std::sync::Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let scope = scope_of(&app, &headers);
     let result = async {
         let v = json_body(&body)?;

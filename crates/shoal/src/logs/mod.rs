@@ -289,6 +289,7 @@ impl Logs {
         let batches = self.store.scan(&Scan {
             kind: Batch::KIND,
             owner: Some(&g.key()),
+            keys_only: true,
             ..Default::default()
         })?;
         writes.extend(batches.iter().map(|(key, _)| delete::<Batch>(key)));
@@ -350,6 +351,25 @@ impl Logs {
         }
         self.store.commit(vec![put(&s)]).done().await?;
         Ok(s)
+    }
+
+    /// Deletes a stream and its events (in one commit).
+    pub async fn delete_stream(&self, scope: &Scope, group: &str, name: &str) -> Result<()> {
+        let _change = self.changes.lock().await;
+        let s = self.stream_in(&self.group(scope, group)?, name)?;
+        let batches = self.store.scan(&Scan {
+            kind: Batch::KIND,
+            status: Some(&s.key()),
+            keys_only: true,
+            ..Default::default()
+        })?;
+        let mut writes: Vec<_> = (batches.iter())
+            .map(|(key, _)| delete::<Batch>(key))
+            .collect();
+        writes.push(delete::<Stream>(&s.key()));
+        (self.known.lock().unwrap_or_else(|p| p.into_inner())).remove(&s.key());
+        self.store.commit(writes).done().await?;
+        Ok(())
     }
 
     pub fn stream_in(&self, g: &Group, name: &str) -> Result<Stream> {
