@@ -422,3 +422,71 @@ def test_log_events_page_in_time_order_forward_and_back(make_server):
     assert stored(s, "logs.events") == 2 * 5 + 1
     logs.delete_log_group(logGroupName=group)
     assert stored(s, "logs.events") == 0
+
+
+def test_metric_filters_turn_matching_log_events_into_metrics(make_server):
+    """A log group's metric filters record a value for each matching event put, at the event's
+    time: a number or a field of the event (JSON or space-delimited), with dimensions from
+    fields, and the default value for a put where nothing matched."""
+    s = make_server()
+    logs, cw = s.client(service="logs"), s.client(service="cloudwatch")
+    group = "/aws/lambda/etl"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="w")
+    t = lambda **kw: [{"metricNamespace": "Etl", **kw}]
+    logs.put_metric_filter(logGroupName=group, filterName="slow", filterPattern='{ $.level = "ERROR" }',
+                           metricTransformations=t(metricName="ErrorMs", metricValue="$.ms", dimensions={"Stage": "$.stage"}, unit="Milliseconds"))
+    logs.put_metric_filter(logGroupName=group, filterName="errors", filterPattern="ERROR",
+                           metricTransformations=t(metricName="Errors", metricValue="1", defaultValue=0))
+    logs.put_metric_filter(logGroupName=group, filterName="bytes", filterPattern="[ip, user, ..., status = 5*, bytes]",
+                           metricTransformations=t(metricName="Bytes5xx", metricValue="$bytes"))
+    # a field the pattern does not name, two transformations, a bad pattern: refused
+    for pattern, tr in [("ERROR", t(metricName="X", metricValue="$.ms")),
+                        ("[a, b]", t(metricName="X", metricValue="$c")),
+                        ("ERROR", t(metricName="X", metricValue="1") * 2),
+                        ("{ $.a = ", t(metricName="X", metricValue="1"))]:
+        with pytest.raises(logs.exceptions.InvalidParameterException):
+            logs.put_metric_filter(logGroupName=group, filterName="bad", filterPattern=pattern, metricTransformations=tr)
+
+    minute = (int(time.time()) // 60 - 2) * 60
+    at = lambda sec: (minute + sec) * 1000
+    put = lambda *events: logs.put_log_events(logGroupName=group, logStreamName="w",
+                                              logEvents=[{"timestamp": at(sec), "message": m} for sec, m in events])
+    put((1, json.dumps({"level": "ERROR", "ms": 120, "stage": "bronze"})),
+        (2, json.dumps({"level": "ERROR", "ms": 30, "stage": "bronze"})),
+        (3, json.dumps({"level": "ERROR", "ms": 7, "stage": "silver"})),
+        (4, json.dumps({"level": "INFO", "ms": 99, "stage": "silver"})),
+        (5, "10.0.0.1 bob GET /a 503 2048"),
+        (6, "10.0.0.1 bob GET /b 200 4096"))
+    put((70, "all quiet"))
+    start, end = datetime.fromtimestamp(minute, timezone.utc), datetime.fromtimestamp(minute + 180, timezone.utc)
+
+    def stats(name, dims=()):
+        r = cw.get_metric_statistics(Namespace="Etl", MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dims],
+                                     StartTime=start, EndTime=end, Period=60, Statistics=["Sum", "SampleCount"])
+        return sorted((int(p["Timestamp"].timestamp()) - minute, p["Sum"], p["SampleCount"]) for p in r["Datapoints"])
+
+    assert stats("ErrorMs", [("Stage", "bronze")]) == [(0, 150, 2)]
+    assert stats("ErrorMs", [("Stage", "silver")]) == [(0, 7, 1)]
+    # three ERROR lines in the first put; the second put matched nothing: its default value
+    assert stats("Errors") == [(0, 3, 3), (60, 0, 1)]
+    assert stats("Bytes5xx") == [(0, 2048, 1)]
+
+    found = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
+    assert [f["filterName"] for f in found] == ["bytes", "errors", "slow"]
+    assert found[2]["metricTransformations"] == t(metricName="ErrorMs", metricValue="$.ms", dimensions={"Stage": "$.stage"}, unit="Milliseconds")
+    by_metric = logs.describe_metric_filters(metricName="Errors", metricNamespace="Etl")["metricFilters"]
+    assert [(f["filterName"], f["logGroupName"]) for f in by_metric] == [("errors", group)]
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["metricFilterCount"] == 3
+    tested = logs.test_metric_filter(filterPattern="[ip, user, ..., status = 5*, bytes]",
+                                     logEventMessages=["1.1.1.1 ann PUT /x 500 12", "1.1.1.1 ann PUT /x 200 12"])["matches"]
+    assert tested == [{"eventNumber": 1, "eventMessage": "1.1.1.1 ann PUT /x 500 12",
+                       "extractedValues": {"$ip": "1.1.1.1", "$user": "ann", "$status": "500", "$bytes": "12"}}]
+
+    logs.delete_metric_filter(logGroupName=group, filterName="errors")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.delete_metric_filter(logGroupName=group, filterName="errors")
+    put((75, "ERROR again"))
+    assert stats("Errors") == [(0, 3, 3), (60, 0, 1)]
+    logs.delete_log_group(logGroupName=group)
+    assert stored(s, "logs.metric-filter") == 0

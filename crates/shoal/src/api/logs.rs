@@ -3,6 +3,7 @@
 use super::App;
 use super::{missing, opt_str, req_str, AwsError};
 use crate::logs::filter::Filter;
+use crate::logs::metric_filters::{MetricFilter, Transformation};
 use crate::logs::{Found, Group, Logs, LogsError, Position, Query, Source, Stream};
 use crate::sfn::arn::Scope;
 use crate::store::Record;
@@ -50,6 +51,10 @@ fn window(v: &Value, g: &Group) -> (Position, Position) {
         start.map_or(Position::FIRST, Position::at),
         end.map_or(Position::LAST, |e| Position::at(e.saturating_add(1))),
     )
+}
+
+fn invalid(why: String) -> LogsError {
+    LogsError::InvalidParameterException(why)
 }
 
 fn bad_token() -> AwsError {
@@ -109,7 +114,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 let mut o = json!({
                     "logGroupName": g.name,
                     "creationTime": g.created.timestamp_millis(),
-                    "metricFilterCount": 0,
+                    "metricFilterCount": logs.metric_filters(scope, Some(g)).map_or(0, |f| f.len()),
                     "arn": format!("{}:*", g.arn()),
                     "logGroupArn": g.arn(),
                     "storedBytes": 0,
@@ -138,6 +143,78 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             )
             .await?;
             json!({})
+        }
+        "PutMetricFilter" => {
+            let ts: Vec<Transformation> = serde_json::from_value(
+                v.get("metricTransformations")
+                    .cloned()
+                    .ok_or_else(|| missing("metricTransformations"))?,
+            )
+            .map_err(|e| invalid(format!("metricTransformations: {e}")))?;
+            let [t] = <[Transformation; 1]>::try_from(ts).map_err(|_| {
+                invalid("1 validation error detected: Value at 'metricTransformations' failed to satisfy constraint: Member must have length less than or equal to 1".into())
+            })?;
+            logs.put_metric_filter(
+                scope,
+                &req_str(v, "logGroupName")?,
+                &req_str(v, "filterName")?,
+                &opt_str(v, "filterPattern")?.unwrap_or_default(),
+                t,
+            )
+            .await?;
+            json!({})
+        }
+        "DeleteMetricFilter" => {
+            let (group, name) = (req_str(v, "logGroupName")?, req_str(v, "filterName")?);
+            logs.delete_metric_filter(scope, &group, &name).await?;
+            json!({})
+        }
+        "DescribeMetricFilters" => {
+            let prefix = opt_str(v, "filterNamePrefix")?;
+            let group = match opt_str(v, "logGroupName")? {
+                Some(name) => Some(logs.group(scope, &name)?),
+                None if prefix.is_some() => {
+                    return Err(invalid("filterNamePrefix needs logGroupName".into()).into())
+                }
+                None => None,
+            };
+            let metric = (opt_str(v, "metricName")?, opt_str(v, "metricNamespace")?);
+            let all: Vec<MetricFilter> = (logs.metric_filters(scope, group.as_ref())?.into_iter())
+                .filter(|f| prefix.as_deref().is_none_or(|p| f.name.starts_with(p)))
+                .filter(|f| {
+                    metric
+                        .0
+                        .as_ref()
+                        .is_none_or(|n| *n == f.transformation.metric_name)
+                        && metric
+                            .1
+                            .as_ref()
+                            .is_none_or(|n| *n == f.transformation.metric_namespace)
+                })
+                .collect();
+            let (offset, limit) = super::page(v, "nextToken", "limit", 50, 50)?;
+            let rows: Vec<_> = all.into_iter().skip(offset).take(limit + 1).collect();
+            super::paged(rows, offset, limit, "metricFilters", "nextToken", |f| {
+                json!({
+                    "filterName": f.name,
+                    "filterPattern": f.pattern,
+                    "metricTransformations": [f.transformation],
+                    "creationTime": f.created.timestamp_millis(),
+                    "logGroupName": f.group.splitn(3, ':').nth(2).unwrap_or_default(),
+                })
+            })
+        }
+        "TestMetricFilter" => {
+            let messages: Vec<String> = (v.get("logEventMessages").and_then(Value::as_array))
+                .ok_or_else(|| missing("logEventMessages"))?
+                .iter()
+                .map(|m| m.as_str().unwrap_or_default().to_string())
+                .collect();
+            let pattern = opt_str(v, "filterPattern")?.unwrap_or_default();
+            let found = crate::logs::metric_filters::test(&pattern, &messages)?;
+            json!({"matches": found.into_iter().map(|t| json!({
+                "eventNumber": t.number, "eventMessage": t.message, "extractedValues": t.fields,
+            })).collect::<Vec<_>>()})
         }
         "DescribeLogStreams" => {
             let g = logs.group(scope, &group_name(v)?)?;

@@ -235,6 +235,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         lambda.metrics.connect(Arc::downgrade(&metrics));
         sns.metrics.connect(Arc::downgrade(&metrics));
         events.metrics.connect(Arc::downgrade(&metrics));
+        logs.metrics.connect(Arc::downgrade(&metrics));
         let glue = crate::glue::Glue::start(
             store.clone(),
             s3.clone(),

@@ -3,6 +3,7 @@
 //! GetLogEvents and FilterLogEvents (see [`filter`]).
 
 pub mod filter;
+pub mod metric_filters;
 pub mod read;
 pub mod retention;
 
@@ -14,7 +15,7 @@ use crate::store::ChangeLock;
 use crate::store::{delete, put, Record, Records, Scan, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,8 @@ pub enum LogsError {
     #[error("{0}")]
     InvalidParameterException(String),
     #[error("{0}")]
+    LimitExceededException(String),
+    #[error("{0}")]
     ServiceUnavailableException(String),
 }
 
@@ -37,6 +40,7 @@ impl LogsError {
             LogsError::ResourceNotFoundException(_) => "ResourceNotFoundException",
             LogsError::ResourceAlreadyExistsException(_) => "ResourceAlreadyExistsException",
             LogsError::InvalidParameterException(_) => "InvalidParameterException",
+            LogsError::LimitExceededException(_) => "LimitExceededException",
             LogsError::ServiceUnavailableException(_) => "ServiceUnavailableException",
         }
     }
@@ -201,6 +205,10 @@ pub struct Logs {
     /// The change lock (see [`ChangeLock`]) of groups and streams (two creates of one group at
     /// once both succeeded).
     changes: ChangeLock,
+    /// The metric filters of the groups written to, compiled, by group key.
+    metric_filters: Mutex<HashMap<String, Arc<Vec<metric_filters::Compiled>>>>,
+    /// Where metric filters record their values.
+    pub metrics: crate::metrics::Link,
 }
 
 impl Logs {
@@ -213,6 +221,8 @@ impl Logs {
             seq: AtomicU64::new(start),
             known: Mutex::new(HashSet::new()),
             changes: ChangeLock::default(),
+            metric_filters: Mutex::new(HashMap::new()),
+            metrics: Default::default(),
         });
         logs.convert_legacy()?;
         Ok(logs)
@@ -293,6 +303,10 @@ impl Logs {
             ..Default::default()
         })?;
         writes.extend(batches.iter().map(|(key, _)| delete::<Batch>(key)));
+        for f in self.metric_filters(scope, Some(&g))? {
+            writes.push(delete::<metric_filters::MetricFilter>(&f.key()));
+        }
+        self.forget_metric_filters(&g.key());
         for s in self.streams(&g)? {
             writes.push(delete::<Stream>(&s.key()));
             (self.known.lock().unwrap_or_else(|p| p.into_inner())).remove(&s.key());
@@ -433,12 +447,14 @@ impl Logs {
             ingestion: now,
             message,
         });
-        let writes = self
-            .cut(stream_key, events.collect())
-            .iter()
-            .map(put)
-            .collect();
-        self.store.commit(writes).done().await?;
+        let batches = self.cut(stream_key, events.collect());
+        self.store
+            .commit(batches.iter().map(put).collect())
+            .done()
+            .await?;
+        let group_key = stream_key.split_once('\u{0}').map_or("", |(g, _)| g);
+        let stored: Vec<&Event> = batches.iter().flat_map(|b| &b.events).collect();
+        self.measure(group_key, &stored);
         Ok(())
     }
 

@@ -202,6 +202,22 @@ impl Metrics {
         value: f64,
         unit: &str,
     ) {
+        let now = self.now().timestamp();
+        self.emit_at(scope, namespace, name, dims, value, unit, now);
+    }
+
+    /// Records one value of a metric at `at` (seconds since the epoch).
+    #[allow(clippy::too_many_arguments)]
+    pub fn emit_at(
+        &self,
+        scope: &Scope,
+        namespace: &str,
+        name: &str,
+        dims: &[(&str, &str)],
+        value: f64,
+        unit: &str,
+        at: i64,
+    ) {
         let key = SeriesKey::new(
             &format!("{}:{}", scope.account, scope.region),
             namespace,
@@ -210,7 +226,7 @@ impl Metrics {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         );
-        self.add(key, self.now().timestamp(), Stat::one(value), Some(unit));
+        self.add(key, at, Stat::one(value), Some(unit));
     }
 
     /// Stores the hours that changed since the last flush, and drops data past retention.
@@ -696,6 +712,23 @@ pub struct Link(std::sync::OnceLock<std::sync::Weak<Metrics>>);
 impl Link {
     pub fn connect(&self, m: std::sync::Weak<Metrics>) {
         let _ = self.0.set(m);
+    }
+
+    /// Records one value of a metric at `at` (seconds since the epoch).
+    #[allow(clippy::too_many_arguments)]
+    pub fn emit_at(
+        &self,
+        scope: &Scope,
+        namespace: &str,
+        name: &str,
+        dims: &[(&str, &str)],
+        value: f64,
+        unit: &str,
+        at: i64,
+    ) {
+        if let Some(m) = self.0.get().and_then(std::sync::Weak::upgrade) {
+            m.emit_at(scope, namespace, name, dims, value, unit, at);
+        }
     }
 
     /// Records values of AWS metrics in one namespace with the same dimensions.

@@ -13,7 +13,7 @@ pub struct Fields(Vec<Field>);
 enum Field {
     /// `...`
     Rest,
-    Named(Option<Cond>),
+    Named(String, Option<Cond>),
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ pub fn parse(t: &str, pattern: &str) -> Result<Fields, String> {
                     s = r;
                 }
             }
-            fields.push(Field::Named(cond));
+            fields.push(Field::Named(name.to_string(), cond));
         }
         s = s.trim_start();
         if s.is_empty() {
@@ -116,19 +116,53 @@ fn split(message: &str) -> Vec<&str> {
     out
 }
 
-fn fit(pattern: &[Field], fields: &[&str]) -> bool {
+/// Whether an event's fields fit the pattern; `bound` gets the named fields of the first fit.
+fn fit<'m>(pattern: &[Field], fields: &[&'m str], bound: &mut Vec<&'m str>) -> bool {
     match pattern.split_first() {
         None => fields.is_empty(),
-        Some((Field::Rest, more)) => (0..=fields.len()).any(|k| fit(more, &fields[k..])),
-        Some((Field::Named(cond), more)) => match fields.split_first() {
-            Some((f, rest)) => cond.as_ref().is_none_or(|c| c.holds(f)) && fit(more, rest),
-            None => false,
+        Some((Field::Rest, more)) => (0..=fields.len()).any(|k| fit(more, &fields[k..], bound)),
+        Some((Field::Named(_, cond), more)) => match fields.split_first() {
+            Some((f, rest)) if cond.as_ref().is_none_or(|c| c.holds(f)) => {
+                bound.push(f);
+                let fits = fit(more, rest, bound);
+                if !fits {
+                    bound.pop();
+                }
+                fits
+            }
+            _ => false,
         },
     }
 }
 
 pub fn matches(f: &Fields, message: &str) -> bool {
-    fit(&f.0, &split(message))
+    fit(&f.0, &split(message), &mut Vec::new())
+}
+
+/// Whether the pattern names a field `name`.
+pub fn names(f: &Fields, name: &str) -> bool {
+    (f.0.iter()).any(|field| matches!(field, Field::Named(n, _) if n == name))
+}
+
+/// The named fields of an event that matches, by name.
+pub fn bind<'p, 'm>(f: &'p Fields, message: &'m str) -> Option<Vec<(&'p str, &'m str)>> {
+    let mut bound = Vec::new();
+    if !fit(&f.0, &split(message), &mut bound) {
+        return None;
+    }
+    let named = f.0.iter().filter_map(|field| match field {
+        Field::Named(n, _) => Some(n.as_str()),
+        Field::Rest => None,
+    });
+    Some(named.zip(bound).collect())
+}
+
+/// The text of the field `name` of an event that matches.
+pub fn value<'m>(f: &Fields, message: &'m str, name: &str) -> Option<&'m str> {
+    bind(f, message)?
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
 }
 
 #[cfg(test)]

@@ -76,13 +76,8 @@ impl Parser<'_> {
         self.test()
     }
 
-    fn test(&mut self) -> Result<Expr, String> {
-        if !self.eat("$") {
-            return Err(self.bad(&format!(
-                "expected a selector such as $.field at '{}'",
-                self.s.trim()
-            )));
-        }
+    /// A selector's steps after its `$`: `.key` and `[index]`.
+    fn steps(&mut self) -> Result<Vec<Step>, String> {
         let mut steps = vec![];
         loop {
             if let Some(rest) = self.s.strip_prefix('.') {
@@ -108,6 +103,17 @@ impl Parser<'_> {
                 break;
             }
         }
+        Ok(steps)
+    }
+
+    fn test(&mut self) -> Result<Expr, String> {
+        if !self.eat("$") {
+            return Err(self.bad(&format!(
+                "expected a selector such as $.field at '{}'",
+                self.s.trim()
+            )));
+        }
+        let steps = self.steps()?;
         for (word, test) in [
             ("IS NULL", Test::IsNull),
             ("IS TRUE", Test::IsTrue),
@@ -121,6 +127,48 @@ impl Parser<'_> {
         let (c, rest) = Comparison::parse(self.s, self.pattern, &[')', '&', '|'])?;
         self.s = rest;
         Ok(Expr::Test(steps, Test::Compare(c)))
+    }
+}
+
+/// A selector such as `$.user.id` or `$.items[0]`, alone.
+pub fn selector(text: &str) -> Result<Vec<Step>, String> {
+    let mut p = Parser {
+        s: text.strip_prefix('$').unwrap_or("?"),
+        pattern: text,
+    };
+    let steps = p.steps()?;
+    if steps.is_empty() || !p.s.is_empty() {
+        return Err(format!("'{text}' is not a selector such as $.field"));
+    }
+    Ok(steps)
+}
+
+/// The selectors of a pattern, as written (`$.a.b[0]`), with their steps.
+pub fn selectors(e: &Expr) -> Vec<(String, &[Step])> {
+    match e {
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            let mut all = selectors(a);
+            all.extend(selectors(b));
+            all
+        }
+        Expr::Test(steps, _) => {
+            let text = steps.iter().fold(String::from("$"), |t, s| match s {
+                Step::Key(k) => format!("{t}.{k}"),
+                Step::Index(i) => format!("{t}[{i}]"),
+            });
+            vec![(text, steps.as_slice())]
+        }
+    }
+}
+
+/// The value at `steps` of a JSON event, as text.
+pub fn value(message: &str, steps: &[Step]) -> Option<String> {
+    let v: Value = serde_json::from_str(message).ok()?;
+    match select(&v, steps)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 

@@ -19,6 +19,13 @@ pub enum Filter {
     Fields(fields::Fields),
 }
 
+/// A value of the events a pattern matches (see [`Filter::selector`]).
+#[derive(Debug, Clone)]
+pub enum Selector {
+    Json(Vec<json::Step>),
+    Field(String),
+}
+
 /// Terms over unstructured text.
 #[derive(Debug, Clone, Default)]
 pub struct Terms {
@@ -59,6 +66,51 @@ impl Filter {
             return fields::parse(t, text).map(Filter::Fields);
         }
         terms(t, text).map(Filter::Terms)
+    }
+
+    /// Checks that `selector` names a value of the events this pattern matches: `$.path` in
+    /// a JSON pattern, `$field` of a space-delimited pattern's fields.
+    pub fn selector(&self, selector: &str) -> Result<Selector, String> {
+        let none = || {
+            format!(
+                "'{selector}' is not a field of the filter pattern: use $.path with a JSON \
+                 pattern, $name with a space-delimited pattern naming it"
+            )
+        };
+        match self {
+            Filter::Json(_) => json::selector(selector).map(Selector::Json),
+            Filter::Fields(f) => match selector.strip_prefix('$') {
+                Some(name) if fields::names(f, name) => Ok(Selector::Field(name.to_string())),
+                _ => Err(none()),
+            },
+            Filter::Terms(_) => Err(none()),
+        }
+    }
+
+    /// The text a selector picks from an event that matches.
+    pub fn value(&self, message: &str, selector: &Selector) -> Option<String> {
+        match (self, selector) {
+            (Filter::Json(_), Selector::Json(steps)) => json::value(message, steps),
+            (Filter::Fields(f), Selector::Field(name)) => {
+                fields::value(f, message, name).map(String::from)
+            }
+            _ => None,
+        }
+    }
+
+    /// The fields a pattern names, as they are in an event that matches (TestMetricFilter's
+    /// `extractedValues`): `$.path` of a JSON pattern's selectors, `$name` of a space-delimited
+    /// pattern's fields.
+    pub fn fields(&self, message: &str) -> std::collections::BTreeMap<String, String> {
+        match self {
+            Filter::Json(e) => (json::selectors(e).into_iter())
+                .filter_map(|(text, steps)| Some((text, json::value(message, steps)?)))
+                .collect(),
+            Filter::Fields(f) => (fields::bind(f, message).into_iter().flatten())
+                .map(|(n, v)| (format!("${n}"), v.to_string()))
+                .collect(),
+            Filter::Terms(_) => Default::default(),
+        }
     }
 
     pub fn matches(&self, message: &str) -> bool {
