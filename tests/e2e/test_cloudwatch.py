@@ -490,3 +490,28 @@ def test_metric_filters_turn_matching_log_events_into_metrics(make_server):
     assert stats("Errors") == [(0, 3, 3), (60, 0, 1)]
     logs.delete_log_group(logGroupName=group)
     assert stored(s, "logs.metric-filter") == 0
+
+
+def test_log_group_tags_by_arn_and_by_name(make_server):
+    s = make_server()
+    logs = s.client(service="logs")
+    logs.create_log_group(logGroupName="/app/tagged", tags={"team": "data", "env": "dev"})
+    arn = logs.describe_log_groups(logGroupNamePrefix="/app/tagged")["logGroups"][0]["arn"]
+    assert arn.endswith(":log-group:/app/tagged:*")
+    assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "data", "env": "dev"}
+    logs.tag_resource(resourceArn=arn.removesuffix(":*"), tags={"env": "prod", "cost": "7"})
+    logs.untag_resource(resourceArn=arn, tagKeys=["team"])
+    assert logs.list_tags_log_group(logGroupName="/app/tagged")["tags"] == {"env": "prod", "cost": "7"}
+    logs.tag_log_group(logGroupName="/app/tagged", tags={"owner": "ann"})
+    logs.untag_log_group(logGroupName="/app/tagged", tags=["cost"])
+    out = json.loads(aws_cli(s, "logs", "list-tags-for-resource", "--resource-arn", arn).stdout)
+    assert out["tags"] == {"env": "prod", "owner": "ann"}
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.list_tags_for_resource(resourceArn=arn.replace(":us-east-1:", ":eu-west-1:"))
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.tag_resource(resourceArn=arn.replace("/app/tagged", "/app/missing"), tags={"a": "b"})
+    with pytest.raises(logs.exceptions.TooManyTagsException):
+        logs.tag_resource(resourceArn=arn, tags={f"k{i}": "v" for i in range(49)})
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.create_log_group(logGroupName="/app/reserved", tags={"aws:x": "y"})
+    assert logs.list_tags_log_group(logGroupName="/app/tagged")["tags"] == {"env": "prod", "owner": "ann"}

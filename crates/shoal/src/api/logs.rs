@@ -8,6 +8,7 @@ use crate::logs::{Found, Group, Logs, LogsError, Position, Query, Source, Stream
 use crate::sfn::arn::Scope;
 use crate::store::Record;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 impl From<LogsError> for AwsError {
     fn from(e: LogsError) -> AwsError {
@@ -53,6 +54,24 @@ fn window(v: &Value, g: &Group) -> (Position, Position) {
     )
 }
 
+/// A map of tags (`{"key": "value"}`) in the request, empty when absent.
+fn tag_map(v: &Value, field: &str) -> Result<BTreeMap<String, String>, AwsError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(t) => {
+            serde_json::from_value(t.clone()).map_err(|e| invalid(format!("{field}: {e}")).into())
+        }
+    }
+}
+
+/// The group a tagging request names: by `resourceArn`, or by `logGroupName`.
+fn tagged_group(scope: &Scope, v: &Value) -> Result<String, AwsError> {
+    match opt_str(v, "resourceArn")? {
+        Some(arn) => Ok(crate::logs::tags::group_of_arn(scope, &arn)?.to_string()),
+        None => req_str(v, "logGroupName"),
+    }
+}
+
 fn invalid(why: String) -> LogsError {
     LogsError::InvalidParameterException(why)
 }
@@ -82,9 +101,34 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
     let logs = &app.logs;
     Ok(match action {
         "CreateLogGroup" => {
-            logs.create_group(scope, &req_str(v, "logGroupName")?)
+            let tags = tag_map(v, "tags")?;
+            logs.create_group(scope, &req_str(v, "logGroupName")?, tags)
                 .await?;
             json!({})
+        }
+        "TagResource" | "TagLogGroup" => {
+            let tags = tag_map(v, "tags")?;
+            logs.tag(scope, &tagged_group(scope, v)?, tags).await?;
+            json!({})
+        }
+        "UntagResource" | "UntagLogGroup" => {
+            // by ARN the keys are `tagKeys`; by name, `tags`
+            let field = if action == "UntagResource" {
+                "tagKeys"
+            } else {
+                "tags"
+            };
+            let keys: Vec<String> = (v.get(field).and_then(Value::as_array))
+                .ok_or_else(|| missing(field))?
+                .iter()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect();
+            logs.untag(scope, &tagged_group(scope, v)?, &keys).await?;
+            json!({})
+        }
+        "ListTagsForResource" | "ListTagsLogGroup" => {
+            let g = logs.group(scope, &tagged_group(scope, v)?)?;
+            json!({"tags": g.tags})
         }
         "DeleteLogGroup" => {
             logs.delete_group(scope, &req_str(v, "logGroupName")?)

@@ -6,6 +6,7 @@ pub mod filter;
 pub mod metric_filters;
 pub mod read;
 pub mod retention;
+pub mod tags;
 
 pub use read::{Position, Query, Source};
 pub use retention::Rejected;
@@ -15,7 +16,7 @@ use crate::store::ChangeLock;
 use crate::store::{delete, put, Record, Records, Scan, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +32,8 @@ pub enum LogsError {
     #[error("{0}")]
     LimitExceededException(String),
     #[error("{0}")]
+    TooManyTagsException(String),
+    #[error("{0}")]
     ServiceUnavailableException(String),
 }
 
@@ -41,6 +44,7 @@ impl LogsError {
             LogsError::ResourceAlreadyExistsException(_) => "ResourceAlreadyExistsException",
             LogsError::InvalidParameterException(_) => "InvalidParameterException",
             LogsError::LimitExceededException(_) => "LimitExceededException",
+            LogsError::TooManyTagsException(_) => "TooManyTagsException",
             LogsError::ServiceUnavailableException(_) => "ServiceUnavailableException",
         }
     }
@@ -65,6 +69,8 @@ pub struct Group {
     pub name: String,
     pub created: DateTime<Utc>,
     pub retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl Group {
@@ -266,7 +272,12 @@ impl Logs {
             .ok_or_else(LogsError::no_group)
     }
 
-    pub async fn create_group(&self, scope: &Scope, name: &str) -> Result<Group> {
+    pub async fn create_group(
+        &self,
+        scope: &Scope,
+        name: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Result<Group> {
         let _change = self.changes.lock().await;
         let ok = (1..=512).contains(&name.len())
             && name
@@ -277,6 +288,7 @@ impl Logs {
                 "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
             )));
         }
+        tags::check(&tags)?;
         if self.group(scope, name).is_ok() {
             return Err(LogsError::ResourceAlreadyExistsException(
                 "The specified log group already exists".into(),
@@ -287,6 +299,7 @@ impl Logs {
             name: name.into(),
             created: Utc::now(),
             retention_days: None,
+            tags,
         };
         self.store.commit(vec![put(&g)]).done().await?;
         Ok(g)
@@ -499,7 +512,7 @@ impl Logs {
             .contains(&key);
         if !known {
             if self.group(scope, group).is_err() {
-                match self.create_group(scope, group).await {
+                match self.create_group(scope, group, BTreeMap::new()).await {
                     Ok(_) | Err(LogsError::ResourceAlreadyExistsException(_)) => {}
                     Err(e) => return Err(e),
                 }
