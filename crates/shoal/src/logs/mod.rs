@@ -203,6 +203,9 @@ impl Found {
     }
 }
 
+/// The most streams [`Logs::write`] remembers to exist.
+const MAX_KNOWN: usize = 10_000;
+
 pub struct Logs {
     pub store: Arc<dyn Store>,
     seq: AtomicU64,
@@ -240,7 +243,8 @@ impl Logs {
         let mut converted = 0;
         loop {
             let page: Vec<Legacy> = self.store.list(Scan {
-                limit: 256,
+                // a batch holds up to 1 MiB of messages: a few per commit
+                limit: 16,
                 ..Default::default()
             })?;
             if page.is_empty() {
@@ -521,10 +525,13 @@ impl Logs {
                 Ok(_) | Err(LogsError::ResourceAlreadyExistsException(_)) => {}
                 Err(e) => return Err(e),
             }
-            self.known
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key.clone());
+            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            // a stream per execution would make this grow without end: start over now and then
+            // (a stream not remembered is looked up again)
+            if known.len() >= MAX_KNOWN {
+                known.clear();
+            }
+            known.insert(key.clone());
         }
         self.append(&key, events).await
     }
