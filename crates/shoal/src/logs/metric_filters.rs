@@ -176,6 +176,9 @@ impl Logs {
         if filters.is_empty() {
             return;
         }
+        let Some(metrics) = self.metrics.get() else {
+            return;
+        };
         let scope = scope_of(group_key);
         for f in filters.iter() {
             let t = &f.t;
@@ -188,16 +191,14 @@ impl Logs {
                         dims.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                     let at = e.timestamp.div_euclid(1000);
                     let (ns, name) = (&t.metric_namespace, &t.metric_name);
-                    self.metrics
-                        .emit_at(&scope, ns, name, &dims, value, unit, at);
+                    metrics.emit_at(&scope, ns, name, &dims, value, unit, at);
                 }
             }
             // a put with no match records the default value, once
             if let (false, Some(default), Some(last)) = (matched, t.default_value, events.last()) {
                 let (ns, name) = (&t.metric_namespace, &t.metric_name);
                 let at = last.timestamp.div_euclid(1000);
-                self.metrics
-                    .emit_at(&scope, ns, name, &[], default, unit, at);
+                metrics.emit_at(&scope, ns, name, &[], default, unit, at);
             }
         }
     }

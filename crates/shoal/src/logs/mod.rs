@@ -537,6 +537,47 @@ impl Logs {
     }
 }
 
+/// A service over a real store in a folder of its own (removed afterwards), for tests.
+#[cfg(test)]
+pub(crate) struct Fixture {
+    pub dir: std::path::PathBuf,
+    pub store: Arc<crate::store::sqlite::SqliteStore>,
+    pub logs: Arc<Logs>,
+    pub rt: tokio::runtime::Runtime,
+    pub scope: Scope,
+}
+
+#[cfg(test)]
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = std::env::temp_dir().join(format!("shoal-logs-{}", uuid::Uuid::new_v4()));
+        let store = Arc::new(crate::store::sqlite::SqliteStore::open(&dir).unwrap());
+        let logs = Logs::open(store.clone()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let scope = Scope {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        };
+        Fixture {
+            dir,
+            store,
+            logs,
+            rt,
+            scope,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -292,26 +292,15 @@ impl Logs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::SqliteStore;
     use rand::{Rng, SeedableRng};
-    use std::sync::Arc;
 
     /// Every page read forward or backward, of any size, in any range, with any filter, is the
     /// slice of all the events sorted by position that it should be, whatever order the events
     /// were written in and however their batches were cut.
     #[test]
     fn pages_are_slices_of_all_the_events_in_time_order() {
-        let dir = std::env::temp_dir().join(format!("shoal-logs-{}", uuid::Uuid::new_v4()));
-        let store = Arc::new(SqliteStore::open(&dir).unwrap());
-        let logs = Logs::open(store.clone()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let scope = crate::sfn::arn::Scope {
-            region: "us-east-1".into(),
-            account: "123456789012".into(),
-        };
+        let f = super::super::Fixture::new();
+        let (store, logs, rt, scope) = (&f.store, &f.logs, &f.rt, &f.scope);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let t0 = 1_800_000_000_000i64;
         rt.block_on(async {
@@ -329,10 +318,10 @@ mod tests {
                         )
                     })
                     .collect();
-                logs.write(&scope, "/g", stream, lines).await.unwrap();
+                logs.write(scope, "/g", stream, lines).await.unwrap();
             }
         });
-        let g = logs.group(&scope, "/g").unwrap();
+        let g = logs.group(scope, "/g").unwrap();
         let batches: Vec<Batch> = store
             .list(Scan {
                 owner: Some(&g.key()),
@@ -421,9 +410,6 @@ mod tests {
                 }
             }
         }
-        drop(logs);
-        drop(store);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -124,42 +124,28 @@ mod tests {
     /// skip expired events wherever they are.
     #[test]
     fn the_sweep_deletes_batches_past_the_retention_and_reads_skip_them() {
-        let dir = std::env::temp_dir().join(format!("shoal-logs-{}", uuid::Uuid::new_v4()));
-        let store = std::sync::Arc::new(crate::store::sqlite::SqliteStore::open(&dir).unwrap());
-        let logs = Logs::open(store.clone()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let scope = crate::sfn::arn::Scope {
-            region: "us-east-1".into(),
-            account: "123456789012".into(),
-        };
+        let f = crate::logs::Fixture::new();
+        let (logs, rt, scope) = (&f.logs, &f.rt, &f.scope);
         let now = Utc::now().timestamp_millis();
         let line = |days_ago: i64, m: &str| (now - days_ago * DAY_MS, m.to_string());
         rt.block_on(async {
+            logs.write(scope, "/app", "s", vec![line(5, "old"), line(4, "old too")])
+                .await
+                .unwrap();
             logs.write(
-                &scope,
-                "/app",
-                "s",
-                vec![line(5, "old"), line(4, "old too")],
-            )
-            .await
-            .unwrap();
-            logs.write(
-                &scope,
+                scope,
                 "/app",
                 "s",
                 vec![line(3, "expired"), line(0, "kept")],
             )
             .await
             .unwrap();
-            logs.write(&scope, "/app", "s", vec![line(2, "late and expired")])
+            logs.write(scope, "/app", "s", vec![line(2, "late and expired")])
                 .await
                 .unwrap();
-            logs.set_retention(&scope, "/app", Some(1)).await.unwrap();
+            logs.set_retention(scope, "/app", Some(1)).await.unwrap();
         });
-        let g = logs.group(&scope, "/app").unwrap();
+        let g = logs.group(scope, "/app").unwrap();
         let read = |backward| {
             let q = super::super::Query {
                 from: Position::at(g.kept_from(now).unwrap()),
@@ -187,13 +173,10 @@ mod tests {
         };
         // the writes' events were cut into batches of one each (more than a minute apart);
         // in time order, set_retention's sweep reached every one past the retention
-        assert_eq!(batches(&logs).len(), 1);
+        assert_eq!(batches(logs).len(), 1);
         let later = Utc::now() + chrono::Duration::days(2);
         assert_eq!(rt.block_on(logs.sweep(later)).unwrap(), 1);
-        assert!(batches(&logs).is_empty());
-        drop(logs);
-        drop(store);
-        let _ = std::fs::remove_dir_all(dir);
+        assert!(batches(logs).is_empty());
     }
 
     #[test]

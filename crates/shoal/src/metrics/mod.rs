@@ -714,21 +714,9 @@ impl Link {
         let _ = self.0.set(m);
     }
 
-    /// Records one value of a metric at `at` (seconds since the epoch).
-    #[allow(clippy::too_many_arguments)]
-    pub fn emit_at(
-        &self,
-        scope: &Scope,
-        namespace: &str,
-        name: &str,
-        dims: &[(&str, &str)],
-        value: f64,
-        unit: &str,
-        at: i64,
-    ) {
-        if let Some(m) = self.0.get().and_then(std::sync::Weak::upgrade) {
-            m.emit_at(scope, namespace, name, dims, value, unit, at);
-        }
+    /// The metrics, while they run.
+    pub fn get(&self) -> Option<std::sync::Arc<Metrics>> {
+        self.0.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// Records values of AWS metrics in one namespace with the same dimensions.
