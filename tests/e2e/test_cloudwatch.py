@@ -515,3 +515,61 @@ def test_log_group_tags_by_arn_and_by_name(make_server):
     with pytest.raises(logs.exceptions.InvalidParameterException):
         logs.create_log_group(logGroupName="/app/reserved", tags={"aws:x": "y"})
     assert logs.list_tags_log_group(logGroupName="/app/tagged")["tags"] == {"env": "prod", "owner": "ann"}
+
+
+def test_logs_insights_queries(make_server):
+    """StartQuery runs a Logs Insights query over groups' events in a time range; the client polls
+    GetQueryResults until it is Complete, as against AWS."""
+    s = make_server()
+    logs = s.client(service="logs")
+    for group in ("/aws/lambda/bronze", "/aws/lambda/silver"):
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="w")
+    minute = (int(time.time()) // 60 - 5) * 60
+    put = lambda group, *events: logs.put_log_events(logGroupName=group, logStreamName="w", logEvents=[
+        {"timestamp": (minute + sec) * 1000, "message": m if isinstance(m, str) else json.dumps(m)} for sec, m in events])
+    put("/aws/lambda/bronze", (1, {"level": "ERROR", "ms": 120, "table": "posts"}), (2, {"level": "INFO", "ms": 30, "table": "posts"}),
+        (70, {"level": "ERROR", "ms": 80, "table": "tags"}), (71, "START RequestId: 1 Version: $LATEST"))
+    put("/aws/lambda/silver", (5, {"level": "ERROR", "ms": 9, "table": "posts"}))
+
+    def query(q, groups=("/aws/lambda/bronze", "/aws/lambda/silver"), start=minute, end=minute + 240, **kw):
+        qid = logs.start_query(logGroupNames=list(groups), startTime=start, endTime=end, queryString=q, **kw)["queryId"]
+        for _ in range(200):
+            r = logs.get_query_results(queryId=qid)
+            if r["status"] not in ("Scheduled", "Running"):
+                break
+            time.sleep(0.02)
+        assert r["status"] == "Complete", r
+        return qid, r, [{f["field"]: f["value"] for f in row if f["field"] != "@ptr"} for row in r["results"]]
+
+    _, r, rows = query('fields @timestamp, level, ms, @log | filter level = "ERROR" | sort ms desc | limit 2')
+    assert rows == [
+        {"@timestamp": time.strftime("%Y-%m-%d %H:%M:%S.000", time.gmtime(minute + 1)), "level": "ERROR", "ms": "120", "@log": "123456789012:/aws/lambda/bronze"},
+        {"@timestamp": time.strftime("%Y-%m-%d %H:%M:%S.000", time.gmtime(minute + 70)), "level": "ERROR", "ms": "80", "@log": "123456789012:/aws/lambda/bronze"},
+    ]
+    assert r["statistics"]["recordsMatched"] == 3 and r["statistics"]["recordsScanned"] == 5
+    # every event's row points at the whole record
+    ptr = next(f["value"] for f in r["results"][0] if f["field"] == "@ptr")
+    record = logs.get_log_record(logRecordPointer=ptr)["logRecord"]
+    assert (record["level"], record["ms"], record["table"], record["@logStream"]) == ("ERROR", "120", "posts", "w")
+    assert json.loads(record["@message"]) == {"level": "ERROR", "ms": 120, "table": "posts"}
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.get_log_record(logRecordPointer="nonsense")
+    qid, r, rows = query("filter ispresent(ms) | stats count(*) as n, sum(ms) as total by table")
+    assert not any(f["field"] == "@ptr" for row in r["results"] for f in row)
+    assert sorted(rows, key=lambda x: x["table"]) == [{"table": "posts", "n": "3", "total": "159"}, {"table": "tags", "n": "1", "total": "80"}]
+    _, _, rows = query("stats count() by bin(1m)", groups=["/aws/lambda/bronze"])
+    assert [x["count()"] for x in rows] == ["2", "2"]
+    # the time range bounds the events (both ends included)
+    _, _, rows = query("fields @message | filter @message like /START/", start=minute + 71, end=minute + 71)
+    assert rows == [{"@message": "START RequestId: 1 Version: $LATEST"}]
+    qid, _, _ = query("fields @message | limit 1", groups=["/aws/lambda/silver"])
+    assert logs.stop_query(queryId=qid)["success"] is False
+    assert any(q["queryId"] == qid and q["status"] == "Complete" for q in logs.describe_queries()["queries"])
+
+    with pytest.raises(logs.exceptions.MalformedQueryException, match="parse"):
+        logs.start_query(logGroupName="/aws/lambda/bronze", startTime=minute, endTime=minute + 60, queryString="fields a | parse @message 'x'")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.start_query(logGroupName="/nope", startTime=minute, endTime=minute + 60, queryString="fields @message")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.get_query_results(queryId="not-a-query")

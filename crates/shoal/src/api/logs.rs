@@ -260,6 +260,71 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 "eventNumber": t.number, "eventMessage": t.message, "extractedValues": t.fields,
             })).collect::<Vec<_>>()})
         }
+        "StartQuery" => {
+            let mut groups: Vec<String> = Vec::new();
+            if let Some(g) = opt_str(v, "logGroupName")? {
+                groups.push(g);
+            }
+            for field in ["logGroupNames", "logGroupIdentifiers"] {
+                for g in (v.get(field).and_then(Value::as_array).into_iter().flatten())
+                    .filter_map(Value::as_str)
+                {
+                    // an identifier is a name or an ARN
+                    let name = g.rsplit_once(":log-group:").map_or(g, |(_, n)| n);
+                    groups.push(name.trim_end_matches(":*").to_string());
+                }
+            }
+            if groups.is_empty() || groups.len() > 50 {
+                return Err(invalid("StartQuery needs one to 50 log groups: logGroupName, logGroupNames or logGroupIdentifiers".into()).into());
+            }
+            let time = |field: &str| {
+                v.get(field)
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| missing(field))
+            };
+            let range = (time("startTime")?, time("endTime")?);
+            let limit = v.get("limit").and_then(Value::as_u64).map(|n| n as usize);
+            let id = logs.start_query(scope, &groups, range, &req_str(v, "queryString")?, limit)?;
+            json!({"queryId": id})
+        }
+        "GetQueryResults" => {
+            let run = logs.query_run(&req_str(v, "queryId")?)?;
+            let results: Vec<Value> = (run.rows.iter())
+                .map(|row| {
+                    let fields =
+                        (row.iter()).map(|(field, value)| json!({"field": field, "value": value}));
+                    Value::Array(fields.collect())
+                })
+                .collect();
+            json!({
+                "results": results,
+                "statistics": {
+                    "recordsMatched": run.matched as f64,
+                    "recordsScanned": run.scanned as f64,
+                    "bytesScanned": run.bytes as f64,
+                },
+                "status": run.status,
+            })
+        }
+        "GetLogRecord" => {
+            json!({"logRecord": logs.log_record(&req_str(v, "logRecordPointer")?)?})
+        }
+        "StopQuery" => json!({"success": logs.stop_query(&req_str(v, "queryId")?)?}),
+        "DescribeQueries" => {
+            let group = opt_str(v, "logGroupName")?;
+            let status = opt_str(v, "status")?;
+            let queries: Vec<Value> = (logs.query_runs().into_iter())
+                .filter(|r| group.as_ref().is_none_or(|g| *g == r.group))
+                .filter(|r| status.as_ref().is_none_or(|s| s == r.status))
+                .map(|r| {
+                    json!({
+                        "queryId": r.id, "queryString": r.query, "status": r.status,
+                        "createTime": r.created, "logGroupName": r.group,
+                    })
+                })
+                .collect();
+            json!({"queries": queries})
+        }
         "DescribeLogStreams" => {
             let g = logs.group(scope, &group_name(v)?)?;
             let prefix = opt_str(v, "logStreamNamePrefix")?.unwrap_or_default();

@@ -3,6 +3,7 @@
 //! GetLogEvents and FilterLogEvents (see [`filter`]).
 
 pub mod filter;
+pub mod insights;
 pub mod metric_filters;
 pub mod read;
 pub mod retention;
@@ -34,6 +35,8 @@ pub enum LogsError {
     #[error("{0}")]
     TooManyTagsException(String),
     #[error("{0}")]
+    MalformedQueryException(String),
+    #[error("{0}")]
     ServiceUnavailableException(String),
 }
 
@@ -45,6 +48,7 @@ impl LogsError {
             LogsError::InvalidParameterException(_) => "InvalidParameterException",
             LogsError::LimitExceededException(_) => "LimitExceededException",
             LogsError::TooManyTagsException(_) => "TooManyTagsException",
+            LogsError::MalformedQueryException(_) => "MalformedQueryException",
             LogsError::ServiceUnavailableException(_) => "ServiceUnavailableException",
         }
     }
@@ -218,6 +222,8 @@ pub struct Logs {
     metric_filters: Mutex<HashMap<String, Arc<Vec<metric_filters::Compiled>>>>,
     /// Where metric filters record their values.
     pub metrics: crate::metrics::Link,
+    /// Logs Insights queries run lately.
+    queries: insights::Queries,
 }
 
 impl Logs {
@@ -232,6 +238,7 @@ impl Logs {
             changes: ChangeLock::default(),
             metric_filters: Mutex::new(HashMap::new()),
             metrics: Default::default(),
+            queries: Default::default(),
         });
         logs.convert_legacy()?;
         Ok(logs)
