@@ -353,7 +353,8 @@ impl Parser {
     /// The query text of tokens `start..self.at`, as written, without the spaces around it.
     fn text_of(&self, start: usize) -> String {
         let mut out = String::new();
-        for (k, t) in self.toks[start..self.at].iter().enumerate() {
+        let end = self.at.min(self.toks.len());
+        for (k, t) in self.toks[start.min(end)..end].iter().enumerate() {
             let piece = match &t.0 {
                 Token::Word(w) => w.clone(),
                 Token::Field(f) => format!("`{f}`"),
@@ -565,6 +566,70 @@ pub fn parse(q: &str) -> Result<Vec<Command>, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Any text: a query or an error, never a panic.
+    #[test]
+    fn any_text_parses_or_fails_cleanly() {
+        use rand::{Rng, SeedableRng};
+        let pieces = [
+            "fields",
+            "filter",
+            "stats",
+            "sort",
+            "limit",
+            "display",
+            "by",
+            "bin(",
+            "count(",
+            "avg(",
+            "as",
+            "and",
+            "or",
+            "not",
+            "like",
+            "in",
+            "ispresent(",
+            "|",
+            ",",
+            "(",
+            ")",
+            "[",
+            "]",
+            "=",
+            "!=",
+            "<",
+            ">=",
+            "=~",
+            "*",
+            "/a(b/",
+            "/x/",
+            "'s",
+            "\"t\"",
+            "`f",
+            "@message",
+            "a.b",
+            "5m",
+            "10",
+            "1.5",
+            "#c\n",
+            " ",
+            "é",
+            "desc",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..20_000 {
+            let q: String = (0..rng.gen_range(0..12))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect::<Vec<_>>()
+                .join(" ");
+            if let Err(e) = parse(&q) {
+                assert!(
+                    e.start <= e.end && e.end <= q.chars().count(),
+                    "{q:?}: {e:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn queries_parse_into_commands_and_errors_say_where() {
