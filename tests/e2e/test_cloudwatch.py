@@ -563,12 +563,16 @@ def test_logs_insights_queries(make_server):
     # the time range bounds the events (both ends included)
     _, _, rows = query("fields @message | filter @message like /START/", start=minute + 71, end=minute + 71)
     assert rows == [{"@message": "START RequestId: 1 Version: $LATEST"}]
+    _, _, rows = query('parse "START RequestId: * Version: *" as rid, version | filter ispresent(rid) | display rid, version')
+    assert rows == [{"rid": "1", "version": "$LATEST"}]
+    _, _, rows = query("parse @message /\"table\": \"(?<t>\\w+)\"/ | filter ispresent(t) | dedup t | sort t | display t")
+    assert rows == [{"t": "posts"}, {"t": "tags"}]
     qid, _, _ = query("fields @message | limit 1", groups=["/aws/lambda/silver"])
     assert logs.stop_query(queryId=qid)["success"] is False
     assert any(q["queryId"] == qid and q["status"] == "Complete" for q in logs.describe_queries()["queries"])
 
-    with pytest.raises(logs.exceptions.MalformedQueryException, match="parse"):
-        logs.start_query(logGroupName="/aws/lambda/bronze", startTime=minute, endTime=minute + 60, queryString="fields a | parse @message 'x'")
+    with pytest.raises(logs.exceptions.MalformedQueryException, match="unmask"):
+        logs.start_query(logGroupName="/aws/lambda/bronze", startTime=minute, endTime=minute + 60, queryString="fields a | unmask @message")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.start_query(logGroupName="/nope", startTime=minute, endTime=minute + 60, queryString="fields @message")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):

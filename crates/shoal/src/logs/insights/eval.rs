@@ -143,7 +143,12 @@ pub type Rows = Vec<Vec<(String, String)>>;
 /// while events are read, so that only the records they keep are held.
 pub fn per_record(commands: &[Command]) -> usize {
     (commands.iter())
-        .take_while(|c| matches!(c, Command::Fields(_) | Command::Filter(_)))
+        .take_while(|c| {
+            matches!(
+                c,
+                Command::Fields(_) | Command::Filter(_) | Command::Parse { .. }
+            )
+        })
         .count()
 }
 
@@ -153,10 +158,32 @@ pub fn pass(commands: &[Command], mut r: Record) -> Option<Record> {
         match c {
             Command::Fields(fields) => add_fields(fields, &mut r),
             Command::Filter(e) if !holds(e, &r) => return None,
+            Command::Parse {
+                field,
+                regex,
+                names,
+            } => parse_into(field, regex, names, &mut r),
             _ => {}
         }
     }
     Some(r)
+}
+
+/// Adds the fields a `parse` takes from a record's field (none when it does not match).
+fn parse_into(field: &str, regex: &Pattern, names: &[String], r: &mut Record) {
+    let (Some(text), Pattern::Regex(re)) = (r.get(field).map(Value::text), regex) else {
+        return;
+    };
+    let Some(caps) = re.captures(&text) else {
+        return;
+    };
+    for (i, name) in names.iter().enumerate() {
+        // a regex's groups by name, else by position
+        let m = caps.name(name).or_else(|| caps.get(i + 1));
+        if let Some(m) = m {
+            r.insert(name.clone(), Value::Text(m.as_str().to_string()));
+        }
+    }
 }
 
 fn add_fields(fields: &[(Expr, String)], r: &mut Record) {
@@ -192,6 +219,20 @@ pub fn run(commands: &[Command], ran: usize, records: Vec<Record>, limit: usize)
             }
             Command::Display(names) => shown = Some(names.clone()),
             Command::Filter(e) => rows.retain(|r| holds(e, r)),
+            Command::Parse {
+                field,
+                regex,
+                names,
+            } => (rows.iter_mut()).for_each(|r| parse_into(field, regex, names, r)),
+            Command::Dedup(keys) => {
+                let mut seen = std::collections::HashSet::new();
+                rows.retain(|r| {
+                    let key: Option<Vec<String>> =
+                        keys.iter().map(|k| r.get(k).map(Value::text)).collect();
+                    // a record without one of the fields is never a duplicate
+                    key.is_none_or(|k| seen.insert(k))
+                });
+            }
             Command::Sort(keys) => rows.sort_by(|a, b| {
                 for (k, desc) in keys {
                     let o = match (a.get(k), b.get(k)) {
@@ -408,6 +449,33 @@ mod tests {
         row.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn parse_takes_fields_from_text_and_dedup_keeps_the_first() {
+        assert_eq!(
+            rows(
+                r#"parse @message "plain *, timed *" as what, how | filter ispresent(what) | display what, how"#
+            ),
+            [pairs(&[("what", "text"), ("how", "out")])]
+        );
+        assert_eq!(
+            rows("parse @message /plain (?<word>\\w+)/ | filter ispresent(word) | display word"),
+            [pairs(&[("word", "text")])]
+        );
+        // a parse that does not match leaves the event as it is
+        assert_eq!(
+            rows("parse stage 'x*' as y | filter ispresent(y)"),
+            Vec::<Vec<_>>::new()
+        );
+        assert_eq!(
+            rows("dedup stage | display stage, ms"),
+            [
+                pairs(&[("stage", "bronze"), ("ms", "120")]),
+                pairs(&[("stage", "silver"), ("ms", "7")]),
+                vec![],
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The Logs Insights query language, parsed: commands joined by `|` — `fields`, `display`,
-//! `filter`, `sort`, `limit` and `stats` — over expressions with fields (`@message`,
+//! `filter`, `parse`, `dedup`, `sort`, `limit` and `stats` — over expressions with fields (`@message`,
 //! `level`, `user.id`, `` `odd name` ``), numbers, strings, comparisons, `like` (a `/regex/`
 //! or a substring), `in [...]`, `and`, `or`, `not`, and `ispresent(field)`.
 
@@ -18,6 +18,15 @@ pub enum Command {
     /// `display a, b`: what each result shows, at the end.
     Display(Vec<String>),
     Filter(Expr),
+    /// `parse [field] "glob * with *" as a, b` or `parse [field] /(?<a>re)/`: fields taken
+    /// from a field's text (the regex's groups, by position or by name).
+    Parse {
+        field: String,
+        regex: Pattern,
+        names: Vec<String>,
+    },
+    /// `dedup a, b`: the first record of each combination of their values.
+    Dedup(Vec<String>),
     /// `sort a desc, b`: `true` for descending.
     Sort(Vec<(String, bool)>),
     Limit(usize),
@@ -284,6 +293,8 @@ impl Parser {
             })?),
             "display" => Command::Display(self.list(Parser::field)?),
             "filter" => Command::Filter(self.or()?),
+            "parse" => self.parse_command()?,
+            "dedup" => Command::Dedup(self.list(Parser::field)?),
             "sort" => Command::Sort(self.list(|p| {
                 let f = p.field()?;
                 let desc = if p.word("desc") {
@@ -344,10 +355,82 @@ impl Parser {
             other => {
                 self.at -= 1;
                 return self.fail(format!(
-                    "shoal does not support the Logs Insights command '{other}' yet (fields, display, filter, sort, limit and stats)"
+                    "shoal does not support the Logs Insights command '{other}' yet (fields, display, filter, parse, dedup, sort, limit and stats)"
                 ));
             }
         })
+    }
+
+    /// `parse [field] "glob"  as names` or `parse [field] /regex with (?<names>)/`.
+    fn parse_command(&mut self) -> Result<Command, QueryError> {
+        let field = match self.peek() {
+            Some(Token::Text(_)) | Some(Token::Regex(_)) => "@message".to_string(),
+            _ => self.field()?,
+        };
+        let at = self.span();
+        let bad = |message: String| QueryError {
+            message,
+            start: at.0,
+            end: at.1,
+        };
+        match self.next() {
+            Some(Token::Text(glob)) => {
+                // each * takes the shortest text that lets the rest match; a * at the end,
+                // the rest of the text
+                let stars = glob.matches('*').count();
+                let mut re = String::new();
+                for (i, part) in glob.split('*').enumerate() {
+                    if i > 0 {
+                        re.push_str(if i == stars && part.is_empty() {
+                            "(.*)"
+                        } else {
+                            "(.*?)"
+                        });
+                    }
+                    re.push_str(&regex::escape(part));
+                }
+                let regex = regex::Regex::new(&format!("(?s){re}"))
+                    .map_err(|e| bad(format!("bad glob \"{glob}\": {e}")))?;
+                if !self.word("as") {
+                    return self.fail("a glob's parse names its fields: as a, b");
+                }
+                let names = self.list(Parser::field)?;
+                if names.len() != stars {
+                    return Err(bad(format!(
+                        "the glob has {stars} * but {} field names follow as",
+                        names.len()
+                    )));
+                }
+                Ok(Command::Parse {
+                    field,
+                    regex: Pattern::Regex(regex),
+                    names,
+                })
+            }
+            Some(Token::Regex(r)) => {
+                let regex = regex::Regex::new(&r)
+                    .map_err(|e| bad(format!("bad regular expression /{r}/: {e}")))?;
+                let named: Vec<String> =
+                    regex.capture_names().flatten().map(String::from).collect();
+                let names = if self.word("as") {
+                    self.list(Parser::field)?
+                } else {
+                    named
+                };
+                if names.is_empty() {
+                    return Err(bad(format!("/{r}/ names no field: use (?<name>...)")));
+                }
+                Ok(Command::Parse {
+                    field,
+                    regex: Pattern::Regex(regex),
+                    names,
+                })
+            }
+            _ => {
+                self.at -= 1;
+                self.fail("parse takes a \"glob * pattern\" or a /regex/")
+            }
+        }
     }
 
     /// The query text of tokens `start..self.at`, as written, without the spaces around it.
@@ -657,7 +740,9 @@ mod tests {
             }
         );
         for (bad, at) in [
-            ("fields a | parse @message 'x'", 11),
+            ("fields a | unmask @message", 11),
+            ("parse @message 'a * b' as x, y", 15),
+            ("parse @message /no names/", 15),
             ("filter a = ", 11),
             ("limit 0", 6),
             ("stats pct(ms, 50)", 6),
