@@ -567,6 +567,14 @@ def test_logs_insights_queries(make_server):
     assert rows == [{"rid": "1", "version": "$LATEST"}]
     _, _, rows = query("parse @message /\"table\": \"(?<t>\\w+)\"/ | filter ispresent(t) | dedup t | sort t | display t")
     assert rows == [{"t": "posts"}, {"t": "tags"}]
+    # the command line prints a query's rows as a table
+    out = shoal(s, "logs", "query", "/aws/lambda/bronze", "/aws/lambda/silver", "--since", "1h",
+                "-q", "filter ispresent(ms) | stats count(*) as n, max(ms) as top by table | sort n desc")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["table  n  top", "posts  3  120", "tags   1  80"], out.stdout
+    assert "2 row(s); 4 of 5 event(s) matched" in out.stderr
+    bad = shoal(s, "logs", "query", "/aws/lambda/bronze", "-q", "fields a | unmask @message")
+    assert bad.returncode != 0 and "unmask" in bad.stderr
     qid, _, _ = query("fields @message | limit 1", groups=["/aws/lambda/silver"])
     assert logs.stop_query(queryId=qid)["success"] is False
     assert any(q["queryId"] == qid and q["status"] == "Complete" for q in logs.describe_queries()["queries"])

@@ -1,4 +1,5 @@
-//! `shoal logs tail GROUP [--follow]`: a log group's events, as `aws logs tail` prints them.
+//! `shoal logs tail GROUP [--follow]`: a log group's events, as `aws logs tail` prints them;
+//! `shoal logs query GROUP... --query TEXT`: a Logs Insights query's rows as a table.
 
 use super::client::{Client, ServerArgs};
 use anyhow::Result;
@@ -10,6 +11,26 @@ use std::process::ExitCode;
 pub enum LogsCommand {
     /// Print a log group's events (newest last); `--follow` keeps printing new ones.
     Tail(TailArgs),
+    /// Run a Logs Insights query over log groups and print its rows.
+    Query(QueryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The log groups, e.g. /aws/lambda/my-function.
+    #[arg(required = true)]
+    groups: Vec<String>,
+    /// The query, e.g. 'filter @message like /ERROR/ | stats count() by bin(5m)'.
+    #[arg(long, short)]
+    query: String,
+    /// How far back to look: 90s, 10m, 2h, 1d.
+    #[arg(long, default_value = "1h")]
+    since: String,
+    /// Print the results as GetQueryResults gives them.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -47,7 +68,10 @@ fn seconds(text: &str) -> Result<i64> {
 }
 
 pub fn run(c: LogsCommand) -> Result<ExitCode> {
-    let LogsCommand::Tail(a) = c;
+    let a = match c {
+        LogsCommand::Tail(a) => a,
+        LogsCommand::Query(q) => return query(q),
+    };
     let client = Client::new(a.server.clone());
     let mut start = chrono::Utc::now().timestamp_millis() - seconds(&a.since)? * 1000;
     // the events printed at or after `start`: the next poll, from `start`, gives them again
@@ -93,4 +117,78 @@ pub fn run(c: LogsCommand) -> Result<ExitCode> {
         seen.retain(|_, ts| *ts >= start);
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// Starts the query, waits for it, prints its rows (the columns in the order first seen).
+fn query(a: QueryArgs) -> Result<ExitCode> {
+    let client = Client::new(a.server.clone());
+    let end = chrono::Utc::now().timestamp();
+    let body = json!({
+        "logGroupNames": a.groups,
+        "startTime": end - seconds(&a.since)?,
+        "endTime": end,
+        "queryString": a.query,
+    });
+    let started = client.call("Logs_20140328", "logs", "StartQuery", body)?;
+    let id = started["queryId"].as_str().unwrap_or_default().to_string();
+    let out = loop {
+        let out = client.call(
+            "Logs_20140328",
+            "logs",
+            "GetQueryResults",
+            json!({"queryId": id}),
+        )?;
+        match out["status"].as_str() {
+            Some("Scheduled" | "Running") => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Some("Complete") => break out,
+            other => anyhow::bail!("the query ended {}", other.unwrap_or("without a status")),
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<(String, String)>> = (out["results"].as_array().into_iter().flatten())
+        .map(|row| {
+            (row.as_array().into_iter().flatten())
+                .filter_map(|f| {
+                    Some((
+                        f["field"].as_str()?.to_string(),
+                        f["value"].as_str()?.to_string(),
+                    ))
+                })
+                .filter(|(k, _)| k != "@ptr")
+                .collect()
+        })
+        .collect();
+    let mut columns: Vec<String> = Vec::new();
+    for (k, _) in rows.iter().flatten() {
+        if !columns.contains(k) {
+            columns.push(k.clone());
+        }
+    }
+    let cells: Vec<Vec<String>> = (rows.iter())
+        .map(|row| {
+            (columns.iter())
+                .map(|c| {
+                    row.iter()
+                        .find(|(k, _)| k == c)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    let header: Vec<&str> = columns.iter().map(String::as_str).collect();
+    super::client::table(&header, &cells);
+    let stats = &out["statistics"];
+    eprintln!(
+        "{} row(s); {} of {} event(s) matched",
+        cells.len(),
+        stats["recordsMatched"].as_f64().unwrap_or(0.0),
+        stats["recordsScanned"].as_f64().unwrap_or(0.0)
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -33,7 +33,7 @@ pub enum Command {
     Events(events::EventsCommand),
     /// The server's schedule clock; under `serve --virtual-clock`, `advance` moves it.
     Clock(bus::ClockArgs),
-    /// CloudWatch Logs on a running server: `tail GROUP [--follow]`.
+    /// CloudWatch Logs on a running server: `tail GROUP [--follow]`, `query GROUP... -q TEXT`.
     #[command(subcommand)]
     Logs(logs::LogsCommand),
     /// The email SNS would have sent, kept in the server's outbox when `serve` has no `--smtp`.
