@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 /// How many queries are remembered.
 const KEPT: usize = 100;
+/// The most queries running at once, as on AWS.
+const MAX_RUNNING: usize = 30;
 /// The most records a query may hold at once (after its leading `fields`/`filter` commands).
 const MAX_HELD: usize = 500_000;
 /// The most rows a query gives, as on AWS.
@@ -79,6 +81,11 @@ impl Logs {
         let cancel = Arc::new(AtomicBool::new(false));
         {
             let mut q = self.queries.lock();
+            if q.iter().filter(|r| r.status == "Running").count() >= MAX_RUNNING {
+                return Err(LogsError::LimitExceededException(format!(
+                    "Account maximum queries exceeded: {MAX_RUNNING} run at once"
+                )));
+            }
             q.push_back(Run {
                 id: id.clone(),
                 query: text.into(),
