@@ -79,6 +79,18 @@ def test_runtimes_errors_and_logs(lserver):
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.invoke(FunctionName="nope", Payload=b"{}")
     assert lam.invoke(FunctionName="echo:$LATEST", InvocationType="DryRun")["StatusCode"] == 204
+    # Logs Insights finds the fields of the REPORT lines, as on AWS
+    now = int(time.time())
+    qid = logs.start_query(logGroupName="/aws/lambda/echo", startTime=now - 600, endTime=now + 60, queryString=(
+        'filter @type = "REPORT" | stats count(*) as calls, count_distinct(@requestId) as ids, '
+        "max(@memorySize) as mem, pct(@duration, 100) as slowest"))["queryId"]
+    for _ in range(100):
+        r = logs.get_query_results(queryId=qid)
+        if r["status"] == "Complete":
+            break
+        time.sleep(0.05)
+    row = {f["field"]: f["value"] for f in r["results"][0]}
+    assert (row["calls"], row["ids"], row["mem"]) == ("3", "3", "128000000") and float(row["slowest"]) > 0, row
 
     create(lam, "node", "nodejs20.x", "index.handler", {"index.js": (
         "exports.handler = async (event, context) => {\n"

@@ -55,6 +55,7 @@ pub fn record(group: &str, stream: &str, e: &super::super::Event, ptr: String) -
     {
         flatten("", &v, &mut r);
     }
+    lambda_fields(&e.message, &mut r);
     r.insert("@timestamp".into(), Value::Number(e.timestamp as f64));
     r.insert("@ingestionTime".into(), Value::Number(e.ingestion as f64));
     r.insert("@message".into(), Value::Text(e.message.clone()));
@@ -62,6 +63,46 @@ pub fn record(group: &str, stream: &str, e: &super::super::Event, ptr: String) -
     r.insert("@log".into(), Value::Text(group.into()));
     r.insert("@ptr".into(), Value::Text(ptr));
     r
+}
+
+/// The fields Insights discovers in a function's START, END and REPORT lines: `@type`,
+/// `@requestId`, and from REPORT `@duration`, `@billedDuration`, `@initDuration` (ms),
+/// `@memorySize` and `@maxMemoryUsed` (bytes, MB counted as 1,000,000 as AWS does).
+fn lambda_fields(message: &str, r: &mut Record) {
+    let Some((kind, rest)) = message.split_once(" RequestId: ") else {
+        return;
+    };
+    if !matches!(kind, "START" | "END" | "REPORT") {
+        return;
+    }
+    r.insert("@type".into(), Value::Text(kind.into()));
+    let mut parts = rest.trim_end().split('\t');
+    let id = parts.next().unwrap_or_default();
+    let id = id.split_whitespace().next().unwrap_or_default();
+    r.insert("@requestId".into(), Value::Text(id.into()));
+    if kind != "REPORT" {
+        return;
+    }
+    for part in parts {
+        let Some((name, value)) = part.split_once(": ") else {
+            continue;
+        };
+        let (field, scale) = match name {
+            "Duration" => ("@duration", 1.0),
+            "Billed Duration" => ("@billedDuration", 1.0),
+            "Init Duration" => ("@initDuration", 1.0),
+            "Memory Size" => ("@memorySize", 1e6),
+            "Max Memory Used" => ("@maxMemoryUsed", 1e6),
+            _ => continue,
+        };
+        let number = value
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<f64>().ok());
+        if let Some(n) = number {
+            r.insert(field.into(), Value::Number(n * scale));
+        }
+    }
 }
 
 fn flatten(prefix: &str, v: &serde_json::Value, r: &mut Record) {
@@ -300,6 +341,16 @@ pub fn fields(r: &Record) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The nearest-rank percentile `p` of the values.
+fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    Some(values[rank.clamp(1, values.len()) - 1])
+}
+
 /// Groups records by the `by` keys and computes the aggregates of each group, groups in the
 /// order first seen (bins in time order).
 fn aggregate(
@@ -313,6 +364,9 @@ fn aggregate(
         sum: Vec<f64>,
         min: Vec<Option<f64>>,
         max: Vec<Option<f64>>,
+        /// Every value, for percentiles.
+        values: Vec<Vec<f64>>,
+        distinct: Vec<std::collections::HashSet<String>>,
     }
     let n = aggregates.len();
     let mut groups: Vec<Acc> = Vec::new();
@@ -338,6 +392,8 @@ fn aggregate(
                 sum: vec![0.0; n],
                 min: vec![None; n],
                 max: vec![None; n],
+                values: vec![Vec::new(); n],
+                distinct: vec![Default::default(); n],
             });
             groups.len() - 1
         });
@@ -351,6 +407,18 @@ fn aggregate(
                 Aggregate::Count(Some(f)) => {
                     if r.contains_key(f) {
                         g.count[i] += 1.0;
+                    }
+                    continue;
+                }
+                Aggregate::CountDistinct(f) => {
+                    if let Some(v) = r.get(f) {
+                        g.distinct[i].insert(v.text());
+                    }
+                    continue;
+                }
+                Aggregate::Pct(f, _) => {
+                    if let Some(x) = r.get(f).and_then(Value::number) {
+                        g.values[i].push(x);
                     }
                     continue;
                 }
@@ -376,7 +444,7 @@ fn aggregate(
         });
     }
     (groups.into_iter())
-        .map(|g| {
+        .map(|mut g| {
             let mut r = Record::new();
             for ((grouping, name), k) in by.iter().zip(g.key) {
                 if let Some(k) = k {
@@ -394,6 +462,8 @@ fn aggregate(
                     Aggregate::Avg(_) => (g.count[i] > 0.0).then(|| g.sum[i] / g.count[i]),
                     Aggregate::Min(_) => g.min[i],
                     Aggregate::Max(_) => g.max[i],
+                    Aggregate::CountDistinct(_) => Some(g.distinct[i].len() as f64),
+                    Aggregate::Pct(_, p) => percentile(&mut g.values[i], *p),
                 };
                 if let Some(v) = v {
                     r.insert(name.clone(), Value::Number(v));
@@ -449,6 +519,60 @@ mod tests {
         row.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_functions_report_lines_give_their_fields_and_percentiles_count() {
+        let lines = [
+            "START RequestId: r1 Version: $LATEST",
+            "REPORT RequestId: r1\tDuration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 41 MB\tInit Duration: 402.11 ms",
+            "REPORT RequestId: r2\tDuration: 30.00 ms\tBilled Duration: 30 ms\tMemory Size: 128 MB\tMax Memory Used: 44 MB",
+            "REPORT RequestId: r3\tDuration: 7.00 ms\tBilled Duration: 7 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB",
+            "END RequestId: r3",
+        ];
+        let records: Vec<Record> = (lines.iter())
+            .map(|m| {
+                let e = Event {
+                    timestamp: 0,
+                    ingestion: 0,
+                    message: m.to_string(),
+                };
+                record("/aws/lambda/f", "s", &e, String::new())
+            })
+            .collect();
+        assert_eq!(records[1].get("@maxMemoryUsed"), Some(&Value::Number(41e6)));
+        assert_eq!(
+            records[1].get("@initDuration"),
+            Some(&Value::Number(402.11))
+        );
+        assert_eq!(
+            records[4].get("@requestId"),
+            Some(&Value::Text("r3".into()))
+        );
+        let q = parse(
+            "filter @type = 'REPORT' | stats pct(@duration, 50) as p50, max(@duration), \
+             count_distinct(@requestId) as calls, max(@maxMemoryUsed) / 1 as m",
+        );
+        assert!(q.is_err(), "arithmetic is not supported: {q:?}");
+        let q = parse(
+            "filter @type = 'REPORT' | stats pct(@duration, 50) as p50, pct(@duration, 100) as p100, \
+             count_distinct(@requestId) as calls, max(@maxMemoryUsed) as mem",
+        )
+        .unwrap();
+        let ran = per_record(&q);
+        let kept = records
+            .into_iter()
+            .filter_map(|r| pass(&q[..ran], r))
+            .collect();
+        assert_eq!(
+            run(&q, ran, kept, 100),
+            [pairs(&[
+                ("p50", "12.5"),
+                ("p100", "30"),
+                ("calls", "3"),
+                ("mem", "44000000")
+            ])]
+        );
     }
 
     #[test]

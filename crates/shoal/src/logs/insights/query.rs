@@ -44,6 +44,9 @@ pub enum Aggregate {
     Avg(String),
     Min(String),
     Max(String),
+    /// `pct(field, 95)`: the value below which that percentage of the values lie.
+    Pct(String, f64),
+    CountDistinct(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -497,10 +500,26 @@ impl Parser {
             "avg" => Aggregate::Avg(self.field()?),
             "min" => Aggregate::Min(self.field()?),
             "max" => Aggregate::Max(self.field()?),
+            "count_distinct" => Aggregate::CountDistinct(self.field()?),
+            "pct" | "percentile" => {
+                let field = self.field()?;
+                if !self.sym(",") {
+                    return self.fail("pct takes a field and a percentage: pct(@duration, 95)");
+                }
+                match self.next() {
+                    Some(Token::Number(p)) if (0.0..=100.0).contains(&p) => {
+                        Aggregate::Pct(field, p)
+                    }
+                    _ => {
+                        self.at -= 1;
+                        return self.fail("a percentage is a number from 0 to 100");
+                    }
+                }
+            }
             other => {
                 self.at -= 2;
                 return self.fail(format!(
-                    "shoal does not support the stats function '{other}' yet (count, sum, avg, min, max)"
+                    "shoal does not support the stats function '{other}' yet (count, count_distinct, sum, avg, min, max, pct)"
                 ));
             }
         };
@@ -745,7 +764,8 @@ mod tests {
             ("parse @message /no names/", 15),
             ("filter a = ", 11),
             ("limit 0", 6),
-            ("stats pct(ms, 50)", 6),
+            ("stats median(ms)", 6),
+            ("stats pct(ms, 101)", 14),
             ("filter a like /(/", 14),
             ("fields a b", 9),
             ("", 0),
