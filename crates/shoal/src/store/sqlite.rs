@@ -58,12 +58,14 @@ impl SqliteStore {
         };
         // one nudge waiting is enough: the checkpoint copies whatever the log holds by then
         let (nudge, nudged) = mpsc::sync_channel::<()>(1);
+        let checkpointing = super::committer::Checkpointing::default();
+        let held = checkpointing.clone();
         let checkpointer = spawn(
             "shoal-store-checkpointer",
-            Box::new(move || checkpoint_loop(checkpoints, nudged)),
+            Box::new(move || checkpoint_loop(checkpoints, nudged, held)),
         )?;
         let cache = Arc::new(Cache::default());
-        let committer = Arc::new(Committer::new(conn, cache.clone(), nudge));
+        let committer = Arc::new(Committer::new(conn, cache.clone(), nudge, checkpointing));
         let writes = committer.clone();
         let writer = spawn("shoal-store-writer", Box::new(move || writes.run()))?;
         Ok(SqliteStore {
@@ -137,7 +139,11 @@ const RESTART_FRAMES: i64 = 4 * CHECKPOINT_FRAMES as i64;
 /// writer starts the log over once all of it is copied. Past [`RESTART_FRAMES`], a RESTART
 /// checkpoint copies the rest: it holds commits back for as long as that takes (milliseconds,
 /// the PASSIVE one having copied most), so that the next commit starts the log over.
-fn checkpoint_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
+fn checkpoint_loop(
+    conn: Connection,
+    nudged: mpsc::Receiver<()>,
+    checkpointing: super::committer::Checkpointing,
+) {
     // A checkpoint is milliseconds of copying and writeback: at low priority it gives way to
     // the threads answering requests (on Linux, nice applies to the calling thread).
     // SAFETY: setpriority only reads its arguments.
@@ -151,6 +157,7 @@ fn checkpoint_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
         })
     };
     while nudged.recv().is_ok() {
+        let _copying = checkpointing.lock().unwrap_or_else(|p| p.into_inner());
         let done = match checkpoint("PASSIVE") {
             Ok(frames) if frames >= RESTART_FRAMES => checkpoint("RESTART"),
             other => other,
