@@ -21,16 +21,20 @@ impl From<LogsError> for AwsError {
     }
 }
 
+/// The group a `logGroupIdentifier` names: it is a name or an ARN.
+fn identified(id: &str) -> String {
+    id.rsplit_once(":log-group:")
+        .map_or(id, |(_, n)| n.trim_end_matches(":*"))
+        .to_string()
+}
+
 fn group_name(v: &Value) -> Result<String, AwsError> {
     match (
         opt_str(v, "logGroupName")?,
         opt_str(v, "logGroupIdentifier")?,
     ) {
         (Some(n), _) => Ok(n),
-        // an identifier is a name or an ARN
-        (None, Some(id)) => Ok(id
-            .rsplit_once(":log-group:")
-            .map_or(id.clone(), |(_, n)| n.trim_end_matches(":*").to_string())),
+        (None, Some(id)) => Ok(identified(&id)),
         (None, None) => Err(missing("logGroupName")),
     }
 }
@@ -244,7 +248,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                     "filterPattern": f.pattern,
                     "metricTransformations": [f.transformation],
                     "creationTime": f.created.timestamp_millis(),
-                    "logGroupName": f.group.splitn(3, ':').nth(2).unwrap_or_default(),
+                    "logGroupName": crate::logs::group_key_parts(&f.group).2,
                 })
             })
         }
@@ -269,9 +273,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                 for g in (v.get(field).and_then(Value::as_array).into_iter().flatten())
                     .filter_map(Value::as_str)
                 {
-                    // an identifier is a name or an ARN
-                    let name = g.rsplit_once(":log-group:").map_or(g, |(_, n)| n);
-                    groups.push(name.trim_end_matches(":*").to_string());
+                    groups.push(identified(g));
                 }
             }
             if groups.is_empty() || groups.len() > 50 {

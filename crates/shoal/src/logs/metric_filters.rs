@@ -128,10 +128,10 @@ impl Compiled {
 
 /// The scope of a group's record key (`account:region:name`).
 fn scope_of(group_key: &str) -> Scope {
-    let mut parts = group_key.splitn(3, ':');
+    let (account, region, _) = super::group_key_parts(group_key);
     Scope {
-        account: parts.next().unwrap_or_default().into(),
-        region: parts.next().unwrap_or_default().into(),
+        account: account.into(),
+        region: region.into(),
     }
 }
 

@@ -77,7 +77,25 @@ pub struct Group {
     pub tags: BTreeMap<String, String>,
 }
 
+/// The parts of a group's record key, `account:region:name` (the name may hold `:`).
+pub fn group_key_parts(key: &str) -> (&str, &str, &str) {
+    let mut parts = key.splitn(3, ':');
+    let mut next = || parts.next().unwrap_or_default();
+    (next(), next(), next())
+}
+
+/// A stream's record key, `<group key>\0<stream name>`, split into the two.
+fn stream_key_parts(key: &str) -> (&str, &str) {
+    key.split_once('\u{0}').unwrap_or((key, ""))
+}
+
 impl Group {
+    /// Insights' `@log`: `account:name`.
+    pub fn log_field(key: &str) -> String {
+        let (account, _, name) = group_key_parts(key);
+        format!("{account}:{name}")
+    }
+
     pub fn arn(&self) -> String {
         let (account, region) = self.scope.split_once(':').unwrap_or(("", ""));
         format!("arn:aws:logs:{region}:{account}:log-group:{}", self.name)
@@ -149,7 +167,7 @@ impl Batch {
 
     /// The stream's name.
     fn stream_name(&self) -> &str {
-        self.stream.split_once('\u{0}').map_or("", |(_, n)| n)
+        stream_key_parts(&self.stream).1
     }
 }
 
@@ -162,10 +180,7 @@ impl Record for Batch {
         format!("{}\u{0}{earliest}\u{0}{latest}\u{0}{seq:020}", self.stream)
     }
     fn owner(&self) -> String {
-        self.stream
-            .split_once('\u{0}')
-            .map_or(self.stream.as_str(), |(g, _)| g)
-            .to_string()
+        stream_key_parts(&self.stream).0.to_string()
     }
     fn status(&self) -> String {
         self.stream.clone()
@@ -476,7 +491,7 @@ impl Logs {
             .commit(batches.iter().map(put).collect())
             .done()
             .await?;
-        let group_key = stream_key.split_once('\u{0}').map_or("", |(g, _)| g);
+        let group_key = stream_key_parts(stream_key).0;
         let stored: Vec<&Event> = batches.iter().flat_map(|b| &b.events).collect();
         self.measure(group_key, &stored);
         Ok(())

@@ -242,7 +242,6 @@ fn add_fields(fields: &[(Expr, String)], r: &mut Record) {
 /// them: see [`per_record`]), keeping the fields of the `fields` commands among them.
 pub fn run(commands: &[Command], ran: usize, records: Vec<Record>, limit: usize) -> Rows {
     let mut rows = records;
-    let mut limit = limit;
     let mut shown: Option<Vec<String>> = None;
     for (k, c) in commands.iter().enumerate() {
         if k < ran {
@@ -289,10 +288,7 @@ pub fn run(commands: &[Command], ran: usize, records: Vec<Record>, limit: usize)
                 }
                 Ordering::Equal
             }),
-            Command::Limit(n) => {
-                limit = limit.min(*n);
-                rows.truncate(*n);
-            }
+            Command::Limit(n) => rows.truncate(*n),
             Command::Stats { aggregates, by } => {
                 let names: Vec<String> = (by.iter().map(|(_, n)| n.clone()))
                     .chain(aggregates.iter().map(|(_, n)| n.clone()))
@@ -312,13 +308,7 @@ pub fn run(commands: &[Command], ran: usize, records: Vec<Record>, limit: usize)
             (shown.iter())
                 .filter_map(|name| {
                     let v = r.get(name)?;
-                    let text = match (name.as_str(), v) {
-                        ("@timestamp" | "@ingestionTime", Value::Number(ms)) => {
-                            time_text(*ms as i64)
-                        }
-                        _ => v.text(),
-                    };
-                    Some((name.clone(), text))
+                    Some((name.clone(), display_text(name, v)))
                 })
                 // an event's rows point back to it (the rows of stats do not)
                 .chain(r.get("@ptr").map(|p| ("@ptr".to_string(), p.text())))
@@ -327,17 +317,19 @@ pub fn run(commands: &[Command], ran: usize, records: Vec<Record>, limit: usize)
         .collect()
 }
 
+/// A field's value as results show it: times in Insights' format.
+fn display_text(name: &str, v: &Value) -> String {
+    match (name, v) {
+        ("@timestamp" | "@ingestionTime", Value::Number(ms)) => time_text(*ms as i64),
+        _ => v.text(),
+    }
+}
+
 /// A whole record as GetLogRecord gives it: every field, times in Insights' format.
 pub fn fields(r: &Record) -> BTreeMap<String, String> {
     (r.iter())
         .filter(|(k, _)| *k != "@ptr")
-        .map(|(k, v)| {
-            let text = match (k.as_str(), v) {
-                ("@timestamp" | "@ingestionTime", Value::Number(ms)) => time_text(*ms as i64),
-                _ => v.text(),
-            };
-            (k.clone(), text)
-        })
+        .map(|(k, v)| (k.clone(), display_text(k, v)))
         .collect()
 }
 

@@ -7,7 +7,7 @@ pub mod eval;
 pub mod query;
 
 use super::read::{Position, Query as Read, Source};
-use super::{Logs, LogsError, Result};
+use super::{Group, Logs, LogsError, Result};
 use crate::sfn::arn::Scope;
 use crate::store::Record;
 use std::collections::VecDeque;
@@ -106,7 +106,7 @@ impl Logs {
         let limit = limit.unwrap_or(MAX_ROWS).min(MAX_ROWS);
         std::thread::spawn(move || {
             let keys: Vec<(String, String)> = (groups.iter())
-                .map(|g| (g.key(), format!("{}:{}", scope_account(&g.scope), g.name)))
+                .map(|g| (g.key(), Group::log_field(&g.key())))
                 .collect();
             let outcome = logs.scan(&commands, &keys, (start, end), limit, &cancel);
             logs.queries.update(&run_id, |r| match outcome {
@@ -243,23 +243,7 @@ impl Logs {
         let f = found.ok_or_else(|| {
             LogsError::ResourceNotFoundException("The log record no longer exists.".into())
         })?;
-        // the group key is `account:region:name`; @log is `account:name`
-        let mut parts = key.splitn(3, ':');
-        let (account, name) = (
-            parts.next().unwrap_or_default(),
-            parts.nth(1).unwrap_or_default(),
-        );
-        let r = eval::record(
-            &format!("{account}:{name}"),
-            &f.stream,
-            &f.event,
-            String::new(),
-        );
+        let r = eval::record(&Group::log_field(key), &f.stream, &f.event, String::new());
         Ok(eval::fields(&r))
     }
-}
-
-/// The account of a group's scope (`account:region`).
-fn scope_account(scope: &str) -> &str {
-    scope.split(':').next().unwrap_or_default()
 }

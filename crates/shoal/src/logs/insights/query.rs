@@ -287,11 +287,7 @@ impl Parser {
             "fields" => Command::Fields(self.list(|p| {
                 let start = p.at;
                 let e = p.or()?;
-                let name = if p.word("as") {
-                    p.field()?
-                } else {
-                    p.text_of(start)
-                };
+                let name = p.named(start)?;
                 Ok((e, name))
             })?),
             "display" => Command::Display(self.list(Parser::field)?),
@@ -321,11 +317,7 @@ impl Parser {
                 let aggregates = self.list(|p| {
                     let start = p.at;
                     let a = p.aggregate()?;
-                    let name = if p.word("as") {
-                        p.field()?
-                    } else {
-                        p.text_of(start)
-                    };
+                    let name = p.named(start)?;
                     Ok((a, name))
                 })?;
                 let by = if self.word("by") {
@@ -343,11 +335,7 @@ impl Parser {
                         } else {
                             GroupBy::Field(p.field()?)
                         };
-                        let name = if p.word("as") {
-                            p.field()?
-                        } else {
-                            p.text_of(start)
-                        };
+                        let name = p.named(start)?;
                         Ok((g, name))
                     })?
                 } else {
@@ -434,6 +422,15 @@ impl Parser {
                 self.fail("parse takes a \"glob * pattern\" or a /regex/")
             }
         }
+    }
+
+    /// The name after `as`, or else the text of the tokens from `start`, as written: what a
+    /// field or an aggregate is called in the results.
+    fn named(&mut self, start: usize) -> Result<String, QueryError> {
+        if self.word("as") {
+            return self.field();
+        }
+        Ok(self.text_of(start))
     }
 
     /// The query text of tokens `start..self.at`, as written, without the spaces around it.
