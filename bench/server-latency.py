@@ -10,7 +10,11 @@ Against any endpoint that speaks Step Functions and EventBridge (shoal started w
 target is the machine, then times, one request at a time:
 
   start    StartExecution of the machine (a generated name);
-  put      PutEvents of one matching event, which starts the machine.
+  put      PutEvents of one matching event, which starts the machine;
+  sample   the three calls of a delivery sample in ../shared/bench/events_bench.py: that
+           PutEvents, a ListExecutions of the machine (which grows to 50 executions, as in
+           the harness; a new machine every 50) and a DescribeExecution of the new one, each
+           timed on its own, one after the other with no gap.
 
 `--gap` sleeps between requests, as a client that polls in between does (an idle server's
 threads sleep, and waking them is part of the latency); 0 sends them back to back. With
@@ -85,6 +89,7 @@ def main():
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--n", type=int, default=1000, help="requests of each kind")
     ap.add_argument("--gap", type=float, default=0.003, help="seconds between requests")
+    ap.add_argument("--samples", type=int, default=500, help="delivery samples (see sample)")
     ap.add_argument("--pid", type=int, help="the server's pid, for its CPU per request")
     a = ap.parse_args()
     c = Client(a.endpoint)
@@ -111,11 +116,47 @@ def main():
         if r.get("FailedEntryCount"):
             raise SystemExit(f"PutEvents failed: {r}")
 
+    def sample_calls(n):
+        """Times each call of `n` delivery samples; returns their times by call, in seconds."""
+        calls = {"put": [], "list": [], "describe": [], "sample": []}
+        target = None
+        for i in range(n):
+            if i % 50 == 0:
+                target = c.sfn("CreateStateMachine", {
+                    "name": f"sample-{tag}-{i}", "definition": json.dumps(definition),
+                    "roleArn": "arn:aws:iam::123456789012:role/bench"})["stateMachineArn"]
+                c.events("PutTargets", {"Rule": "r", "EventBusName": bus, "Targets": [
+                    {"Id": "sfn", "Arn": target,
+                     "RoleArn": f"arn:aws:iam::{account}:role/bench"}]})
+            t0 = time.perf_counter()
+            put(i)
+            t1 = time.perf_counter()
+            listed = c.sfn("ListExecutions", {"stateMachineArn": target})["executions"]
+            t2 = time.perf_counter()
+            newest = max(listed, key=lambda e: e["startDate"])
+            c.sfn("DescribeExecution", {"executionArn": newest["executionArn"]})
+            t3 = time.perf_counter()
+            for k, v in (("put", t1 - t0), ("list", t2 - t1), ("describe", t3 - t2),
+                         ("sample", t3 - t0)):
+                calls[k].append(v)
+            if a.gap:
+                time.sleep(a.gap)
+        return calls
+
     print(f"{a.endpoint}, {a.n} requests each, {a.gap * 1e3:g} ms apart")
     print(f"start  {timed(a.n, a.gap, a.pid, start)}")
     print(f"put    {timed(a.n, a.gap, a.pid, put)}")
     listed = c.sfn("ListExecutions", {"stateMachineArn": machine, "maxResults": 1000})
     print(f"executions of the machine listed: {len(listed.get('executions', []))}")
+    before = cpu_ticks(a.pid)
+    calls = sample_calls(a.samples)
+    after = cpu_ticks(a.pid)
+    line = "  ".join(
+        f"{k} p50 {sorted(v)[len(v) // 2] * 1e3:.3f} p99 {sorted(v)[min(len(v) - 1, len(v) * 99 // 100)] * 1e3:.3f}"
+        for k, v in calls.items())
+    if before is not None:
+        line += f"  server CPU {(after - before) * 1000 / os.sysconf('SC_CLK_TCK') / a.samples:.3f} ms/sample"
+    print(f"sample ({a.samples}, ms)  {line}")
 
 
 if __name__ == "__main__":
