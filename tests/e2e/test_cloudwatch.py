@@ -517,6 +517,37 @@ def test_log_group_tags_by_arn_and_by_name(make_server):
     assert logs.list_tags_log_group(logGroupName="/app/tagged")["tags"] == {"env": "prod", "owner": "ann"}
 
 
+def test_a_log_groups_stored_bytes_follow_its_events(make_server):
+    """DescribeLogGroups counts a group's stored events (their stored text), per group; a log
+    stream's storedBytes stays 0, as AWS has reported it since 2019."""
+    s = make_server()
+    logs = s.client(service="logs")
+    for g in ("/app/big", "/app/small"):
+        logs.create_log_group(logGroupName=g)
+        logs.create_log_stream(logGroupName=g, logStreamName="s")
+
+    def stored():
+        return {g["logGroupName"]: g["storedBytes"] for g in logs.describe_log_groups()["logGroups"]}
+
+    assert stored() == {"/app/big": 0, "/app/small": 0}
+    now = int(time.time() * 1000)
+    message = "é" * 5000  # 10,000 bytes: batches spill onto overflow pages
+    logs.put_log_events(logGroupName="/app/big", logStreamName="s",
+                        logEvents=[{"timestamp": now + i, "message": message} for i in range(40)])
+    logs.put_log_events(logGroupName="/app/small", logStreamName="s",
+                        logEvents=[{"timestamp": now, "message": "x" * 10}])
+    first = stored()
+    assert 400_000 <= first["/app/big"] < 420_000, first
+    assert 10 <= first["/app/small"] < 1_000, first
+    logs.put_log_events(logGroupName="/app/big", logStreamName="s",
+                        logEvents=[{"timestamp": now + 100, "message": message}])
+    assert 10_000 <= stored()["/app/big"] - first["/app/big"] < 11_000
+    streams = logs.describe_log_streams(logGroupName="/app/big")["logStreams"]
+    assert [x["storedBytes"] for x in streams] == [0]
+    logs.delete_log_stream(logGroupName="/app/big", logStreamName="s")
+    assert stored() == {"/app/big": 0, "/app/small": first["/app/small"]}
+
+
 def test_logs_insights_queries(make_server):
     """StartQuery runs a Logs Insights query over groups' events in a time range; the client polls
     GetQueryResults until it is Complete, as against AWS."""

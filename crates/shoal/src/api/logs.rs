@@ -157,22 +157,31 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
             let prefix = opt_str(v, "logGroupNamePrefix")?.unwrap_or_default();
             let groups = logs.groups(scope, &prefix)?;
             let (offset, limit) = super::page(v, "nextToken", "limit", 50, 50)?;
-            let rows: Vec<_> = groups.into_iter().skip(offset).take(limit + 1).collect();
-            super::paged(rows, offset, limit, "logGroups", "nextToken", |g| {
-                let mut o = json!({
-                    "logGroupName": g.name,
-                    "creationTime": g.created.timestamp_millis(),
-                    "metricFilterCount": logs.metric_filters(scope, Some(g)).map_or(0, |f| f.len()),
-                    "arn": format!("{}:*", g.arn()),
-                    "logGroupArn": g.arn(),
-                    "storedBytes": 0,
-                    "logGroupClass": "STANDARD",
-                });
-                if let Some(d) = g.retention_days {
-                    o["retentionInDays"] = json!(d);
-                }
-                o
-            })
+            let rows = (groups.into_iter().skip(offset).take(limit + 1))
+                .map(|g| Ok((logs.stored_bytes(&g)?, g)))
+                .collect::<Result<Vec<_>, LogsError>>()?;
+            super::paged(
+                rows,
+                offset,
+                limit,
+                "logGroups",
+                "nextToken",
+                |(bytes, g)| {
+                    let mut o = json!({
+                        "logGroupName": g.name,
+                        "creationTime": g.created.timestamp_millis(),
+                        "metricFilterCount": logs.metric_filters(scope, Some(g)).map_or(0, |f| f.len()),
+                        "arn": format!("{}:*", g.arn()),
+                        "logGroupArn": g.arn(),
+                        "storedBytes": bytes,
+                        "logGroupClass": "STANDARD",
+                    });
+                    if let Some(d) = g.retention_days {
+                        o["retentionInDays"] = json!(d);
+                    }
+                    o
+                },
+            )
         }
         "CreateLogStream" => {
             logs.create_stream(
@@ -354,6 +363,7 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> Result
                     "logStreamName": s.name,
                     "creationTime": s.created.timestamp_millis(),
                     "arn": format!("{}:log-stream:{}", g.arn(), s.name),
+                    // no longer kept per stream on AWS (since 2019): always zero
                     "storedBytes": 0,
                 });
                 let first = end_event(logs, &g, &s, false)?;

@@ -384,6 +384,12 @@ impl Logs {
         Ok(all)
     }
 
+    /// A group's `storedBytes`: the size of its stored event batches (JSON text, uncompressed;
+    /// AWS counts its own compressed storage, and updates the figure with a delay).
+    pub fn stored_bytes(&self, g: &Group) -> Result<u64> {
+        Ok(self.store.stored_bytes(Batch::KIND, &g.key())?)
+    }
+
     pub async fn create_stream(&self, scope: &Scope, group: &str, name: &str) -> Result<Stream> {
         let _change = self.changes.lock().await;
         let g = self.group(scope, group)?;

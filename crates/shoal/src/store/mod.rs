@@ -164,6 +164,17 @@ pub trait Store: Send + Sync {
     /// as a JSON array.
     fn history(&self, execution: &str) -> Result<Vec<Chunk>, StoreError>;
 
+    /// The bytes of the stored texts of an owner's records of one kind (a log group's
+    /// `storedBytes`). A store that can count them without reading them should.
+    fn stored_bytes(&self, kind: &str, owner: &str) -> Result<u64, StoreError> {
+        let scan = Scan {
+            kind,
+            owner: Some(owner),
+            ..Default::default()
+        };
+        Ok(self.scan(&scan)?.iter().map(|(_, b)| b.len() as u64).sum())
+    }
+
     /// A record already decoded from its current stored text, if the store keeps one.
     fn decoded(&self, _kind: &str, _key: &str) -> Option<Shared> {
         None

@@ -261,6 +261,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn stored_bytes(&self, kind: &str, owner: &str) -> Result<u64, StoreError> {
+        // octet_length() of a column is read from the row's header: a large text's overflow
+        // pages are not read
+        self.with_reader(|c| {
+            c.prepare_cached(
+                "SELECT total(octet_length(body)) FROM records WHERE kind = ?1 AND owner = ?2",
+            )?
+            .query_row(params![kind, owner], |r| r.get::<_, f64>(0))
+        })
+        .map(|n| n as u64)
+    }
+
     fn decoded(&self, kind: &str, key: &str) -> Option<super::Shared> {
         self.cache.decoded(kind, key)
     }
@@ -406,6 +418,42 @@ mod tests {
                 .unwrap();
             assert!(plan.contains("COVERING INDEX records_owner"), "{plan}");
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The bytes of an owner's records of a kind: large texts (overflow pages) included, other
+    /// owners and kinds left out, deletions counted out.
+    #[test]
+    fn stored_bytes_count_an_owners_texts_of_a_kind() {
+        let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
+        let s = SqliteStore::open(&dir).unwrap();
+        let row = |kind: &'static str, key: &str, owner: &str, len: usize| {
+            Write::Put(crate::store::Row {
+                kind,
+                key: key.into(),
+                owner: owner.into(),
+                status: String::new(),
+                sort: 0,
+                body: "é".repeat(len / 2),
+            })
+        };
+        s.commit_wait(vec![
+            row("thing", "a1", "a", 100),
+            row("thing", "a2", "a", 200_000),
+            row("thing", "b1", "b", 300),
+            row("other", "a3", "a", 400),
+        ])
+        .unwrap();
+        assert_eq!(s.stored_bytes("thing", "a").unwrap(), 200_100);
+        assert_eq!(s.stored_bytes("thing", "b").unwrap(), 300);
+        assert_eq!(s.stored_bytes("other", "a").unwrap(), 400);
+        assert_eq!(s.stored_bytes("thing", "c").unwrap(), 0);
+        s.commit_wait(vec![Write::Delete {
+            kind: "thing",
+            key: "a2".into(),
+        }])
+        .unwrap();
+        assert_eq!(s.stored_bytes("thing", "a").unwrap(), 100);
         let _ = std::fs::remove_dir_all(dir);
     }
 
