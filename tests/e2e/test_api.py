@@ -202,6 +202,14 @@ def test_versions_and_aliases(sfn):
     assert json.loads(wait_done(sfn, e["executionArn"])["output"]) == 2
     assert [x["stateMachineAliasArn"] for x in sfn.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"]] == [alias]
     assert len(sfn.list_executions(stateMachineArn=alias)["executions"]) == 2
+    # a version lists the executions that ran it, however started, page by page
+    direct = [sfn.start_execution(stateMachineArn=v1)["executionArn"] for _ in range(2)]
+    sfn.start_execution(stateMachineArn=arn)
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=v1, PaginationConfig={"PageSize": 1})
+    listed = [x for p in pages for x in p["executions"]]
+    assert len(listed) == 3 and {x["stateMachineVersionArn"] for x in listed} == {v1}
+    assert set(direct) < {x["executionArn"] for x in listed}
     with pytest.raises(sfn.exceptions.ConflictException):
         sfn.delete_state_machine_version(stateMachineVersionArn=v2)
     sfn.delete_state_machine_alias(stateMachineAliasArn=alias)

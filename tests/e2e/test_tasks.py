@@ -236,6 +236,13 @@ def test_redrive_after_the_failure_is_fixed(sfn, http_target):
     assert types.count("ExecutionFailed") == 1 and "ExecutionRedriven" in types and types[-1] == "ExecutionSucceeded"
     ids = [x["id"] for x in history(sfn, e)]
     assert ids == list(range(1, len(ids) + 1))
+    once = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url, "items": []}))["executionArn"]
+    wait_done(sfn, once)
+    redriven = sfn.list_executions(stateMachineArn=arn, redriveFilter="REDRIVEN")["executions"]
+    assert [(x["executionArn"], x["redriveCount"]) for x in redriven] == [(e, 1)]
+    assert [x["executionArn"] for x in sfn.list_executions(stateMachineArn=arn, redriveFilter="NOT_REDRIVEN")["executions"]] == [once]
+    with pytest.raises(sfn.exceptions.ClientError, match="redriveFilter"):
+        sfn.list_executions(stateMachineArn=arn, redriveFilter="SOMETIMES")
 
 
 def test_mock_config_test_cases(make_server, tmp_path):

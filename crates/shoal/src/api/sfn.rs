@@ -483,10 +483,17 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                     return Err(AwsError::new(400, "ValidationException", format!("1 validation error detected: Value '{s}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [SUCCEEDED, TIMED_OUT, PENDING_REDRIVE, ABORTED, FAILED, RUNNING]")));
                 }
             }
+            let redriven = match opt_str(v, "redriveFilter")?.as_deref() {
+                None => None,
+                Some("REDRIVEN") => Some(true),
+                Some("NOT_REDRIVEN") => Some(false),
+                Some(f) => return Err(AwsError::new(400, "ValidationException", format!("1 validation error detected: Value '{f}' at 'redriveFilter' failed to satisfy constraint: Member must satisfy enum value set: [REDRIVEN, NOT_REDRIVEN]"))),
+            };
+            let status = status.as_deref();
             let rows = match (opt_str(v, "stateMachineArn")?, opt_str(v, "mapRunArn")?) {
-                (Some(m), None) => sfn.list_executions(&m, status.as_deref(), offset, limit + 1)?,
+                (Some(m), None) => sfn.list_executions(&m, status, redriven, offset, limit + 1)?,
                 (None, Some(r)) => {
-                    sfn.list_map_run_executions(&r, status.as_deref(), offset, limit + 1)?
+                    sfn.list_map_run_executions(&r, status, redriven, offset, limit + 1)?
                 }
                 _ => {
                     return Err(AwsError::new(

@@ -918,37 +918,59 @@ impl Sfn {
         Ok(exec)
     }
 
+    /// ListExecutions of a machine, or of a version or alias (the executions started through
+    /// it), newest first, optionally only those redriven (`Some(true)`) or not.
     pub fn list_executions(
         &self,
         machine: &str,
         status: Option<&str>,
+        redriven: Option<bool>,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<Execution>> {
-        let owner = match MachineRef::parse(machine)? {
-            MachineRef::Machine(m) => m,
-            r => r.machine().to_string(),
+        let (owner, through) = match MachineRef::parse(machine)? {
+            MachineRef::Machine(m) => (m, None),
+            r => (r.machine().to_string(), Some(machine)),
         };
         self.machine(&owner)?;
+        self.list_owned(&owner, through, status, redriven, offset, limit)
+    }
+
+    /// The executions of an owner (a machine or a map run), newest first; `through`: only those
+    /// started through that version or alias. Filtered listings are paged after filtering
+    /// (every execution of the owner is read then); the others by the store.
+    pub(crate) fn list_owned(
+        &self,
+        owner: &str,
+        through: Option<&str>,
+        status: Option<&str>,
+        redriven: Option<bool>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Execution>> {
+        let keep = |e: &Execution| {
+            through.is_none_or(|t| {
+                e.version_arn.as_deref() == Some(t) || e.alias_arn.as_deref() == Some(t)
+            }) && redriven.is_none_or(|r| (e.redrive_count > 0) == r)
+        };
+        let filtered = through.is_some() || redriven.is_some();
         let list = self.store.list::<Execution>(Scan {
-            owner: Some(&owner),
+            owner: Some(owner),
             status,
             descending: true,
-            offset,
-            limit,
+            offset: if filtered { 0 } else { offset },
+            limit: if filtered { 0 } else { limit },
             ..Default::default()
         })?;
-        Ok(match MachineRef::parse(machine)? {
-            MachineRef::Machine(_) => list,
-            // a version or alias ARN lists the executions started through it
-            _ => list
-                .into_iter()
-                .filter(|e| {
-                    e.version_arn.as_deref() == Some(machine)
-                        || e.alias_arn.as_deref() == Some(machine)
-                })
-                .collect(),
-        })
+        if !filtered {
+            return Ok(list);
+        }
+        Ok(list
+            .into_iter()
+            .filter(keep)
+            .skip(offset)
+            .take(if limit == 0 { usize::MAX } else { limit })
+            .collect())
     }
 
     /// Runs an Express execution in process, synchronously (StartSyncExecution).

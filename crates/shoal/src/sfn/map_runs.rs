@@ -44,17 +44,11 @@ impl Sfn {
         &self,
         map_run: &str,
         status: Option<&str>,
+        redriven: Option<bool>,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<Execution>> {
         self.map_run(map_run)?;
-        Ok(self.store.list::<Execution>(Scan {
-            owner: Some(map_run),
-            status,
-            descending: true,
-            offset,
-            limit,
-            ..Default::default()
-        })?)
+        self.list_owned(map_run, None, status, redriven, offset, limit)
     }
 }
