@@ -25,7 +25,7 @@ const MAX_GROUP: usize = 512;
 pub(super) const CHECKPOINT_FRAMES: i32 = 1000;
 
 /// Frames in the log past which the writer copies it itself (a RESTART checkpoint, about 33 MB
-/// at 4 KiB pages): the checkpointer runs at idle priority, and with both cores busy it can fall
+/// at 4 KiB pages): the checkpointer runs at low priority, and with both cores busy it can fall
 /// behind for as long as they are; past this the log stops growing, and commits wait for the
 /// copy instead. The writer first waits for a checkpoint under way ([`Checkpointing`]): SQLite
 /// refuses a second one at once.
