@@ -2,7 +2,7 @@
 
 use super::arn::{check_name, Arn, MachineRef, Scope};
 use super::error::{Result, SfnError};
-use super::model::{Answer, Execution, StoredEvent, Token};
+use super::model::{Answer, Execution, ExecutionSummary, StoredEvent, Token};
 use super::replay::{Halt, Opening, State, View};
 use super::{Sfn, Slot};
 use crate::store::{put, Records, Scan, Write};
@@ -927,7 +927,7 @@ impl Sfn {
         redriven: Option<bool>,
         offset: usize,
         limit: usize,
-    ) -> Result<Vec<Execution>> {
+    ) -> Result<Vec<ExecutionSummary>> {
         let (owner, through) = match MachineRef::parse(machine)? {
             MachineRef::Machine(m) => (m, None),
             r => (r.machine().to_string(), Some(machine)),
@@ -947,21 +947,23 @@ impl Sfn {
         redriven: Option<bool>,
         offset: usize,
         limit: usize,
-    ) -> Result<Vec<Execution>> {
-        let keep = |e: &Execution| {
+    ) -> Result<Vec<ExecutionSummary>> {
+        let keep = |e: &ExecutionSummary| {
             through.is_none_or(|t| {
                 e.version_arn.as_deref() == Some(t) || e.alias_arn.as_deref() == Some(t)
             }) && redriven.is_none_or(|r| (e.redrive_count > 0) == r)
         };
         let filtered = through.is_some() || redriven.is_some();
-        let list = self.store.list::<Execution>(Scan {
-            owner: Some(owner),
-            status,
-            descending: true,
-            offset: if filtered { 0 } else { offset },
-            limit: if filtered { 0 } else { limit },
-            ..Default::default()
-        })?;
+        let list = self
+            .store
+            .list_summaries::<Execution, ExecutionSummary>(Scan {
+                owner: Some(owner),
+                status,
+                descending: true,
+                offset: if filtered { 0 } else { offset },
+                limit: if filtered { 0 } else { limit },
+                ..Default::default()
+            })?;
         if !filtered {
             return Ok(list);
         }

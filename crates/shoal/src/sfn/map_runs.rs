@@ -3,7 +3,7 @@
 
 use super::arn::Arn;
 use super::error::{Result, SfnError};
-use super::model::{Execution, MapRun};
+use super::model::{ExecutionSummary, MapRun};
 use super::Sfn;
 use crate::store::{Records, Scan};
 
@@ -47,7 +47,7 @@ impl Sfn {
         redriven: Option<bool>,
         offset: usize,
         limit: usize,
-    ) -> Result<Vec<Execution>> {
+    ) -> Result<Vec<ExecutionSummary>> {
         self.map_run(map_run)?;
         self.list_owned(map_run, None, status, redriven, offset, limit)
     }

@@ -195,6 +195,51 @@ impl Record for Execution {
     fn sort(&self) -> i64 {
         millis(&self.start)
     }
+    fn summary(&self) -> Option<String> {
+        serde_json::to_string(&ExecutionSummary::from(self)).ok()
+    }
+}
+
+/// What ListExecutions shows of an execution, stored beside it: a listing reads this, not the
+/// execution's input and output (up to 256 KiB each). Its members are the execution's own, so
+/// an execution stored without a summary decodes to one too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecutionSummary {
+    pub arn: String,
+    pub name: String,
+    pub machine_arn: String,
+    #[serde(default)]
+    pub version_arn: Option<String>,
+    #[serde(default)]
+    pub alias_arn: Option<String>,
+    pub status: String,
+    pub start: DateTime<Utc>,
+    #[serde(default)]
+    pub stop: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub redrive_count: u64,
+    #[serde(default)]
+    pub redrive_date: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub map_run_arn: Option<String>,
+}
+
+impl From<&Execution> for ExecutionSummary {
+    fn from(e: &Execution) -> ExecutionSummary {
+        ExecutionSummary {
+            arn: e.arn.clone(),
+            name: e.name.clone(),
+            machine_arn: e.machine_arn.clone(),
+            version_arn: e.version_arn.clone(),
+            alias_arn: e.alias_arn.clone(),
+            status: e.status.clone(),
+            start: e.start,
+            stop: e.stop,
+            redrive_count: e.redrive_count,
+            redrive_date: e.redrive_date,
+            map_run_arn: e.map_run_arn.clone(),
+        }
+    }
 }
 
 /// What a distributed Map's S3 effect (an `ItemReader` read, a `ResultWriter` export) gave,

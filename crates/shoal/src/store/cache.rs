@@ -327,6 +327,7 @@ mod tests {
             owner: String::new(),
             status: String::new(),
             sort: 0,
+            summary: None,
             body: body.into(),
         })
     }

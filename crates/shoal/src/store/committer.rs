@@ -209,9 +209,11 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
         // only the indexes whose columns changed are touched. A running execution's commits
         // write about half the pages.
         let mut put = tx.prepare_cached(
-            "INSERT INTO records (kind, key, owner, status, sort, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO records (kind, key, owner, status, sort, summary, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (kind, key) DO UPDATE SET owner = excluded.owner,
-                 status = excluded.status, sort = excluded.sort, body = excluded.body",
+                 status = excluded.status, sort = excluded.sort, summary = excluded.summary,
+                 body = excluded.body",
         )?;
         let mut del = tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND key = ?2")?;
         let mut hist = tx.prepare_cached(
@@ -224,7 +226,9 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
             match w {
                 _ if !last => {}
                 Write::Put(r) => {
-                    put.execute(params![r.kind, r.key, r.owner, r.status, r.sort, r.body])?;
+                    put.execute(params![
+                        r.kind, r.key, r.owner, r.status, r.sort, r.summary, r.body
+                    ])?;
                 }
                 Write::Delete { kind, key } => {
                     del.execute(params![kind, key])?;
@@ -273,6 +277,7 @@ mod tests {
             owner: String::new(),
             status: status.into(),
             sort: 0,
+            summary: None,
             body: format!("{{\"status\":\"{status}\"}}"),
         })
     }

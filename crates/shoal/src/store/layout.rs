@@ -5,18 +5,22 @@
 //! to an insert's place read the whole row of the cell, overflow pages included (two thirds of
 //! a commit's time for a new execution with a random name), and the database was twice the size.
 //! Rowid tables keep the rows in a table of their own, found through small key indexes.
+//!
+//! A record's `summary` (what listings show) comes before its body in the row: SQLite reads a
+//! row's columns in order, and a listing reading the summary of a large record would otherwise
+//! walk the body's overflow pages (layout 2; layout 1 had no summary).
 
 use super::sqlite::backend;
 use super::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 
 /// Marks the layout below in `PRAGMA user_version`.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
-    sort INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, key));
+    sort INTEGER NOT NULL, summary TEXT, body TEXT NOT NULL, PRIMARY KEY (kind, key));
 CREATE TABLE IF NOT EXISTS history (
     execution TEXT NOT NULL, first_id INTEGER NOT NULL, events TEXT NOT NULL,
     PRIMARY KEY (execution, first_id));
@@ -53,29 +57,48 @@ fn convert(conn: &mut Connection) -> rusqlite::Result<()> {
         )
         .optional()?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if records.is_some_and(|sql| sql.contains("WITHOUT ROWID")) {
-        let count = |table: &str| -> rusqlite::Result<i64> {
-            tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        };
-        eprintln!(
-            "shoal: converting the store to rowid tables ({} records, {} history chunks); once",
-            count("records")?,
-            count("history")?
-        );
-        tx.execute_batch(
-            "DROP INDEX IF EXISTS records_owner; DROP INDEX IF EXISTS records_status;
-             ALTER TABLE records RENAME TO records_old; ALTER TABLE history RENAME TO history_old;",
-        )?;
-        tx.execute_batch(TABLES)?;
-        tx.execute_batch(
-            "INSERT INTO records (kind, key, owner, status, sort, body)
-                 SELECT kind, key, owner, status, sort, body FROM records_old ORDER BY kind, key;
-             INSERT INTO history (execution, first_id, events)
-                 SELECT execution, first_id, events FROM history_old ORDER BY execution, first_id;
-             DROP TABLE records_old; DROP TABLE history_old;",
-        )?;
-    } else {
-        tx.execute_batch(TABLES)?;
+    let count = |table: &str| -> rusqlite::Result<i64> {
+        tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+    };
+    match records {
+        Some(sql) if sql.contains("WITHOUT ROWID") => {
+            eprintln!(
+                "shoal: converting the store to rowid tables ({} records, {} history chunks); once",
+                count("records")?,
+                count("history")?
+            );
+            tx.execute_batch(
+                "DROP INDEX IF EXISTS records_owner; DROP INDEX IF EXISTS records_status;
+                 ALTER TABLE records RENAME TO records_old; ALTER TABLE history RENAME TO history_old;",
+            )?;
+            tx.execute_batch(TABLES)?;
+            tx.execute_batch(
+                "INSERT INTO records (kind, key, owner, status, sort, body)
+                     SELECT kind, key, owner, status, sort, body FROM records_old ORDER BY kind, key;
+                 INSERT INTO history (execution, first_id, events)
+                     SELECT execution, first_id, events FROM history_old ORDER BY execution, first_id;
+                 DROP TABLE records_old; DROP TABLE history_old;",
+            )?;
+        }
+        Some(sql) if !sql.contains("summary") => {
+            // layout 1: the records gain a summary column before their bodies (records stored
+            // before have none, and listings read their bodies)
+            eprintln!(
+                "shoal: adding summaries to the store's {} records; once",
+                count("records")?
+            );
+            tx.execute_batch(
+                "DROP INDEX IF EXISTS records_owner; DROP INDEX IF EXISTS records_status;
+                 ALTER TABLE records RENAME TO records_old;",
+            )?;
+            tx.execute_batch(TABLES)?;
+            tx.execute_batch(
+                "INSERT INTO records (rowid, kind, key, owner, status, sort, body)
+                     SELECT rowid, kind, key, owner, status, sort, body FROM records_old;
+                 DROP TABLE records_old;",
+            )?;
+        }
+        _ => tx.execute_batch(TABLES)?,
     }
     tx.execute_batch(INDEXES)?;
     tx.pragma_update(None, "user_version", VERSION)?;
@@ -85,7 +108,7 @@ fn convert(conn: &mut Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{Scan, Store};
+    use crate::store::{put, Record, Records, Scan, Store};
     use rusqlite::Connection;
 
     /// The layout before rowid tables.
@@ -164,6 +187,122 @@ CREATE TABLE history (
                 .unwrap();
             assert_eq!(version, super::VERSION);
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Layout 1: rowid tables, records without a summary.
+    const LAYOUT_1: &str = "
+CREATE TABLE records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
+    sort INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, key));
+CREATE TABLE history (
+    execution TEXT NOT NULL, first_id INTEGER NOT NULL, events TEXT NOT NULL,
+    PRIMARY KEY (execution, first_id));
+CREATE INDEX records_owner ON records (kind, owner, sort, key);
+CREATE INDEX records_status ON records (kind, status, sort, key);
+PRAGMA user_version = 1;
+";
+
+    #[derive(serde::Serialize, serde::Deserialize, Clone)]
+    struct Thing {
+        name: String,
+        n: i64,
+        pad: String,
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Shown {
+        name: String,
+        n: i64,
+    }
+
+    impl Record for Thing {
+        const KIND: &'static str = "thing";
+        fn key(&self) -> String {
+            self.name.clone()
+        }
+        fn owner(&self) -> String {
+            "o".into()
+        }
+        fn sort(&self) -> i64 {
+            self.n
+        }
+        fn summary(&self) -> Option<String> {
+            Some(format!("{{\"name\":\"{}\",\"n\":{}}}", self.name, self.n))
+        }
+    }
+
+    /// Records of layout 1 keep their bodies and places; listings read their bodies until they
+    /// are written again, with a summary.
+    #[test]
+    fn a_database_in_layout_1_gains_summaries() {
+        let dir = std::env::temp_dir().join(format!("shoal-layout-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let old = Connection::open(dir.join("shoal.db")).unwrap();
+            old.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
+            old.execute_batch(LAYOUT_1).unwrap();
+            for n in 0..3i64 {
+                let body = format!(
+                    "{{\"name\":\"t{n}\",\"n\":{n},\"pad\":\"{}\"}}",
+                    "x".repeat(9000)
+                );
+                old.execute(
+                    "INSERT INTO records VALUES ('thing', ?1, 'o', '', ?2, ?3)",
+                    rusqlite::params![format!("t{n}"), n, body],
+                )
+                .unwrap();
+            }
+            old.execute("INSERT INTO history VALUES ('exec', 1, '[1]')", [])
+                .unwrap();
+        }
+        let s = SqliteStore::open(&dir).unwrap();
+        let scan = || Scan {
+            owner: Some("o"),
+            ..Default::default()
+        };
+        let shown = |s: &SqliteStore| s.list_summaries::<Thing, Shown>(scan()).unwrap();
+        let all = |n: i64| -> Vec<Shown> {
+            (0..n)
+                .map(|n| Shown {
+                    name: format!("t{n}"),
+                    n,
+                })
+                .collect()
+        };
+        assert_eq!(shown(&s), all(3));
+        assert_eq!(s.history("exec").unwrap().len(), 1);
+        s.commit_wait(vec![put(&Thing {
+            name: "t3".into(),
+            n: 3,
+            pad: "y".repeat(9000),
+        })])
+        .unwrap();
+        assert_eq!(shown(&s), all(4));
+        // the new record's summary is what the listing read
+        let texts = s
+            .scan(&Scan {
+                kind: "thing",
+                summaries: true,
+                ..scan()
+            })
+            .unwrap();
+        assert_eq!(texts[3].1, "{\"name\":\"t3\",\"n\":3}");
+        assert!(texts[0].1.len() > 9000);
+        s.close();
+        let c = Connection::open(dir.join("shoal.db")).unwrap();
+        let sql: String = c
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'records'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(sql.contains("summary TEXT, body"), "{sql}");
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, super::VERSION);
         let _ = std::fs::remove_dir_all(dir);
     }
 

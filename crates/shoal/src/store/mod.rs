@@ -56,6 +56,8 @@ pub struct Row {
     pub owner: String,
     pub status: String,
     pub sort: i64,
+    /// What listings read instead of the body, if the record gives one ([`Record::summary`]).
+    pub summary: Option<String>,
     pub body: String,
 }
 
@@ -73,6 +75,8 @@ pub struct Scan<'a> {
     /// Only the keys: [`Store::scan`] leaves the bodies unread (and empty), so a listing walks
     /// an index alone.
     pub keys_only: bool,
+    /// Each row's summary instead of its body (the body where it has none).
+    pub summaries: bool,
     /// Skip this many rows (pagination tokens encode it).
     pub offset: usize,
     pub limit: usize,
@@ -209,12 +213,23 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn sort(&self) -> i64 {
         0
     }
+    /// The fields a listing shows, as JSON that the record's own text would also decode to
+    /// (the same member names): a listing reads this instead of the body, so that listing
+    /// large records does not read them whole. None: listings read the body.
+    fn summary(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Typed helpers over any [`Store`].
 pub trait Records {
     fn load<R: Record>(&self, key: &str) -> Result<Option<R>, StoreError>;
     fn list<R: Record>(&self, scan: Scan) -> Result<Vec<R>, StoreError>;
+    /// Records of type `R` listed as their summaries ([`Record::summary`]), decoded as `T`.
+    fn list_summaries<R: Record, T: DeserializeOwned>(
+        &self,
+        scan: Scan,
+    ) -> Result<Vec<T>, StoreError>;
 }
 
 impl<S: Store + ?Sized> Records for S {
@@ -232,6 +247,26 @@ impl<S: Store + ?Sized> Records for S {
                 Ok(Some(r))
             }
         }
+    }
+
+    fn list_summaries<R: Record, T: DeserializeOwned>(
+        &self,
+        scan: Scan,
+    ) -> Result<Vec<T>, StoreError> {
+        let scan = Scan {
+            kind: R::KIND,
+            summaries: true,
+            ..scan
+        };
+        (self.scan(&scan)?.iter())
+            .map(|(key, text)| {
+                serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+                    kind: R::KIND.into(),
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
     }
 
     fn list<R: Record>(&self, scan: Scan) -> Result<Vec<R>, StoreError> {
@@ -272,6 +307,7 @@ pub fn put<R: Record>(r: &R) -> Write {
         owner: r.owner(),
         status: r.status(),
         sort: r.sort(),
+        summary: r.summary(),
         body: serde_json::to_string(r).unwrap_or_default(),
     })
 }

@@ -234,6 +234,8 @@ impl Store for SqliteStore {
             0,
             if scan.keys_only {
                 "SELECT key, ''"
+            } else if scan.summaries {
+                "SELECT key, coalesce(summary, body)"
             } else {
                 "SELECT key, body"
             },
@@ -434,6 +436,7 @@ mod tests {
                 owner: owner.into(),
                 status: String::new(),
                 sort: 0,
+                summary: None,
                 body: "é".repeat(len / 2),
             })
         };
