@@ -14,7 +14,7 @@ pub use retention::Rejected;
 
 use crate::sfn::arn::Scope;
 use crate::store::ChangeLock;
-use crate::store::{delete, put, Record, Records, Scan, Store};
+use crate::store::{delete, put, Record, Records, Scan, Store, Write};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -335,13 +335,7 @@ impl Logs {
         let _change = self.changes.lock().await;
         let g = self.group(scope, name)?;
         let mut writes = vec![delete::<Group>(&g.key())];
-        let batches = self.store.scan(&Scan {
-            kind: Batch::KIND,
-            owner: Some(&g.key()),
-            keys_only: true,
-            ..Default::default()
-        })?;
-        writes.extend(batches.iter().map(|(key, _)| delete::<Batch>(key)));
+        writes.extend(self.batch_deletes(Some(&g.key()), None)?);
         for f in self.metric_filters(scope, Some(&g))? {
             writes.push(delete::<metric_filters::MetricFilter>(&f.key()));
         }
@@ -416,19 +410,26 @@ impl Logs {
     pub async fn delete_stream(&self, scope: &Scope, group: &str, name: &str) -> Result<()> {
         let _change = self.changes.lock().await;
         let s = self.stream_in(&self.group(scope, group)?, name)?;
-        let batches = self.store.scan(&Scan {
-            kind: Batch::KIND,
-            status: Some(&s.key()),
-            keys_only: true,
-            ..Default::default()
-        })?;
-        let mut writes: Vec<_> = (batches.iter())
-            .map(|(key, _)| delete::<Batch>(key))
-            .collect();
+        let mut writes = self.batch_deletes(None, Some(&s.key()))?;
         writes.push(delete::<Stream>(&s.key()));
         (self.known.lock().unwrap_or_else(|p| p.into_inner())).remove(&s.key());
         self.store.commit(writes).done().await?;
         Ok(())
+    }
+
+    /// The deletes of a group's (`group`: its key) or a stream's (`stream`: its key) event
+    /// batches, found through the listing indexes without reading the batches.
+    fn batch_deletes(&self, group: Option<&str>, stream: Option<&str>) -> Result<Vec<Write>> {
+        let batches = self.store.scan(&Scan {
+            kind: Batch::KIND,
+            owner: group,
+            status: stream,
+            keys_only: true,
+            ..Default::default()
+        })?;
+        Ok((batches.iter())
+            .map(|(key, _)| delete::<Batch>(key))
+            .collect())
     }
 
     pub fn stream_in(&self, g: &Group, name: &str) -> Result<Stream> {
