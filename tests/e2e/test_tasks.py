@@ -241,8 +241,29 @@ def test_redrive_after_the_failure_is_fixed(sfn, http_target):
     redriven = sfn.list_executions(stateMachineArn=arn, redriveFilter="REDRIVEN")["executions"]
     assert [(x["executionArn"], x["redriveCount"]) for x in redriven] == [(e, 1)]
     assert [x["executionArn"] for x in sfn.list_executions(stateMachineArn=arn, redriveFilter="NOT_REDRIVEN")["executions"]] == [once]
+    assert redriven[0]["redriveDate"] == sfn.describe_execution(executionArn=e)["redriveDate"]
     with pytest.raises(sfn.exceptions.ClientError, match="redriveFilter"):
         sfn.list_executions(stateMachineArn=arn, redriveFilter="SOMETIMES")
+    # PENDING_REDRIVE is a status of a map run's children only
+    with pytest.raises(sfn.exceptions.ValidationException, match="mapRunArn"):
+        sfn.list_executions(stateMachineArn=arn, statusFilter="PENDING_REDRIVE")
+
+
+def test_a_batched_distributed_map_lists_each_childs_items(sfn):
+    arn = machine(sfn, "batches", {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "End": True, "ItemBatcher": {"MaxItemsPerBatch": 2},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Count", "States": {"Count": {
+                              "Type": "Pass", "Parameters": {"n.$": "States.ArrayLength($.Items)"}, "End": True}}}}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [1, 2, 3, 4, 5]}))["executionArn"]
+    out = wait_done(sfn, e)
+    assert out["status"] == "SUCCEEDED", out
+    assert json.loads(out["output"]) == [{"n": 2}, {"n": 2}, {"n": 1}]
+    run = sfn.list_map_runs(executionArn=e)["mapRuns"][0]["mapRunArn"]
+    children = sfn.list_executions(mapRunArn=run)["executions"]
+    by_input = {sfn.describe_execution(executionArn=c["executionArn"])["input"]: c["itemCount"] for c in children}
+    assert sorted(by_input.values()) == [1, 2, 2], children
+    assert by_input[json.dumps({"Items": [5]}, separators=(",", ":"))] == 1, by_input
 
 
 def test_mock_config_test_cases(make_server, tmp_path):
@@ -333,6 +354,11 @@ def test_distributed_map_runs(sfn):
     assert (r["itemCounts"]["total"], r["itemCounts"]["succeeded"], r["itemCounts"]["failed"]) == (4, 2, 1)
     children = sfn.list_executions(mapRunArn=run)["executions"]
     assert sorted(c["status"] for c in children) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
+    # a map run's listing shows each child's items and its run; no other listing does
+    assert all((c["itemCount"], c["mapRunArn"]) == (1, run) for c in children), children
+    listed = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert [x["executionArn"] for x in listed] == [e]
+    assert "itemCount" not in listed[0] and "mapRunArn" not in listed[0]
     failed = next(c for c in children if c["status"] == "FAILED")
     fd = sfn.describe_execution(executionArn=failed["executionArn"])
     assert fd["mapRunArn"] == run and fd["error"] == "Item.Bad" and fd["input"] == "3"
@@ -354,7 +380,10 @@ def test_distributed_map_runs(sfn):
     children = sfn.list_executions(mapRunArn=run)["executions"]
     again = sfn.describe_execution(executionArn=failed["executionArn"])
     assert again["redriveCount"] == 1 and again["status"] == "FAILED"
+    listed = next(c for c in children if c["executionArn"] == failed["executionArn"])
+    assert listed["redriveCount"] == 1 and listed["redriveDate"] == again["redriveDate"]
     ok = [c for c in children if c["status"] == "SUCCEEDED"]
+    assert all("redriveDate" not in c for c in ok)
     assert all(sfn.describe_execution(executionArn=c["executionArn"])["redriveCount"] == 0 for c in ok)
     assert sfn.describe_map_run(mapRunArn=run)["redriveCount"] == 1
 

@@ -70,12 +70,12 @@ pub trait Journal {
     /// A distributed Map's run started, finished an item, or ended (for DescribeMapRun).
     fn map_run(&mut self, _run: &MapRunProgress) {}
 
-    /// The `index`-th child execution of the map run `map_run` starts: the events recorded
-    /// until [`Journal::child_ended`] are the child's own history.
+    /// A child execution of the map run `map_run` starts, to process `items` items (its batch's,
+    /// or one): the events recorded until [`Journal::child_ended`] are the child's own history.
     fn child_started(
         &mut self,
         _map_run: &str,
-        _index: usize,
+        _items: usize,
         _info: &ExecutionInfo,
         _input: &Value,
     ) -> Result<(), Interrupt> {
@@ -1161,7 +1161,11 @@ impl<'a> Runner<'a> {
                 // between child_started and child_ended (or child_parked).
                 let info = r.info.child(i);
                 if let Some(j) = r.journal.as_deref_mut() {
-                    j.child_started(&arn, i, &info, &input)?;
+                    let items = match batched {
+                        true => input.get("Items").and_then(Value::as_array).map_or(0, Vec::len),
+                        false => 1,
+                    };
+                    j.child_started(&arn, items, &info, &input)?;
                 }
                 let start = r.clock.now();
                 let name = info.execution_name.clone();

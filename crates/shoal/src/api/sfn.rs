@@ -490,7 +490,16 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 Some(f) => return Err(AwsError::new(400, "ValidationException", format!("1 validation error detected: Value '{f}' at 'redriveFilter' failed to satisfy constraint: Member must satisfy enum value set: [REDRIVEN, NOT_REDRIVEN]"))),
             };
             let status = status.as_deref();
+            let by_map_run = v.get("mapRunArn").is_some();
             let rows = match (opt_str(v, "stateMachineArn")?, opt_str(v, "mapRunArn")?) {
+                // AWS keeps PENDING_REDRIVE for a map run's children
+                (Some(_), None) if status == Some("PENDING_REDRIVE") => {
+                    return Err(AwsError::new(
+                        400,
+                        "ValidationException",
+                        "The statusFilter PENDING_REDRIVE can only be used with a mapRunArn",
+                    ))
+                }
                 (Some(m), None) => sfn.list_executions(&m, status, redriven, offset, limit + 1)?,
                 (None, Some(r)) => {
                     sfn.list_map_run_executions(&r, status, redriven, offset, limit + 1)?
@@ -516,6 +525,16 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 }
                 if let Some(x) = &e.alias_arn {
                     m["stateMachineAliasArn"] = json!(x);
+                }
+                if let Some(t) = &e.redrive_date {
+                    m["redriveDate"] = epoch(t);
+                }
+                // only in a map run's listing, as on AWS
+                if let Some(n) = e.item_count.filter(|_| by_map_run) {
+                    m["itemCount"] = json!(n);
+                }
+                if let Some(x) = e.map_run_arn.as_ref().filter(|_| by_map_run) {
+                    m["mapRunArn"] = json!(x);
                 }
                 m
             })

@@ -141,6 +141,7 @@ impl Sfn {
             test_case,
             trace_header: req.trace_header,
             map_run_arn: None,
+            item_count: None,
             logging: super::logging::target(&machine.logging).map(|_| machine.logging.clone()),
             concurrent_branches: true,
         };
@@ -1037,6 +1038,7 @@ impl Sfn {
             test_case,
             trace_header: None,
             map_run_arn: None,
+            item_count: None,
             logging: super::logging::target(&resolved.machine.logging)
                 .map(|_| resolved.machine.logging.clone()),
             concurrent_branches: false,

@@ -155,6 +155,9 @@ pub struct Execution {
     /// For a child execution of a distributed Map: its map run (its parent drives it).
     #[serde(default)]
     pub map_run_arn: Option<String>,
+    /// For a child execution of a distributed Map: the items it processes (its batch's, or 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_count: Option<u64>,
     /// The machine's `loggingConfiguration` when the execution started, if it logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<serde_json::Value>,
@@ -222,6 +225,8 @@ pub struct ExecutionSummary {
     pub redrive_date: Option<DateTime<Utc>>,
     #[serde(default)]
     pub map_run_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_count: Option<u64>,
 }
 
 impl From<&Execution> for ExecutionSummary {
@@ -238,6 +243,7 @@ impl From<&Execution> for ExecutionSummary {
             redrive_count: e.redrive_count,
             redrive_date: e.redrive_date,
             map_run_arn: e.map_run_arn.clone(),
+            item_count: e.item_count,
         }
     }
 }

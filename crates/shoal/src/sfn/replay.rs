@@ -278,6 +278,7 @@ impl<'a> State<'a> {
     fn enter_child(
         &mut self,
         map_run: &str,
+        items: usize,
         info: &asl::context::ExecutionInfo,
         input: &Value,
     ) -> Result<(), Interrupt> {
@@ -338,6 +339,7 @@ impl<'a> State<'a> {
                 test_case: root.test_case.clone(),
                 trace_header: None,
                 map_run_arn: Some(map_run.to_string()),
+                item_count: Some(items as u64),
                 // a distributed Map's children log with their parent
                 logging: root.logging.clone(),
                 concurrent_branches: root.concurrent_branches,
@@ -1278,11 +1280,11 @@ impl Journal for View<'_, '_> {
     fn child_started(
         &mut self,
         map_run: &str,
-        _index: usize,
+        items: usize,
         info: &ExecutionInfo,
         input: &Value,
     ) -> Result<(), Interrupt> {
-        self.0.borrow_mut().enter_child(map_run, info, input)
+        self.0.borrow_mut().enter_child(map_run, items, info, input)
     }
 
     fn child_ended(&mut self, result: Result<&Value, &asl::Failure>) -> Result<(), Interrupt> {
