@@ -88,6 +88,15 @@ def test_start_describe_history(sfn):
     assert "input" not in lean["events"][0]["executionStartedEventDetails"]
     m = sfn.describe_state_machine_for_execution(executionArn=e["executionArn"])
     assert json.loads(m["definition"]) == PASS
+    assert m["loggingConfiguration"] == {"level": "OFF", "includeExecutionData": False}
+    assert m["tracingConfiguration"] == {"enabled": False}
+    assert m["revisionId"] == sfn.describe_state_machine(stateMachineArn=arn)["revisionId"]
+    assert "mapRunArn" not in m and "label" not in m
+    # after an update, the execution's machine is the definition it ran, without a revision
+    changed = {**PASS, "Comment": "changed"}
+    sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(changed))
+    m = sfn.describe_state_machine_for_execution(executionArn=e["executionArn"])
+    assert json.loads(m["definition"]) == PASS and "revisionId" not in m
     # a finished execution's name cannot be reused
     with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
         sfn.start_execution(stateMachineArn=arn, name="run1", input='{"a": 1}')

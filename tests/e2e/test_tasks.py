@@ -362,6 +362,8 @@ def test_distributed_map_runs(sfn):
     failed = next(c for c in children if c["status"] == "FAILED")
     fd = sfn.describe_execution(executionArn=failed["executionArn"])
     assert fd["mapRunArn"] == run and fd["error"] == "Item.Bad" and fd["input"] == "3"
+    fm = sfn.describe_state_machine_for_execution(executionArn=failed["executionArn"])
+    assert (fm["stateMachineArn"], fm["mapRunArn"], fm["label"]) == (f"{arn}/Items", run, "Items")
     types = [ev["type"] for ev in history(sfn, failed["executionArn"])]
     assert types == ["ExecutionStarted", "ChoiceStateEntered", "ChoiceStateExited", "FailStateEntered", "ExecutionFailed"]
     # the parent's history has the run, not the children's states

@@ -451,18 +451,33 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             let e = sfn.execution(&req_str(v, "executionArn")?)?;
             let definition = sfn.definition_text(&e.definition_hash)?;
             let m = sfn.store_machine_or_gone(&e.machine_arn);
+            let off = || json!({"level": "OFF", "includeExecutionData": false});
+            let tracing = m.as_ref().map(|m| m.tracing.clone());
             let mut out = json!({
                 "stateMachineArn": e.machine_arn,
                 "name": e.machine_name,
                 "definition": definition,
                 "roleArn": e.role_arn,
-                "updateDate": epoch(&m.map(|m| m.created).unwrap_or(e.start)),
+                "updateDate": epoch(&m.as_ref().map(|m| m.created).unwrap_or(e.start)),
+                // the configuration the execution logged with
+                "loggingConfiguration": e.logging.clone().unwrap_or_else(off),
+                "tracingConfiguration": tracing.filter(|t| !t.is_null()).unwrap_or_else(|| json!({"enabled": false})),
             });
-            if let Some(x) = &e.version_arn {
-                out["stateMachineVersionArn"] = json!(x);
+            // the revision the execution ran: its version's, or the machine's while unchanged
+            let revision = match &e.version_arn {
+                Some(ver) => sfn.version(ver).ok().map(|v| v.revision_id),
+                None => m
+                    .filter(|m| m.definition == definition)
+                    .map(|m| m.revision_id),
+            };
+            if let Some(r) = revision {
+                out["revisionId"] = json!(r);
             }
-            if let Some(x) = &e.alias_arn {
-                out["stateMachineAliasArn"] = json!(x);
+            if let Some(run) = &e.map_run_arn {
+                out["mapRunArn"] = json!(run);
+                if let Some((_, label)) = e.machine_arn.rsplit_once('/') {
+                    out["label"] = json!(label);
+                }
             }
             out
         }
