@@ -83,11 +83,39 @@ def test_map_iterations_run_concurrently_up_to_max_concurrency(sfn, http_target)
         sfn.send_task_success(taskToken=g["token"], output=json.dumps({"n": g["who"]}))
         answered.add(g["who"])
     d = wait_done(sfn, e)
-    assert d["status"] == "SUCCEEDED", d
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
     out = json.loads(d["output"])
     assert [(o["who"], o["answer"]) for o in out] == [(str(i), {"n": str(i)}) for i in range(5)]
     types = [x["type"] for x in history(sfn, e)]
     assert types.count("MapIterationStarted") == 5 and types.count("MapIterationSucceeded") == 5
+
+
+def test_a_branch_that_ends_while_another_waits_keeps_its_task_results(sfn, http_target):
+    """One branch waits for a callback while the other calls an HTTP endpoint and ends in the
+    same segment: what the second recorded after the first parked is stored too, so the
+    callback's answer finds its call done (not interrupted), and it is not called again."""
+    arn = machine(sfn, "mixed", {"StartAt": "All", "States": {"All": {
+        "Type": "Parallel", "End": True, "Branches": [
+            branch("waits"),
+            {"StartAt": "Call", "States": {"Call": {
+                "Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": True,
+                "Parameters": {"ApiEndpoint.$": "States.Format('{}/direct', $.base)", "Method": "POST", "RequestBody": {"b": 1}},
+                "ResultSelector": {"s.$": "$.StatusCode"}}}}]}}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
+    waiting = asks(http_target, 1)[0]
+    asks(http_target, 1, path="/direct")
+    # the call's result is stored while the other branch still waits
+    end = time.time() + 10
+    while "TaskSucceeded" not in [x["type"] for x in history(sfn, e)]:
+        assert time.time() < end, [x["type"] for x in history(sfn, e)]
+        time.sleep(0.02)
+    sfn.send_task_success(taskToken=waiting["token"], output='{"ok": true}')
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    assert json.loads(d["output"])[1] == {"s": 200}
+    assert [p for _, p, _ in http_target.requests].count("/direct") == 1
+    types = [x["type"] for x in history(sfn, e)]
+    assert types.count("TaskSucceeded") == 2 and "TaskFailed" not in types, types
 
 
 def test_a_failed_branch_ends_the_parallel_while_another_waits(sfn, http_target):
@@ -103,9 +131,14 @@ def test_a_failed_branch_ends_the_parallel_while_another_waits(sfn, http_target)
     e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url}))["executionArn"]
     waiting = asks(http_target, 1)[0]
     hold = asks(http_target, 1, path="/hold")[0]
-    before = history(sfn, e)
-    types = [x["type"] for x in before]
-    assert "ParallelStateFailed" in types and types.count("TaskSubmitted") == 2
+    # the Hold task is submitted once its call has returned, just after the request arrived
+    end = time.time() + 10
+    while True:
+        types = [x["type"] for x in history(sfn, e)]
+        if types.count("TaskSubmitted") == 2 or time.time() > end:
+            break
+        time.sleep(0.02)
+    assert "ParallelStateFailed" in types and types.count("TaskSubmitted") == 2, types
     # the waiting branch was left behind: its late answer changes nothing
     try:
         sfn.send_task_success(taskToken=waiting["token"], output='{"late": true}')
