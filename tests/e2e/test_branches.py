@@ -4,6 +4,8 @@ in flight, a failed branch ends its fan-out at once, and replays after answers, 
 redrives reproduce every branch however the branches interleaved."""
 
 import json
+import os
+import random
 import time
 
 from conftest import Server, history, machine, wait_done
@@ -335,3 +337,76 @@ def test_stopping_the_parent_aborts_its_waiting_children(sfn, http_target):
         raise AssertionError("an aborted child's task took an answer")
     except sfn.exceptions.TaskTimedOut:
         pass
+
+
+def fuzz_step(kind, i):
+    """One state of a random branch; every path names the execution (`tag`) and the step."""
+    where = f"States.Format('{{}}/{kind}/{{}}/{i}', $.base, $.tag)"
+    if kind == "pass":
+        return {"Type": "Pass", "ResultPath": f"$.p{i}", "Result": i}
+    if kind == "wait":
+        return {"Type": "Wait", "Seconds": 1}
+    if kind == "ask":
+        return {"Type": "Task", "Resource": "arn:aws:states:::http:invoke.waitForTaskToken", "ResultPath": f"$.a{i}",
+                "Parameters": {"ApiEndpoint.$": where, "Method": "POST", "RequestBody": {"token.$": "$$.Task.Token"}}}
+    call = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "ResultPath": f"$.h{i}",
+            "Parameters": {"ApiEndpoint.$": where, "Method": "POST", "RequestBody": {"b": 1}},
+            "ResultSelector": {"s.$": "$.StatusCode"}}
+    if kind == "flaky":
+        # fails the first time (the target answers 503), then succeeds on its retry
+        call["Retry"] = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]
+    return call
+
+
+def fuzz_branch(rng, b):
+    kinds = [rng.choice(["pass", "wait", "direct", "flaky", "ask"]) for _ in range(rng.randint(1, 3))]
+    names = [f"S{b}_{j}" for j in range(len(kinds))]
+    states = {}
+    for j, k in enumerate(kinds):
+        s = fuzz_step(k, b * 10 + j)
+        s.update({"Next": names[j + 1]} if j + 1 < len(kinds) else {"End": True})
+        states[names[j]] = s
+    return {"StartAt": names[0], "States": states}
+
+
+def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
+    """Random Parallels and Maps whose branches mix Pass, Wait, HTTP calls (one fails once and
+    is retried) and callbacks, four executions at a time, callbacks answered in random order
+    and at random moments: each succeeds, each call is made once (the retried one twice)."""
+    seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
+    rng = random.Random(seed)
+    answered = set()
+    for round_ in range(6):
+        branches = [fuzz_branch(rng, b) for b in range(rng.randint(2, 4))]
+        if rng.random() < 0.5:
+            d = {"StartAt": "All", "States": {"All": {"Type": "Parallel", "End": True, "Branches": branches}}}
+        else:
+            d = {"StartAt": "Each", "States": {"Each": {
+                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": rng.choice([0, 1, 2]), "End": True,
+                "ItemSelector": {"base.$": "$.base", "tag.$": "States.Format('{}-{}', $.tag, $$.Map.Item.Index)"},
+                "ItemProcessor": branches[0]}}}
+        why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
+        arn = machine(sfn, f"fuzz{round_}", d)
+        execs = [sfn.start_execution(stateMachineArn=arn, input=json.dumps(
+            {"base": http_target.url, "tag": f"r{round_}e{k}", "items": [0, 1, 2]}))["executionArn"] for k in range(4)]
+        end = time.time() + 60
+        while any(sfn.describe_execution(executionArn=e)["status"] == "RUNNING" for e in execs):
+            assert time.time() < end, why
+            with http_target.lock:
+                asked = [json.loads(b)["token"] for _, p, b in http_target.requests if p.startswith("/ask/")]
+            todo = [t for t in asked if t not in answered]
+            rng.shuffle(todo)
+            for t in todo[:2]:
+                try:
+                    sfn.send_task_success(taskToken=t, output='{"ok": true}')
+                except sfn.exceptions.TaskTimedOut:
+                    pass  # its execution ended: the checks below say how
+                answered.add(t)
+            time.sleep(rng.choice([0, 0.01, 0.05]))
+        for e in execs:
+            out = sfn.describe_execution(executionArn=e)
+            assert out["status"] == "SUCCEEDED", (why, out.get("error"), out.get("cause"))
+        with http_target.lock:
+            calls = [p for _, p, _ in http_target.requests if p.startswith(("/direct/", "/flaky/"))]
+        twice = {p for p in calls if p.startswith("/flaky/")}
+        assert all(calls.count(p) == (2 if p in twice else 1) for p in calls), (why, sorted(calls))
