@@ -358,12 +358,18 @@ def fuzz_step(kind, i):
     return call
 
 
-def fuzz_branch(rng, b):
-    kinds = [rng.choice(["pass", "wait", "direct", "flaky", "ask"]) for _ in range(rng.randint(1, 3))]
+def fuzz_branch(rng, b, depth=0):
+    kinds = ["pass", "wait", "direct", "flaky", "ask"] + (["nested"] if depth == 0 else [])
+    kinds = [rng.choice(kinds) for _ in range(rng.randint(1, 3))]
     names = [f"S{b}_{j}" for j in range(len(kinds))]
     states = {}
     for j, k in enumerate(kinds):
-        s = fuzz_step(k, b * 10 + j)
+        if k == "nested":
+            # a Parallel inside the branch, whose branches are numbered apart from all others
+            inner = [fuzz_branch(rng, 100 * (b + 1) + 10 * j + n, depth + 1) for n in range(2)]
+            s = {"Type": "Parallel", "Branches": inner, "ResultPath": f"$.n{b * 10 + j}"}
+        else:
+            s = fuzz_step(k, b * 10 + j)
         s.update({"Next": names[j + 1]} if j + 1 < len(kinds) else {"End": True})
         states[names[j]] = s
     return {"StartAt": names[0], "States": states}
@@ -371,7 +377,7 @@ def fuzz_branch(rng, b):
 
 def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
     """Random Parallels and Maps whose branches mix Pass, Wait, HTTP calls (one fails once and
-    is retried) and callbacks, four executions at a time, callbacks answered in random order
+    is retried), callbacks and Parallels of their own, four executions at a time, callbacks answered in random order
     and at random moments: each succeeds, each call is made once (the retried one twice)."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
