@@ -376,8 +376,9 @@ def fuzz_branch(rng, b, depth=0):
 
 
 def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
-    """Random Parallels and Maps whose branches mix Pass, Wait, HTTP calls (one fails once and
-    is retried), callbacks and Parallels of their own, four executions at a time, callbacks answered in random order
+    """Random Parallels and Maps (inline or distributed) whose branches mix Pass, Wait, HTTP
+    calls (one fails once and is retried), callbacks and Parallels of their own, four
+    executions at a time, callbacks answered in random order
     and at random moments: each succeeds, each call is made once (the retried one twice)."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
@@ -391,6 +392,9 @@ def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
                 "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": rng.choice([0, 1, 2]), "End": True,
                 "ItemSelector": {"base.$": "$.base", "tag.$": "States.Format('{}-{}', $.tag, $$.Map.Item.Index)"},
                 "ItemProcessor": branches[0]}}}
+            if rng.random() < 0.5:
+                # a distributed Map: each item a child execution of its own
+                branches[0]["ProcessorConfig"] = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
         arn = machine(sfn, f"fuzz{round_}", d)
         execs = [sfn.start_execution(stateMachineArn=arn, input=json.dumps(
