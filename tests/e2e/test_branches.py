@@ -378,8 +378,8 @@ def fuzz_branch(rng, b, depth=0):
 def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
     """Random Parallels and Maps (inline or distributed) whose branches mix Pass, Wait, HTTP
     calls (one fails once and is retried), callbacks and Parallels of their own, four
-    executions at a time, callbacks answered in random order
-    and at random moments: each succeeds, each call is made once (the retried one twice)."""
+    executions at a time, callbacks answered in random order and at random moments: each
+    succeeds, each call is made once (the retried one twice)."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
     answered = set()
