@@ -14,6 +14,7 @@ import time
 import urllib.parse
 
 from conftest import Server, history, machine
+from test_branches import fuzz_branch
 
 RETRY = [{"ErrorEquals": ["Shoal.TaskInterrupted", "States.Http.StatusCode.503"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 1}]
 
@@ -171,3 +172,66 @@ def test_executions_survive_kill_9(tmp_path, http_target):
     log = open(os.path.join(str(tmp_path), "server.log")).read()
     resumed = [int(n) for n in re.findall(r"(\d+) running execution\(s\) resumed", log)]
     assert len(resumed) == 4 and sum(resumed[1:]) > 0, resumed
+
+
+def test_random_fan_outs_survive_a_kill(make_server, http_target):
+    """The random fan-outs of test_branches, with the server killed (-9) and restarted at a
+    random moment of each round: every execution ends, succeeded, or failed by a call the kill
+    cut short (`Shoal.TaskInterrupted`, directly or as a distributed Map child); no call made
+    once is made again."""
+    seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
+    rng = random.Random(seed)
+    srv = make_server("--wait-scale", "0.01")
+    sfn = srv.client()
+    answered = set()
+    for round_ in range(4):
+        branches = [fuzz_branch(rng, b) for b in range(rng.randint(2, 4))]
+        if rng.random() < 0.5:
+            d = {"StartAt": "All", "States": {"All": {"Type": "Parallel", "End": True, "Branches": branches}}}
+        else:
+            d = {"StartAt": "Each", "States": {"Each": {
+                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": rng.choice([0, 1, 2]), "End": True,
+                "ItemSelector": {"base.$": "$.base", "tag.$": "States.Format('{}-{}', $.tag, $$.Map.Item.Index)"},
+                "ItemProcessor": branches[0]}}}
+            if rng.random() < 0.5:
+                branches[0]["ProcessorConfig"] = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
+        arn = machine(sfn, f"cf{round_}", d)
+        execs = [sfn.start_execution(stateMachineArn=arn, input=json.dumps(
+            {"base": http_target.url, "tag": f"r{round_}e{k}", "items": [0, 1, 2]}))["executionArn"] for k in range(4)]
+        kill_at = time.time() + rng.uniform(0.0, 0.3)
+        killed = False
+        end = time.time() + 60
+        while True:
+            if not killed and time.time() >= kill_at:
+                srv.kill9()
+                srv.start()
+                sfn, killed = srv.client(), True
+            st = [sfn.describe_execution(executionArn=e)["status"] for e in execs]
+            if killed and all(s != "RUNNING" for s in st):
+                break
+            assert time.time() < end, (why, st)
+            with http_target.lock:
+                asked = [json.loads(b)["token"] for _, p, b in http_target.requests if p.startswith("/ask/")]
+            todo = [t for t in asked if t not in answered]
+            rng.shuffle(todo)
+            for t in todo[:2]:
+                try:
+                    sfn.send_task_success(taskToken=t, output='{"ok": true}')
+                except sfn.exceptions.TaskTimedOut:
+                    pass  # its execution ended: the checks below say how
+                answered.add(t)
+            time.sleep(rng.choice([0, 0.01, 0.05]))
+        for e in execs:
+            out = sfn.describe_execution(executionArn=e)
+            if out.get("error") == "States.ExceedToleratedFailureThreshold":
+                # a distributed Map fails when a child does: that child's task was interrupted
+                run = sfn.list_map_runs(executionArn=e)["mapRuns"][0]["mapRunArn"]
+                failed = sfn.list_executions(mapRunArn=run, statusFilter="FAILED")["executions"]
+                errors = {sfn.describe_execution(executionArn=c["executionArn"]).get("error") for c in failed}
+                assert errors == {"Shoal.TaskInterrupted"}, (why, errors)
+                continue
+            assert out["status"] == "SUCCEEDED" or out.get("error") == "Shoal.TaskInterrupted", (why, out.get("error"), out.get("cause"))
+        with http_target.lock:
+            calls = [p for _, p, _ in http_target.requests if p.startswith("/direct/")]
+        assert all(calls.count(p) == 1 for p in calls), (why, sorted(calls))
