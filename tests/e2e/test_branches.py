@@ -375,6 +375,43 @@ def fuzz_branch(rng, b, depth=0):
     return {"StartAt": names[0], "States": states}
 
 
+def fuzz_machine(rng):
+    """A random Parallel of 2-4 random branches, or a Map (inline or distributed) of one."""
+    branches = [fuzz_branch(rng, b) for b in range(rng.randint(2, 4))]
+    if rng.random() < 0.5:
+        return {"StartAt": "All", "States": {"All": {"Type": "Parallel", "End": True, "Branches": branches}}}
+    d = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": rng.choice([0, 1, 2]), "End": True,
+        "ItemSelector": {"base.$": "$.base", "tag.$": "States.Format('{}-{}', $.tag, $$.Map.Item.Index)"},
+        "ItemProcessor": branches[0]}}}
+    if rng.random() < 0.5:
+        # a distributed Map: each item a child execution of its own
+        branches[0]["ProcessorConfig"] = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    return d
+
+
+def fuzz_start(sfn, arn, http_target, round_):
+    """Four executions of a random machine, each tagged by round and number."""
+    return [sfn.start_execution(stateMachineArn=arn, input=json.dumps(
+        {"base": http_target.url, "tag": f"r{round_}e{k}", "items": [0, 1, 2]}))["executionArn"] for k in range(4)]
+
+
+def fuzz_answer(sfn, http_target, answered, rng):
+    """Answers up to two callbacks not yet answered, picked at random, then waits a random
+    moment."""
+    with http_target.lock:
+        asked = [json.loads(b)["token"] for _, p, b in http_target.requests if p.startswith("/ask/")]
+    todo = [t for t in asked if t not in answered]
+    rng.shuffle(todo)
+    for t in todo[:2]:
+        try:
+            sfn.send_task_success(taskToken=t, output='{"ok": true}')
+        except sfn.exceptions.TaskTimedOut:
+            pass  # its execution ended: the caller's checks say how
+        answered.add(t)
+    time.sleep(rng.choice([0, 0.01, 0.05]))
+
+
 def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
     """Random Parallels and Maps (inline or distributed) whose branches mix Pass, Wait, HTTP
     calls (one fails once and is retried), callbacks and Parallels of their own, four
@@ -384,35 +421,13 @@ def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
     rng = random.Random(seed)
     answered = set()
     for round_ in range(6):
-        branches = [fuzz_branch(rng, b) for b in range(rng.randint(2, 4))]
-        if rng.random() < 0.5:
-            d = {"StartAt": "All", "States": {"All": {"Type": "Parallel", "End": True, "Branches": branches}}}
-        else:
-            d = {"StartAt": "Each", "States": {"Each": {
-                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": rng.choice([0, 1, 2]), "End": True,
-                "ItemSelector": {"base.$": "$.base", "tag.$": "States.Format('{}-{}', $.tag, $$.Map.Item.Index)"},
-                "ItemProcessor": branches[0]}}}
-            if rng.random() < 0.5:
-                # a distributed Map: each item a child execution of its own
-                branches[0]["ProcessorConfig"] = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        d = fuzz_machine(rng)
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
-        arn = machine(sfn, f"fuzz{round_}", d)
-        execs = [sfn.start_execution(stateMachineArn=arn, input=json.dumps(
-            {"base": http_target.url, "tag": f"r{round_}e{k}", "items": [0, 1, 2]}))["executionArn"] for k in range(4)]
+        execs = fuzz_start(sfn, machine(sfn, f"fuzz{round_}", d), http_target, round_)
         end = time.time() + 60
         while any(sfn.describe_execution(executionArn=e)["status"] == "RUNNING" for e in execs):
             assert time.time() < end, why
-            with http_target.lock:
-                asked = [json.loads(b)["token"] for _, p, b in http_target.requests if p.startswith("/ask/")]
-            todo = [t for t in asked if t not in answered]
-            rng.shuffle(todo)
-            for t in todo[:2]:
-                try:
-                    sfn.send_task_success(taskToken=t, output='{"ok": true}')
-                except sfn.exceptions.TaskTimedOut:
-                    pass  # its execution ended: the checks below say how
-                answered.add(t)
-            time.sleep(rng.choice([0, 0.01, 0.05]))
+            fuzz_answer(sfn, http_target, answered, rng)
         for e in execs:
             out = sfn.describe_execution(executionArn=e)
             assert out["status"] == "SUCCEEDED", (why, out.get("error"), out.get("cause"))

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 
 from conftest import Server, history, machine
-from test_branches import fuzz_branch
+from test_branches import fuzz_answer, fuzz_machine, fuzz_start
 
 RETRY = [{"ErrorEquals": ["Shoal.TaskInterrupted", "States.Http.StatusCode.503"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 1}]
 
@@ -185,20 +185,9 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target):
     sfn = srv.client()
     answered = set()
     for round_ in range(4):
-        branches = [fuzz_branch(rng, b) for b in range(rng.randint(2, 4))]
-        if rng.random() < 0.5:
-            d = {"StartAt": "All", "States": {"All": {"Type": "Parallel", "End": True, "Branches": branches}}}
-        else:
-            d = {"StartAt": "Each", "States": {"Each": {
-                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": rng.choice([0, 1, 2]), "End": True,
-                "ItemSelector": {"base.$": "$.base", "tag.$": "States.Format('{}-{}', $.tag, $$.Map.Item.Index)"},
-                "ItemProcessor": branches[0]}}}
-            if rng.random() < 0.5:
-                branches[0]["ProcessorConfig"] = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        d = fuzz_machine(rng)
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
-        arn = machine(sfn, f"cf{round_}", d)
-        execs = [sfn.start_execution(stateMachineArn=arn, input=json.dumps(
-            {"base": http_target.url, "tag": f"r{round_}e{k}", "items": [0, 1, 2]}))["executionArn"] for k in range(4)]
+        execs = fuzz_start(sfn, machine(sfn, f"cf{round_}", d), http_target, round_)
         kill_at = time.time() + rng.uniform(0.0, 0.3)
         killed = False
         end = time.time() + 60
@@ -211,17 +200,7 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target):
             if killed and all(s != "RUNNING" for s in st):
                 break
             assert time.time() < end, (why, st)
-            with http_target.lock:
-                asked = [json.loads(b)["token"] for _, p, b in http_target.requests if p.startswith("/ask/")]
-            todo = [t for t in asked if t not in answered]
-            rng.shuffle(todo)
-            for t in todo[:2]:
-                try:
-                    sfn.send_task_success(taskToken=t, output='{"ok": true}')
-                except sfn.exceptions.TaskTimedOut:
-                    pass  # its execution ended: the checks below say how
-                answered.add(t)
-            time.sleep(rng.choice([0, 0.01, 0.05]))
+            fuzz_answer(sfn, http_target, answered, rng)
         for e in execs:
             out = sfn.describe_execution(executionArn=e)
             if out.get("error") == "States.ExceedToleratedFailureThreshold":
