@@ -234,6 +234,22 @@ fn test_state_json(r: &TestResult, inspect: bool) -> Value {
     Value::Object(m)
 }
 
+/// A `loggingConfiguration` as AWS shows it: the one set, or logging off.
+fn logging_json(set: Option<&Value>) -> Value {
+    match set {
+        Some(v) if !v.is_null() => v.clone(),
+        _ => json!({"level": "OFF", "includeExecutionData": false}),
+    }
+}
+
+/// A `tracingConfiguration` as AWS shows it: the one set, or tracing off.
+fn tracing_json(set: Option<&Value>) -> Value {
+    match set {
+        Some(v) if !v.is_null() => v.clone(),
+        _ => json!({"enabled": false}),
+    }
+}
+
 pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
     let sfn = &app.sfn;
     Ok(match action {
@@ -299,8 +315,8 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 "roleArn": r.role_arn,
                 "type": m.kind,
                 "creationDate": epoch(&m.created),
-                "loggingConfiguration": if m.logging.is_null() { json!({"level": "OFF", "includeExecutionData": false}) } else { m.logging.clone() },
-                "tracingConfiguration": if m.tracing.is_null() { json!({"enabled": false}) } else { m.tracing.clone() },
+                "loggingConfiguration": logging_json(Some(&m.logging)),
+                "tracingConfiguration": tracing_json(Some(&m.tracing)),
             });
             match &r.version_arn {
                 Some(ver) => {
@@ -451,8 +467,6 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
             let e = sfn.execution(&req_str(v, "executionArn")?)?;
             let definition = sfn.definition_text(&e.definition_hash)?;
             let m = sfn.store_machine_or_gone(&e.machine_arn);
-            let off = || json!({"level": "OFF", "includeExecutionData": false});
-            let tracing = m.as_ref().map(|m| m.tracing.clone());
             let mut out = json!({
                 "stateMachineArn": e.machine_arn,
                 "name": e.machine_name,
@@ -460,8 +474,8 @@ pub async fn handle(app: &App, scope: &Scope, action: &str, v: &Value) -> R {
                 "roleArn": e.role_arn,
                 "updateDate": epoch(&m.as_ref().map(|m| m.created).unwrap_or(e.start)),
                 // the configuration the execution logged with
-                "loggingConfiguration": e.logging.clone().unwrap_or_else(off),
-                "tracingConfiguration": tracing.filter(|t| !t.is_null()).unwrap_or_else(|| json!({"enabled": false})),
+                "loggingConfiguration": logging_json(e.logging.as_ref()),
+                "tracingConfiguration": tracing_json(m.as_ref().map(|m| &m.tracing)),
             });
             // the revision the execution ran: its version's, or the machine's while unchanged
             let revision = match &e.version_arn {
