@@ -152,7 +152,7 @@ def history(sfn, arn):
 
 class Recorder(http.server.BaseHTTPRequestHandler):
     """Answers every request with JSON and remembers it; `fail` maps paths to statuses, `hold`
-    paths to events their answers wait for."""
+    paths to events their answers wait for; `broken` fails everything under /broken."""
 
     def _answer(self):
         n = int(self.headers.get("content-length") or 0)
@@ -171,6 +171,9 @@ class Recorder(http.server.BaseHTTPRequestHandler):
             # paths under /flaky fail the first time they are asked for: retries succeed
             if self.path.startswith("/flaky") and self.path not in srv.seen:
                 status = 503
+            # paths under /broken fail while the test says the target is broken
+            if self.path.startswith("/broken") and srv.broken:
+                status = 500
             srv.seen.add(self.path)
             held = srv.hold.get(self.path.split("?")[0])
         if held is not None:
@@ -209,6 +212,7 @@ def http_target():
     srv.fail = {}
     srv.hold = {}
     srv.seen = set()
+    srv.broken = False
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"

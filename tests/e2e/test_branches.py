@@ -339,6 +339,48 @@ def test_stopping_the_parent_aborts_its_waiting_children(sfn, http_target):
         pass
 
 
+def test_a_failed_map_run_aborts_its_waiting_children(sfn, http_target):
+    """A Map Run that fails past its tolerated failures aborts the children still running, as
+    AWS does, also when a Catch lets the execution go on: they run nothing more, and a late
+    answer to one of their tasks starts nothing."""
+    child = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "Which", "States": {
+        "Which": {"Type": "Choice", "Choices": [{"Variable": "$.who", "StringEquals": "2", "Next": "Boom"}], "Default": "Ask"},
+        "Boom": {"Type": "Fail", "Error": "Boom"},
+        "Ask": {**ask(), "End": False, "Next": "After"},
+        "After": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": True,
+                  "Parameters": {"ApiEndpoint.$": "States.Format('{}/after', $.base)", "Method": "GET"}}}}
+    arn = machine(sfn, "maprunfail", {"StartAt": "Each", "States": {
+        "Each": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": child, "Next": "Hold",
+                 "ItemSelector": {"base.$": "$.base", "who.$": "States.Format('{}', $$.Map.Item.Value)", "id": "x"},
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Hold"}]},
+        "Hold": ask("/hold")}})
+    e = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"base": http_target.url, "items": [0, 1, 2], "who": "p", "id": "p"}))["executionArn"]
+    got = asks(http_target, 2)
+    hold = asks(http_target, 1, path="/hold")[0]
+    run = sfn.list_map_runs(executionArn=e)["mapRuns"][0]["mapRunArn"]
+    assert sfn.describe_map_run(mapRunArn=run)["status"] == "FAILED"
+    children = {c["name"][-1]: c["executionArn"] for c in sfn.list_executions(mapRunArn=run)["executions"]}
+    assert {k: sfn.describe_execution(executionArn=a)["status"] for k, a in children.items()} == {"0": "ABORTED", "1": "ABORTED", "2": "FAILED"}
+    counts = sfn.describe_map_run(mapRunArn=run)["itemCounts"]
+    assert (counts["aborted"], counts["failed"], counts["running"]) == (2, 1, 0), counts
+    before = history(sfn, children["0"])
+    assert before[-1]["type"] == "ExecutionAborted"
+    # the execution still waits on Hold: a late answer to an aborted child's task changes nothing
+    try:
+        sfn.send_task_success(taskToken=got[0]["token"], output='{"late": true}')
+    except sfn.exceptions.TaskTimedOut:
+        pass
+    time.sleep(0.3)
+    assert history(sfn, children["0"]) == before
+    assert sfn.describe_execution(executionArn=children["0"])["status"] == "ABORTED"
+    sfn.send_task_success(taskToken=hold["token"], output='{"held": true}')
+    d = wait_done(sfn, e)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"])["caught"]["Error"] == "States.ExceedToleratedFailureThreshold"
+    with http_target.lock:
+        assert not [p for _, p, _ in http_target.requests if p == "/after"]
+
+
 def fuzz_step(kind, i):
     """One state of a random branch; every path names the execution (`tag`) and the step."""
     where = f"States.Format('{{}}/{kind}/{{}}/{i}', $.base, $.tag)"
@@ -355,18 +397,20 @@ def fuzz_step(kind, i):
     if kind == "flaky":
         # fails the first time (the target answers 503), then succeeds on its retry
         call["Retry"] = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]
+    # "broken": fails the execution while the target is broken (no Retry, no Catch)
     return call
 
 
-def fuzz_branch(rng, b, depth=0):
-    kinds = ["pass", "wait", "direct", "flaky", "ask"] + (["nested"] if depth == 0 else [])
+def fuzz_branch(rng, b, depth=0, extra=()):
+    """A random branch of 1-3 steps; `extra` adds kinds of step to draw from."""
+    kinds = ["pass", "wait", "direct", "flaky", "ask", *extra] + (["nested"] if depth == 0 else [])
     kinds = [rng.choice(kinds) for _ in range(rng.randint(1, 3))]
     names = [f"S{b}_{j}" for j in range(len(kinds))]
     states = {}
     for j, k in enumerate(kinds):
         if k == "nested":
             # a Parallel inside the branch, whose branches are numbered apart from all others
-            inner = [fuzz_branch(rng, 100 * (b + 1) + 10 * j + n, depth + 1) for n in range(2)]
+            inner = [fuzz_branch(rng, 100 * (b + 1) + 10 * j + n, depth + 1, extra) for n in range(2)]
             s = {"Type": "Parallel", "Branches": inner, "ResultPath": f"$.n{b * 10 + j}"}
         else:
             s = fuzz_step(k, b * 10 + j)
@@ -375,9 +419,9 @@ def fuzz_branch(rng, b, depth=0):
     return {"StartAt": names[0], "States": states}
 
 
-def fuzz_machine(rng):
+def fuzz_machine(rng, extra=()):
     """A random Parallel of 2-4 random branches, or a Map (inline or distributed) of one."""
-    branches = [fuzz_branch(rng, b) for b in range(rng.randint(2, 4))]
+    branches = [fuzz_branch(rng, b, extra=extra) for b in range(rng.randint(2, 4))]
     if rng.random() < 0.5:
         return {"StartAt": "All", "States": {"All": {"Type": "Parallel", "End": True, "Branches": branches}}}
     d = {"StartAt": "Each", "States": {"Each": {
@@ -390,10 +434,10 @@ def fuzz_machine(rng):
     return d
 
 
-def fuzz_start(sfn, arn, http_target, round_):
-    """Four executions of a random machine, each tagged by round and number."""
+def fuzz_start(sfn, arn, http_target, round_, run="r"):
+    """Four executions of a random machine, each tagged by run, round and number."""
     return [sfn.start_execution(stateMachineArn=arn, input=json.dumps(
-        {"base": http_target.url, "tag": f"r{round_}e{k}", "items": [0, 1, 2]}))["executionArn"] for k in range(4)]
+        {"base": http_target.url, "tag": f"{run}{round_}e{k}", "items": [0, 1, 2]}))["executionArn"] for k in range(4)]
 
 
 def fuzz_answer(sfn, http_target, answered, rng):
@@ -412,6 +456,71 @@ def fuzz_answer(sfn, http_target, answered, rng):
     time.sleep(rng.choice([0, 0.01, 0.05]))
 
 
+def fuzz_settle(sfn, execs, http_target, answered, rng, why, timeout=60):
+    """Answers callbacks until none of `execs` is running."""
+    end = time.time() + timeout
+    while any(sfn.describe_execution(executionArn=e)["status"] == "RUNNING" for e in execs):
+        assert time.time() < end, why
+        fuzz_answer(sfn, http_target, answered, rng)
+
+
+def fuzz_calls(http_target):
+    """The calls made so far, as (kind, tag, step) from their paths."""
+    with http_target.lock:
+        paths = [p for _, p, _ in http_target.requests]
+    return [tuple(p.strip("/").split("/")) for p in paths if p.count("/") == 3]
+
+
+def exited_steps(sfn, e):
+    """The (tag, step) of each task state of `e` (and of its map runs' children) that exited."""
+    runs = [r["mapRunArn"] for r in sfn.list_map_runs(executionArn=e)["mapRuns"]]
+    children = [c["executionArn"] for r in runs for c in sfn.list_executions(mapRunArn=r)["executions"]]
+    done = set()
+    for x in [e, *children]:
+        for ev in history(sfn, x):
+            if ev["type"] == "TaskStateExited":
+                b, j = ev["stateExitedEventDetails"]["name"][1:].split("_")
+                tag = json.loads(ev["stateExitedEventDetails"]["output"])["tag"]
+                done.add((tag, str(int(b) * 10 + int(j))))
+    return done
+
+
+def children_errors(sfn, e):
+    """What each child of `e`'s map runs came to, with its history's types (for messages)."""
+    runs = [r["mapRunArn"] for r in sfn.list_map_runs(executionArn=e)["mapRuns"]]
+    out = []
+    for c in (c for r in runs for c in sfn.list_executions(mapRunArn=r)["executions"]):
+        d = sfn.describe_execution(executionArn=c["executionArn"])
+        out.append((c["name"], d["status"], d.get("error"), [x["type"] for x in history(sfn, c["executionArn"])]))
+    return out
+
+
+def fuzz_redrive(sfn, arn, execs, failed, http_target, answered, rng, round_, why):
+    """Redrives `failed` (some of `execs`, a round of `fuzz_start`) beside a clean run of the
+    same machine and inputs: each of `execs` ends as its clean run does, and no task whose state
+    had exited before the redrive runs again."""
+    done = set().union(*(exited_steps(sfn, e) for e in failed))
+    before = len(fuzz_calls(http_target))
+    for e in failed:
+        sfn.redrive_execution(executionArn=e)
+    clean = fuzz_start(sfn, arn, http_target, round_, run="c")
+    fuzz_settle(sfn, failed + clean, http_target, answered, rng, why)
+    for k, e in enumerate(execs):
+        out = sfn.describe_execution(executionArn=e)
+        assert out["status"] == "SUCCEEDED", (why, k, out.get("error"), out.get("cause"), children_errors(sfn, e))
+        want = sfn.describe_execution(executionArn=clean[k])
+        assert want["status"] == "SUCCEEDED", (why, k, want.get("error"), want.get("cause"))
+        # the clean run's tags are c<round>e<k>, the redriven's r<round>e<k>
+        assert json.loads(out["output"]) == json.loads(want["output"].replace(f'"c{round_}e{k}', f'"r{round_}e{k}')), why
+        ev = history(sfn, e)
+        assert [x["id"] for x in ev] == list(range(1, len(ev) + 1)), why
+        redriven = e in failed
+        assert sum(x["type"] == "ExecutionRedriven" for x in ev) == redriven, why
+        assert out.get("redriveCount", 0) == redriven, why
+    again = [c for c in fuzz_calls(http_target)[before:] if (c[1], c[2]) in done]
+    assert not again, (why, "tasks that had exited ran again", again)
+
+
 def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
     """Random Parallels and Maps (inline or distributed) whose branches mix Pass, Wait, HTTP
     calls (one fails once and is retried), callbacks and Parallels of their own, four
@@ -424,10 +533,7 @@ def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
         d = fuzz_machine(rng)
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
         execs = fuzz_start(sfn, machine(sfn, f"fuzz{round_}", d), http_target, round_)
-        end = time.time() + 60
-        while any(sfn.describe_execution(executionArn=e)["status"] == "RUNNING" for e in execs):
-            assert time.time() < end, why
-            fuzz_answer(sfn, http_target, answered, rng)
+        fuzz_settle(sfn, execs, http_target, answered, rng, why)
         for e in execs:
             out = sfn.describe_execution(executionArn=e)
             assert out["status"] == "SUCCEEDED", (why, out.get("error"), out.get("cause"))
@@ -435,3 +541,37 @@ def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
             calls = [p for _, p, _ in http_target.requests if p.startswith(("/direct/", "/flaky/"))]
         twice = {p for p in calls if p.startswith("/flaky/")}
         assert all(calls.count(p) == (2 if p in twice else 1) for p in calls), (why, sorted(calls))
+
+
+def test_random_redrives_finish_what_failed_and_repeat_nothing(sfn, http_target):
+    """The random fan-outs with steps whose target is broken: an execution that calls one fails;
+    once the target is mended, its redrive succeeds with the output a clean run of the same
+    input gives, and no task whose state exited before the failure runs again. An execution that
+    succeeded cannot be redriven."""
+    seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
+    rng = random.Random(seed)
+    answered = set()
+    for round_ in range(8):
+        d = fuzz_machine(rng, extra=("broken", "broken"))
+        why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
+        arn = machine(sfn, f"redrive{round_}", d)
+        http_target.broken = True
+        execs = fuzz_start(sfn, arn, http_target, round_)
+        fuzz_settle(sfn, execs, http_target, answered, rng, why)
+        http_target.broken = False
+        first = fuzz_calls(http_target)
+        failed = []
+        for k, e in enumerate(execs):
+            out = sfn.describe_execution(executionArn=e)
+            tag = f"r{round_}e{k}"
+            broke = any(kind == "broken" and t.split("-")[0] == tag for kind, t, _ in first)
+            assert out["status"] == ("FAILED" if broke else "SUCCEEDED"), (why, tag, out.get("error"), out.get("cause"))
+            if broke:
+                failed.append(e)
+            else:
+                try:
+                    sfn.redrive_execution(executionArn=e)
+                    raise AssertionError(f"a succeeded execution was redriven: {why}")
+                except sfn.exceptions.ExecutionNotRedrivable:
+                    pass
+        fuzz_redrive(sfn, arn, execs, failed, http_target, answered, rng, round_, why)

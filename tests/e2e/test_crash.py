@@ -14,7 +14,7 @@ import time
 import urllib.parse
 
 from conftest import Server, history, machine
-from test_branches import fuzz_answer, fuzz_machine, fuzz_start
+from test_branches import fuzz_answer, fuzz_calls, fuzz_machine, fuzz_redrive, fuzz_start
 
 RETRY = [{"ErrorEquals": ["Shoal.TaskInterrupted", "States.Http.StatusCode.503"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 1}]
 
@@ -175,19 +175,23 @@ def test_executions_survive_kill_9(tmp_path, http_target):
 
 
 def test_random_fan_outs_survive_a_kill(make_server, http_target):
-    """The random fan-outs of test_branches, with the server killed (-9) and restarted at a
-    random moment of each round: every execution ends, succeeded, or failed by a call the kill
-    cut short (`Shoal.TaskInterrupted`, directly or as a distributed Map child); no call made
-    once is made again."""
+    """The random fan-outs of test_branches, some calling a broken target, with the server
+    killed (-9) and restarted at a random moment of each round: every execution ends, succeeded,
+    or failed by the broken target or by a call the kill cut short (`Shoal.TaskInterrupted`),
+    directly or as a distributed Map child; no call made once is made again. Once the target is
+    mended, a redrive of each failed one ends as a clean run does."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
     srv = make_server("--wait-scale", "0.01")
     sfn = srv.client()
     answered = set()
+    causes = {"Shoal.TaskInterrupted", "States.Http.StatusCode.500"}
     for round_ in range(4):
-        d = fuzz_machine(rng)
+        d = fuzz_machine(rng, extra=("broken",))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
-        execs = fuzz_start(sfn, machine(sfn, f"cf{round_}", d), http_target, round_)
+        arn = machine(sfn, f"cf{round_}", d)
+        http_target.broken = True
+        execs = fuzz_start(sfn, arn, http_target, round_)
         kill_at = time.time() + rng.uniform(0.0, 0.3)
         killed = False
         end = time.time() + 60
@@ -201,16 +205,21 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target):
                 break
             assert time.time() < end, (why, st)
             fuzz_answer(sfn, http_target, answered, rng)
+        http_target.broken = False
+        failed = []
         for e in execs:
             out = sfn.describe_execution(executionArn=e)
             if out.get("error") == "States.ExceedToleratedFailureThreshold":
-                # a distributed Map fails when a child does: that child's task was interrupted
+                # a distributed Map fails when a child does
                 run = sfn.list_map_runs(executionArn=e)["mapRuns"][0]["mapRunArn"]
-                failed = sfn.list_executions(mapRunArn=run, statusFilter="FAILED")["executions"]
-                errors = {sfn.describe_execution(executionArn=c["executionArn"]).get("error") for c in failed}
-                assert errors == {"Shoal.TaskInterrupted"}, (why, errors)
-                continue
-            assert out["status"] == "SUCCEEDED" or out.get("error") == "Shoal.TaskInterrupted", (why, out.get("error"), out.get("cause"))
-        with http_target.lock:
-            calls = [p for _, p, _ in http_target.requests if p.startswith("/direct/")]
-        assert all(calls.count(p) == 1 for p in calls), (why, sorted(calls))
+                children = sfn.list_executions(mapRunArn=run, statusFilter="FAILED")["executions"]
+                errors = {sfn.describe_execution(executionArn=c["executionArn"]).get("error") for c in children}
+                assert errors and errors <= causes, (why, errors)
+            else:
+                assert out["status"] == "SUCCEEDED" or out.get("error") in causes, (why, out.get("error"), out.get("cause"))
+            if out["status"] == "FAILED":
+                failed.append(e)
+        calls = [c for c in fuzz_calls(http_target) if c[0] == "direct" and c[1].startswith(f"r{round_}e")]
+        assert all(calls.count(c) == 1 for c in calls), (why, sorted(calls))
+        # what failed, a redrive finishes, running none of what had finished
+        fuzz_redrive(sfn, arn, execs, failed, http_target, answered, rng, round_, why)

@@ -154,11 +154,13 @@ fn event_json(e: &StoredEvent, include_data: bool) -> Value {
 }
 
 fn map_run_json(r: &MapRun) -> Value {
+    // once a run ended (aborted, or failed past its tolerated failures), the children that
+    // had not ended were aborted with it
     let running = r.total - r.succeeded - r.failed;
-    let (running, aborted) = if r.status == "ABORTED" {
-        (0, running)
-    } else {
+    let (running, aborted) = if r.status == "RUNNING" {
         (running, 0)
+    } else {
+        (0, running)
     };
     let counts = json!({"pending": 0, "running": running, "succeeded": r.succeeded, "failed": r.failed,
         "timedOut": 0, "aborted": aborted, "total": r.total, "resultsWritten": r.succeeded + r.failed,

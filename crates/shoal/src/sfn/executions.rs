@@ -629,6 +629,10 @@ impl Sfn {
         let mut exec = state.root().clone();
         // the execution's own time: ahead of real time under the virtual clock
         let now = Utc::now().max(state.current);
+        if let Err(e) = state.abort_children_of_failed_runs() {
+            self.arm(arn, now + chrono::Duration::seconds(1));
+            return Err(SfnError::InternalFailure(e.to_string()));
+        }
         if result.status == Status::Interrupted
             && matches!(state.halt, None | Some(Halt::Timer(_) | Halt::Token { .. }))
         {
@@ -727,7 +731,7 @@ impl Sfn {
     ) -> Result<()> {
         let now = Utc::now().max(state.current);
         state.current = now;
-        state.unwind(true);
+        state.unwind(true)?;
         state.push_event(kind, key, details.clone());
         exec.status = status.into();
         exec.stop = Some(now);
@@ -744,7 +748,7 @@ impl Sfn {
 
     /// Persists the final events and status, then tells whoever waits (a parent, the bus).
     fn finish(self: &Arc<Self>, state: &mut State, exec: Execution) -> Result<()> {
-        state.unwind(false);
+        state.unwind(false)?;
         let mut writes = state.pending_writes();
         writes.push(put(&exec));
         let routing = self.status_routing(&exec);

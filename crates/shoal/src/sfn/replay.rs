@@ -386,6 +386,11 @@ impl<'a> State<'a> {
             self.records.push(put(&self.exec));
             return Ok(());
         }
+        // a child that ended (aborted with its failed run, say) replays what it did and no more
+        let reach = match exec.status.as_str() {
+            "RUNNING" => reach,
+            _ => Reach::Stored,
+        };
         let f = self.swap_frame(Frame::of(exec, history, reach));
         self.parents.push(f);
         Ok(())
@@ -450,7 +455,7 @@ impl<'a> State<'a> {
     /// Ends every child still running (the execution ended while children waited, or stopped,
     /// timed out or failed to resume): each is aborted, with its map run. `stopped` (an end the
     /// run did not reach) also looks for map runs this segment did not meet.
-    pub fn unwind(&mut self, stopped: bool) {
+    pub fn unwind(&mut self, stopped: bool) -> Result<(), crate::store::StoreError> {
         while let Some(f) = self.parents.pop() {
             if self.exec.status == "RUNNING" {
                 self.push_event(
@@ -468,7 +473,7 @@ impl<'a> State<'a> {
         // runs and children not met in this segment: children waiting concurrently were set
         // aside, and a segment that stops early enters none
         if !stopped && self.map_runs.is_empty() {
-            return;
+            return Ok(());
         }
         let stored: Vec<MapRun> = self
             .sfn
@@ -494,37 +499,75 @@ impl<'a> State<'a> {
                 aborted.push(r.arn.clone());
             }
         }
+        if !aborted.is_empty() {
+            self.store_pending()?;
+        }
         for run in aborted {
-            let running: Vec<Execution> = self
-                .sfn
-                .store
-                .list(Scan {
-                    owner: Some(&run),
-                    status: Some("RUNNING"),
-                    ..Default::default()
-                })
-                .unwrap_or_default();
-            for mut child in running {
-                let mut persisted = self.sfn.stored_history(&child.arn).map_or(0, |h| h.len());
-                let id = persisted as u64 + 1;
-                let mut aborted = vec![HistoryEvent {
-                    timestamp: now,
-                    kind: "ExecutionAborted",
-                    id,
-                    previous_event_id: id - 1,
-                    details: Some(
-                        [("executionAbortedEventDetails".to_string(), json!({}))]
-                            .into_iter()
-                            .collect(),
-                    ),
-                    branch: String::new(),
-                }];
-                self.records
-                    .extend(history_write(&child.arn, &mut aborted, &mut persisted));
-                child.status = "ABORTED".into();
-                child.stop = Some(now);
-                self.records.push(put(&child));
-            }
+            self.abort_running_children(&run, now);
+        }
+        Ok(())
+    }
+
+    /// Aborts the children still running of the map runs that failed in this segment (past
+    /// their tolerated failures), as AWS does when a Map Run fails, whether or not a Catch
+    /// lets the execution go on.
+    pub fn abort_children_of_failed_runs(&mut self) -> Result<(), crate::store::StoreError> {
+        let failed: Vec<String> = (self.map_runs.iter())
+            .filter(|r| r.status == "FAILED")
+            .map(|r| r.arn.clone())
+            .collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        self.store_pending()?;
+        for run in failed {
+            self.abort_running_children(&run, self.current);
+        }
+        Ok(())
+    }
+
+    /// Stores what is pending, so that the store knows every child this segment started or
+    /// ended before it is asked which still run.
+    fn store_pending(&mut self) -> Result<(), crate::store::StoreError> {
+        let writes = self.pending_writes();
+        if writes.is_empty() && self.opening.is_none() {
+            return Ok(());
+        }
+        self.commit(writes)
+    }
+
+    /// Ends each stored child of `run` still running with `ExecutionAborted` (to be stored with
+    /// the next write).
+    fn abort_running_children(&mut self, run: &str, now: DateTime<Utc>) {
+        let running: Vec<Execution> = self
+            .sfn
+            .store
+            .list(Scan {
+                owner: Some(run),
+                status: Some("RUNNING"),
+                ..Default::default()
+            })
+            .unwrap_or_default();
+        for mut child in running {
+            let mut persisted = self.sfn.stored_history(&child.arn).map_or(0, |h| h.len());
+            let id = persisted as u64 + 1;
+            let mut aborted = vec![HistoryEvent {
+                timestamp: now,
+                kind: "ExecutionAborted",
+                id,
+                previous_event_id: id - 1,
+                details: Some(
+                    [("executionAbortedEventDetails".to_string(), json!({}))]
+                        .into_iter()
+                        .collect(),
+                ),
+                branch: String::new(),
+            }];
+            self.records
+                .extend(history_write(&child.arn, &mut aborted, &mut persisted));
+            child.status = "ABORTED".into();
+            child.stop = Some(now);
+            self.records.push(put(&child));
         }
     }
 
