@@ -341,8 +341,8 @@ def test_stopping_the_parent_aborts_its_waiting_children(sfn, http_target):
 
 def test_a_failed_map_run_aborts_its_waiting_children(sfn, http_target):
     """A Map Run that fails past its tolerated failures aborts the children still running, as
-    AWS does, also when a Catch lets the execution go on: they run nothing more, and a late
-    answer to one of their tasks starts nothing."""
+    AWS does, also when a Catch lets the execution go on: they run nothing more, and their
+    tasks answer TaskTimedOut."""
     child = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "Which", "States": {
         "Which": {"Type": "Choice", "Choices": [{"Variable": "$.who", "StringEquals": "2", "Next": "Boom"}], "Default": "Ask"},
         "Boom": {"Type": "Fail", "Error": "Boom"},
@@ -365,9 +365,11 @@ def test_a_failed_map_run_aborts_its_waiting_children(sfn, http_target):
     assert (counts["aborted"], counts["failed"], counts["running"]) == (2, 1, 0), counts
     before = history(sfn, children["0"])
     assert before[-1]["type"] == "ExecutionAborted"
-    # the execution still waits on Hold: a late answer to an aborted child's task changes nothing
+    # the execution still waits on Hold: a late answer to an aborted child's task is refused
+    # as AWS refuses it, and changes nothing
     try:
         sfn.send_task_success(taskToken=got[0]["token"], output='{"late": true}')
+        raise AssertionError("an aborted child's task took an answer")
     except sfn.exceptions.TaskTimedOut:
         pass
     time.sleep(0.3)

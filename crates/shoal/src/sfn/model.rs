@@ -335,7 +335,11 @@ pub enum Answer {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Token {
     pub token: String,
+    /// The execution whose segments run the task: a distributed Map child's parent.
     pub execution_arn: String,
+    /// The distributed Map child whose task this is, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_arn: Option<String>,
     pub kind: TaskKind,
     /// The activity ARN for activity tasks.
     #[serde(default)]

@@ -940,6 +940,7 @@ impl<'a> State<'a> {
             token,
             // answers wake the execution a segment runs, a Map's child's parent included
             execution_arn: self.root_arn().to_string(),
+            child_arn: (!self.parents.is_empty()).then(|| self.exec.arn.clone()),
             kind,
             activity_arn: if kind == TaskKind::Activity {
                 call.resource.to_string()

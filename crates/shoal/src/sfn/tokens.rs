@@ -31,11 +31,14 @@ impl Sfn {
                 "Task Timed Out: 'Provided task does not exist anymore'".into(),
             ));
         }
-        let exec = self.execution(&row.execution_arn)?;
-        if exec.status != "RUNNING" {
-            return Err(SfnError::TaskTimedOut(
-                "Task Timed Out: 'Provided task does not exist anymore'".into(),
-            ));
+        // a distributed Map child may have ended (aborted with its failed run) while its
+        // parent goes on
+        for arn in std::iter::once(&row.execution_arn).chain(&row.child_arn) {
+            if self.execution(arn)?.status != "RUNNING" {
+                return Err(SfnError::TaskTimedOut(
+                    "Task Timed Out: 'Provided task does not exist anymore'".into(),
+                ));
+            }
         }
         Ok(row)
     }
