@@ -546,9 +546,10 @@ def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
 
 
 def test_random_redrives_finish_what_failed_and_repeat_nothing(sfn, http_target):
-    """The random fan-outs with steps whose target is broken: an execution that calls one fails;
-    once the target is mended, its redrive succeeds with the output a clean run of the same
-    input gives, and no task whose state exited before the failure runs again. An execution that
+    """The random fan-outs with steps whose target is broken, one execution of each round
+    stopped at a random moment: an execution that calls a broken step fails; once the target is
+    mended, a redrive of each failed or aborted one succeeds with the output a clean run of the
+    same input gives, and no task whose state exited before runs again. An execution that
     succeeded cannot be redriven."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
@@ -559,6 +560,12 @@ def test_random_redrives_finish_what_failed_and_repeat_nothing(sfn, http_target)
         arn = machine(sfn, f"redrive{round_}", d)
         http_target.broken = True
         execs = fuzz_start(sfn, arn, http_target, round_)
+        # the last one is stopped at a random moment (it may have ended by then)
+        time.sleep(rng.choice([0, 0.01, 0.05]))
+        try:
+            sfn.stop_execution(executionArn=execs[-1], error="Test", cause="stopped at random")
+        except sfn.exceptions.ClientError:
+            pass
         fuzz_settle(sfn, execs, http_target, answered, rng, why)
         http_target.broken = False
         first = fuzz_calls(http_target)
@@ -567,6 +574,10 @@ def test_random_redrives_finish_what_failed_and_repeat_nothing(sfn, http_target)
             out = sfn.describe_execution(executionArn=e)
             tag = f"r{round_}e{k}"
             broke = any(kind == "broken" and t.split("-")[0] == tag for kind, t, _ in first)
+            if out["status"] == "ABORTED":
+                assert e == execs[-1], (why, tag)
+                failed.append(e)
+                continue
             assert out["status"] == ("FAILED" if broke else "SUCCEEDED"), (why, tag, out.get("error"), out.get("cause"))
             if broke:
                 failed.append(e)
