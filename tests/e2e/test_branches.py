@@ -383,6 +383,18 @@ def test_a_failed_map_run_aborts_its_waiting_children(sfn, http_target):
         assert not [p for _, p, _ in http_target.requests if p == "/after"]
 
 
+FUZZ_CHILD = "arn:aws:states:us-east-1:123456789012:stateMachine:fuzz-child"
+
+
+def fuzz_child_machine(sfn):
+    """The machine the "child" steps start: one call, to /child/<tag>/<step>."""
+    arn = machine(sfn, "fuzz-child", {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": True,
+        "Parameters": {"ApiEndpoint.$": "States.Format('{}/child/{}/{}', $.base, $.tag, $.i)", "Method": "POST", "RequestBody": {"b": 1}},
+        "ResultSelector": {"s.$": "$.StatusCode"}}}})
+    assert arn == FUZZ_CHILD, arn
+
+
 def fuzz_step(kind, i):
     """One state of a random branch; every path names the execution (`tag`) and the step."""
     where = f"States.Format('{{}}/{kind}/{{}}/{i}', $.base, $.tag)"
@@ -396,6 +408,11 @@ def fuzz_step(kind, i):
     call = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "ResultPath": f"$.h{i}",
             "Parameters": {"ApiEndpoint.$": where, "Method": "POST", "RequestBody": {"b": 1}},
             "ResultSelector": {"s.$": "$.StatusCode"}}
+    if kind == "child":
+        # a nested execution (.sync:2) that makes one call of its own
+        return {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "ResultPath": f"$.c{i}",
+                "Parameters": {"StateMachineArn": FUZZ_CHILD, "Input": {"base.$": "$.base", "tag.$": "$.tag", "i": i}},
+                "ResultSelector": {"o.$": "$.Output"}}
     if kind == "flaky":
         # fails the first time (the target answers 503), then succeeds on its retry
         call["Retry"] = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]
@@ -525,14 +542,15 @@ def fuzz_redrive(sfn, arn, execs, failed, http_target, answered, rng, round_, wh
 
 def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
     """Random Parallels and Maps (inline or distributed) whose branches mix Pass, Wait, HTTP
-    calls (one fails once and is retried), callbacks and Parallels of their own, four
+    calls (one fails once and is retried), callbacks, nested executions and Parallels of their own, four
     executions at a time, callbacks answered in random order and at random moments: each
     succeeds, each call is made once (the retried one twice)."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
     answered = set()
+    fuzz_child_machine(sfn)
     for round_ in range(6):
-        d = fuzz_machine(rng)
+        d = fuzz_machine(rng, extra=("child",))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
         execs = fuzz_start(sfn, machine(sfn, f"fuzz{round_}", d), http_target, round_)
         fuzz_settle(sfn, execs, http_target, answered, rng, why)
@@ -540,7 +558,7 @@ def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
             out = sfn.describe_execution(executionArn=e)
             assert out["status"] == "SUCCEEDED", (why, out.get("error"), out.get("cause"))
         with http_target.lock:
-            calls = [p for _, p, _ in http_target.requests if p.startswith(("/direct/", "/flaky/"))]
+            calls = [p for _, p, _ in http_target.requests if p.startswith(("/direct/", "/flaky/", "/child/"))]
         twice = {p for p in calls if p.startswith("/flaky/")}
         assert all(calls.count(p) == (2 if p in twice else 1) for p in calls), (why, sorted(calls))
 
@@ -554,8 +572,9 @@ def test_random_redrives_finish_what_failed_and_repeat_nothing(sfn, http_target)
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
     answered = set()
+    fuzz_child_machine(sfn)
     for round_ in range(8):
-        d = fuzz_machine(rng, extra=("broken", "broken"))
+        d = fuzz_machine(rng, extra=("broken", "broken", "child"))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
         arn = machine(sfn, f"redrive{round_}", d)
         http_target.broken = True

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 
 from conftest import Server, history, machine
-from test_branches import fuzz_answer, fuzz_calls, fuzz_machine, fuzz_redrive, fuzz_start
+from test_branches import fuzz_answer, fuzz_calls, fuzz_child_machine, fuzz_machine, fuzz_redrive, fuzz_start
 
 RETRY = [{"ErrorEquals": ["Shoal.TaskInterrupted", "States.Http.StatusCode.503"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 1}]
 
@@ -175,19 +175,26 @@ def test_executions_survive_kill_9(tmp_path, http_target):
 
 
 def test_random_fan_outs_survive_a_kill(make_server, http_target):
-    """The random fan-outs of test_branches, some calling a broken target, with the server
-    killed (-9) and restarted at a random moment of each round: every execution ends, succeeded,
-    or failed by the broken target or by a call the kill cut short (`Shoal.TaskInterrupted`),
-    directly or as a distributed Map child; no call made once is made again. Once the target is
-    mended, a redrive of each failed one ends as a clean run does."""
+    """The random fan-outs of test_branches, some calling a broken target or starting nested
+    executions, with the server killed (-9) and restarted at a random moment of each round:
+    every execution ends, succeeded, or failed by the broken target or by a call the kill cut
+    short (`Shoal.TaskInterrupted`), directly, in a nested execution or as a distributed Map
+    child; no call made once is made again. Once the target is mended, a redrive of each failed
+    one ends as a clean run does."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
     srv = make_server("--wait-scale", "0.01")
     sfn = srv.client()
     answered = set()
     causes = {"Shoal.TaskInterrupted", "States.Http.StatusCode.500"}
+
+    def expected(out):
+        # a nested execution that failed so fails its parent's task with States.TaskFailed
+        nested = out.get("error") == "States.TaskFailed" and any(c in out.get("cause", "") for c in causes)
+        return out.get("error") in causes or nested
+    fuzz_child_machine(sfn)
     for round_ in range(4):
-        d = fuzz_machine(rng, extra=("broken",))
+        d = fuzz_machine(rng, extra=("broken", "child"))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
         arn = machine(sfn, f"cf{round_}", d)
         http_target.broken = True
@@ -213,10 +220,10 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target):
                 # a distributed Map fails when a child does
                 run = sfn.list_map_runs(executionArn=e)["mapRuns"][0]["mapRunArn"]
                 children = sfn.list_executions(mapRunArn=run, statusFilter="FAILED")["executions"]
-                errors = {sfn.describe_execution(executionArn=c["executionArn"]).get("error") for c in children}
-                assert errors and errors <= causes, (why, errors)
+                ends = [sfn.describe_execution(executionArn=c["executionArn"]) for c in children]
+                assert ends and all(expected(c) for c in ends), (why, [(c.get("error"), c.get("cause")) for c in ends])
             else:
-                assert out["status"] == "SUCCEEDED" or out.get("error") in causes, (why, out.get("error"), out.get("cause"))
+                assert out["status"] == "SUCCEEDED" or expected(out), (why, out.get("error"), out.get("cause"))
             if out["status"] == "FAILED":
                 failed.append(e)
         calls = [c for c in fuzz_calls(http_target) if c[0] == "direct" and c[1].startswith(f"r{round_}e")]
