@@ -6,7 +6,11 @@ redrives reproduce every branch however the branches interleaved."""
 import json
 import os
 import random
+import threading
 import time
+import urllib.request
+
+import pytest
 
 from conftest import Server, history, machine, wait_done
 
@@ -395,6 +399,40 @@ def fuzz_child_machine(sfn):
     assert arn == FUZZ_CHILD, arn
 
 
+FUZZ_ACTIVITY = "arn:aws:states:us-east-1:123456789012:activity:fuzz-worker"
+
+
+@pytest.fixture
+def fuzz_worker(http_target):
+    """Starts a worker for the activity of the "activity" steps, which it creates, on a server:
+    the worker reports each task to /activity/<tag>/<step>, so the calls are counted like the
+    others, then answers it. It rides out server restarts, and stops with the test."""
+    stop = threading.Event()
+
+    def start(server):
+        assert server.client().create_activity(name="fuzz-worker")["activityArn"] == FUZZ_ACTIVITY
+
+        def work():
+            sfn = server.client()
+            while not stop.is_set():
+                try:
+                    t = sfn.get_activity_task(activityArn=FUZZ_ACTIVITY, workerName="fuzz")
+                    if not t.get("taskToken"):
+                        continue
+                    task = json.loads(t["input"])
+                    req = urllib.request.Request(f"{http_target.url}/activity/{task['tag']}/{task['i']}", data=b"{}", method="POST")
+                    urllib.request.urlopen(req, timeout=10).read()
+                    sfn.send_task_success(taskToken=t["taskToken"], output='{"done": true}')
+                except Exception:  # noqa: BLE001 - the server restarts under the crash test
+                    time.sleep(0.05)
+                    sfn = server.client()
+
+        threading.Thread(target=work, daemon=True).start()
+
+    yield start
+    stop.set()
+
+
 def fuzz_step(kind, i):
     """One state of a random branch; every path names the execution (`tag`) and the step."""
     where = f"States.Format('{{}}/{kind}/{{}}/{i}', $.base, $.tag)"
@@ -408,6 +446,9 @@ def fuzz_step(kind, i):
     call = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "ResultPath": f"$.h{i}",
             "Parameters": {"ApiEndpoint.$": where, "Method": "POST", "RequestBody": {"b": 1}},
             "ResultSelector": {"s.$": "$.StatusCode"}}
+    if kind == "activity":
+        return {"Type": "Task", "Resource": FUZZ_ACTIVITY, "ResultPath": f"$.w{i}",
+                "Parameters": {"tag.$": "$.tag", "i": i}}
     if kind == "child":
         # a nested execution (.sync:2) that makes one call of its own
         return {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "ResultPath": f"$.c{i}",
@@ -540,17 +581,18 @@ def fuzz_redrive(sfn, arn, execs, failed, http_target, answered, rng, round_, wh
     assert not again, (why, "tasks that had exited ran again", again)
 
 
-def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
+def test_random_fan_outs_of_mixed_tasks_all_succeed(server, sfn, http_target, fuzz_worker):
     """Random Parallels and Maps (inline or distributed) whose branches mix Pass, Wait, HTTP
-    calls (one fails once and is retried), callbacks, nested executions and Parallels of their own, four
-    executions at a time, callbacks answered in random order and at random moments: each
-    succeeds, each call is made once (the retried one twice)."""
+    calls (one fails once and is retried), callbacks, activities, nested executions and
+    Parallels of their own, four executions at a time, callbacks answered in random order and
+    at random moments: each succeeds, each call is made once (the retried one twice)."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
     answered = set()
     fuzz_child_machine(sfn)
+    fuzz_worker(server)
     for round_ in range(6):
-        d = fuzz_machine(rng, extra=("child",))
+        d = fuzz_machine(rng, extra=("child", "activity"))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
         execs = fuzz_start(sfn, machine(sfn, f"fuzz{round_}", d), http_target, round_)
         fuzz_settle(sfn, execs, http_target, answered, rng, why)
@@ -558,12 +600,12 @@ def test_random_fan_outs_of_mixed_tasks_all_succeed(sfn, http_target):
             out = sfn.describe_execution(executionArn=e)
             assert out["status"] == "SUCCEEDED", (why, out.get("error"), out.get("cause"))
         with http_target.lock:
-            calls = [p for _, p, _ in http_target.requests if p.startswith(("/direct/", "/flaky/", "/child/"))]
+            calls = [p for _, p, _ in http_target.requests if p.startswith(("/direct/", "/flaky/", "/child/", "/activity/"))]
         twice = {p for p in calls if p.startswith("/flaky/")}
         assert all(calls.count(p) == (2 if p in twice else 1) for p in calls), (why, sorted(calls))
 
 
-def test_random_redrives_finish_what_failed_and_repeat_nothing(sfn, http_target):
+def test_random_redrives_finish_what_failed_and_repeat_nothing(server, sfn, http_target, fuzz_worker):
     """The random fan-outs with steps whose target is broken, one execution of each round
     stopped at a random moment: an execution that calls a broken step fails; once the target is
     mended, a redrive of each failed or aborted one succeeds with the output a clean run of the
@@ -573,8 +615,9 @@ def test_random_redrives_finish_what_failed_and_repeat_nothing(sfn, http_target)
     rng = random.Random(seed)
     answered = set()
     fuzz_child_machine(sfn)
+    fuzz_worker(server)
     for round_ in range(8):
-        d = fuzz_machine(rng, extra=("broken", "broken", "child"))
+        d = fuzz_machine(rng, extra=("broken", "broken", "child", "activity"))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
         arn = machine(sfn, f"redrive{round_}", d)
         http_target.broken = True

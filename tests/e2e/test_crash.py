@@ -14,7 +14,7 @@ import time
 import urllib.parse
 
 from conftest import Server, history, machine
-from test_branches import fuzz_answer, fuzz_calls, fuzz_child_machine, fuzz_machine, fuzz_redrive, fuzz_start
+from test_branches import fuzz_answer, fuzz_calls, fuzz_child_machine, fuzz_machine, fuzz_redrive, fuzz_start, fuzz_worker  # noqa: F401 (a fixture)
 
 RETRY = [{"ErrorEquals": ["Shoal.TaskInterrupted", "States.Http.StatusCode.503"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 1}]
 
@@ -174,13 +174,13 @@ def test_executions_survive_kill_9(tmp_path, http_target):
     assert len(resumed) == 4 and sum(resumed[1:]) > 0, resumed
 
 
-def test_random_fan_outs_survive_a_kill(make_server, http_target):
-    """The random fan-outs of test_branches, some calling a broken target or starting nested
-    executions, with the server killed (-9) and restarted at a random moment of each round:
-    every execution ends, succeeded, or failed by the broken target or by a call the kill cut
-    short (`Shoal.TaskInterrupted`), directly, in a nested execution or as a distributed Map
-    child; no call made once is made again. Once the target is mended, a redrive of each failed
-    one ends as a clean run does."""
+def test_random_fan_outs_survive_a_kill(make_server, http_target, fuzz_worker):
+    """The random fan-outs of test_branches, some calling a broken target, starting nested
+    executions or waiting for an activity worker, with the server killed (-9) and restarted at a
+    random moment of each round: every execution ends, succeeded, or failed by the broken target
+    or by a call the kill cut short (`Shoal.TaskInterrupted`), directly, in a nested execution
+    or as a distributed Map child; no call made once is made again. Once the target is mended,
+    a redrive of each failed one ends as a clean run does."""
     seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
     srv = make_server("--wait-scale", "0.01")
@@ -193,8 +193,9 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target):
         nested = out.get("error") == "States.TaskFailed" and any(c in out.get("cause", "") for c in causes)
         return out.get("error") in causes or nested
     fuzz_child_machine(sfn)
+    fuzz_worker(srv)
     for round_ in range(4):
-        d = fuzz_machine(rng, extra=("broken", "child"))
+        d = fuzz_machine(rng, extra=("broken", "child", "activity"))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
         arn = machine(sfn, f"cf{round_}", d)
         http_target.broken = True
