@@ -390,6 +390,18 @@ def test_a_failed_map_run_aborts_its_waiting_children(sfn, http_target):
 FUZZ_CHILD = "arn:aws:states:us-east-1:123456789012:stateMachine:fuzz-child"
 
 
+def fuzz_seed():
+    """A fuzz test's seed (`SHOAL_FUZZ_SEED` replays one) and its random generator."""
+    seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
+    return seed, random.Random(seed)
+
+
+def fuzz_services(server, worker):
+    """What the random steps call on `server`: the nested machine and the activity's worker."""
+    fuzz_child_machine(server.client())
+    worker(server)
+
+
 def fuzz_child_machine(sfn):
     """The machine the "child" steps start: one call, to /child/<tag>/<step>."""
     arn = machine(sfn, "fuzz-child", {"StartAt": "Call", "States": {"Call": {
@@ -586,11 +598,9 @@ def test_random_fan_outs_of_mixed_tasks_all_succeed(server, sfn, http_target, fu
     calls (one fails once and is retried), callbacks, activities, nested executions and
     Parallels of their own, four executions at a time, callbacks answered in random order and
     at random moments: each succeeds, each call is made once (the retried one twice)."""
-    seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
-    rng = random.Random(seed)
+    seed, rng = fuzz_seed()
     answered = set()
-    fuzz_child_machine(sfn)
-    fuzz_worker(server)
+    fuzz_services(server, fuzz_worker)
     for round_ in range(6):
         d = fuzz_machine(rng, extra=("child", "activity"))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
@@ -611,11 +621,9 @@ def test_random_redrives_finish_what_failed_and_repeat_nothing(server, sfn, http
     mended, a redrive of each failed or aborted one succeeds with the output a clean run of the
     same input gives, and no task whose state exited before runs again. An execution that
     succeeded cannot be redriven."""
-    seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
-    rng = random.Random(seed)
+    seed, rng = fuzz_seed()
     answered = set()
-    fuzz_child_machine(sfn)
-    fuzz_worker(server)
+    fuzz_services(server, fuzz_worker)
     for round_ in range(8):
         d = fuzz_machine(rng, extra=("broken", "broken", "child", "activity"))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"

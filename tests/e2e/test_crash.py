@@ -14,7 +14,7 @@ import time
 import urllib.parse
 
 from conftest import Server, history, machine
-from test_branches import fuzz_answer, fuzz_calls, fuzz_child_machine, fuzz_machine, fuzz_redrive, fuzz_start, fuzz_worker  # noqa: F401 (a fixture)
+from test_branches import fuzz_answer, fuzz_calls, fuzz_machine, fuzz_redrive, fuzz_seed, fuzz_services, fuzz_start, fuzz_worker  # noqa: F401 (a fixture)
 
 RETRY = [{"ErrorEquals": ["Shoal.TaskInterrupted", "States.Http.StatusCode.503"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 1}]
 
@@ -181,8 +181,7 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target, fuzz_worker):
     or by a call the kill cut short (`Shoal.TaskInterrupted`), directly, in a nested execution
     or as a distributed Map child; no call made once is made again. Once the target is mended,
     a redrive of each failed one ends as a clean run does."""
-    seed = int(os.environ.get("SHOAL_FUZZ_SEED", time.time_ns() % 2**32))
-    rng = random.Random(seed)
+    seed, rng = fuzz_seed()
     srv = make_server("--wait-scale", "0.01")
     sfn = srv.client()
     answered = set()
@@ -192,8 +191,8 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target, fuzz_worker):
         # a nested execution that failed so fails its parent's task with States.TaskFailed
         nested = out.get("error") == "States.TaskFailed" and any(c in out.get("cause", "") for c in causes)
         return out.get("error") in causes or nested
-    fuzz_child_machine(sfn)
-    fuzz_worker(srv)
+
+    fuzz_services(srv, fuzz_worker)
     for round_ in range(4):
         d = fuzz_machine(rng, extra=("broken", "child", "activity"))
         why = f"seed {seed} (SHOAL_FUZZ_SEED), round {round_}: {json.dumps(d)}"
