@@ -455,9 +455,6 @@ def fuzz_step(kind, i):
     if kind == "ask":
         return {"Type": "Task", "Resource": "arn:aws:states:::http:invoke.waitForTaskToken", "ResultPath": f"$.a{i}",
                 "Parameters": {"ApiEndpoint.$": where, "Method": "POST", "RequestBody": {"token.$": "$$.Task.Token"}}}
-    call = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "ResultPath": f"$.h{i}",
-            "Parameters": {"ApiEndpoint.$": where, "Method": "POST", "RequestBody": {"b": 1}},
-            "ResultSelector": {"s.$": "$.StatusCode"}}
     if kind == "activity":
         return {"Type": "Task", "Resource": FUZZ_ACTIVITY, "ResultPath": f"$.w{i}",
                 "Parameters": {"tag.$": "$.tag", "i": i}}
@@ -466,6 +463,9 @@ def fuzz_step(kind, i):
         return {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "ResultPath": f"$.c{i}",
                 "Parameters": {"StateMachineArn": FUZZ_CHILD, "Input": {"base.$": "$.base", "tag.$": "$.tag", "i": i}},
                 "ResultSelector": {"o.$": "$.Output"}}
+    call = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "ResultPath": f"$.h{i}",
+            "Parameters": {"ApiEndpoint.$": where, "Method": "POST", "RequestBody": {"b": 1}},
+            "ResultSelector": {"s.$": "$.StatusCode"}}
     if kind == "flaky":
         # fails the first time (the target answers 503), then succeeds on its retry
         call["Retry"] = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]
@@ -543,12 +543,16 @@ def fuzz_calls(http_target):
     return [tuple(p.strip("/").split("/")) for p in paths if p.count("/") == 3]
 
 
+def map_children(sfn, e):
+    """The child executions of `e`'s map runs."""
+    runs = [r["mapRunArn"] for r in sfn.list_map_runs(executionArn=e)["mapRuns"]]
+    return [c for r in runs for c in sfn.list_executions(mapRunArn=r)["executions"]]
+
+
 def exited_steps(sfn, e):
     """The (tag, step) of each task state of `e` (and of its map runs' children) that exited."""
-    runs = [r["mapRunArn"] for r in sfn.list_map_runs(executionArn=e)["mapRuns"]]
-    children = [c["executionArn"] for r in runs for c in sfn.list_executions(mapRunArn=r)["executions"]]
     done = set()
-    for x in [e, *children]:
+    for x in [e, *(c["executionArn"] for c in map_children(sfn, e))]:
         for ev in history(sfn, x):
             if ev["type"] == "TaskStateExited":
                 b, j = ev["stateExitedEventDetails"]["name"][1:].split("_")
@@ -559,9 +563,8 @@ def exited_steps(sfn, e):
 
 def children_errors(sfn, e):
     """What each child of `e`'s map runs came to, with its history's types (for messages)."""
-    runs = [r["mapRunArn"] for r in sfn.list_map_runs(executionArn=e)["mapRuns"]]
     out = []
-    for c in (c for r in runs for c in sfn.list_executions(mapRunArn=r)["executions"]):
+    for c in map_children(sfn, e):
         d = sfn.describe_execution(executionArn=c["executionArn"])
         out.append((c["name"], d["status"], d.get("error"), [x["type"] for x in history(sfn, c["executionArn"])]))
     return out

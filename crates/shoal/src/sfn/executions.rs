@@ -629,23 +629,20 @@ impl Sfn {
         let mut exec = state.root().clone();
         // the execution's own time: ahead of real time under the virtual clock
         let now = Utc::now().max(state.current);
-        if let Err(e) = state.abort_children_of_failed_runs() {
+        // A branch's park stores what was recorded before it, but branches run on after one
+        // parks: a sibling's task may have ended since, and a replay that lacked its outcome
+        // would take the task for one a crash cut short.
+        let parked = result.status == Status::Interrupted
+            && matches!(state.halt, None | Some(Halt::Timer(_) | Halt::Token { .. }));
+        let stored = state
+            .abort_children_of_failed_runs()
+            .and_then(|()| match parked {
+                true => state.store_pending(Vec::new()),
+                false => Ok(()),
+            });
+        if let Err(e) = stored {
             self.arm(arn, now + chrono::Duration::seconds(1));
             return Err(SfnError::InternalFailure(e.to_string()));
-        }
-        if result.status == Status::Interrupted
-            && matches!(state.halt, None | Some(Halt::Timer(_) | Halt::Token { .. }))
-        {
-            // A branch's park stores what was recorded before it, but branches run on after
-            // one parks: a sibling's task may have ended since, and a replay that lacked its
-            // outcome would take the task for one a crash cut short.
-            let writes = state.pending_writes();
-            if !writes.is_empty() {
-                if let Err(e) = state.commit(writes) {
-                    self.arm(arn, now + chrono::Duration::seconds(1));
-                    return Err(SfnError::InternalFailure(e.to_string()));
-                }
-            }
         }
         let r = match result.status {
             Status::Succeeded | Status::Failed | Status::TimedOut => {

@@ -500,7 +500,8 @@ impl<'a> State<'a> {
             }
         }
         if !aborted.is_empty() {
-            self.store_pending()?;
+            // the store must know every child this segment started or ended
+            self.store_pending(Vec::new())?;
         }
         for run in aborted {
             self.abort_running_children(&run, now);
@@ -519,17 +520,19 @@ impl<'a> State<'a> {
         if failed.is_empty() {
             return Ok(());
         }
-        self.store_pending()?;
+        // the store must know every child this segment started or ended
+        self.store_pending(Vec::new())?;
         for run in failed {
             self.abort_running_children(&run, self.current);
         }
         Ok(())
     }
 
-    /// Stores what is pending, so that the store knows every child this segment started or
-    /// ended before it is asked which still run.
-    fn store_pending(&mut self) -> Result<(), crate::store::StoreError> {
-        let writes = self.pending_writes();
+    /// Stores what is pending (and `extra`): a new execution's first commit stores it even
+    /// with nothing else to write.
+    pub fn store_pending(&mut self, extra: Vec<Write>) -> Result<(), crate::store::StoreError> {
+        let mut writes = self.pending_writes();
+        writes.extend(extra);
         if writes.is_empty() && self.opening.is_none() {
             return Ok(());
         }
@@ -625,15 +628,8 @@ impl<'a> State<'a> {
         if self.inline && self.opening.is_some() {
             return Err(self.offload());
         }
-        let mut writes = self.pending_writes();
-        writes.extend(extra);
-        if writes.is_empty() && self.opening.is_none() {
-            return Ok(());
-        }
-        if let Err(e) = self.commit(writes) {
-            return Err(self.stop(Halt::Store(e.to_string())));
-        }
-        Ok(())
+        self.store_pending(extra)
+            .map_err(|e| self.stop(Halt::Store(e.to_string())))
     }
 
     /// Parks the current branch until `halt` (together with what the other parked branches
