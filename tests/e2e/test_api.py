@@ -143,6 +143,30 @@ def test_start_is_idempotent_while_running(sfn):
     assert last["executionAbortedEventDetails"] == {"error": "E", "cause": "C"}
 
 
+
+def test_names_stay_taken_across_a_kill(server):
+    """The server keeps the stored execution names in memory, loaded at startup, so that a new
+    name needs no database read: after a kill -9 and a restart, every name stored before is
+    still taken (or the start idempotent), and new ones start."""
+    sfn = server.client()
+    ok, wait = machine(sfn, "ok", PASS), machine(sfn, "wait", WAIT)
+    done = [sfn.start_execution(stateMachineArn=ok, name=f"done-{i}")["executionArn"] for i in range(20)]
+    running = sfn.start_execution(stateMachineArn=wait, name="running", input='{"a": 1}')["executionArn"]
+    for arn in done:
+        assert wait_done(sfn, arn)["status"] == "SUCCEEDED"
+    server.kill9()
+    sfn = server.start().client()
+    for i in range(20):
+        with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+            sfn.start_execution(stateMachineArn=ok, name=f"done-{i}")
+    assert sfn.start_execution(stateMachineArn=wait, name="running", input='{"a": 1}')["executionArn"] == running
+    with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+        sfn.start_execution(stateMachineArn=wait, name="running", input='{"a": 2}')
+    new = sfn.start_execution(stateMachineArn=ok, name="done-20")["executionArn"]
+    assert wait_done(sfn, new)["status"] == "SUCCEEDED"
+    with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+        sfn.start_execution(stateMachineArn=ok, name="done-20", input='{"other": 1}')
+
 def test_list_executions_filter_and_pages(sfn):
     ok = machine(sfn, "ok", PASS)
     for i in range(5):

@@ -5,6 +5,7 @@
 //! thread does.
 
 use super::cache::Cache;
+use super::presence::Presence;
 use super::{Ack, StoreError, Write};
 use rusqlite::{params, Connection};
 use std::cell::Cell;
@@ -61,6 +62,7 @@ pub(super) struct Committer {
     wake: Condvar,
     conn: Mutex<Connection>,
     cache: Arc<Cache>,
+    presence: Arc<Presence>,
     /// Asks the checkpointer to copy the log; dropped when the writer ends, which ends it.
     checkpoint: Mutex<Option<SyncSender<()>>>,
     checkpointing: Checkpointing,
@@ -77,6 +79,7 @@ impl Committer {
     pub fn new(
         conn: Connection,
         cache: Arc<Cache>,
+        presence: Arc<Presence>,
         checkpoint: SyncSender<()>,
         checkpointing: Checkpointing,
     ) -> Committer {
@@ -85,6 +88,7 @@ impl Committer {
             wake: Condvar::new(),
             conn: Mutex::new(conn),
             cache,
+            presence,
             checkpoint: Mutex::new(Some(checkpoint)),
             checkpointing,
             nudged_at: AtomicI32::new(0),
@@ -168,6 +172,7 @@ impl Committer {
         if group.is_empty() {
             return;
         }
+        self.presence.note(group.iter().flat_map(|(w, _)| w.iter()));
         self.cache.begin(group.iter().flat_map(|(w, _)| w.iter()));
         let result = apply(conn, &group).map_err(|e| e.to_string());
         let writes = group.iter().flat_map(|(w, _)| w.iter());
@@ -295,7 +300,13 @@ mod tests {
         super::super::layout::prepare(&mut conn).unwrap();
         let (nudge, nudged) = std::sync::mpsc::sync_channel(room);
         (
-            Committer::new(conn, Arc::new(Cache::default()), nudge, Default::default()),
+            Committer::new(
+                conn,
+                Arc::new(Cache::default()),
+                Default::default(),
+                nudge,
+                Default::default(),
+            ),
             dir,
             nudged,
         )

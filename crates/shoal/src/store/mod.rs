@@ -9,6 +9,7 @@
 pub mod cache;
 mod committer;
 mod layout;
+mod presence;
 pub mod sqlite;
 
 use serde::{de::DeserializeOwned, Serialize};

@@ -5,6 +5,7 @@
 
 use super::cache::Cache;
 use super::committer::{note_wal_frames, Committer, CHECKPOINT_FRAMES};
+use super::presence::{Presence, TRACKED};
 use super::{Ack, Chunk, Scan, Store, StoreError, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub struct SqliteStore {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     cache: Arc<Cache>,
+    presence: Arc<Presence>,
 }
 
 pub(super) fn backend(e: rusqlite::Error) -> StoreError {
@@ -65,15 +67,33 @@ impl SqliteStore {
             Box::new(move || checkpoint_loop(checkpoints, nudged, held)),
         )?;
         let cache = Arc::new(Cache::default());
-        let committer = Arc::new(Committer::new(conn, cache.clone(), nudge, checkpointing));
+        // the committer notes every key it writes from here on, so the load may start after
+        let presence = Arc::new(Presence::default());
+        let committer = Arc::new(Committer::new(
+            conn,
+            cache.clone(),
+            presence.clone(),
+            nudge,
+            checkpointing,
+        ));
         let writes = committer.clone();
         let writer = spawn("shoal-store-writer", Box::new(move || writes.run()))?;
+        let (from, into) = (path.clone(), presence.clone());
+        let loader = spawn(
+            "shoal-store-presence",
+            Box::new(move || {
+                if let Err(e) = load_presence(&from, &into) {
+                    eprintln!("shoal: listing the stored keys failed (every lookup reads the database): {e}");
+                }
+            }),
+        )?;
         Ok(SqliteStore {
             path,
             committer,
-            threads: Mutex::new(vec![writer, checkpointer]),
+            threads: Mutex::new(vec![writer, checkpointer, loader]),
             readers: Mutex::new(Vec::new()),
             cache,
+            presence,
         })
     }
 
@@ -120,6 +140,29 @@ impl SqliteStore {
         }
         r
     }
+}
+
+/// Loads the keys of the kinds [`Presence`] tracks, a batch at a time, on a connection of its
+/// own.
+fn load_presence(path: &Path, presence: &Presence) -> Result<(), rusqlite::Error> {
+    const BATCH: usize = 4096;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    for (i, kind) in TRACKED.iter().enumerate() {
+        let mut st = conn.prepare("SELECT key FROM records WHERE kind = ?1")?;
+        let mut rows = st.query(params![kind])?;
+        let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.next()? {
+            batch.push(row.get(0)?);
+            if batch.len() == BATCH {
+                presence.load(kind, batch.iter().map(String::as_str), false);
+                batch.clear();
+            }
+        }
+        let last = i + 1 == TRACKED.len();
+        presence.load(kind, batch.iter().map(String::as_str), last);
+    }
+    Ok(())
 }
 
 impl Drop for SqliteStore {
@@ -217,6 +260,9 @@ impl Store for SqliteStore {
     fn get(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
         if let Some(hit) = self.cache.record(kind, key) {
             return Ok(hit.map(|b| b.to_string()));
+        }
+        if self.presence.absent(kind, key) {
+            return Ok(None);
         }
         let ticket = self.cache.ticket();
         let body: Option<String> = self.with_reader(|c| {
@@ -509,5 +555,57 @@ mod tests {
         assert!(longest < bound, "the log grew to {longest} bytes");
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A record of a kind whose stored keys are kept in memory.
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Tracked {
+        name: String,
+    }
+    impl Record for Tracked {
+        const KIND: &'static str = "sfn.execution";
+        fn key(&self) -> String {
+            self.name.clone()
+        }
+    }
+
+    #[test]
+    fn keys_stored_before_a_restart_are_found_after_it() {
+        let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
+        let n = 5000; // more than one batch of the load
+        {
+            let s = SqliteStore::open(&dir).unwrap();
+            let writes = (0..n)
+                .map(|i| {
+                    put(&Tracked {
+                        name: format!("e{i}"),
+                    })
+                })
+                .collect();
+            s.commit(writes).wait().unwrap();
+        }
+        let s = SqliteStore::open(&dir).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !s.presence.absent(Tracked::KIND, "never-stored") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stored keys were never loaded"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for i in (0..n).step_by(7) {
+            let t: Option<Tracked> = s.load(&format!("e{i}")).unwrap();
+            assert_eq!(t.map(|t| t.name), Some(format!("e{i}")));
+        }
+        // a key written now is found too, one never written is not
+        s.commit(vec![put(&Tracked {
+            name: "late".into(),
+        })])
+        .wait()
+        .unwrap();
+        assert!(s.load::<Tracked>("late").unwrap().is_some());
+        assert!(s.load::<Tracked>("e-none").unwrap().is_none());
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
