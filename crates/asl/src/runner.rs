@@ -59,7 +59,9 @@ pub struct Interrupt;
 /// Sees every history event as the runner records it: a durable executor persists them and,
 /// while replaying, checks them against the stored history.
 pub trait Journal {
-    fn recorded(&mut self, event: &HistoryEvent) -> Result<(), Interrupt>;
+    /// Takes the event: the runner keeps only its place in the history (ids, the size limit),
+    /// not its details, while a journal is attached.
+    fn recorded(&mut self, event: HistoryEvent) -> Result<(), Interrupt>;
 
     /// The id the last recorded event has in the execution's history, when the journal's ids
     /// differ from the runner's (interleaved branches, redriven histories): causes quote it.
@@ -556,8 +558,13 @@ impl<'a> Runner<'a> {
             Value::Null
         };
         let mut id = self.history.push(at, kind, prev, key, details);
-        if let (Some(j), Some(e)) = (self.journal.as_deref_mut(), self.history.events.last()) {
-            j.recorded(e)?;
+        if let (Some(j), Some(e)) = (self.journal.as_deref_mut(), self.history.events.last_mut()) {
+            let event = HistoryEvent {
+                details: e.details.take(),
+                branch: std::mem::take(&mut e.branch),
+                ..*e
+            };
+            j.recorded(event)?;
             id = j.last_id().unwrap_or(id);
         }
         Ok(id)
@@ -1434,7 +1441,7 @@ mod tests {
     }
 
     impl Journal for View<'_> {
-        fn recorded(&mut self, _: &HistoryEvent) -> Result<(), Interrupt> {
+        fn recorded(&mut self, _: HistoryEvent) -> Result<(), Interrupt> {
             let mut s = self.0.borrow_mut();
             match s.reach() {
                 Reach::Stored => Err(s.park(Parked::Waiting)),

@@ -666,11 +666,12 @@ impl<'a> State<'a> {
         TaskOutcome::Suspend
     }
 
-    fn record(&mut self, e: &HistoryEvent) -> Result<(), Interrupt> {
+    fn record(&mut self, mut e: HistoryEvent) -> Result<(), Interrupt> {
         if self.abort.load(Ordering::Relaxed) {
             return Err(self.stop(Halt::Abort));
         }
         let position = self.lanes.position();
+        let kind = e.kind;
         if let Some(stored) = self.lanes.next() {
             if stored.kind != e.kind {
                 let why = format!(
@@ -687,7 +688,6 @@ impl<'a> State<'a> {
             return Err(self.park(None));
         } else {
             // ids continue the stored history (a redriven history holds events replay skips)
-            let mut e = e.clone();
             e.id = (self.persisted + self.pending.len()) as u64 + 1;
             e.previous_event_id = e.id - 1;
             e.branch = self.lanes.path().to_string();
@@ -698,12 +698,12 @@ impl<'a> State<'a> {
                 self.flush(Vec::new())?;
             }
         }
-        match e.kind {
+        match kind {
             "TaskStarted" | "ActivityScheduled" => {
                 self.task_start = position;
                 self.progress.clear();
             }
-            "TaskSubmitted" | "ActivityStarted" => self.progress.push(e.kind),
+            "TaskSubmitted" | "ActivityStarted" => self.progress.push(kind),
             _ => {}
         }
         Ok(())
@@ -1305,7 +1305,7 @@ fn outcome_of(e: &StoredEvent) -> TaskOutcome {
 pub struct View<'r, 'a>(pub &'r RefCell<State<'a>>);
 
 impl Journal for View<'_, '_> {
-    fn recorded(&mut self, event: &HistoryEvent) -> Result<(), Interrupt> {
+    fn recorded(&mut self, event: HistoryEvent) -> Result<(), Interrupt> {
         self.0.borrow_mut().record(event)
     }
 
