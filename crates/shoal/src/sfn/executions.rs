@@ -177,7 +177,8 @@ impl Sfn {
         let opening = Opening {
             hash: execution.definition_hash.clone(),
             machine,
-            writes: started.writes(),
+            definition: started.definition,
+            execution: started.execution,
             ack,
         };
         // on a multi-threaded runtime's worker, the first segment may run right here

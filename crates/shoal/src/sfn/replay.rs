@@ -12,7 +12,7 @@ use super::integrations::{self, Integration};
 use super::lanes::Lanes;
 use super::model::{Answer, Execution, MapEffect, MapRun, StoredEvent, TaskKind, Token};
 use super::Sfn;
-use crate::store::{put, Records, Scan, Write};
+use crate::store::{put, Record, Records, Scan, Write};
 use asl::context::ExecutionInfo;
 use asl::history::HistoryEvent;
 use asl::mock::MockTasks;
@@ -76,8 +76,11 @@ const OPENING_EVENTS: usize = 256;
 /// together with the events that ran before it, and StartExecution answers once that commit is
 /// durable: an execution that ends before its first effect costs one commit.
 pub struct Opening {
-    /// The execution record (and its definition, when new).
-    pub writes: Vec<Write>,
+    /// The write that stores the execution's definition, when it is new.
+    pub definition: Option<Write>,
+    /// The execution as it starts: stored by the first commit, unless that commit stores a
+    /// later state of it (a segment that ends the execution), which spares serialising it.
+    pub execution: Execution,
     pub ack: tokio::sync::oneshot::Sender<Result<(), String>>,
     pub hash: String,
     pub machine: Arc<asl::StateMachine>,
@@ -183,10 +186,16 @@ impl<'a> State<'a> {
     pub fn commit(&mut self, writes: Vec<Write>) -> Result<(), crate::store::StoreError> {
         // the execution record (and its definition) come first: later writes may replace it
         let (mut all, started) = match &mut self.opening {
-            Some(o) => (
-                std::mem::take(&mut o.writes),
-                self.sfn.status_routing(self.root()),
-            ),
+            Some(o) => {
+                let mut first: Vec<Write> = o.definition.take().into_iter().collect();
+                let replaced = writes.iter().any(|w| {
+                    matches!(w, Write::Put(r) if r.kind == <Execution as Record>::KIND && r.key == o.execution.arn)
+                });
+                if !replaced {
+                    first.push(put(&o.execution));
+                }
+                (first, self.sfn.status_routing(self.root()))
+            }
             None => Default::default(),
         };
         all.extend(writes);
