@@ -56,12 +56,15 @@ impl Presence {
         }
     }
 
-    /// Adds the keys of `kind` found stored, and, with `done`, marks the load finished.
-    pub fn load<'a>(&self, kind: &str, keys: impl Iterator<Item = &'a str>, done: bool) {
+    /// Adds keys of `kind` found stored.
+    pub fn load<'a>(&self, kind: &str, keys: impl Iterator<Item = &'a str>) {
         let found: Vec<u64> = keys.map(|k| fingerprint(kind, k)).collect();
-        let mut g = self.lock();
-        g.keys.extend(found);
-        g.loaded |= done;
+        self.lock().keys.extend(found);
+    }
+
+    /// Every stored key has been loaded: from now on a key not in the set is not stored.
+    pub fn loaded(&self) {
+        self.lock().loaded = true;
     }
 
     /// The store certainly holds no record `kind`/`key`.
@@ -96,9 +99,9 @@ mod tests {
     fn nothing_is_absent_before_the_stored_keys_are_loaded() {
         let p = Presence::default();
         assert!(!p.absent("sfn.execution", "a"));
-        p.load("sfn.execution", ["b"].into_iter(), false);
+        p.load("sfn.execution", ["b"].into_iter());
         assert!(!p.absent("sfn.execution", "a"));
-        p.load("sfn.execution", std::iter::empty(), true);
+        p.loaded();
         assert!(p.absent("sfn.execution", "a"));
         assert!(!p.absent("sfn.execution", "b"));
     }
@@ -106,7 +109,7 @@ mod tests {
     #[test]
     fn noted_writes_are_present_and_untracked_kinds_never_absent() {
         let p = Presence::default();
-        p.load("sfn.execution", std::iter::empty(), true);
+        p.loaded();
         p.note([put("sfn.execution", "x"), put("sfn.machine", "m")].iter());
         assert!(!p.absent("sfn.execution", "x"));
         assert!(p.absent("sfn.execution", "y"));

@@ -148,20 +148,20 @@ fn load_presence(path: &Path, presence: &Presence) -> Result<(), rusqlite::Error
     const BATCH: usize = 4096;
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    for (i, kind) in TRACKED.iter().enumerate() {
+    for kind in TRACKED {
         let mut st = conn.prepare("SELECT key FROM records WHERE kind = ?1")?;
         let mut rows = st.query(params![kind])?;
         let mut batch: Vec<String> = Vec::with_capacity(BATCH);
         while let Some(row) = rows.next()? {
             batch.push(row.get(0)?);
             if batch.len() == BATCH {
-                presence.load(kind, batch.iter().map(String::as_str), false);
+                presence.load(kind, batch.iter().map(String::as_str));
                 batch.clear();
             }
         }
-        let last = i + 1 == TRACKED.len();
-        presence.load(kind, batch.iter().map(String::as_str), last);
+        presence.load(kind, batch.iter().map(String::as_str));
     }
+    presence.loaded();
     Ok(())
 }
 
