@@ -635,12 +635,13 @@ impl Sfn {
         // would take the task for one a crash cut short.
         let parked = result.status == Status::Interrupted
             && matches!(state.halt, None | Some(Halt::Timer(_) | Halt::Token { .. }));
-        let stored = state
-            .abort_children_of_failed_runs()
-            .and_then(|()| match parked {
-                true => state.store_pending(Vec::new()),
-                false => Ok(()),
-            });
+        let stored = state.abort_children_of_failed_runs().and_then(|()| {
+            if parked {
+                state.store_pending(Vec::new())
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = stored {
             self.arm(arn, now + chrono::Duration::seconds(1));
             return Err(SfnError::InternalFailure(e.to_string()));
