@@ -143,7 +143,6 @@ def test_start_is_idempotent_while_running(sfn):
     assert last["executionAbortedEventDetails"] == {"error": "E", "cause": "C"}
 
 
-
 def test_names_stay_taken_across_a_kill(server):
     """The server keeps the stored execution names in memory, loaded at startup, so that a new
     name needs no database read: after a kill -9 and a restart, every name stored before is
@@ -166,6 +165,7 @@ def test_names_stay_taken_across_a_kill(server):
     assert wait_done(sfn, new)["status"] == "SUCCEEDED"
     with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
         sfn.start_execution(stateMachineArn=ok, name="done-20", input='{"other": 1}')
+
 
 def test_list_executions_filter_and_pages(sfn):
     ok = machine(sfn, "ok", PASS)

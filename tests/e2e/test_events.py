@@ -527,8 +527,7 @@ def test_scheduler_api_and_fires(make_server):
                             FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": daily, "RoleArn": role})
     got = sch.get_schedule(Name="wordpress", GroupName="pipeline")
     assert got["ScheduleExpressionTimezone"] == "Europe/London" and got["State"] == "ENABLED"
-    now = shoal(s, "clock").stdout.split(" ")[0].strip()
-    t = time.mktime(time.strptime(now.split(".")[0], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    t = virtual_now(s).timestamp()
     # a one-time schedule ten minutes from now that deletes itself, putting an event on the bus
     at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t + 600))
     sch.create_schedule(Name="once", ScheduleExpression=f"at({at})", FlexibleTimeWindow={"Mode": "OFF"},

@@ -188,8 +188,9 @@ impl<'a> State<'a> {
         let (mut all, started) = match &mut self.opening {
             Some(o) => {
                 let mut first: Vec<Write> = o.definition.take().into_iter().collect();
+                let key = o.execution.key();
                 let replaced = writes.iter().any(|w| {
-                    matches!(w, Write::Put(r) if r.kind == <Execution as Record>::KIND && r.key == o.execution.arn)
+                    matches!(w, Write::Put(r) if r.kind == <Execution as Record>::KIND && r.key == key)
                 });
                 if !replaced {
                     first.push(put(&o.execution));
