@@ -9,13 +9,19 @@
 //! A record's `summary` (what listings show) comes before its body in the row: SQLite reads a
 //! row's columns in order, and a listing reading the summary of a large record would otherwise
 //! walk the body's overflow pages (layout 2; layout 1 had no summary).
+//!
+//! The owner index carries the summary too (layout 3), so that a listing of an owner's records
+//! reads index pages alone: several summaries to a page, where the rows they came from took a
+//! page each. A reader's page cache starts empty after every commit in WAL mode, so this is
+//! what ListExecutions reads while executions start: 21 pages for a hundred executions instead
+//! of 110. Writing it costs a commit about half a page more.
 
 use super::sqlite::backend;
 use super::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 
 /// Marks the layout below in `PRAGMA user_version`.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS records (
@@ -26,9 +32,10 @@ CREATE TABLE IF NOT EXISTS history (
     PRIMARY KEY (execution, first_id));
 ";
 
-/// Listings order by `sort, key`: the key is in the index so that no listing sorts.
+/// Listings order by `sort, key`: the key is in the index so that no listing sorts. The owner
+/// index ends with the summary, so that listings of summaries need not read the rows.
 const INDEXES: &str = "
-CREATE INDEX IF NOT EXISTS records_owner ON records (kind, owner, sort, key);
+CREATE INDEX IF NOT EXISTS records_owner ON records (kind, owner, sort, key, summary);
 CREATE INDEX IF NOT EXISTS records_status ON records (kind, status, sort, key);
 ";
 
@@ -99,6 +106,21 @@ fn convert(conn: &mut Connection) -> rusqlite::Result<()> {
             )?;
         }
         _ => tx.execute_batch(TABLES)?,
+    }
+    let owner_index: Option<String> = tx
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'records_owner'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if owner_index.is_some_and(|sql| !sql.contains("summary")) {
+        // layout 2: the owner index gains the summaries
+        eprintln!(
+            "shoal: adding summaries to the owner index of the store's {} records; once",
+            count("records")?
+        );
+        tx.execute_batch("DROP INDEX records_owner;")?;
     }
     tx.execute_batch(INDEXES)?;
     tx.pragma_update(None, "user_version", VERSION)?;
@@ -303,6 +325,77 @@ PRAGMA user_version = 1;
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, super::VERSION);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Layout 2: summaries in the rows only.
+    const LAYOUT_2: &str = "
+CREATE TABLE records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
+    sort INTEGER NOT NULL, summary TEXT, body TEXT NOT NULL, PRIMARY KEY (kind, key));
+CREATE TABLE history (
+    execution TEXT NOT NULL, first_id INTEGER NOT NULL, events TEXT NOT NULL,
+    PRIMARY KEY (execution, first_id));
+CREATE INDEX records_owner ON records (kind, owner, sort, key);
+CREATE INDEX records_status ON records (kind, status, sort, key);
+PRAGMA user_version = 2;
+";
+
+    /// The owner index of layout 2 is built again with the summaries, which listings then read
+    /// from it; records without a summary are still listed by their bodies.
+    #[test]
+    fn a_database_in_layout_2_gains_summaries_in_its_owner_index() {
+        let dir = std::env::temp_dir().join(format!("shoal-layout-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let old = Connection::open(dir.join("shoal.db")).unwrap();
+            old.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
+            old.execute_batch(LAYOUT_2).unwrap();
+            for n in 0..4i64 {
+                let summary = format!("{{\"name\":\"t{n}\",\"n\":{n}}}");
+                let body = format!("{{\"name\":\"t{n}\",\"n\":{n},\"pad\":\"x\"}}");
+                old.execute(
+                    "INSERT INTO records VALUES ('thing', ?1, 'o', '', ?2, ?3, ?4)",
+                    rusqlite::params![format!("t{n}"), n, (n != 2).then_some(summary), body],
+                )
+                .unwrap();
+            }
+        }
+        for _ in 0..2 {
+            let s = SqliteStore::open(&dir).unwrap();
+            let texts = s
+                .scan(&Scan {
+                    kind: "thing",
+                    owner: Some("o"),
+                    summaries: true,
+                    ..Default::default()
+                })
+                .unwrap();
+            let texts: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+            assert_eq!(
+                texts,
+                [
+                    "{\"name\":\"t0\",\"n\":0}",
+                    "{\"name\":\"t1\",\"n\":1}",
+                    "{\"name\":\"t2\",\"n\":2,\"pad\":\"x\"}",
+                    "{\"name\":\"t3\",\"n\":3}"
+                ]
+            );
+            s.close();
+            let c = Connection::open(dir.join("shoal.db")).unwrap();
+            let sql: String = c
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = 'records_owner'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(sql.contains("key, summary)"), "{sql}");
+            let version: i64 = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, super::VERSION);
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 
