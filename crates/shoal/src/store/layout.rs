@@ -312,20 +312,26 @@ PRAGMA user_version = 1;
         assert_eq!(texts[3].1, "{\"name\":\"t3\",\"n\":3}");
         assert!(texts[0].1.len() > 9000);
         s.close();
+        let (sql, version) = stored(&dir, "records");
+        assert!(sql.contains("summary TEXT, body"), "{sql}");
+        assert_eq!(version, super::VERSION);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The definition of a table or index in a closed store's database, and its layout.
+    fn stored(dir: &std::path::Path, name: &str) -> (String, i64) {
         let c = Connection::open(dir.join("shoal.db")).unwrap();
-        let sql: String = c
+        let sql = c
             .query_row(
-                "SELECT sql FROM sqlite_master WHERE name = 'records'",
-                [],
+                "SELECT sql FROM sqlite_master WHERE name = ?1",
+                [name],
                 |r| r.get(0),
             )
             .unwrap();
-        assert!(sql.contains("summary TEXT, body"), "{sql}");
-        let version: i64 = c
+        let version = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, super::VERSION);
-        let _ = std::fs::remove_dir_all(dir);
+        (sql, version)
     }
 
     /// Layout 2: summaries in the rows only.
@@ -382,18 +388,8 @@ PRAGMA user_version = 2;
                 ]
             );
             s.close();
-            let c = Connection::open(dir.join("shoal.db")).unwrap();
-            let sql: String = c
-                .query_row(
-                    "SELECT sql FROM sqlite_master WHERE name = 'records_owner'",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let (sql, version) = stored(&dir, "records_owner");
             assert!(sql.contains("key, summary)"), "{sql}");
-            let version: i64 = c
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .unwrap();
             assert_eq!(version, super::VERSION);
         }
         let _ = std::fs::remove_dir_all(dir);
