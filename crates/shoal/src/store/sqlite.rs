@@ -313,9 +313,10 @@ impl Store for SqliteStore {
             })?;
             let rows: Vec<_> = rows.collect::<Result<_, _>>()?;
             let mut body = None;
-            rows.into_iter()
-                .map(|(key, text, rowid)| match text {
-                    Some(text) => Ok((key, text)),
+            let mut out = Vec::with_capacity(rows.len());
+            for (key, text, rowid) in rows {
+                let text = match text {
+                    Some(text) => text,
                     None => {
                         let st = match &mut body {
                             Some(st) => st,
@@ -323,10 +324,16 @@ impl Store for SqliteStore {
                                 c.prepare_cached("SELECT body FROM records WHERE rowid = ?1")?,
                             ),
                         };
-                        Ok((key, st.query_row([rowid], |r| r.get(0))?))
+                        // deleted since the listing read its key: left out, as it would be now
+                        match st.query_row([rowid], |r| r.get(0)).optional()? {
+                            Some(text) => text,
+                            None => continue,
+                        }
                     }
-                })
-                .collect()
+                };
+                out.push((key, text));
+            }
+            Ok(out)
         })
     }
 
