@@ -1,6 +1,7 @@
 """Fixtures for the end-to-end suite: the real `shoal serve` binary on loopback, boto3 clients,
 local HTTP servers. SHOAL_BIN names the binary (default: target/debug/shoal)."""
 
+import datetime
 import http.server
 import json
 import os
@@ -137,6 +138,24 @@ def wait_done(sfn, arn, timeout=30):
             return d
         time.sleep(0.02)
     raise AssertionError(f"{arn} still running after {timeout}s")
+
+
+def virtual_now(server):
+    """The server's virtual schedule clock, from `shoal clock`, as an aware UTC datetime."""
+    r = subprocess.run([BIN, "clock", "--endpoint", server.url], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "(virtual)" in r.stdout, r.stdout + r.stderr
+    stamp = r.stdout.split(" ")[0].strip().replace("Z", "+00:00")
+    return datetime.datetime.fromisoformat(stamp).astimezone(datetime.timezone.utc)
+
+
+def next_0700_utc(server):
+    """The virtual clock's time and the next 07:00 UTC on it, in epoch seconds: the next day's
+    when 07:00 is less than two minutes off, since the schedule tests stop a minute before it."""
+    t = virtual_now(server).timestamp()
+    next7 = (t // 86400) * 86400 + 7 * 3600
+    if next7 - t < 120:
+        next7 += 86400
+    return t, next7
 
 
 def history(sfn, arn):

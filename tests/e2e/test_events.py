@@ -13,7 +13,7 @@ import boto3
 import pytest
 from zoneinfo import ZoneInfo
 
-from conftest import BIN, Server, machine, wait_done
+from conftest import BIN, Server, machine, next_0700_utc, virtual_now, wait_done
 
 PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
 
@@ -33,14 +33,6 @@ def executions(sfn, arn, want, timeout=10):
         if len(ex) >= want or time.time() > end:
             return [wait_done(sfn, e["executionArn"]) for e in ex]
         time.sleep(0.02)
-
-
-def virtual_now(s):
-    """The server's schedule clock, from `shoal clock`, as an aware UTC datetime."""
-    r = shoal(s, "clock")
-    assert r.returncode == 0, r.stderr
-    stamp = r.stdout.split(" ")[0].strip().replace("Z", "+00:00")
-    return datetime.datetime.fromisoformat(stamp).astimezone(datetime.timezone.utc)
 
 
 def test_buses_rules_and_targets(make_server):
@@ -306,12 +298,7 @@ def test_scheduled_rules_on_the_virtual_clock(make_server):
         "InputTemplate": '{"at": <t>, "type": <type>, "rule": <rule>}'}}])
     ev.put_rule(Name="five", ScheduleExpression="rate(5 minutes)")
     ev.put_targets(Rule="five", Targets=[{"Id": "o", "Arn": often}])
-    now = shoal(s, "clock")
-    assert now.returncode == 0 and "(virtual)" in now.stdout, now.stdout + now.stderr
-    t = time.mktime(time.strptime(now.stdout.split(".")[0], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    next7 = (t // 86400) * 86400 + 7 * 3600
-    if next7 - t < 120:  # the test needs a minute and more before 07:00
-        next7 += 86400
+    t, next7 = next_0700_utc(s)
     # up to a minute before 07:00 nothing fires; the real clock does not move the virtual one
     r = shoal(s, "clock", "advance", f"{int(next7 - t - 60)}s")
     assert r.returncode == 0, r.stderr

@@ -12,7 +12,7 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import BIN, ROLE, aws_cli, history, machine, wait_done
+from conftest import BIN, ROLE, aws_cli, history, machine, next_0700_utc, wait_done
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
 DQDL = os.path.join(SHARED, "fixtures", "amazonwebshark", "dqdl")
@@ -236,12 +236,7 @@ def test_crawler_schedules_fire_on_the_clock(make_server):
     assert c["Schedule"] == {"ScheduleExpression": "cron(0 7 * * ? *)", "State": "SCHEDULED"}, c
     with pytest.raises(glue.exceptions.SchedulerRunningException):
         glue.start_crawler_schedule(CrawlerName="daily")
-    now = subprocess.run([BIN, "clock", "--endpoint", server.url], capture_output=True, text=True)
-    assert now.returncode == 0, now.stderr
-    t = time.mktime(time.strptime(now.stdout.split(".")[0], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    next7 = (t // 86400) * 86400 + 7 * 3600
-    if next7 - t < 120:  # the test needs a minute and more before 07:00
-        next7 += 86400
+    t, next7 = next_0700_utc(server)
 
     def advance(secs):
         r = subprocess.run([BIN, "clock", "advance", f"{int(secs)}s", "--endpoint", server.url], capture_output=True, text=True)

@@ -133,6 +133,16 @@ mod tests {
     use crate::store::{put, Record, Records, Scan, Store};
     use rusqlite::Connection;
 
+    /// A database of a new directory, in WAL mode, with the tables of an older layout.
+    fn database_in(layout: &str) -> (std::path::PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("shoal-layout-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = Connection::open(dir.join("shoal.db")).unwrap();
+        c.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
+        c.execute_batch(layout).unwrap();
+        (dir, c)
+    }
+
     /// The layout before rowid tables.
     const OLD: &str = "
 CREATE TABLE records (
@@ -147,31 +157,26 @@ CREATE TABLE history (
 
     #[test]
     fn a_database_in_the_old_layout_is_converted_with_everything_in_it() {
-        let dir = std::env::temp_dir().join(format!("shoal-layout-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        {
-            let old = Connection::open(dir.join("shoal.db")).unwrap();
-            old.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
-            old.execute_batch(OLD).unwrap();
-            let big = "x".repeat(3000);
-            for n in 0..40i64 {
-                old.execute(
-                    "INSERT INTO records VALUES ('thing', ?1, 'o', ?2, ?3, ?4)",
-                    rusqlite::params![
-                        format!("k{n}"),
-                        if n % 2 == 0 { "even" } else { "odd" },
-                        n,
-                        format!("{{\"n\":{n},\"pad\":\"{big}\"}}")
-                    ],
-                )
-                .unwrap();
-                old.execute(
-                    "INSERT INTO history VALUES ('exec', ?1, ?2)",
-                    rusqlite::params![n * 3 + 1, format!("[{n}]")],
-                )
-                .unwrap();
-            }
+        let (dir, old) = database_in(OLD);
+        let big = "x".repeat(3000);
+        for n in 0..40i64 {
+            old.execute(
+                "INSERT INTO records VALUES ('thing', ?1, 'o', ?2, ?3, ?4)",
+                rusqlite::params![
+                    format!("k{n}"),
+                    if n % 2 == 0 { "even" } else { "odd" },
+                    n,
+                    format!("{{\"n\":{n},\"pad\":\"{big}\"}}")
+                ],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO history VALUES ('exec', ?1, ?2)",
+                rusqlite::params![n * 3 + 1, format!("[{n}]")],
+            )
+            .unwrap();
         }
+        drop(old);
         for _ in 0..2 {
             // the second opening finds the new layout and leaves it as it is
             let s = SqliteStore::open(&dir).unwrap();
@@ -258,26 +263,21 @@ PRAGMA user_version = 1;
     /// are written again, with a summary.
     #[test]
     fn a_database_in_layout_1_gains_summaries() {
-        let dir = std::env::temp_dir().join(format!("shoal-layout-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        {
-            let old = Connection::open(dir.join("shoal.db")).unwrap();
-            old.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
-            old.execute_batch(LAYOUT_1).unwrap();
-            for n in 0..3i64 {
-                let body = format!(
-                    "{{\"name\":\"t{n}\",\"n\":{n},\"pad\":\"{}\"}}",
-                    "x".repeat(9000)
-                );
-                old.execute(
-                    "INSERT INTO records VALUES ('thing', ?1, 'o', '', ?2, ?3)",
-                    rusqlite::params![format!("t{n}"), n, body],
-                )
-                .unwrap();
-            }
-            old.execute("INSERT INTO history VALUES ('exec', 1, '[1]')", [])
-                .unwrap();
+        let (dir, old) = database_in(LAYOUT_1);
+        for n in 0..3i64 {
+            let body = format!(
+                "{{\"name\":\"t{n}\",\"n\":{n},\"pad\":\"{}\"}}",
+                "x".repeat(9000)
+            );
+            old.execute(
+                "INSERT INTO records VALUES ('thing', ?1, 'o', '', ?2, ?3)",
+                rusqlite::params![format!("t{n}"), n, body],
+            )
+            .unwrap();
         }
+        old.execute("INSERT INTO history VALUES ('exec', 1, '[1]')", [])
+            .unwrap();
+        drop(old);
         let s = SqliteStore::open(&dir).unwrap();
         let scan = || Scan {
             owner: Some("o"),
@@ -351,22 +351,17 @@ PRAGMA user_version = 2;
     /// from it; records without a summary are still listed by their bodies.
     #[test]
     fn a_database_in_layout_2_gains_summaries_in_its_owner_index() {
-        let dir = std::env::temp_dir().join(format!("shoal-layout-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        {
-            let old = Connection::open(dir.join("shoal.db")).unwrap();
-            old.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
-            old.execute_batch(LAYOUT_2).unwrap();
-            for n in 0..4i64 {
-                let summary = format!("{{\"name\":\"t{n}\",\"n\":{n}}}");
-                let body = format!("{{\"name\":\"t{n}\",\"n\":{n},\"pad\":\"x\"}}");
-                old.execute(
-                    "INSERT INTO records VALUES ('thing', ?1, 'o', '', ?2, ?3, ?4)",
-                    rusqlite::params![format!("t{n}"), n, (n != 2).then_some(summary), body],
-                )
-                .unwrap();
-            }
+        let (dir, old) = database_in(LAYOUT_2);
+        for n in 0..4i64 {
+            let summary = format!("{{\"name\":\"t{n}\",\"n\":{n}}}");
+            let body = format!("{{\"name\":\"t{n}\",\"n\":{n},\"pad\":\"x\"}}");
+            old.execute(
+                "INSERT INTO records VALUES ('thing', ?1, 'o', '', ?2, ?3, ?4)",
+                rusqlite::params![format!("t{n}"), n, (n != 2).then_some(summary), body],
+            )
+            .unwrap();
         }
+        drop(old);
         for _ in 0..2 {
             let s = SqliteStore::open(&dir).unwrap();
             let texts = s
