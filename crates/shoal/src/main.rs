@@ -17,6 +17,7 @@ mod sfn;
 mod sns;
 mod sqs;
 mod ssm;
+mod stopping;
 mod store;
 mod sweeper;
 mod tasks;

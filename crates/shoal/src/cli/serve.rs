@@ -9,6 +9,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a stopping server waits for the requests in flight (long polls end at once).
+const DRAIN: Duration = Duration::from_secs(10);
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -283,16 +287,36 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, app)
+        use std::future::IntoFuture;
+        let serving = axum::serve(listener, app)
             .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+                crate::stopping::signalled().await;
                 eprintln!("shoal: shutting down");
+                crate::stopping::request();
             })
-            .await
-            .context("server error")
+            .into_future();
+        // the drain has a bound: a synchronous Express execution or a function invoked with
+        // RequestResponse may run for minutes, and what they have not answered is not durable
+        // anyway; a second signal stops at once
+        let cut_off = async {
+            crate::stopping::requested().await;
+            tokio::select! {
+                _ = tokio::time::sleep(DRAIN) => eprintln!(
+                    "shoal: requests still running after {} s are cut off",
+                    DRAIN.as_secs()
+                ),
+                _ = crate::stopping::signalled() => {
+                    eprintln!("shoal: stopping without waiting for the requests in flight")
+                }
+            }
+        };
+        tokio::select! {
+            served = serving => served.context("server error"),
+            _ = cut_off => Ok(()),
+        }
     });
     // running segments finish their current step; what is not yet stored is replayed on start
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    runtime.shutdown_timeout(Duration::from_secs(2));
     store.close();
     result.map(|_| ExitCode::SUCCESS)
 }

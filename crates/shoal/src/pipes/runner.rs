@@ -122,6 +122,10 @@ pub(super) async fn poll(pipes: Arc<Pipes>, p: Pipe) {
             }
         };
         if msgs.is_empty() {
+            // a stopping server answers long polls at once: polling on would spin
+            if crate::stopping::is_requested() {
+                return;
+            }
             continue;
         }
         let records: Vec<Value> = msgs.iter().map(|m| record(m, &p)).collect();

@@ -123,8 +123,10 @@ impl Sfn {
                     return Ok(Some(row));
                 }
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(None);
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
+                _ = crate::stopping::requested() => return Ok(None),
             }
         }
     }

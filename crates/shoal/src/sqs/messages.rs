@@ -315,6 +315,7 @@ impl Sqs {
             tokio::select! {
                 _ = notified => {}
                 _ = tokio::time::sleep_until(until) => {}
+                _ = crate::stopping::requested() => return Ok(Vec::new()),
             }
         }
     }
