@@ -68,6 +68,11 @@ class Server:
         self.proc.kill()
         self.proc.wait()
 
+    def output(self):
+        """What the server has printed (stdout and stderr), over all its starts."""
+        with open(os.path.join(self.data, "server.log"), encoding="utf-8", errors="replace") as f:
+            return f.read()
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -6,7 +6,6 @@ history says it was started."""
 
 import collections
 import json
-import os
 import random
 import re
 import threading
@@ -169,7 +168,7 @@ def test_executions_survive_kill_9(tmp_path, http_target):
                 assert 1 <= calls[c["name"]] <= tasks, (c, calls[c["name"]], tasks)
     server.stop()
     # the kills hit executions in flight (otherwise this test proves nothing)
-    log = open(os.path.join(str(tmp_path), "server.log")).read()
+    log = server.output()
     resumed = [int(n) for n in re.findall(r"(\d+) running execution\(s\) resumed", log)]
     assert len(resumed) == 4 and sum(resumed[1:]) > 0, resumed
 

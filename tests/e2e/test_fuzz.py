@@ -111,7 +111,7 @@ def test_requests_never_crash_the_server(server, sfn):
     # whatever the fuzzing stored, the server starts again on it
     server.stop()
     server.start()
-    log = open(os.path.join(server.data, "server.log")).read()
+    log = server.output()
     assert "panicked" not in log
     print(statuses)
     # the fuzz reached both outcomes
@@ -164,7 +164,7 @@ def test_event_parameter_and_queue_requests_never_crash_the_server(server):
     # whatever the fuzzing stored, the server starts again on it
     server.stop()
     server.start()
-    log = open(os.path.join(server.data, "server.log")).read()
+    log = server.output()
     assert "panicked" not in log
     print(statuses)
     # the fuzz reached both outcomes (CloudWatch's statistic checks refuse a few more random
@@ -247,7 +247,7 @@ def test_object_topic_and_function_requests_never_crash_the_server(server):
         statuses[status] = statuses.get(status, 0) + 1
         assert status < 500, (i, method, raw_body[:300])
     assert server.proc.poll() is None
-    log = open(os.path.join(server.data, "server.log")).read()
+    log = server.output()
     assert "panicked" not in log
     print(statuses)
     # the requests reached the handlers: a fair share succeeded
