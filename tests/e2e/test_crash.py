@@ -173,6 +173,20 @@ def test_executions_survive_kill_9(tmp_path, http_target):
     assert len(resumed) == 4 and sum(resumed[1:]) > 0, resumed
 
 
+def stuck(sfn, execs):
+    """What the executions still running last did, for a failure's message: their histories'
+    last events, and the nested executions they started."""
+    out = {}
+    for e in execs:
+        if sfn.describe_execution(executionArn=e)["status"] != "RUNNING":
+            continue
+        events = history(sfn, e)
+        out[e.rsplit(":", 1)[-1]] = [
+            (ev["id"], ev["type"], json.dumps(ev.get("taskSubmittedEventDetails", ev.get("taskScheduledEventDetails", {})))[:300])
+            for ev in events[-12:]]
+    return out
+
+
 def test_random_fan_outs_survive_a_kill(make_server, http_target, fuzz_worker):
     """The random fan-outs of test_branches, some calling a broken target, starting nested
     executions or waiting for an activity worker, with the server killed (-9) and restarted at a
@@ -209,7 +223,7 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target, fuzz_worker):
             st = [sfn.describe_execution(executionArn=e)["status"] for e in execs]
             if killed and all(s != "RUNNING" for s in st):
                 break
-            assert time.time() < end, (why, st)
+            assert time.time() < end, (why, st, stuck(sfn, execs))
             fuzz_answer(sfn, http_target, answered, rng)
         http_target.broken = False
         failed = []

@@ -138,6 +138,7 @@ impl Sfn {
             redrive_count: 0,
             redrive_date: None,
             parent_token: None,
+            started_by: None,
             test_case,
             trace_header: req.trace_header,
             map_run_arn: None,
@@ -340,16 +341,13 @@ impl Sfn {
             Some(Value::String(s)) => Some(s.clone()),
             Some(v) => Some(asl::json::compact(v)),
         };
-        let name = params
-            .get("Name")
-            .and_then(Value::as_str)
-            .map(String::from)
-            .unwrap_or_else(|| {
-                // a UUID-shaped name from the token's hash: the same token, the same child
-                let h = super::machines::definition_hash(token);
-                let n = u128::from_str_radix(&h[..32], 16).unwrap_or_default();
-                uuid::Uuid::from_u128(n).to_string()
-            });
+        let given = params.get("Name").and_then(Value::as_str);
+        let name = given.map(String::from).unwrap_or_else(|| {
+            // a UUID-shaped name from the token's hash: the same token, the same child
+            let h = super::machines::definition_hash(token);
+            let n = u128::from_str_radix(&h[..32], 16).unwrap_or_default();
+            uuid::Uuid::from_u128(n).to_string()
+        });
         let scope = Scope {
             region: parent.region.clone(),
             account: parent.account.clone(),
@@ -369,11 +367,21 @@ impl Sfn {
         let answer =
             |e: &Execution| json!({"ExecutionArn": e.arn, "StartDate": e.start.timestamp_millis()});
         started.execution.parent_token = wait_token.map(String::from);
+        started.execution.started_by = Some(token.to_string());
         let e = started.execution.clone();
         // the name is given or made from the token: an execution may hold it already
         let flag = match self.claim(&e, true) {
             Ok(flag) => flag,
-            Err(other) => return (*other).map(|e| answer(&e)).map_err(fail),
+            Err(other) => {
+                return match *other {
+                    Err(SfnError::ExecutionAlreadyExists(m)) => {
+                        self.own_child(&e, given.is_none(), wait_token, m)
+                    }
+                    other => other,
+                }
+                .map(|e| answer(&e))
+                .map_err(fail)
+            }
         };
         let routing = self.status_routing(&e);
         let mut writes = started.writes();
@@ -388,6 +396,39 @@ impl Sfn {
         self.runtime
             .spawn_blocking(move || sfn.run_segments(&arn, flag, None));
         Ok(answer(&e))
+    }
+
+    /// The child that a task repeated after a crash started the first time, which may have
+    /// ended since: it is the task's own when it records the task's token, or has a name made
+    /// from it (children stored before they recorded it). A `.sync` task whose child ended
+    /// gets the child's answer unless it has it already. Any other holder of the name is
+    /// another execution, and the start is refused with `message`.
+    fn own_child(
+        self: &Arc<Self>,
+        child: &Execution,
+        token_name: bool,
+        wait_token: Option<&str>,
+        message: String,
+    ) -> Result<Execution> {
+        let refused = || SfnError::ExecutionAlreadyExists(message.clone());
+        let Some(stored) = self.store.load::<Execution>(&child.arn)? else {
+            return Err(refused());
+        };
+        let ours = match &stored.started_by {
+            Some(by) => Some(by) == child.started_by.as_ref(),
+            None => token_name && stored.input == child.input,
+        };
+        if !ours {
+            return Err(refused());
+        }
+        if let (Some(token), true) = (wait_token, terminal(&stored.status)) {
+            let _change = crate::store::hold(&self.token_changes);
+            if let Some(row) = self.child_answer(token, &stored)? {
+                self.store.commit_wait(vec![put(&row)])?;
+                self.wake(&row.execution_arn);
+            }
+        }
+        Ok(stored)
     }
 
     /// Runs (or re-runs) an execution's next segment on an executor thread, unless one runs
@@ -752,19 +793,32 @@ impl Sfn {
         writes.push(put(&exec));
         let routing = self.status_routing(&exec);
         writes.extend(routing.writes());
+        // a `.sync` parent's answer is committed with the end, so no crash can lose it
+        let change = (exec.parent_token.as_ref()).map(|_| crate::store::hold(&self.token_changes));
+        let answered = match &exec.parent_token {
+            Some(token) => self.child_answer(token, &exec)?,
+            None => None,
+        };
+        writes.extend(answered.iter().map(put));
         state.commit(writes)?;
+        drop(change);
         self.dispatch(routing.deliveries);
-        if let Some(token) = &exec.parent_token {
-            self.child_finished(token, &exec)?;
+        if let Some(row) = answered {
+            self.wake(&row.execution_arn);
         }
         Ok(())
     }
 
-    /// A `.sync` child ended: answer the parent's task.
-    fn child_finished(self: &Arc<Self>, token: &str, child: &Execution) -> Result<()> {
-        let Some(row) = self.token(token)? else {
-            return Ok(());
+    /// The answer that a `.sync` parent's task gets from its ended child: its token row, done,
+    /// or none when the task has its answer already (a timeout) or is gone. Taken with
+    /// `token_changes` held.
+    fn child_answer(&self, token: &str, child: &Execution) -> Result<Option<Token>> {
+        let Some(mut row) = self.token(token)? else {
+            return Ok(None);
         };
+        if row.answer.is_some() {
+            return Ok(None);
+        }
         let v2 = row.input == "sync:2";
         let mut out = json!({
             "ExecutionArn": child.arn,
@@ -805,16 +859,9 @@ impl Sfn {
                 }
             }
         };
-        self.answer_token(row, answer)
-    }
-
-    /// Stores a task's answer and wakes its execution.
-    pub(crate) fn answer_token(self: &Arc<Self>, mut row: Token, answer: Answer) -> Result<()> {
         row.status = "DONE".into();
         row.answer = Some(answer);
-        self.store.commit_wait(vec![put(&row)])?;
-        self.wake(&row.execution_arn);
-        Ok(())
+        Ok(Some(row))
     }
 
     /// Wakes the execution at `at` (a Wait, a retry, a task deadline).
@@ -1052,6 +1099,7 @@ impl Sfn {
             redrive_count: 0,
             redrive_date: None,
             parent_token: None,
+            started_by: None,
             test_case,
             trace_header: None,
             map_run_arn: None,
@@ -1197,6 +1245,79 @@ mod tests {
             started.dedup();
             assert_eq!(started.len(), 1, "{name}: {started:?}");
         }
+        race.end();
+    }
+
+    /// A task repeated after a crash starts its child again, which may have ended meanwhile:
+    /// the start answers that child (named after the token or given a name), where a start by
+    /// another task is refused; a `.sync` task whose answer the crash lost gets it then.
+    #[test]
+    fn a_repeated_child_start_finds_its_own_ended_child() {
+        let race = race(PASS);
+        let holder = race.machine(
+            "holder",
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#,
+        );
+        let parent = race
+            .runtime
+            .block_on(race.start_of(&holder, "parent", "{}"));
+        let parent = parent.unwrap().unwrap();
+        let start = |params: &Value, token: &str, wait: Option<&str>| {
+            let (sfn, parent, params) = (race.sfn.clone(), parent.clone(), params.clone());
+            let (token, wait) = (token.to_string(), wait.map(String::from));
+            let child = race
+                .runtime
+                .spawn_blocking(move || sfn.start_child(&parent, &params, &token, wait.as_deref()));
+            race.runtime.block_on(child).unwrap()
+        };
+        let arn_of = |out: &Value| out["ExecutionArn"].as_str().unwrap().to_string();
+        let unnamed = json!({"StateMachineArn": race.machine, "Input": {"k": 1}});
+        let named = json!({"StateMachineArn": race.machine, "Name": "kid", "Input": {"k": 2}});
+        for params in [&unnamed, &named] {
+            let first = start(params, "tok-a", None).unwrap();
+            assert_eq!(race.ended(&arn_of(&first)).status, "SUCCEEDED");
+            let again = start(params, "tok-a", None).unwrap();
+            assert_eq!(again, first, "{params}");
+        }
+        match start(&named, "tok-b", None) {
+            Err(asl::runner::TaskOutcome::Failure { error, .. }) => {
+                assert_eq!(error, "StepFunctions.ExecutionAlreadyExists")
+            }
+            other => panic!("another task's start of the name: {other:?}"),
+        }
+
+        // `.sync:2`: the child's end answers the task in the same commit
+        let asked = Token {
+            token: "tok-s".into(),
+            execution_arn: parent.arn.clone(),
+            child_arn: None,
+            kind: super::super::model::TaskKind::Child,
+            activity_arn: String::new(),
+            status: "STARTED".into(),
+            input: "sync:2".into(),
+            worker: None,
+            started: Utc::now(),
+            timeout_at: None,
+            heartbeat_seconds: None,
+            last_beat: Utc::now(),
+            answer: None,
+        };
+        race.sfn.store.commit_wait(vec![put(&asked)]).unwrap();
+        let synced = json!({"StateMachineArn": race.machine, "Input": {"k": 3}});
+        let first = start(&synced, "tok-s", Some("tok-s")).unwrap();
+        assert_eq!(race.ended(&arn_of(&first)).status, "SUCCEEDED");
+        let answer = || race.sfn.token("tok-s").unwrap().unwrap().answer;
+        let want = Some(Answer::Success(json!({"k": 3})));
+        let output = |a: Option<Answer>| match a {
+            Some(Answer::Success(v)) => Some(Answer::Success(v["Output"].clone())),
+            other => other,
+        };
+        assert_eq!(output(answer()), want);
+        // the task's repeated start wrote its row again, without the answer
+        race.sfn.store.commit_wait(vec![put(&asked)]).unwrap();
+        let again = start(&synced, "tok-s", Some("tok-s")).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(output(answer()), want);
         race.end();
     }
 

@@ -147,6 +147,10 @@ pub struct Execution {
     /// For a child started by `states:startExecution.sync`: the parent's token.
     #[serde(default)]
     pub parent_token: Option<String>,
+    /// For a child started by a task (`states:startExecution[.sync[:2]]`): the task's token,
+    /// by which the task, repeated after a crash, knows the child as its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
     /// The mock-file test case (`stateMachineArn#TestCase`, as Step Functions Local).
     #[serde(default)]
     pub test_case: Option<String>,

@@ -346,6 +346,7 @@ impl<'a> State<'a> {
                 redrive_count: 0,
                 redrive_date: None,
                 parent_token: None,
+                started_by: None,
                 test_case: root.test_case.clone(),
                 trace_header: None,
                 map_run_arn: Some(map_run.to_string()),
