@@ -434,10 +434,24 @@ def fuzz_worker(http_target):
                     task = json.loads(t["input"])
                     req = urllib.request.Request(f"{http_target.url}/activity/{task['tag']}/{task['i']}", data=b"{}", method="POST")
                     urllib.request.urlopen(req, timeout=10).read()
-                    sfn.send_task_success(taskToken=t["taskToken"], output='{"done": true}')
+                    sfn = answer(sfn, t["taskToken"])
                 except Exception:  # noqa: BLE001 - the server restarts under the crash test
                     time.sleep(0.05)
                     sfn = server.client()
+
+        def answer(sfn, token):
+            # as a real worker does: an answer the server did not take (it was down) is sent
+            # again until it is taken or refused, else its task would wait for ever
+            while not stop.is_set():
+                try:
+                    sfn.send_task_success(taskToken=token, output='{"done": true}')
+                    return sfn
+                except (sfn.exceptions.TaskTimedOut, sfn.exceptions.TaskDoesNotExist):
+                    return sfn
+                except Exception:  # noqa: BLE001 - the server restarts under the crash test
+                    time.sleep(0.05)
+                    sfn = server.client()
+            return sfn
 
         threading.Thread(target=work, daemon=True).start()
 
@@ -456,8 +470,11 @@ def fuzz_step(kind, i):
         return {"Type": "Task", "Resource": "arn:aws:states:::http:invoke.waitForTaskToken", "ResultPath": f"$.a{i}",
                 "Parameters": {"ApiEndpoint.$": where, "Method": "POST", "RequestBody": {"token.$": "$$.Task.Token"}}}
     if kind == "activity":
+        # GetActivityTask hands a task out once, as on AWS: one whose answer a kill cut off
+        # never reaches the worker, and only the timeout AWS recommends ends its wait
         return {"Type": "Task", "Resource": FUZZ_ACTIVITY, "ResultPath": f"$.w{i}",
-                "Parameters": {"tag.$": "$.tag", "i": i}}
+                "Parameters": {"tag.$": "$.tag", "i": i}, "TimeoutSeconds": 10,
+                "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 2}]}
     if kind == "child":
         # a nested execution (.sync:2) that makes one call of its own
         return {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "ResultPath": f"$.c{i}",
