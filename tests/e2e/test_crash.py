@@ -174,8 +174,8 @@ def test_executions_survive_kill_9(tmp_path, http_target):
 
 
 def stuck(sfn, execs):
-    """What the executions still running last did, for a failure's message: their histories'
-    last events, and the nested executions they started."""
+    """What the executions still running last did, for a failure's message: the last events of
+    their histories, with the details of a task submitted or scheduled."""
     out = {}
     for e in execs:
         if sfn.describe_execution(executionArn=e)["status"] != "RUNNING":
