@@ -794,10 +794,12 @@ impl Sfn {
         let routing = self.status_routing(&exec);
         writes.extend(routing.writes());
         // a `.sync` parent's answer is committed with the end, so no crash can lose it
-        let change = (exec.parent_token.as_ref()).map(|_| crate::store::hold(&self.token_changes));
-        let answered = match &exec.parent_token {
-            Some(token) => self.child_answer(token, &exec)?,
-            None => None,
+        let (change, answered) = match &exec.parent_token {
+            Some(token) => {
+                let change = crate::store::hold(&self.token_changes);
+                (Some(change), self.child_answer(token, &exec)?)
+            }
+            None => (None, None),
         };
         writes.extend(answered.iter().map(put));
         state.commit(writes)?;
@@ -1291,7 +1293,7 @@ mod tests {
             token: "tok-s".into(),
             execution_arn: parent.arn.clone(),
             child_arn: None,
-            kind: super::super::model::TaskKind::Child,
+            kind: crate::sfn::model::TaskKind::Child,
             activity_arn: String::new(),
             status: "STARTED".into(),
             input: "sync:2".into(),
