@@ -243,3 +243,41 @@ def test_random_fan_outs_survive_a_kill(make_server, http_target, fuzz_worker):
         assert all(calls.count(c) == 1 for c in calls), (why, sorted(calls))
         # what failed, a redrive finishes, running none of what had finished
         fuzz_redrive(sfn, arn, execs, failed, http_target, answered, rng, round_, why)
+
+
+def test_sync_tasks_that_start_one_child_both_get_its_end_across_a_kill(make_server):
+    """Two `.sync` branches start a child of one name and input. The second start is answered
+    with the running child, as StartExecution is for a running execution's name and input, and
+    the child's end answers both branches, though the server is killed while the child runs."""
+    srv = make_server()
+    sfn = srv.client()
+    child = machine(sfn, "sharedchild", {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 3, "Next": "P"},
+        "P": {"Type": "Pass", "Parameters": {"got.$": "$.k"}, "End": True}}})
+    start = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+             "Parameters": {"StateMachineArn": child, "Name.$": "States.Format('shared-{}', $$.Execution.Name)",
+                            "Input": {"k.$": "$.k"}},
+             "ResultSelector": {"o.$": "$.Output", "arn.$": "$.ExecutionArn"}, "End": True}
+    parent = machine(sfn, "sharingparent", {"StartAt": "Both", "States": {"Both": {
+        "Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "A", "States": {"A": start}}, {"StartAt": "B", "States": {"B": start}}]}}})
+    execs = {sfn.start_execution(stateMachineArn=parent, name=f"p{k}", input=json.dumps({"k": k}))["executionArn"]: k
+             for k in range(3)}
+    end = time.time() + 30
+    for e in execs:
+        while sum(ev["type"] == "TaskSubmitted" for ev in history(sfn, e)) < 2:
+            assert time.time() < end, stuck(sfn, [e])
+            time.sleep(0.05)
+    srv.kill9()
+    srv.start()
+    sfn = srv.client()
+    for e, k in execs.items():
+        while sfn.describe_execution(executionArn=e)["status"] == "RUNNING":
+            assert time.time() < end, stuck(sfn, [e])
+            time.sleep(0.05)
+        d = sfn.describe_execution(executionArn=e)
+        assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+        a, b = json.loads(d["output"])
+        assert a == b and a["o"] == {"got": k}, (a, b)
+    # one child per parent: the second start made none
+    assert len(sfn.list_executions(stateMachineArn=child)["executions"]) == 3

@@ -377,6 +377,14 @@ impl Sfn {
                     Err(SfnError::ExecutionAlreadyExists(m)) => {
                         self.own_child(&e, given.is_none(), wait_token, m)
                     }
+                    // the start of a running execution's name and input answers that
+                    // execution; a `.sync` task whose token it does not answer follows it
+                    Ok(running) => match wait_token {
+                        Some(wait) if running.parent_token.as_deref() != Some(wait) => {
+                            self.follow(&running, wait).map(|()| running)
+                        }
+                        _ => Ok(running),
+                    },
                     other => other,
                 }
                 .map(|e| answer(&e))
@@ -422,13 +430,63 @@ impl Sfn {
             return Err(refused());
         }
         if let (Some(token), true) = (wait_token, terminal(&stored.status)) {
-            let _change = crate::store::hold(&self.token_changes);
-            if let Some(row) = self.child_answer(token, &stored)? {
-                self.store.commit_wait(vec![put(&row)])?;
-                self.wake(&row.execution_arn);
-            }
+            self.hand_over(token, &stored)?;
         }
         Ok(stored)
+    }
+
+    /// A `.sync` task follows a running child that another task, or a top-level start, made:
+    /// its token records the child, so that a restart finds it again, and the child's end
+    /// answers it.
+    fn follow(self: &Arc<Self>, child: &Execution, token: &str) -> Result<()> {
+        {
+            let _change = crate::store::hold(&self.token_changes);
+            let Some(mut row) = self.token(token)? else {
+                return Ok(());
+            };
+            if row.follows.as_deref() != Some(child.arn.as_str()) {
+                row.follows = Some(child.arn.clone());
+                self.store.commit_wait(vec![put(&row)])?;
+            }
+        }
+        self.await_child(token, &child.arn)
+    }
+
+    /// Registers a task that follows `child_arn` (its token recorded it), then answers it at
+    /// once if the child has ended: an end committed before the registration missed it.
+    pub(crate) fn await_child(self: &Arc<Self>, token: &str, child_arn: &str) -> Result<()> {
+        if let Ok(mut followers) = self.followers.lock() {
+            let tokens = followers.entry(child_arn.to_string()).or_default();
+            if !tokens.iter().any(|t| t == token) {
+                tokens.push(token.to_string());
+            }
+        }
+        let Some(child) = self.store.load::<Execution>(child_arn)? else {
+            return Ok(());
+        };
+        if terminal(&child.status) {
+            if let Ok(mut followers) = self.followers.lock() {
+                if let Some(tokens) = followers.get_mut(child_arn) {
+                    tokens.retain(|t| t != token);
+                    if tokens.is_empty() {
+                        followers.remove(child_arn);
+                    }
+                }
+            }
+            self.hand_over(token, &child)?;
+        }
+        Ok(())
+    }
+
+    /// Answers a `.sync` task's token with its ended child, unless it has its answer already,
+    /// and wakes the task's execution.
+    fn hand_over(self: &Arc<Self>, token: &str, child: &Execution) -> Result<()> {
+        let _change = crate::store::hold(&self.token_changes);
+        if let Some(row) = self.child_answer(token, child)? {
+            self.store.commit_wait(vec![put(&row)])?;
+            self.wake(&row.execution_arn);
+        }
+        Ok(())
     }
 
     /// Runs (or re-runs) an execution's next segment on an executor thread, unless one runs
@@ -807,6 +865,11 @@ impl Sfn {
         self.dispatch(routing.deliveries);
         if let Some(row) = answered {
             self.wake(&row.execution_arn);
+        }
+        // tasks that follow it: each is answered after the end, which a restart finds
+        let followers = (self.followers.lock().ok()).and_then(|mut f| f.remove(&exec.arn));
+        for token in followers.unwrap_or_default() {
+            self.hand_over(&token, &exec)?;
         }
         Ok(())
     }
@@ -1293,6 +1356,7 @@ mod tests {
             token: "tok-s".into(),
             execution_arn: parent.arn.clone(),
             child_arn: None,
+            follows: None,
             kind: crate::sfn::model::TaskKind::Child,
             activity_arn: String::new(),
             status: "STARTED".into(),
@@ -1320,6 +1384,86 @@ mod tests {
         let again = start(&synced, "tok-s", Some("tok-s")).unwrap();
         assert_eq!(again, first);
         assert_eq!(output(answer()), want);
+        race.end();
+    }
+
+    /// Two `.sync` tasks start a child of one name and input: the second start is answered
+    /// with the running child, and the child's end answers both tasks; a follower registered
+    /// after the end (a restart) is answered at once.
+    #[test]
+    fn a_second_sync_start_of_a_running_child_follows_it_to_its_end() {
+        let race = race(PASS);
+        let holder = race.machine(
+            "holder",
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#,
+        );
+        let slow = race.machine(
+            "slow",
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":1,"Next":"P"},"P":{"Type":"Pass","Parameters":{"got.$":"$.k"},"End":true}}}"#,
+        );
+        let parent = race.runtime.block_on(race.start_of(&holder, "parent", "{}"));
+        let parent = parent.unwrap().unwrap();
+        let asked = |token: &str, input: &str| {
+            let row = Token {
+                token: token.into(),
+                execution_arn: parent.arn.clone(),
+                child_arn: None,
+                follows: None,
+                kind: crate::sfn::model::TaskKind::Child,
+                activity_arn: String::new(),
+                status: "STARTED".into(),
+                input: input.into(),
+                worker: None,
+                started: Utc::now(),
+                timeout_at: None,
+                heartbeat_seconds: None,
+                last_beat: Utc::now(),
+                answer: None,
+            };
+            race.sfn.store.commit_wait(vec![put(&row)]).unwrap();
+        };
+        let start = |token: &str| {
+            let (sfn, parent, token) = (race.sfn.clone(), parent.clone(), token.to_string());
+            let params = json!({"StateMachineArn": slow, "Name": "shared", "Input": {"k": 7}});
+            let child = race.runtime.spawn_blocking(move || {
+                sfn.start_child(&parent, &params, &token, Some(token.as_str()))
+            });
+            race.runtime.block_on(child).unwrap().unwrap()
+        };
+        let answer = |token: &str| race.sfn.token(token).unwrap().unwrap().answer;
+        asked("tok-first", "sync:2");
+        asked("tok-second", "sync");
+        let first = start("tok-first");
+        let second = start("tok-second");
+        assert_eq!(second["ExecutionArn"], first["ExecutionArn"]);
+        assert_eq!(answer("tok-second"), None, "answered before the child ended");
+        let arn = first["ExecutionArn"].as_str().unwrap().to_string();
+        assert_eq!(race.ended(&arn).status, "SUCCEEDED");
+        let settled = |token: &str| {
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match answer(token) {
+                    Some(a) => return a,
+                    None if std::time::Instant::now() > end => panic!("{token} was not answered"),
+                    None => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+            }
+        };
+        match settled("tok-first") {
+            Answer::Success(v) => assert_eq!(v["Output"], json!({"got": 7})),
+            other => panic!("{other:?}"),
+        }
+        match settled("tok-second") {
+            Answer::Success(v) => assert_eq!(v["Output"], json!("{\"got\":7}")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(race.sfn.token("tok-second").unwrap().unwrap().follows, Some(arn.clone()));
+        // after a restart the follower's execution registers it again: the child has ended
+        asked("tok-late", "sync:2");
+        let sfn = race.sfn.clone();
+        let late = race.runtime.spawn_blocking(move || sfn.await_child("tok-late", &arn));
+        race.runtime.block_on(late).unwrap().unwrap();
+        assert!(matches!(answer("tok-late"), Some(Answer::Success(_))));
         race.end();
     }
 

@@ -84,6 +84,9 @@ pub struct Sfn {
     /// written after it put the token back to waiting, and the execution never ended.
     token_changes: tokio::sync::Mutex<()>,
     timers: Mutex<HashSet<(String, i64)>>,
+    /// The tokens of `.sync` tasks that follow a child another task started (see
+    /// [`model::Token::follows`]), by child ARN: the child's end answers them.
+    followers: Mutex<HashMap<String, Vec<String>>>,
     /// The change lock (see [`ChangeLock`]) of machines, versions, aliases, activities and tags.
     changes: ChangeLock,
     /// Held by a redrive from its check of the execution to its commit. A redrive is the one
@@ -121,6 +124,7 @@ impl Sfn {
             slots: Mutex::new(HashMap::new()),
             activity_signal: tokio::sync::Notify::new(),
             token_changes: tokio::sync::Mutex::new(()),
+            followers: Mutex::new(HashMap::new()),
             timers: Mutex::new(HashSet::new()),
             changes: ChangeLock::default(),
             redrives: tokio::sync::Mutex::new(()),

@@ -344,6 +344,11 @@ pub struct Token {
     /// The distributed Map child whose task this is, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_arn: Option<String>,
+    /// The running execution a `.sync` task waits on that another task started: a start of a
+    /// running execution's name with its input is answered with that execution, whose end then
+    /// answers this token too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<String>,
     pub kind: TaskKind,
     /// The activity ARN for activity tasks.
     #[serde(default)]

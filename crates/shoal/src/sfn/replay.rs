@@ -948,6 +948,7 @@ impl<'a> State<'a> {
             // answers wake the execution a segment runs, a Map's child's parent included
             execution_arn: self.root_arn().to_string(),
             child_arn: (!self.parents.is_empty()).then(|| self.exec.arn.clone()),
+            follows: None,
             kind,
             activity_arn: if kind == TaskKind::Activity {
                 call.resource.to_string()
@@ -987,7 +988,19 @@ impl<'a> State<'a> {
     /// to its write, on the token as it is then: an answer or a heartbeat may have come while
     /// this thread read it. Without the lock, a SendTaskSuccess at the deadline could be
     /// answered OK while the execution went on as timed out.
-    fn await_token(&mut self, row: Token) -> TaskOutcome {
+    fn await_token(&mut self, mut row: Token) -> TaskOutcome {
+        if let (None, Some(child)) = (&row.answer, &row.follows) {
+            // a task that follows another's child: registered again after a restart, and
+            // answered here if the child ended meanwhile
+            if let Err(e) = self.sfn.await_child(&row.token, child) {
+                self.stop(Halt::Store(e.to_string()));
+                return TaskOutcome::Suspend;
+            }
+            match self.load_token(&row.token) {
+                Err(o) => return o,
+                Ok(fresh) => row = fresh.unwrap_or(row),
+            }
+        }
         let now = Utc::now();
         if row.answer.is_none() && row.deadline().is_some_and(|d| now >= d) {
             let sfn = self.sfn;
