@@ -4,13 +4,15 @@
 # workflows; server CPU ms per execution, executions/s, latency percentiles, cold start, RSS).
 #
 #   bench/sfn-peers.sh [N] [PEER...]   # N executions per workflow (default 200);
-#                                      # peers: shoal moto fakecloud floor
+#                                      # peers: shoal moto fakecloud floor rawfloor
 #                                      # (default: shoal, moto, fakecloud if installed)
 #
 # `floor` is bench/floor, an HTTP server on shoal's stack that answers the same calls and does
 # nothing else: its server CPU per execution started is the cost of answering the harness's calls
 # (a StartExecution and a DescribeExecution), below which no server of this kind goes. Its
 # executions all count as wrong (nothing runs), so it is reported apart from the table.
+# `rawfloor` is the same server with `--raw`: blocking threads and a bare HTTP/1.1 reader instead
+# of tokio and hyper, about the least any server can spend on these calls.
 #
 # The harness is copied to target/bench-harness (../shared stays read-only) and its venv (boto3 +
 # moto server) is built there on the first run. fakecloud is run when `fakecloud` is on PATH or
@@ -54,7 +56,12 @@ for p in "${peers[@]}"; do
       (cd "$b" && PEER_CMD="$root/target/floor/release/shoal-bench-floor 127.0.0.1:{PORT}" ./peers.sh start custom 4630)
       bench 4630 floor "$floor_out" > /dev/null
       (cd "$b" && ./peers.sh stop custom 4630) ;;
-    *) echo "unknown peer $p (shoal, moto, fakecloud, floor)" >&2; exit 2 ;;
+    rawfloor)
+      cargo build --release --manifest-path bench/floor/Cargo.toml --target-dir target/floor
+      (cd "$b" && PEER_CMD="$root/target/floor/release/shoal-bench-floor --raw 127.0.0.1:{PORT}" ./peers.sh start custom 4630)
+      bench 4630 rawfloor "$floor_out" > /dev/null
+      (cd "$b" && ./peers.sh stop custom 4630) ;;
+    *) echo "unknown peer $p (shoal, moto, fakecloud, floor, rawfloor)" >&2; exit 2 ;;
   esac
 done
 [ ! -s "$out" ] || (cd "$b" && .venv/bin/python summarize.py "$out")
@@ -67,7 +74,7 @@ for line in open(sys.argv[1]):
         cpu, n = w.get("server_cpu_s"), w["n"]
         per = f"{cpu * 1000 / n:.3f}" if cpu is not None else "n/a"
         # /proc counts CPU time in 10 ms ticks
-        print(f"floor {w['workflow']:6} server CPU per execution started: {per} ms"
+        print(f"{run.get('label', 'floor')} {w['workflow']:6} server CPU per execution started: {per} ms"
               f" ± {10 / n:.3f} (no work; {n} StartExecution + DescribeExecution pairs)")
 PY
 fi

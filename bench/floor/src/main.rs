@@ -3,7 +3,12 @@
 //! stored, so every execution reads as SUCCEEDED with an empty output: the harness counts them
 //! wrong, and `bench/sfn-peers.sh` reports the floor as server CPU per execution started.
 //!
-//! Usage: `shoal-bench-floor [ADDR]` (default 127.0.0.1:4630).
+//! With `--raw` it answers from blocking threads, one per connection, with a bare HTTP/1.1
+//! reader instead of tokio and hyper: about the least any server can do for these calls (read
+//! the request, parse its JSON, write the answer), so its figure is a floor for every design,
+//! not only for shoal's stack.
+//!
+//! Usage: `shoal-bench-floor [--raw] [ADDR]` (default 127.0.0.1:4630).
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -22,7 +27,15 @@ async fn answer(headers: HeaderMap, body: Bytes) -> ([(&'static str, &'static st
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (
+        [("content-type", "application/x-amz-json-1.0")],
+        reply(target, &body),
+    )
+}
+
+/// The answer to the call `target` (`AWSStepFunctions.<Action>`) with JSON `body`.
+fn reply(target: &str, body: &[u8]) -> String {
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let now = 1.7e9;
     let reply = match target.rsplit('.').next().unwrap_or("") {
         "CreateStateMachine" => json!({"stateMachineArn": MACHINE, "creationDate": now}),
@@ -41,16 +54,70 @@ async fn answer(headers: HeaderMap, body: Bytes) -> ([(&'static str, &'static st
         }),
         _ => json!({}),
     };
-    (
-        [("content-type", "application/x-amz-json-1.0")],
-        reply.to_string(),
-    )
+    reply.to_string()
+}
+
+/// Serves one keep-alive connection with a bare HTTP/1.1 reader: headers up to the blank line,
+/// then `content-length` bytes of body.
+fn serve_raw(mut tcp: std::net::TcpStream) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    tcp.set_nodelay(true)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = tcp.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < end + length {
+            let n = tcp.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let target = header("x-amz-target").unwrap_or_default();
+        let body = reply(&target, &buf[end..end + length]);
+        buf.drain(..end + length);
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(answer.as_bytes())?;
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let raw = args.iter().any(|a| a == "--raw");
+    let addr = (args.iter().find(|a| !a.starts_with("--")))
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:4630".into());
+    if raw {
+        let listener = std::net::TcpListener::bind(&addr)?;
+        println!("floor (raw) listening on {addr}");
+        for tcp in listener.incoming() {
+            let tcp = tcp?;
+            std::thread::spawn(move || serve_raw(tcp));
+        }
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
