@@ -388,7 +388,7 @@ impl Sfn {
                     other => other,
                 }
                 .map(|e| answer(&e))
-                .map_err(fail)
+                .map_err(fail);
             }
         };
         let routing = self.status_routing(&e);
@@ -1401,7 +1401,9 @@ mod tests {
             "slow",
             r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":1,"Next":"P"},"P":{"Type":"Pass","Parameters":{"got.$":"$.k"},"End":true}}}"#,
         );
-        let parent = race.runtime.block_on(race.start_of(&holder, "parent", "{}"));
+        let parent = race
+            .runtime
+            .block_on(race.start_of(&holder, "parent", "{}"));
         let parent = parent.unwrap().unwrap();
         let asked = |token: &str, input: &str| {
             let row = Token {
@@ -1436,7 +1438,11 @@ mod tests {
         let first = start("tok-first");
         let second = start("tok-second");
         assert_eq!(second["ExecutionArn"], first["ExecutionArn"]);
-        assert_eq!(answer("tok-second"), None, "answered before the child ended");
+        assert_eq!(
+            answer("tok-second"),
+            None,
+            "answered before the child ended"
+        );
         let arn = first["ExecutionArn"].as_str().unwrap().to_string();
         assert_eq!(race.ended(&arn).status, "SUCCEEDED");
         let settled = |token: &str| {
@@ -1457,11 +1463,16 @@ mod tests {
             Answer::Success(v) => assert_eq!(v["Output"], json!("{\"got\":7}")),
             other => panic!("{other:?}"),
         }
-        assert_eq!(race.sfn.token("tok-second").unwrap().unwrap().follows, Some(arn.clone()));
+        assert_eq!(
+            race.sfn.token("tok-second").unwrap().unwrap().follows,
+            Some(arn.clone())
+        );
         // after a restart the follower's execution registers it again: the child has ended
         asked("tok-late", "sync:2");
         let sfn = race.sfn.clone();
-        let late = race.runtime.spawn_blocking(move || sfn.await_child("tok-late", &arn));
+        let late = race
+            .runtime
+            .spawn_blocking(move || sfn.await_child("tok-late", &arn));
         race.runtime.block_on(late).unwrap().unwrap();
         assert!(matches!(answer("tok-late"), Some(Answer::Success(_))));
         race.end();
