@@ -1313,27 +1313,63 @@ mod tests {
         race.end();
     }
 
+    /// A parent that waits an hour, for tasks to start children from.
+    fn waiting_parent(race: &crate::sfn::testing::Race) -> Execution {
+        let holder = race.machine(
+            "holder",
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#,
+        );
+        let parent = race.start_of(&holder, "parent", "{}");
+        race.runtime.block_on(parent).unwrap().unwrap()
+    }
+
+    /// Starts a child as `parent`'s task does, from an executor thread.
+    fn start_child(
+        race: &crate::sfn::testing::Race,
+        parent: &Execution,
+        params: &Value,
+        token: &str,
+        wait: Option<&str>,
+    ) -> std::result::Result<Value, asl::runner::TaskOutcome> {
+        let (sfn, parent, params) = (race.sfn.clone(), parent.clone(), params.clone());
+        let (token, wait) = (token.to_string(), wait.map(String::from));
+        let child = race
+            .runtime
+            .spawn_blocking(move || sfn.start_child(&parent, &params, &token, wait.as_deref()));
+        race.runtime.block_on(child).unwrap()
+    }
+
+    /// Stores the token row of a `.sync` task of `parent` (`input` is `sync` or `sync:2`), as
+    /// the task does before it starts its child.
+    fn sync_task(race: &crate::sfn::testing::Race, parent: &Execution, token: &str, input: &str) {
+        let row = Token {
+            token: token.into(),
+            execution_arn: parent.arn.clone(),
+            child_arn: None,
+            follows: None,
+            kind: crate::sfn::model::TaskKind::Child,
+            activity_arn: String::new(),
+            status: "STARTED".into(),
+            input: input.into(),
+            worker: None,
+            started: Utc::now(),
+            timeout_at: None,
+            heartbeat_seconds: None,
+            last_beat: Utc::now(),
+            answer: None,
+        };
+        race.sfn.store.commit_wait(vec![put(&row)]).unwrap();
+    }
+
     /// A task repeated after a crash starts its child again, which may have ended meanwhile:
     /// the start answers that child (named after the token or given a name), where a start by
     /// another task is refused; a `.sync` task whose answer the crash lost gets it then.
     #[test]
     fn a_repeated_child_start_finds_its_own_ended_child() {
         let race = race(PASS);
-        let holder = race.machine(
-            "holder",
-            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#,
-        );
-        let parent = race
-            .runtime
-            .block_on(race.start_of(&holder, "parent", "{}"));
-        let parent = parent.unwrap().unwrap();
+        let parent = waiting_parent(&race);
         let start = |params: &Value, token: &str, wait: Option<&str>| {
-            let (sfn, parent, params) = (race.sfn.clone(), parent.clone(), params.clone());
-            let (token, wait) = (token.to_string(), wait.map(String::from));
-            let child = race
-                .runtime
-                .spawn_blocking(move || sfn.start_child(&parent, &params, &token, wait.as_deref()));
-            race.runtime.block_on(child).unwrap()
+            start_child(&race, &parent, params, token, wait)
         };
         let arn_of = |out: &Value| out["ExecutionArn"].as_str().unwrap().to_string();
         let unnamed = json!({"StateMachineArn": race.machine, "Input": {"k": 1}});
@@ -1352,23 +1388,7 @@ mod tests {
         }
 
         // `.sync:2`: the child's end answers the task in the same commit
-        let asked = Token {
-            token: "tok-s".into(),
-            execution_arn: parent.arn.clone(),
-            child_arn: None,
-            follows: None,
-            kind: crate::sfn::model::TaskKind::Child,
-            activity_arn: String::new(),
-            status: "STARTED".into(),
-            input: "sync:2".into(),
-            worker: None,
-            started: Utc::now(),
-            timeout_at: None,
-            heartbeat_seconds: None,
-            last_beat: Utc::now(),
-            answer: None,
-        };
-        race.sfn.store.commit_wait(vec![put(&asked)]).unwrap();
+        sync_task(&race, &parent, "tok-s", "sync:2");
         let synced = json!({"StateMachineArn": race.machine, "Input": {"k": 3}});
         let first = start(&synced, "tok-s", Some("tok-s")).unwrap();
         assert_eq!(race.ended(&arn_of(&first)).status, "SUCCEEDED");
@@ -1380,7 +1400,7 @@ mod tests {
         };
         assert_eq!(output(answer()), want);
         // the task's repeated start wrote its row again, without the answer
-        race.sfn.store.commit_wait(vec![put(&asked)]).unwrap();
+        sync_task(&race, &parent, "tok-s", "sync:2");
         let again = start(&synced, "tok-s", Some("tok-s")).unwrap();
         assert_eq!(again, first);
         assert_eq!(output(answer()), want);
@@ -1393,48 +1413,16 @@ mod tests {
     #[test]
     fn a_second_sync_start_of_a_running_child_follows_it_to_its_end() {
         let race = race(PASS);
-        let holder = race.machine(
-            "holder",
-            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#,
-        );
+        let parent = waiting_parent(&race);
         let slow = race.machine(
             "slow",
             r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":1,"Next":"P"},"P":{"Type":"Pass","Parameters":{"got.$":"$.k"},"End":true}}}"#,
         );
-        let parent = race
-            .runtime
-            .block_on(race.start_of(&holder, "parent", "{}"));
-        let parent = parent.unwrap().unwrap();
-        let asked = |token: &str, input: &str| {
-            let row = Token {
-                token: token.into(),
-                execution_arn: parent.arn.clone(),
-                child_arn: None,
-                follows: None,
-                kind: crate::sfn::model::TaskKind::Child,
-                activity_arn: String::new(),
-                status: "STARTED".into(),
-                input: input.into(),
-                worker: None,
-                started: Utc::now(),
-                timeout_at: None,
-                heartbeat_seconds: None,
-                last_beat: Utc::now(),
-                answer: None,
-            };
-            race.sfn.store.commit_wait(vec![put(&row)]).unwrap();
-        };
-        let start = |token: &str| {
-            let (sfn, parent, token) = (race.sfn.clone(), parent.clone(), token.to_string());
-            let params = json!({"StateMachineArn": slow, "Name": "shared", "Input": {"k": 7}});
-            let child = race.runtime.spawn_blocking(move || {
-                sfn.start_child(&parent, &params, &token, Some(token.as_str()))
-            });
-            race.runtime.block_on(child).unwrap().unwrap()
-        };
+        let params = json!({"StateMachineArn": slow, "Name": "shared", "Input": {"k": 7}});
+        let start = |token: &str| start_child(&race, &parent, &params, token, Some(token)).unwrap();
         let answer = |token: &str| race.sfn.token(token).unwrap().unwrap().answer;
-        asked("tok-first", "sync:2");
-        asked("tok-second", "sync");
+        sync_task(&race, &parent, "tok-first", "sync:2");
+        sync_task(&race, &parent, "tok-second", "sync");
         let first = start("tok-first");
         let second = start("tok-second");
         assert_eq!(second["ExecutionArn"], first["ExecutionArn"]);
@@ -1468,7 +1456,7 @@ mod tests {
             Some(arn.clone())
         );
         // after a restart the follower's execution registers it again: the child has ended
-        asked("tok-late", "sync:2");
+        sync_task(&race, &parent, "tok-late", "sync:2");
         let sfn = race.sfn.clone();
         let late = race
             .runtime
