@@ -3,7 +3,7 @@
 figures are the server's and not boto3's.
 
     python3 bench/server-latency.py --endpoint http://127.0.0.1:4566 [--n 1000] [--gap 0.003]
-        [--pid PID]
+        [--pid PID] [--pad N] [--lists N]
 
 Against any endpoint that speaks Step Functions and EventBridge (shoal started with
 --allow-aws-sources, fakecloud, ...). It creates a Pass state machine, a bus and a rule whose
@@ -11,11 +11,16 @@ target is the machine, then times, one request at a time:
 
   start    StartExecution of the machine (a generated name);
   put      PutEvents of one matching event, which starts the machine;
+  list     ListExecutions of a machine with 100 executions, each right after a StartExecution
+           of another machine (the commit empties a reader's page cache, as the harness's
+           PutEvents does before its listing); only the listing is timed;
   sample   the three calls of a delivery sample in ../shared/bench/events_bench.py: that
            PutEvents, a ListExecutions of the machine (which grows to 50 executions, as in
            the harness; a new machine every 50) and a DescribeExecution of the new one, each
            timed on its own, one after the other with no gap.
 
+`--pad N` adds N bytes to each event's detail and execution's input (the harness's events carry
+about 250 bytes of detail; a commit writes each execution's input several times over).
 `--gap` sleeps between requests, as a client that polls in between does (an idle server's
 threads sleep, and waking them is part of the latency); 0 sends them back to back. With
 `--pid`, the server's CPU per request is printed too (Linux /proc).
@@ -91,6 +96,8 @@ def main():
     ap.add_argument("--gap", type=float, default=0.003, help="seconds between requests")
     ap.add_argument("--samples", type=int, default=500, help="delivery samples (see sample; 0 skips the phase)")
     ap.add_argument("--pid", type=int, help="the server's pid, for its CPU per request")
+    ap.add_argument("--pad", type=int, default=0, help="bytes added to each event and input")
+    ap.add_argument("--lists", type=int, default=300, help="listings of 100 (see list; 0 skips)")
     a = ap.parse_args()
     c = Client(a.endpoint)
     tag = uuid.uuid4().hex[:8]
@@ -106,15 +113,43 @@ def main():
     c.events("PutTargets", {"Rule": "r", "EventBusName": bus, "Targets": [
         {"Id": "sfn", "Arn": machine, "RoleArn": f"arn:aws:iam::{account}:role/bench"}]})
 
+    def body(i):
+        return {"seq": i, "pad": "x" * a.pad} if a.pad else {"seq": i}
+
     def start(i):
-        c.sfn("StartExecution", {"stateMachineArn": machine, "input": json.dumps({"seq": i})})
+        c.sfn("StartExecution", {"stateMachineArn": machine, "input": json.dumps(body(i))})
 
     def put(i):
         r = c.events("PutEvents", {"Entries": [{
             "Source": "bench.latency", "DetailType": "tick", "EventBusName": bus,
-            "Detail": json.dumps({"seq": i})}]})
+            "Detail": json.dumps(body(i))}]})
         if r.get("FailedEntryCount"):
             raise SystemExit(f"PutEvents failed: {r}")
+
+    def listings(n):
+        """Times `n` ListExecutions of 100 executions, each after another machine's commit."""
+        listed = c.sfn("CreateStateMachine", {
+            "name": f"listed-{tag}", "definition": json.dumps(definition),
+            "roleArn": "arn:aws:iam::123456789012:role/bench"})["stateMachineArn"]
+        for i in range(100):
+            c.sfn("StartExecution", {"stateMachineArn": listed, "input": json.dumps(body(i))})
+        times = []
+        before = cpu_ticks(a.pid)
+        for i in range(n):
+            start(i)
+            t = time.perf_counter()
+            got = c.sfn("ListExecutions", {"stateMachineArn": listed})["executions"]
+            times.append(time.perf_counter() - t)
+            if len(got) != 100:
+                raise SystemExit(f"ListExecutions listed {len(got)} executions, not 100")
+            if a.gap:
+                time.sleep(a.gap)
+        after = cpu_ticks(a.pid)
+        times.sort()
+        line = f"p50 {times[n // 2] * 1e3:.3f} ms  p99 {times[min(n - 1, n * 99 // 100)] * 1e3:.3f}"
+        if before is not None:
+            line += f"  server CPU {(after - before) * 1000 / os.sysconf('SC_CLK_TCK') / n:.3f} ms/(start + list)"
+        return line
 
     def sample_calls(n):
         """Times each call of `n` delivery samples; returns their times by call, in seconds."""
@@ -148,6 +183,8 @@ def main():
     print(f"put    {timed(a.n, a.gap, a.pid, put)}")
     listed = c.sfn("ListExecutions", {"stateMachineArn": machine, "maxResults": 1000})
     print(f"executions of the machine listed: {len(listed.get('executions', []))}")
+    if a.lists > 0:
+        print(f"list   {listings(a.lists)}")
     if a.samples <= 0:
         return
     before = cpu_ticks(a.pid)
