@@ -308,12 +308,24 @@ pub(crate) fn token(offset: usize) -> String {
 }
 
 pub(crate) fn json_response(v: Value) -> Response {
+    json_text_response(v.to_string())
+}
+
+/// An answer already written as JSON text.
+fn json_text_response(text: String) -> Response {
     (
         StatusCode::OK,
         [("content-type", "application/x-amz-json-1.0")],
-        v.to_string(),
+        text,
     )
         .into_response()
+}
+
+/// What a JSON-protocol action answers: a value, or JSON text written straight from typed
+/// items (see [`sfn::handle`]).
+pub(crate) enum Answer {
+    Value(Value),
+    Text(String),
 }
 
 /// The region of a signed request (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`).
@@ -403,13 +415,15 @@ async fn json_dispatch(app: Arc<App>, headers: HeaderMap, body: Bytes) -> Respon
                 Err(e) => return e.into_response(),
             };
             match service {
-                "AWSEvents" => events::handle(&app, &scope, action, &input).await,
-                "AmazonSSM" => ssm::handle(&app, &scope, action, &input).await,
-                "AWSGlue" => glue::handle(&app, &scope, &headers, action, &input).await,
-                "AmazonAthena" => athena::handle(&app, &scope, action, &input).await,
-                "Logs_20140328" => logs::handle(&app, &scope, action, &input).await,
+                "AWSEvents" => events::handle(&app, &scope, action, &input).await.map(Answer::Value),
+                "AmazonSSM" => ssm::handle(&app, &scope, action, &input).await.map(Answer::Value),
+                "AWSGlue" => glue::handle(&app, &scope, &headers, action, &input).await.map(Answer::Value),
+                "AmazonAthena" => athena::handle(&app, &scope, action, &input).await.map(Answer::Value),
+                "Logs_20140328" => logs::handle(&app, &scope, action, &input).await.map(Answer::Value),
                 "GraniteServiceVersion20100801" => {
-                    cloudwatch::handle(&app, &scope, action, &input).await
+                    cloudwatch::handle(&app, &scope, action, &input)
+                        .await
+                        .map(Answer::Value)
                 }
                 "AmazonSQS" => {
                     // queue URLs name this server as the client reached it
@@ -418,7 +432,7 @@ async fn json_dispatch(app: Arc<App>, headers: HeaderMap, body: Bytes) -> Respon
                         .and_then(|h| h.to_str().ok())
                         .unwrap_or("127.0.0.1:4566");
                     let base = format!("http://{host}");
-                    sqs::handle(&app, &scope, &base, action, &input).await
+                    sqs::handle(&app, &scope, &base, action, &input).await.map(Answer::Value)
                 }
                 _ => sfn::handle(&app, &scope, action, &input).await,
             }
@@ -435,7 +449,8 @@ async fn json_dispatch(app: Arc<App>, headers: HeaderMap, body: Bytes) -> Respon
         )),
     };
     let mut response = match result {
-        Ok(v) => json_response(v),
+        Ok(Answer::Value(v)) => json_response(v),
+        Ok(Answer::Text(text)) => json_text_response(text),
         Err(e) => e.into_response(),
     };
     if [
