@@ -16,7 +16,12 @@ pub fn strings(v: &Value, k: &str) -> Vec<String> {
 
 /// A time as the AWS JSON protocols send it: epoch seconds with milliseconds.
 pub fn epoch(t: chrono::DateTime<chrono::Utc>) -> Value {
-    serde_json::json!(t.timestamp_millis() as f64 / 1000.0)
+    serde_json::json!(epoch_seconds(t))
+}
+
+/// The number [`epoch`] answers, for answers written from typed items.
+pub fn epoch_seconds(t: chrono::DateTime<chrono::Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
 }
 
 /// Member `k` as text: a string as it is, any other JSON as its text (as Step Functions sends

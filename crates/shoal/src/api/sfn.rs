@@ -253,7 +253,7 @@ fn tracing_json(set: Option<&Value>) -> Value {
 }
 
 /// Answers one Step Functions action. ListExecutions is written straight from its typed items:
-/// a `Value` tree per execution cost a listing of a hundred about as much as reading it.
+/// a `Value` tree per execution cost a listing of a hundred two thirds of what reading it did.
 pub async fn handle(
     app: &App,
     scope: &Scope,
@@ -321,7 +321,7 @@ struct ExecutionPage<'a> {
 
 /// A time as the API answers it: epoch seconds, to the millisecond.
 fn seconds(t: &chrono::DateTime<chrono::Utc>) -> f64 {
-    t.timestamp_millis() as f64 / 1000.0
+    crate::values::epoch_seconds(*t)
 }
 
 fn list_executions(sfn: &crate::sfn::Sfn, v: &Value) -> Result<String, AwsError> {
