@@ -285,21 +285,32 @@ pub(crate) fn rest_answer(
 
 /// Lists one page: asks for one more row than the page holds to know whether more follow.
 pub(crate) fn paged<T>(
-    mut rows: Vec<T>,
+    rows: Vec<T>,
     offset: usize,
     limit: usize,
     key: &str,
     token_key: &str,
     f: impl Fn(&T) -> Value,
 ) -> Value {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
+    let (rows, next) = page_rows(rows, offset, limit);
     let mut out = Map::new();
     out.insert(key.into(), Value::Array(rows.iter().map(f).collect()));
-    if more {
-        out.insert(token_key.into(), json!(token(offset + limit)));
+    if let Some(next) = next {
+        out.insert(token_key.into(), json!(next));
     }
     Value::Object(out)
+}
+
+/// The page in `rows`, read `limit + 1` from `offset`: its first `limit`, and the token of the
+/// page after when there is one.
+pub(crate) fn page_rows<T>(
+    mut rows: Vec<T>,
+    offset: usize,
+    limit: usize,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    (rows, more.then(|| token(offset + limit)))
 }
 
 /// The pagination token of the page that starts at `offset` (read by [`token_offset`]).

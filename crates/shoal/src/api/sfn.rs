@@ -6,6 +6,7 @@ use crate::sfn::executions::StartRequest;
 use crate::sfn::machines::{MachineUpdate, NewMachine};
 use crate::sfn::model::{Activity, Alias, Execution, MapRun, StoredEvent, Version};
 use crate::sfn::test_state::TestStateRequest;
+use crate::values::epoch_seconds;
 use asl::test_state::TestResult;
 use chrono::Utc;
 use serde_json::{json, Map, Value};
@@ -299,12 +300,12 @@ impl ExecutionItem<'_> {
             state_machine_arn: &e.machine_arn,
             name: &e.name,
             status: &e.status,
-            start_date: seconds(&e.start),
+            start_date: epoch_seconds(e.start),
             redrive_count: e.redrive_count,
-            stop_date: e.stop.as_ref().map(seconds),
+            stop_date: e.stop.map(epoch_seconds),
             state_machine_version_arn: e.version_arn.as_deref(),
             state_machine_alias_arn: e.alias_arn.as_deref(),
-            redrive_date: e.redrive_date.as_ref().map(seconds),
+            redrive_date: e.redrive_date.map(epoch_seconds),
             // only in a map run's listing, as on AWS
             item_count: e.item_count.filter(|_| by_map_run),
             map_run_arn: e.map_run_arn.as_deref().filter(|_| by_map_run),
@@ -317,11 +318,6 @@ struct ExecutionPage<'a> {
     executions: Vec<ExecutionItem<'a>>,
     #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
-}
-
-/// A time as the API answers it: epoch seconds, to the millisecond.
-fn seconds(t: &chrono::DateTime<chrono::Utc>) -> f64 {
-    crate::values::epoch_seconds(*t)
 }
 
 fn list_executions(sfn: &crate::sfn::Sfn, v: &Value) -> Result<String, AwsError> {
@@ -368,15 +364,13 @@ fn list_executions(sfn: &crate::sfn::Sfn, v: &Value) -> Result<String, AwsError>
             ))
         }
     };
-    let more = rows.len() > limit;
-    let items = rows
-        .iter()
-        .take(limit)
-        .map(|e| ExecutionItem::of(e, by_map_run))
-        .collect();
+    let (rows, next_token) = super::page_rows(rows, offset, limit);
     let page = ExecutionPage {
-        executions: items,
-        next_token: more.then(|| super::token(offset + limit)),
+        executions: rows
+            .iter()
+            .map(|e| ExecutionItem::of(e, by_map_run))
+            .collect(),
+        next_token,
     };
     serde_json::to_string(&page).map_err(|e| {
         AwsError::new(
