@@ -7,6 +7,7 @@
 //! each caller once its writes are durable.
 
 pub mod cache;
+mod checkpointer;
 mod committer;
 mod layout;
 mod presence;

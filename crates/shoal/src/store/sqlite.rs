@@ -1,10 +1,10 @@
 //! The embedded default: one SQLite database in WAL mode. Writes are group-committed over one
 //! connection (see [`Committer`]); readers use their own connections, which WAL lets run beside
-//! the writer. A checkpointer thread copies the log into the database file beside
-//! the writer too, so that no commit waits for a checkpoint's writes and fsyncs.
+//! the writer. A checkpointer thread ([`super::checkpointer`]) copies the log into the database
+//! file beside the writer too.
 
 use super::cache::Cache;
-use super::committer::{note_wal_frames, Committer, CHECKPOINT_FRAMES};
+use super::committer::{note_wal_frames, Committer};
 use super::presence::{Presence, TRACKED};
 use super::{Ack, Chunk, Scan, Store, StoreError, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -42,10 +42,11 @@ impl SqliteStore {
         // only a power loss can drop the last commits. The writer never checkpoints itself
         // (wal_autocheckpoint=0): its WAL hook tells the checkpointer thread when to.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
         )
         .map_err(backend)?;
+        conn.busy_handler(Some(retry_soon)).map_err(backend)?;
         conn.wal_hook(Some(note_wal_frames));
         super::layout::prepare(&mut conn)?;
         let checkpoints = Connection::open(&path).map_err(backend)?;
@@ -64,7 +65,7 @@ impl SqliteStore {
         let held = checkpointing.clone();
         let checkpointer = spawn(
             "shoal-store-checkpointer",
-            Box::new(move || checkpoint_loop(checkpoints, nudged, held)),
+            Box::new(move || super::checkpointer::run(checkpoints, nudged, held)),
         )?;
         let cache = Arc::new(Cache::default());
         // the committer notes every key it writes from here on, so the load may start after
@@ -142,6 +143,15 @@ impl SqliteStore {
     }
 }
 
+/// How the writer waits for a lock another connection holds, which a RESTART checkpoint does
+/// for a few milliseconds: it tries again every 100 µs, for up to 5 s in all. SQLite's own
+/// busy handler sleeps 1, 2, 5, 10, ... ms between tries, so that a commit held back 3 ms
+/// waited 8.
+fn retry_soon(tries: i32) -> bool {
+    std::thread::sleep(std::time::Duration::from_micros(100));
+    tries < 50_000
+}
+
 /// Loads the keys of the kinds [`Presence`] tracks, a batch at a time, on a connection of its
 /// own.
 fn load_presence(path: &Path, presence: &Presence) -> Result<(), rusqlite::Error> {
@@ -168,61 +178,6 @@ fn load_presence(path: &Path, presence: &Presence) -> Result<(), rusqlite::Error
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-/// Frames in the log past which a checkpoint also makes the writer start the log over (16 MB
-/// at 4 KiB pages). The writer starts it over on its own only when a checkpoint has copied all
-/// of it, which under a steady stream of commits never happens: the log would grow without
-/// bound.
-const RESTART_FRAMES: i64 = 4 * CHECKPOINT_FRAMES as i64;
-
-/// Copies the log into the database whenever the writer says it has grown. PASSIVE: it never
-/// blocks the writer or readers, and copies what no reader still needs from the log; the
-/// writer starts the log over once all of it is copied. Past [`RESTART_FRAMES`], a RESTART
-/// checkpoint copies the rest: it holds commits back for as long as that takes (milliseconds,
-/// the PASSIVE one having copied most), so that the next commit starts the log over.
-fn checkpoint_loop(
-    conn: Connection,
-    nudged: mpsc::Receiver<()>,
-    checkpointing: super::committer::Checkpointing,
-) {
-    background_priority();
-    let checkpoint = |mode: &str| {
-        // (busy, frames in the log, frames copied)
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            r.get::<_, i64>(1)
-        })
-    };
-    while nudged.recv().is_ok() {
-        let _copying = checkpointing.lock().unwrap_or_else(|p| p.into_inner());
-        let done = match checkpoint("PASSIVE") {
-            Ok(frames) if frames >= RESTART_FRAMES => checkpoint("RESTART"),
-            other => other,
-        };
-        if let Err(e) = done {
-            eprintln!("shoal: checkpoint of the store's log failed (tried again later): {e}");
-        }
-    }
-}
-
-/// Lowers the calling thread's priority for checkpoints: nice 10 and, on Linux, the
-/// `SCHED_BATCH` policy. A checkpoint is milliseconds of copying and writeback. At nice 10
-/// alone, the checkpointer, woken by a commit, took the core from the very request that had
-/// committed, which answered in 1.1–1.4 ms instead of 0.3, once per checkpoint; a batch thread
-/// never preempts on waking. Not `SCHED_IDLE`: with the cores kept busy by other processes, an
-/// idle thread hardly runs, and a writer waiting for its checkpoint to end (past
-/// `WRITER_CHECKPOINT_FRAMES`) waited 9–10 s instead of 0.2.
-fn background_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: sched_setscheduler only reads `param`; pid 0 is the calling thread.
-        unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-    }
-    // SAFETY: setpriority only reads its arguments (on Linux, nice applies to the thread).
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 
@@ -564,6 +519,31 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_held_back_by_another_connection_waits_for_it() {
+        let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
+        let s = SqliteStore::open(&dir).unwrap();
+        // the write lock, as a RESTART checkpoint takes it
+        let other = Connection::open(dir.join("shoal.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let held = std::time::Duration::from_millis(50);
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(held);
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let t = std::time::Instant::now();
+        let thing = Thing {
+            name: "a".into(),
+            n: 1,
+        };
+        s.commit(vec![put(&thing)]).wait().unwrap();
+        assert!(t.elapsed() >= held, "committed after {:?}", t.elapsed());
+        release.join().unwrap();
+        assert_eq!(s.load::<Thing>("a").unwrap(), Some(thing));
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn the_log_stays_bounded_under_a_steady_stream_of_commits() {
         let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
         let s = SqliteStore::open(&dir).unwrap();
@@ -581,7 +561,7 @@ mod tests {
             longest = longest.max(wal());
         }
         // a frame is a page and its header; without RESTART checkpoints the log passed 300 MB
-        let bound = 3 * RESTART_FRAMES as u64 * (4096 + 24);
+        let bound = 3 * super::super::checkpointer::RESTART_FRAMES as u64 * (4096 + 24);
         assert!(longest < bound, "the log grew to {longest} bytes");
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
