@@ -67,9 +67,9 @@ pub(super) fn checkpoint(conn: &Connection, mode: Mode) -> rusqlite::Result<Pass
 /// until one finds nothing new: the log is settled. Those after the first are short. Only when
 /// [`PASSES`] could not settle a log past [`RESTART_FRAMES`] does it end with a RESTART
 /// checkpoint, which settles it by holding commits back (copying, fsync, truncating the
-/// database file, fsync again). With StartExecutions 3 ms apart, that made one in about 300
-/// wait, the slowest: with the passes, the log settled 14–18 times per 2,000 instead of 5, and
-/// the slowest took 1.4–2.8 ms instead of 2.2–3.3.
+/// database file, fsync again), which made the commit landing during it the slowest of a few
+/// hundred. With StartExecutions 3 ms apart, the passes settled the log 14–18 times per 2,000
+/// instead of 5.
 pub(super) fn round(
     mut checkpoint: impl FnMut(Mode) -> rusqlite::Result<Pass>,
 ) -> rusqlite::Result<()> {
