@@ -16,7 +16,7 @@ const PASSES: usize = 4;
 
 /// A checkpoint mode (SQLite's `PRAGMA wal_checkpoint(MODE)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Mode {
+enum Mode {
     /// Copies what no reader still needs, blocking no one.
     Passive,
     /// Holds commits back until all of the log is copied and no reader uses it.
@@ -26,9 +26,9 @@ pub(super) enum Mode {
 /// What a checkpoint saw: the frames in the log as it began, and how many of them are in the
 /// database file now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Pass {
-    pub log: i64,
-    pub copied: i64,
+struct Pass {
+    log: i64,
+    copied: i64,
 }
 
 /// Copies the log into the database whenever the writer says it has grown, a round at a time
@@ -44,7 +44,7 @@ pub(super) fn run(conn: Connection, nudged: mpsc::Receiver<()>, checkpointing: C
 }
 
 /// Runs one checkpoint on `conn`.
-pub(super) fn checkpoint(conn: &Connection, mode: Mode) -> rusqlite::Result<Pass> {
+fn checkpoint(conn: &Connection, mode: Mode) -> rusqlite::Result<Pass> {
     let sql = match mode {
         Mode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
         Mode::Restart => "PRAGMA wal_checkpoint(RESTART)",
@@ -70,9 +70,7 @@ pub(super) fn checkpoint(conn: &Connection, mode: Mode) -> rusqlite::Result<Pass
 /// database file, fsync again), which made the commit landing during it the slowest of a few
 /// hundred. With StartExecutions 3 ms apart, the passes settled the log 14–18 times per 2,000
 /// instead of 5.
-pub(super) fn round(
-    mut checkpoint: impl FnMut(Mode) -> rusqlite::Result<Pass>,
-) -> rusqlite::Result<()> {
+fn round(mut checkpoint: impl FnMut(Mode) -> rusqlite::Result<Pass>) -> rusqlite::Result<()> {
     let mut last = checkpoint(Mode::Passive)?;
     for _ in 1..PASSES {
         let pass = checkpoint(Mode::Passive)?;
