@@ -206,8 +206,24 @@ impl Committer {
     }
 }
 
+/// Applies a group of batches in one transaction. BEGIN and COMMIT run as cached statements:
+/// rusqlite's `Transaction` runs them through `execute_batch`, which compiles their SQL anew,
+/// twice per commit (two of a PutEvents' three statement compilations).
 fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> {
-    let tx = conn.transaction()?;
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let written = write(conn, group).and_then(|()| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
+    });
+    if written.is_err() && !conn.is_autocommit() {
+        // what a failed write or COMMIT left open is undone, as `Transaction` would on drop
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    written
+}
+
+/// The writes of a group, within the transaction [`apply`] opened.
+fn write(tx: &Connection, group: &[Batch]) -> Result<(), rusqlite::Error> {
     {
         // An upsert, not INSERT OR REPLACE: a replaced row is deleted and inserted again under a
         // new rowid, rewriting its entry in every index; an updated one keeps its place, and
@@ -251,7 +267,7 @@ fn apply(conn: &mut Connection, group: &[Batch]) -> Result<(), rusqlite::Error> 
             }
         }
     }
-    tx.commit()
+    Ok(())
 }
 
 /// Whether each write is the group's last to its record: an earlier one is left out, as the
@@ -346,6 +362,32 @@ mod tests {
                 ("c".into(), "NEW".into(), 2)
             ]
         );
+        drop(conn);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_group_that_fails_stores_nothing_and_the_next_commits() {
+        let (c, dir, _nudged) = committer(1);
+        lock(&c.conn)
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON records WHEN NEW.key = 'bad'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        let failed = c.commit_now(vec![row("a", "NEW"), row("bad", "NEW")]);
+        assert!(failed.is_err(), "{failed:?}");
+        c.commit_now(vec![row("b", "NEW")]).unwrap();
+        let conn = lock(&c.conn);
+        assert!(conn.is_autocommit(), "a transaction was left open");
+        let keys: Vec<String> = conn
+            .prepare("SELECT key FROM records ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, ["b"]);
         drop(conn);
         let _ = std::fs::remove_dir_all(dir);
     }
