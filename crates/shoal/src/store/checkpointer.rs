@@ -16,7 +16,7 @@ const PASSES: usize = 4;
 
 /// A checkpoint mode (SQLite's `PRAGMA wal_checkpoint(MODE)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+pub(super) enum Mode {
     /// Copies what no reader still needs, blocking no one.
     Passive,
     /// Holds commits back until all of the log is copied and no reader uses it.
@@ -26,7 +26,7 @@ enum Mode {
 /// What a checkpoint saw: the frames in the log as it began, and how many of them are in the
 /// database file now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Pass {
+pub(super) struct Pass {
     log: i64,
     copied: i64,
 }
@@ -44,7 +44,7 @@ pub(super) fn run(conn: Connection, nudged: mpsc::Receiver<()>, checkpointing: C
 }
 
 /// Runs one checkpoint on `conn`.
-fn checkpoint(conn: &Connection, mode: Mode) -> rusqlite::Result<Pass> {
+pub(super) fn checkpoint(conn: &Connection, mode: Mode) -> rusqlite::Result<Pass> {
     let sql = match mode {
         Mode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
         Mode::Restart => "PRAGMA wal_checkpoint(RESTART)",
