@@ -11,6 +11,7 @@ mod lambda;
 mod logs;
 mod metrics;
 mod pipes;
+mod prefetch;
 mod s3;
 mod scheduler;
 mod sfn;

@@ -84,6 +84,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
+    crate::prefetch::executable();
     if !(a.wait_scale >= 0.0 && a.wait_scale.is_finite()) {
         bail!("--wait-scale must be a number ≥ 0, not {}", a.wait_scale);
     }
