@@ -84,7 +84,6 @@ pub struct ServeArgs {
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
-    crate::prefetch::executable();
     if !(a.wait_scale >= 0.0 && a.wait_scale.is_finite()) {
         bail!("--wait-scale must be a number ≥ 0, not {}", a.wait_scale);
     }
@@ -114,6 +113,8 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
+    // the arguments are good: the server starts
+    crate::prefetch::executable();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
