@@ -27,7 +27,7 @@ args=(--n-tests 1000 --n-batches 200 --samples 50)
 for p in "${peers[@]}"; do
   case $p in
     shoal)
-      (cd "$b" && PEER_CMD="$root/target/release/shoal serve --allow-aws-sources --listen 127.0.0.1:{PORT} --data $data" ./peers.sh start custom 4611)
+      (cd "$b" && PEER_CMD="$shoal serve --allow-aws-sources --listen 127.0.0.1:{PORT} --data $data" ./peers.sh start custom 4611)
       (cd "$b" && .venv/bin/python events_bench.py --endpoint http://127.0.0.1:4611 "${args[@]}" --pid-file run/custom-4611.pid --label shoal --json "$out")
       (cd "$b" && ./peers.sh stop custom 4611) ;;
     moto)

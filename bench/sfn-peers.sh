@@ -39,7 +39,7 @@ bench() { (cd "$b" && .venv/bin/python sfn_bench.py --endpoint "http://127.0.0.1
 for p in "${peers[@]}"; do
   case $p in
     shoal)
-      (cd "$b" && PEER_CMD="$root/target/release/shoal serve --wait-scale 0 --listen 127.0.0.1:{PORT} --data $data" ./peers.sh start custom 4610)
+      (cd "$b" && PEER_CMD="$shoal serve --wait-scale 0 --listen 127.0.0.1:{PORT} --data $data" ./peers.sh start custom 4610)
       bench 4610 shoal
       (cd "$b" && ./peers.sh stop custom 4610) ;;
     moto)
