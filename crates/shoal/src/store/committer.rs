@@ -5,7 +5,7 @@
 //! thread does.
 
 use super::cache::Cache;
-use super::checkpointer::{checkpoint, Mode};
+use super::checkpointer::{checkpoint, Activity, Mode, Nudge};
 use super::presence::Presence;
 use super::{Ack, StoreError, Write};
 use rusqlite::{params, Connection};
@@ -21,17 +21,18 @@ type Batch = (Vec<Write>, tokio::sync::oneshot::Sender<Result<(), String>>);
 const MAX_GROUP: usize = 512;
 
 /// Frames added to the log after which the checkpointer is asked to copy it into the database
-/// (SQLite's own automatic checkpoint threshold). Not after every commit past it: each
-/// checkpoint sorts the whole log's index and syncs both files, so that one checkpoint per
-/// commit of a few frames took a third of the server's CPU under a steady load.
-pub(super) const CHECKPOINT_FRAMES: i32 = 1000;
+/// without waiting for commits to pause (twice SQLite's own automatic checkpoint threshold;
+/// 8 MB at 4 KiB pages). Not after every commit past it: each checkpoint sorts the whole log's
+/// index and syncs both files, so that one checkpoint per commit of a few frames took a third
+/// of the server's CPU under a steady load.
+pub(super) const CHECKPOINT_FRAMES: i32 = 2000;
 
 /// Frames in the log past which the writer copies it itself (a RESTART checkpoint, about 33 MB
 /// at 4 KiB pages): the checkpointer runs at low priority, and with both cores busy it can fall
 /// behind for as long as they are; past this the log stops growing, and commits wait for the
 /// copy instead. The writer first waits for a checkpoint under way ([`Checkpointing`]): SQLite
 /// refuses a second one at once.
-const WRITER_CHECKPOINT_FRAMES: i32 = 8 * CHECKPOINT_FRAMES;
+const WRITER_CHECKPOINT_FRAMES: i32 = 8_000;
 
 /// Held by whoever checkpoints the log: the checkpointer thread, or the writer past
 /// [`WRITER_CHECKPOINT_FRAMES`].
@@ -64,8 +65,10 @@ pub(super) struct Committer {
     conn: Mutex<Connection>,
     cache: Arc<Cache>,
     presence: Arc<Presence>,
-    /// Asks the checkpointer to copy the log; dropped when the writer ends, which ends it.
-    checkpoint: Mutex<Option<SyncSender<()>>>,
+    /// Wakes the checkpointer; dropped when the writer ends, which ends it.
+    checkpoint: Mutex<Option<SyncSender<Nudge>>>,
+    /// Tells the checkpointer of commits without waking it, unless it sleeps.
+    activity: Arc<Activity>,
     checkpointing: Checkpointing,
     /// The log's length when the checkpointer was last asked (set by whoever holds `conn`).
     nudged_at: AtomicI32,
@@ -81,8 +84,9 @@ impl Committer {
         conn: Connection,
         cache: Arc<Cache>,
         presence: Arc<Presence>,
-        checkpoint: SyncSender<()>,
+        checkpoint: SyncSender<Nudge>,
         checkpointing: Checkpointing,
+        activity: Arc<Activity>,
     ) -> Committer {
         Committer {
             queue: Mutex::default(),
@@ -92,6 +96,7 @@ impl Committer {
             presence,
             checkpoint: Mutex::new(Some(checkpoint)),
             checkpointing,
+            activity,
             nudged_at: AtomicI32::new(0),
         }
     }
@@ -197,12 +202,18 @@ impl Committer {
                 eprintln!("shoal: checkpoint of the store's log failed (tried again later): {e}");
             }
         }
-        if frames - since >= CHECKPOINT_FRAMES {
-            if let Some(c) = lock(&self.checkpoint).as_ref() {
-                // full: a checkpoint is under way or queued already, and copies these too
-                let _ = c.try_send(());
-            }
+        let asleep = self.activity.committed();
+        let nudge = if frames - since >= CHECKPOINT_FRAMES {
             self.nudged_at.store(frames, Ordering::Relaxed);
+            Some(Nudge::Long)
+        } else {
+            asleep.then_some(Nudge::Commit)
+        };
+        if let Some(nudge) = nudge {
+            if let Some(c) = lock(&self.checkpoint).as_ref() {
+                // full: the checkpointer is awake already, and copies these too
+                let _ = c.try_send(nudge);
+            }
         }
     }
 }
@@ -305,7 +316,13 @@ mod tests {
     /// A committer over a new database in the current layout, in a directory of its own, with
     /// the log and its hook set as the store sets them (nothing checkpoints). `room`: how many
     /// requests to checkpoint its receiver holds.
-    fn committer(room: usize) -> (Committer, std::path::PathBuf, std::sync::mpsc::Receiver<()>) {
+    fn committer(
+        room: usize,
+    ) -> (
+        Committer,
+        std::path::PathBuf,
+        std::sync::mpsc::Receiver<Nudge>,
+    ) {
         let dir = std::env::temp_dir().join(format!("shoal-commit-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut conn = Connection::open(dir.join("shoal.db")).unwrap();
@@ -320,6 +337,7 @@ mod tests {
                 Arc::new(Cache::default()),
                 Default::default(),
                 nudge,
+                Default::default(),
                 Default::default(),
             ),
             dir,
@@ -422,12 +440,12 @@ mod tests {
     }
 
     #[test]
-    fn the_checkpointer_is_asked_once_per_thousand_frames_not_once_per_commit() {
+    fn the_checkpointer_is_woken_once_to_watch_and_once_per_long_log_not_once_per_commit() {
         // room for every request: none is lost to a full channel
         let (c, dir, nudged) = committer(100_000);
         let frames = || WAL_FRAMES.with(Cell::get);
         let mut total = 0;
-        for n in 0..3_000 {
+        for n in 0..5_000 {
             let before = frames();
             let events = format!("[{}]", "1,".repeat(1000) + "1");
             c.commit_now(vec![Write::History {
@@ -444,13 +462,17 @@ mod tests {
                 after
             };
         }
-        let asked = nudged.try_iter().count() as i32;
+        let asked: Vec<Nudge> = nudged.try_iter().collect();
+        let long = asked.iter().filter(|n| **n == Nudge::Long).count() as i32;
         assert!(total > 3 * CHECKPOINT_FRAMES, "{total} frames");
         // (one fewer when the writer started the log over: it copied those frames itself)
         assert!(
-            (total / CHECKPOINT_FRAMES - 1..=total / CHECKPOINT_FRAMES + 1).contains(&asked),
-            "{asked} checkpoints asked for {total} frames"
+            (total / CHECKPOINT_FRAMES - 1..=total / CHECKPOINT_FRAMES + 1).contains(&long),
+            "{long} checkpoints asked for {total} frames"
         );
+        // the first commit woke it to watch; it never slept again (nothing here runs it)
+        let watch = asked.iter().filter(|n| **n == Nudge::Commit).count();
+        assert_eq!(watch, 1, "{asked:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

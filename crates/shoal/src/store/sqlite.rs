@@ -4,6 +4,7 @@
 //! file beside the writer too.
 
 use super::cache::Cache;
+use super::checkpointer::{Activity, Nudge};
 use super::committer::{note_wal_frames, Committer};
 use super::presence::{Presence, TRACKED};
 use super::{Ack, Chunk, Scan, Store, StoreError, Write};
@@ -59,13 +60,18 @@ impl SqliteStore {
                 .spawn(f)
                 .map_err(|e| StoreError::Backend(e.to_string()))
         };
-        // one nudge waiting is enough: the checkpoint copies whatever the log holds by then
-        let (nudge, nudged) = mpsc::sync_channel::<()>(1);
+        // one nudge of each kind waiting is enough: a copy takes whatever the log holds by then
+        let (nudge, nudged) = mpsc::sync_channel::<Nudge>(2);
         let checkpointing = super::committer::Checkpointing::default();
-        let held = checkpointing.clone();
+        let activity = Arc::new(Activity::default());
+        // a log left by a previous run (killed, say) is copied once the first pause comes
+        if activity.wake() {
+            let _ = nudge.try_send(Nudge::Commit);
+        }
+        let (held, watched) = (checkpointing.clone(), activity.clone());
         let checkpointer = spawn(
             "shoal-store-checkpointer",
-            Box::new(move || super::checkpointer::run(checkpoints, nudged, held)),
+            Box::new(move || super::checkpointer::run(checkpoints, nudged, held, watched)),
         )?;
         let cache = Arc::new(Cache::default());
         // the committer notes every key it writes from here on, so the load may start after
@@ -76,6 +82,7 @@ impl SqliteStore {
             presence.clone(),
             nudge,
             checkpointing,
+            activity,
         ));
         let writes = committer.clone();
         let writer = spawn("shoal-store-writer", Box::new(move || writes.run()))?;
@@ -491,29 +498,73 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// The size of the database file of the store in `dir`: only a checkpoint grows it (the
+    /// writer never checkpoints below `WRITER_CHECKPOINT_FRAMES`).
+    fn database_bytes(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join("shoal.db")).map_or(0, |m| m.len())
+    }
+
+    fn big_thing(n: i64) -> Write {
+        put(&Thing {
+            name: format!("{n}-{}", "x".repeat(4000)),
+            n,
+        })
+    }
+
     #[test]
-    fn the_checkpointer_copies_the_log_into_the_database() {
+    fn the_checkpointer_copies_a_long_log_while_commits_go_on() {
         let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
         let s = SqliteStore::open(&dir).unwrap();
-        let big = "x".repeat(4000);
         // one commit each: every commit appends at least one page to the log
-        for n in 0..(super::super::committer::CHECKPOINT_FRAMES as i64 + 500) {
-            s.commit(vec![put(&Thing {
-                name: format!("{n}-{big}"),
-                n,
-            })])
-            .wait()
-            .unwrap();
+        let frames = super::super::committer::CHECKPOINT_FRAMES as i64;
+        for n in 0..frames + 500 {
+            s.commit(vec![big_thing(n)]).wait().unwrap();
         }
-        // the writer never checkpoints: only the checkpointer can have grown the database file
-        let db = || std::fs::metadata(dir.join("shoal.db")).map_or(0, |m| m.len());
+        // commits go on, closer together than a pause, until the copy shows
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while db() < 4_000_000 && std::time::Instant::now() < deadline {
+        let mut n = frames + 500;
+        while database_bytes(&dir) < 4_000_000 && std::time::Instant::now() < deadline {
+            s.commit(vec![big_thing(n)]).wait().unwrap();
+            n += 1;
+            std::thread::sleep(super::super::checkpointer::PAUSE / 10);
+        }
+        assert!(
+            database_bytes(&dir) >= 4_000_000,
+            "database file is {} bytes",
+            database_bytes(&dir)
+        );
+        let t: Option<Thing> = s.load(&format!("7-{}", "x".repeat(4000))).unwrap();
+        assert_eq!(t.map(|t| t.n), Some(7));
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_log_is_copied_into_the_database_once_commits_pause() {
+        let dir = std::env::temp_dir().join(format!("shoal-store-{}", uuid::Uuid::new_v4()));
+        let s = SqliteStore::open(&dir).unwrap();
+        // far fewer frames than a long log
+        for n in 0..50 {
+            s.commit(vec![big_thing(n)]).wait().unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while database_bytes(&dir) < 200_000 && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert!(db() >= 4_000_000, "database file is {} bytes", db());
-        let t: Option<Thing> = s.load(&format!("7-{big}")).unwrap();
-        assert_eq!(t.map(|t| t.n), Some(7));
+        assert!(
+            database_bytes(&dir) >= 200_000,
+            "database file is {} bytes",
+            database_bytes(&dir)
+        );
+        // and again after the next commits: the checkpointer slept, and a commit woke it
+        let copied = database_bytes(&dir);
+        for n in 50..100 {
+            s.commit(vec![big_thing(n)]).wait().unwrap();
+        }
+        while database_bytes(&dir) < copied + 150_000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(database_bytes(&dir) >= copied + 150_000);
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }
