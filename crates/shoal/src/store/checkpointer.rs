@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long commits must pause before the log is copied. A round copies pages and syncs both
-/// files for milliseconds, taking a core: a request arriving meanwhile waits for it. Copying
-/// during pauses leaves requests that come in a steady stream alone (on this 2-core host, a
-/// round every 40 new executions had made the slowest samples of a delivery benchmark
-/// slower), and makes the last commits before a pause durable against a power cut (a log
-/// below the threshold had waited for more commits).
+/// files for milliseconds, taking a core, and a request arriving meanwhile may wait for it:
+/// copying in pauses keeps rounds away from a steady stream of requests (a round every 40 new
+/// executions had overlapped 7 of the 20 slowest of 400 PutEvents calls). It also makes the
+/// commits before a pause durable against a power cut soon after it, where a log below the
+/// threshold had waited, unsynced, for more commits.
 pub(super) const PAUSE: Duration = Duration::from_millis(100);
 
 /// Frames in the log past which a round ends with a RESTART checkpoint (16 MB at 4 KiB pages),
