@@ -276,11 +276,12 @@ mod tests {
     fn a_long_log_is_copied_at_once_while_commits_go_on() {
         let activity = Activity::default();
         activity.committed();
-        let script = [(Ok(Nudge::Long), 5), (PAUSED, 2), (PAUSED, 1)];
-        let script: Vec<_> = script
-            .into_iter()
-            .chain([(Err(RecvTimeoutError::Disconnected), 0)])
-            .collect();
+        let script = [
+            (Ok(Nudge::Long), 5),
+            (PAUSED, 2),
+            (PAUSED, 1),
+            (Err(RecvTimeoutError::Disconnected), 0),
+        ];
         let (slept, copies) = watched(&activity, &script, &[]);
         assert!(!slept, "the writer ended");
         assert_eq!(copies, 1);

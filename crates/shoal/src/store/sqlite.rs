@@ -504,6 +504,15 @@ mod tests {
         std::fs::metadata(dir.join("shoal.db")).map_or(0, |m| m.len())
     }
 
+    /// Waits until `deadline` at most for the database file of the store in `dir` to reach
+    /// `bytes`; gives its size then.
+    fn database_reaching(dir: &Path, bytes: u64, deadline: std::time::Instant) -> u64 {
+        while database_bytes(dir) < bytes && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        database_bytes(dir)
+    }
+
     fn big_thing(n: i64) -> Write {
         put(&Thing {
             name: format!("{n}-{}", "x".repeat(4000)),
@@ -548,23 +557,17 @@ mod tests {
             s.commit(vec![big_thing(n)]).wait().unwrap();
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while database_bytes(&dir) < 200_000 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert!(
-            database_bytes(&dir) >= 200_000,
-            "database file is {} bytes",
-            database_bytes(&dir)
-        );
+        let copied = database_reaching(&dir, 200_000, deadline);
+        assert!(copied >= 200_000, "database file is {copied} bytes");
         // and again after the next commits: the checkpointer slept, and a commit woke it
-        let copied = database_bytes(&dir);
         for n in 50..100 {
             s.commit(vec![big_thing(n)]).wait().unwrap();
         }
-        while database_bytes(&dir) < copied + 150_000 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert!(database_bytes(&dir) >= copied + 150_000);
+        let again = database_reaching(&dir, copied + 150_000, deadline);
+        assert!(
+            again >= copied + 150_000,
+            "database file is {again} bytes, {copied} before"
+        );
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }
