@@ -45,11 +45,12 @@ def wait_port(port, proc=None, timeout=15):
 class Server:
     """One `shoal serve` process; restartable on the same data folder."""
 
-    def __init__(self, data, extra=()):
+    def __init__(self, data, extra=(), env=None):
         if not os.path.exists(BIN):
             raise RuntimeError(f"{BIN} is missing: build it with `cargo build -p shoal` first")
         self.data = data
         self.extra = list(extra)
+        self.env = env
         self.port = free_port()
         self.proc = None
         self.log = open(os.path.join(data, "server.log"), "ab")
@@ -60,7 +61,8 @@ class Server:
 
     def start(self):
         cmd = [BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data", self.data] + self.extra
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
         wait_port(self.port, self.proc)
         return self
 
@@ -107,9 +109,9 @@ def aws_cli(server, *args, region="us-east-1", check=True, input=None):
 def make_server():
     made = []
 
-    def make(*extra):
+    def make(*extra, env=None):
         d = tempfile.mkdtemp(prefix="shoal-e2e-")
-        s = Server(d, extra).start()
+        s = Server(d, extra, env).start()
         made.append(s)
         return s
 

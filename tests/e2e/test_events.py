@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import sqlite3
+import shutil
 import subprocess
 import tempfile
 import time
@@ -285,6 +286,7 @@ def test_status_change_events_drive_automatic_redrive(http_target):
         assert r["status"] == "SUCCEEDED", r
     finally:
         s.stop()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_scheduled_rules_on_the_virtual_clock(make_server):

@@ -646,9 +646,10 @@ if args.get("--fail") == "yes":
 '''
 
 
-def test_python_shell_and_sql_jobs(make_server):
+def test_python_shell_and_sql_jobs(make_server, tmp_path):
     import sys
-    s = make_server("--wait-scale", "0.01", "--glue-python", sys.executable)
+    # the server's temporary folder, to see that a run's script folder goes away
+    s = make_server("--wait-scale", "0.01", "--glue-python", sys.executable, env={"TMPDIR": str(tmp_path)})
     s3, glue, logs = s.client(service="s3"), s.client(service="glue"), s.client(service="logs")
     for b in ("bronze", "silver", "scripts"):
         s3.create_bucket(Bucket=b)
@@ -709,6 +710,11 @@ def test_python_shell_and_sql_jobs(make_server):
     while glue.get_job_run(JobName="slow", RunId=rid)["JobRun"]["JobRunState"] != "STOPPED" and time.time() < end:
         time.sleep(0.05)
     assert glue.get_job_run(JobName="slow", RunId=rid)["JobRun"]["JobRunState"] == "STOPPED"
+    # finished, timed-out and stopped runs all leave no script folder behind
+    end = time.time() + 10
+    while [p for p in os.listdir(tmp_path) if p.startswith("shoal-glue-")] and time.time() < end:
+        time.sleep(0.05)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("shoal-glue-")], os.listdir(tmp_path)
 
 
 def test_athena_api_with_boto3_and_awswrangler(server):

@@ -568,9 +568,12 @@ impl Glue {
 
     async fn python_shell(&self, scope: &Scope, job: &Job, run: &JobRun) -> Result<(), String> {
         let script = self.script(job).await?;
-        let dir = std::env::temp_dir().join(format!("shoal-glue-{}", run.id));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let file = dir.join("script.py");
+        // removed on drop: also when the run is stopped or times out and this future is dropped
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("shoal-glue-{}-", run.id))
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let file = dir.path().join("script.py");
         std::fs::write(&file, script).map_err(|e| e.to_string())?;
         let python = match &self.settings.python {
             Some(p) => p.clone(),
@@ -593,7 +596,7 @@ impl Glue {
         }
         let mut child = tokio::process::Command::new(&python)
             .args(&args)
-            .current_dir(&dir)
+            .current_dir(dir.path())
             .env("AWS_ENDPOINT_URL", &self.settings.endpoint)
             .env("AWS_ACCESS_KEY_ID", "shoal")
             .env("AWS_SECRET_ACCESS_KEY", "shoal")
@@ -625,7 +628,7 @@ impl Glue {
             err_pipe(child.stderr.take()),
             child.wait()
         );
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
         self.job_log(
             scope,
             "/aws-glue/jobs/output",

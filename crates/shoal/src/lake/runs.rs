@@ -391,10 +391,14 @@ mod tests {
         assert!(matches!(l.next(full, 11, true), Sep::None));
     }
 
-    async fn s3_with(objects: &[(&str, String)]) -> (Arc<S3>, Vec<Object>) {
-        let dir = std::env::temp_dir().join(format!("shoal-runs-{}", uuid::Uuid::new_v4()));
-        let store = Arc::new(crate::store::sqlite::SqliteStore::open(&dir).unwrap());
-        let blobs = crate::s3::blobs::FsBlobs::open(&dir.join("objects")).unwrap();
+    /// A store holding `objects` in bucket `raw`; its folder goes when the `TempDir` drops.
+    async fn s3_with(objects: &[(&str, String)]) -> (Arc<S3>, Vec<Object>, tempfile::TempDir) {
+        let dir = tempfile::Builder::new()
+            .prefix("shoal-runs-")
+            .tempdir()
+            .unwrap();
+        let store = Arc::new(crate::store::sqlite::SqliteStore::open(dir.path()).unwrap());
+        let blobs = crate::s3::blobs::FsBlobs::open(&dir.path().join("objects")).unwrap();
         let s3 = S3::open(store, Arc::new(blobs), None, "123456789012").unwrap();
         s3.create_bucket("raw", "us-east-1").await.unwrap();
         let mut out = vec![];
@@ -408,7 +412,7 @@ mod tests {
                 .unwrap();
             out.push(o);
         }
-        (s3, out)
+        (s3, out, dir)
     }
 
     /// The slow path's rows, for comparison.
@@ -451,7 +455,8 @@ mod tests {
             lines.push('\n');
         }
         array.push_str("]\n");
-        let (s3, objects) = s3_with(&[("a.json", array.clone()), ("b.json", lines.clone())]).await;
+        let (s3, objects, _dir) =
+            s3_with(&[("a.json", array.clone()), ("b.json", lines.clone())]).await;
         let want = rows(&strict(&format!("{lines}{lines}")));
         for run_bytes in [40, 97, 1000, 1 << 20] {
             let (s3, objects) = (s3.clone(), objects.clone());
@@ -472,7 +477,7 @@ mod tests {
             .collect();
         late.push_str("{\"id\": 0, \"new\": 1}\n");
         for body in [odd, nested, late, "[{\"id\": 1}".to_string()] {
-            let (s3, objects) = s3_with(&[("c.json", body)]).await;
+            let (s3, objects, _dir) = s3_with(&[("c.json", body)]).await;
             let got = tokio::task::spawn_blocking(move || read_in_runs(&s3, &objects, 16))
                 .await
                 .unwrap();

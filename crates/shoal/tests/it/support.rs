@@ -35,10 +35,24 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-pub fn temp_file(name: &str, contents: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shoal-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, contents).expect("write temp file");
-    p
+/// A file named `name` in a folder of its own, removed when the value drops.
+pub struct TempFile {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl AsRef<std::ffi::OsStr> for TempFile {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+pub fn temp_file(name: &str, contents: &str) -> TempFile {
+    let dir = tempfile::Builder::new()
+        .prefix("shoal-it-")
+        .tempdir()
+        .expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).expect("write temp file");
+    TempFile { path, _dir: dir }
 }
