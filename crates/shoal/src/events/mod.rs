@@ -23,7 +23,6 @@ use crate::sfn::arn::Scope;
 use crate::sfn::Sfn;
 use crate::store::ChangeLock;
 use crate::store::Store;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub use error::{EventsError, Result};
@@ -38,9 +37,9 @@ pub struct Events {
     /// as Terraform makes them, kept one).
     changes: ChangeLock,
     /// Compiled rules by bus ARN, dropped when a rule of that bus changes.
-    compiled: Mutex<HashMap<String, Arc<router::BusRules>>>,
-    /// Counts changes to buses' rules (see [`Events::forget`]).
-    generation: std::sync::atomic::AtomicU64,
+    compiled: Mutex<router::Indexes>,
+    /// Buses whose changed rules the compiler task compiles again (see [`Events::recompile`]).
+    compile: tokio::sync::mpsc::UnboundedSender<String>,
     /// New deliveries for the delivery worker.
     queue: tokio::sync::mpsc::UnboundedSender<model::Delivery>,
     /// Every event accepted on a bus, for `shoal events tail`.
@@ -87,12 +86,13 @@ impl Events {
         let (queue, rx) = tokio::sync::mpsc::unbounded_channel();
         let (schedule, schedule_rx) = tokio::sync::mpsc::unbounded_channel();
         let (tail, _) = tokio::sync::broadcast::channel(1024);
+        let (compile, compile_rx) = tokio::sync::mpsc::unbounded_channel();
         let events = Arc::new(Events {
             store,
             sfn: sfn.clone(),
             sqs,
-            compiled: Mutex::new(HashMap::new()),
-            generation: Default::default(),
+            compiled: Mutex::default(),
+            compile,
             changes: ChangeLock::default(),
             queue,
             tail,
@@ -106,6 +106,7 @@ impl Events {
         });
         let pending = events.pending_deliveries()?;
         delivery::spawn(&events, rx, pending);
+        router::spawn_compiler(&events, compile_rx);
         schedules::spawn(&events, schedule_rx)?;
         events.resume_replays()?;
         sfn.set_bus(Arc::downgrade(&events));
