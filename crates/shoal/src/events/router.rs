@@ -392,7 +392,7 @@ mod tests {
 
         // rules made before any event wait for the first one: nothing compiles them
         ev.put_rule(&scope, rule("a", "a")).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(compiled(&ev, &bus).is_none());
         ev.put_events(&scope, &[event("a")], Sender::Client)
             .await
