@@ -19,7 +19,7 @@ fi
 data=$(mktemp -d)
 out=$(mktemp --suffix=.jsonl)
 cleanup() {
-  rm -rf "$data"
+  rm -rf "$data" "$out"
   (cd "$b" && for p in "custom 4611" "moto 5056" "custom 4621"; do ./peers.sh stop $p || true; done) >/dev/null 2>&1
 }
 trap cleanup EXIT

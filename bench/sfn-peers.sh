@@ -31,7 +31,7 @@ data=$(mktemp -d)
 out=$(mktemp --suffix=.jsonl)
 floor_out=$(mktemp --suffix=.jsonl)
 cleanup() {
-  rm -rf "$data" "$floor_out"
+  rm -rf "$data" "$out" "$floor_out"
   (cd "$b" && for p in "custom 4610" "moto 5055" "custom 4620" "custom 4630"; do ./peers.sh stop $p || true; done) >/dev/null 2>&1
 }
 trap cleanup EXIT
