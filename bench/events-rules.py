@@ -6,8 +6,9 @@
 Against any endpoint that speaks EventBridge (shoal, fakecloud, ...). It creates a bus, puts
 one event on it (so its rules are in use), then creates `--rules` rules one after the other,
 each with its own pattern. Every `--every` rules it prints the mean PutRule time of the last
-band, then times a PutEvents sent right after one more PutRule (the first event after a
-change) and ten more PutEvents after it, back to back.
+band; then, after a pause that lets any compile under way end, it times a PutEvents sent right
+after one more PutRule (the first event after a change: on a big bus it waits for the bus's
+rules to be compiled again) and ten more PutEvents after it, back to back.
 """
 
 import argparse
@@ -54,6 +55,7 @@ def main():
         made += 1
         if made % a.every == 0:
             mean = (time.perf_counter() - band) / a.every * 1e3
+            time.sleep(0.5)
             rule(made)
             made += 1
             first = put()

@@ -175,6 +175,11 @@ impl<K> RuleSet<K> {
         self.patterns.is_empty()
     }
 
+    /// The patterns and their keys, in the order they were added.
+    pub fn patterns(&self) -> impl Iterator<Item = (&K, &Pattern)> {
+        self.patterns.iter().map(|(k, p)| (k, p))
+    }
+
     /// Adds a compiled pattern under `key`.
     pub fn add(&mut self, key: K, pattern: Pattern) {
         let id = self.patterns.len() as u32;

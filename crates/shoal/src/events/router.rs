@@ -40,6 +40,9 @@ pub struct Indexes {
     compiling: HashMap<String, Arc<Mutex<()>>>,
     /// Per bus, how long its last compile took.
     took: HashMap<String, Duration>,
+    /// Per bus, the rules compiled before its last change, until the next compile is kept:
+    /// their parsed patterns stand in for the unchanged ones.
+    previous: HashMap<String, Arc<BusRules>>,
 }
 
 impl Indexes {
@@ -79,6 +82,8 @@ pub enum Only<'a> {
 
 struct Compiled {
     arn: String,
+    /// The pattern as stored: a compile after a change parses only the patterns that differ.
+    pattern_text: String,
     name: String,
     bus_name: String,
     targets: Vec<(Value, TargetInput)>,
@@ -138,7 +143,11 @@ impl Events {
         c.changes += 1;
         let stamp = c.changes;
         c.changed.insert(bus_arn.to_string(), stamp);
-        c.ready.remove(bus_arn).is_some()
+        let Some(old) = c.ready.remove(bus_arn) else {
+            return false;
+        };
+        c.previous.insert(bus_arn.to_string(), old);
+        true
     }
 
     fn indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
@@ -177,26 +186,39 @@ impl Events {
             c.compiling.entry(bus_arn.to_string()).or_default().clone()
         };
         let _compiling = one.lock().unwrap_or_else(|p| p.into_inner());
-        let seen = {
+        let (seen, previous) = {
             let c = self.indexes();
             // built while this waited
             if let Some(r) = c.ready.get(bus_arn) {
                 return Ok(r.clone());
             }
-            c.changed_at(bus_arn)
+            (c.changed_at(bus_arn), c.previous.get(bus_arn).cloned())
         };
         let started = Instant::now();
-        let stored: Vec<Rule> = self.store.list(Scan {
+        let stored: Vec<Arc<Rule>> = self.store.list_shared(Scan {
             owner: Some(bus_arn),
             ..Default::default()
         })?;
+        // the patterns parsed before, by rule
+        let mut parsed: HashMap<&str, (&str, &Pattern)> = HashMap::new();
+        if let Some(p) = &previous {
+            for (&i, pattern) in p.matcher.patterns() {
+                let r = &p.rules[i];
+                parsed.insert(&r.arn, (&r.pattern_text, pattern));
+            }
+        }
         let mut rules = Vec::new();
         let mut matcher = RuleSet::new();
-        for r in stored.into_iter().filter(Rule::enabled) {
+        for r in stored.iter().filter(|r| r.enabled()) {
             let Some(text) = &r.pattern else { continue };
-            // stored rules were validated by PutRule; one that no longer parses matches nothing
-            let Ok(pattern) = Pattern::parse(text) else {
-                continue;
+            let pattern = match parsed.get(r.arn.as_str()) {
+                Some((before, p)) if before == text => (*p).clone(),
+                // stored rules were validated by PutRule; one that no longer parses matches
+                // nothing
+                _ => match Pattern::parse(text) {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                },
             };
             let targets = r
                 .targets
@@ -206,9 +228,10 @@ impl Events {
             matcher.add(rules.len(), pattern);
             rules.push(Compiled {
                 read_only_calls: r.state == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
-                arn: r.arn,
-                name: r.name,
-                bus_name: r.bus_name,
+                arn: r.arn.clone(),
+                pattern_text: text.clone(),
+                name: r.name.clone(),
+                bus_name: r.bus_name.clone(),
                 targets,
             });
         }
@@ -234,6 +257,7 @@ impl Events {
         // rules read before a change would stand in for the changed ones until the next
         if c.changed_at(bus_arn) == seen {
             c.ready.insert(bus_arn.to_string(), compiled.clone());
+            c.previous.remove(bus_arn);
         }
         Ok(compiled)
     }
@@ -429,6 +453,20 @@ mod tests {
         ev.set_rule_state(&scope, "a", None, false).await.unwrap();
         assert!(routed("a").is_empty());
         assert_eq!(routed("b"), vec!["b".to_string()]);
+
+        // a rule's new pattern replaces the one parsed before, by either compile
+        for slow in [false, true] {
+            if slow {
+                ev.indexes()
+                    .took
+                    .insert(bus.clone(), Duration::from_secs(1));
+            }
+            let now = format!("b-{slow}");
+            ev.put_rule(&scope, rule("b", &now)).await.unwrap();
+            assert_eq!(routed(&now), vec!["b".to_string()]);
+            assert!(routed("b").is_empty());
+            assert_eq!(routed("c"), vec!["c".to_string()]);
+        }
 
         // a compile is refused only by a change to its own bus, not by changes elsewhere
         let seen = ev.indexes().changed_at(&bus);

@@ -227,6 +227,9 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
 pub trait Records {
     fn load<R: Record>(&self, key: &str) -> Result<Option<R>, StoreError>;
     fn list<R: Record>(&self, scan: Scan) -> Result<Vec<R>, StoreError>;
+    /// The records [`Records::list`] gives, shared with the store's cache instead of copied:
+    /// for a reader that only looks at them (compiling a bus's rules copied each rule whole).
+    fn list_shared<R: Record>(&self, scan: Scan) -> Result<Vec<std::sync::Arc<R>>, StoreError>;
     /// Records of type `R` listed as their summaries ([`Record::summary`]), decoded as `T`.
     fn list_summaries<R: Record, T: DeserializeOwned>(
         &self,
@@ -272,6 +275,14 @@ impl<S: Store + ?Sized> Records for S {
     }
 
     fn list<R: Record>(&self, scan: Scan) -> Result<Vec<R>, StoreError> {
+        let shared = self.list_shared::<R>(scan)?;
+        Ok(shared
+            .into_iter()
+            .map(std::sync::Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    fn list_shared<R: Record>(&self, scan: Scan) -> Result<Vec<std::sync::Arc<R>>, StoreError> {
         let scan = Scan {
             kind: R::KIND,
             ..scan
@@ -282,11 +293,11 @@ impl<S: Store + ?Sized> Records for S {
             .iter()
             .map(|(key, body)| {
                 let kept = self.decoded_from(R::KIND, key, body);
-                if let Some(r) = kept.as_ref().and_then(|r| r.downcast_ref::<R>()) {
-                    return Ok(r.clone());
+                if let Some(r) = kept.and_then(|r| r.downcast::<R>().ok()) {
+                    return Ok(r);
                 }
-                let r = decode::<R>(key, body)?;
-                self.keep_decoded(R::KIND, key, body, std::sync::Arc::new(r.clone()));
+                let r = std::sync::Arc::new(decode::<R>(key, body)?);
+                self.keep_decoded(R::KIND, key, body, r.clone());
                 Ok(r)
             })
             .collect()
