@@ -27,27 +27,28 @@ pub struct BusRules {
     archives: Vec<(String, Option<Pattern>)>,
 }
 
-/// The compiled rules of the buses that have them, and when each bus's rules last changed.
+/// The compiled rules of each bus, by bus ARN.
+pub type Indexes = HashMap<String, BusIndex>;
+
+/// One bus's compiled rules and what their compiles share.
 #[derive(Default)]
-pub struct Indexes {
-    ready: HashMap<String, Arc<BusRules>>,
-    /// Per bus, the count of changes (to any bus) at its last change: a compile of rules read
-    /// before it is not kept.
-    changed: HashMap<String, u64>,
+pub struct BusIndex {
+    /// The rules last compiled: current unless `stale`. Stale ones still lend their parsed
+    /// patterns to the next compile, for the rules whose pattern did not change.
+    rules: Option<Arc<BusRules>>,
+    stale: bool,
+    /// Changes to the bus's rules so far: a compile of rules read before the latest is stale.
     changes: u64,
-    /// Per bus, held by its compile: a PutEvents that finds one under way (the compiler
-    /// task's, after a change) waits for it instead of compiling the same rules beside it.
-    compiling: HashMap<String, Arc<Mutex<()>>>,
-    /// Per bus, how long its last compile took.
-    took: HashMap<String, Duration>,
-    /// Per bus, the rules compiled before its last change, until the next compile is kept:
-    /// their parsed patterns stand in for the unchanged ones.
-    previous: HashMap<String, Arc<BusRules>>,
+    /// Held by a compile: a PutEvents that finds one under way (the compiler task's, after a
+    /// change) waits for it instead of compiling the same rules beside it.
+    compiling: Arc<Mutex<()>>,
+    /// How long the last compile took.
+    took: Option<Duration>,
 }
 
-impl Indexes {
-    fn changed_at(&self, bus_arn: &str) -> u64 {
-        self.changed.get(bus_arn).copied().unwrap_or(0)
+impl BusIndex {
+    fn current(&self) -> Option<Arc<BusRules>> {
+        self.rules.clone().filter(|_| !self.stale)
     }
 }
 
@@ -123,10 +124,7 @@ pub(super) fn spawn_compiler(events: &Arc<Events>, mut rx: UnboundedReceiver<Str
             // reading the store and compiling patterns is blocking work
             let compiled = tokio::task::spawn_blocking(move || {
                 for bus in buses {
-                    if let Err(e) = ev.rules_for(&bus) {
-                        // the next PutEvents compiles them, or answers the error
-                        eprintln!("shoal: the rules of {bus} could not be compiled: {e}");
-                    }
+                    ev.compile(&bus);
                 }
             });
             let _ = compiled.await;
@@ -136,18 +134,15 @@ pub(super) fn spawn_compiler(events: &Arc<Events>, mut rx: UnboundedReceiver<Str
 
 impl Events {
     /// Drops a bus's compiled rules after the bus or one of its rules changed, and says
-    /// whether there were any. A compile under way, of rules read before the change, is not
-    /// kept (see [`Events::rules_for`]).
+    /// whether there were any. A compile under way, of rules read before the change, is kept
+    /// stale, never used to route (see [`Events::rules_for`]).
     pub(crate) fn forget(&self, bus_arn: &str) -> bool {
         let mut c = self.indexes();
-        c.changes += 1;
-        let stamp = c.changes;
-        c.changed.insert(bus_arn.to_string(), stamp);
-        let Some(old) = c.ready.remove(bus_arn) else {
-            return false;
-        };
-        c.previous.insert(bus_arn.to_string(), old);
-        true
+        let b = c.entry(bus_arn.to_string()).or_default();
+        b.changes += 1;
+        let current = b.current().is_some();
+        b.stale = true;
+        current
     }
 
     fn indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
@@ -167,11 +162,18 @@ impl Events {
         if !self.forget(bus_arn) {
             return;
         }
-        let cheap = (self.indexes().took.get(bus_arn)).is_some_and(|t| *t < INLINE_COMPILE);
-        if !cheap {
+        let took = self.indexes().get(bus_arn).and_then(|b| b.took);
+        if took.is_some_and(|t| t < INLINE_COMPILE) {
+            self.compile(bus_arn);
+        } else {
             // closed only when the server stops: the next PutEvents compiles them then
             let _ = self.compile.send(bus_arn.to_string());
-        } else if let Err(e) = self.rules_for(bus_arn) {
+        }
+    }
+
+    /// Compiles a bus's rules ahead of its events.
+    fn compile(&self, bus_arn: &str) {
+        if let Err(e) = self.rules_for(bus_arn) {
             // the next PutEvents compiles them, or answers the error
             eprintln!("shoal: the rules of {bus_arn} could not be compiled: {e}");
         }
@@ -180,19 +182,21 @@ impl Events {
     fn rules_for(&self, bus_arn: &str) -> Result<Arc<BusRules>> {
         let one = {
             let mut c = self.indexes();
-            if let Some(r) = c.ready.get(bus_arn) {
-                return Ok(r.clone());
+            let b = c.entry(bus_arn.to_string()).or_default();
+            if let Some(r) = b.current() {
+                return Ok(r);
             }
-            c.compiling.entry(bus_arn.to_string()).or_default().clone()
+            b.compiling.clone()
         };
         let _compiling = one.lock().unwrap_or_else(|p| p.into_inner());
         let (seen, previous) = {
-            let c = self.indexes();
+            let mut c = self.indexes();
+            let b = c.entry(bus_arn.to_string()).or_default();
             // built while this waited
-            if let Some(r) = c.ready.get(bus_arn) {
-                return Ok(r.clone());
+            if let Some(r) = b.current() {
+                return Ok(r);
             }
-            (c.changed_at(bus_arn), c.previous.get(bus_arn).cloned())
+            (b.changes, b.rules.clone())
         };
         let started = Instant::now();
         let stored: Vec<Arc<Rule>> = self.store.list_shared(Scan {
@@ -253,12 +257,11 @@ impl Events {
             archives,
         });
         let mut c = self.indexes();
-        c.took.insert(bus_arn.to_string(), started.elapsed());
+        let b = c.entry(bus_arn.to_string()).or_default();
+        b.took = Some(started.elapsed());
         // rules read before a change would stand in for the changed ones until the next
-        if c.changed_at(bus_arn) == seen {
-            c.ready.insert(bus_arn.to_string(), compiled.clone());
-            c.previous.remove(bus_arn);
-        }
+        b.stale = b.changes != seen;
+        b.rules = Some(compiled.clone());
         Ok(compiled)
     }
 
@@ -385,8 +388,13 @@ mod tests {
         }
     }
 
+    /// Makes the bus look slow to compile: its next change leaves the compile to the task.
+    fn slow(ev: &Events, bus: &str) {
+        ev.indexes().entry(bus.to_string()).or_default().took = Some(Duration::from_secs(1));
+    }
+
     fn compiled(ev: &Events, bus: &str) -> Option<Arc<BusRules>> {
-        ev.indexes().ready.get(bus).cloned()
+        ev.indexes().get(bus).and_then(BusIndex::current)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,9 +436,7 @@ mod tests {
         assert_eq!(compiled(&ev, &bus).map(|r| r.rules.len()), Some(2));
 
         // a bus slow to compile is compiled by the compiler task, without a PutEvents
-        ev.indexes()
-            .took
-            .insert(bus.clone(), Duration::from_secs(1));
+        slow(&ev, &bus);
         ev.put_rule(&scope, rule("c", "c")).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while compiled(&ev, &bus).is_none_or(|r| r.rules.len() != 3) {
@@ -442,9 +448,7 @@ mod tests {
         // compiles them
         for k in 0..30 {
             if k % 2 == 0 {
-                ev.indexes()
-                    .took
-                    .insert(bus.clone(), Duration::from_secs(1));
+                slow(&ev, &bus);
             }
             let name = format!("r{k}");
             ev.put_rule(&scope, rule(&name, &name)).await.unwrap();
@@ -455,24 +459,23 @@ mod tests {
         assert_eq!(routed("b"), vec!["b".to_string()]);
 
         // a rule's new pattern replaces the one parsed before, by either compile
-        for slow in [false, true] {
-            if slow {
-                ev.indexes()
-                    .took
-                    .insert(bus.clone(), Duration::from_secs(1));
+        for by_task in [false, true] {
+            if by_task {
+                slow(&ev, &bus);
             }
-            let now = format!("b-{slow}");
+            let now = format!("b-{by_task}");
             ev.put_rule(&scope, rule("b", &now)).await.unwrap();
             assert_eq!(routed(&now), vec!["b".to_string()]);
             assert!(routed("b").is_empty());
             assert_eq!(routed("c"), vec!["c".to_string()]);
         }
 
-        // a compile is refused only by a change to its own bus, not by changes elsewhere
-        let seen = ev.indexes().changed_at(&bus);
+        // a compile is made stale only by a change to its own bus, not by changes elsewhere
+        let changes = |ev: &Events| ev.indexes().get(&bus).map_or(0, |b| b.changes);
+        let seen = changes(&ev);
         ev.forget(&Events::bus_arn(&scope, "other"));
-        assert_eq!(ev.indexes().changed_at(&bus), seen);
+        assert_eq!(changes(&ev), seen);
         ev.forget(&bus);
-        assert_ne!(ev.indexes().changed_at(&bus), seen);
+        assert_ne!(changes(&ev), seen);
     }
 }
