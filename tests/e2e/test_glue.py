@@ -711,10 +711,12 @@ def test_python_shell_and_sql_jobs(make_server, tmp_path):
         time.sleep(0.05)
     assert glue.get_job_run(JobName="slow", RunId=rid)["JobRun"]["JobRunState"] == "STOPPED"
     # finished, timed-out and stopped runs all leave no script folder behind
+    def left():
+        return [p for p in os.listdir(tmp_path) if p.startswith("shoal-glue-")]
     end = time.time() + 10
-    while [p for p in os.listdir(tmp_path) if p.startswith("shoal-glue-")] and time.time() < end:
+    while left() and time.time() < end:
         time.sleep(0.05)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith("shoal-glue-")], os.listdir(tmp_path)
+    assert not left(), os.listdir(tmp_path)
 
 
 def test_athena_api_with_boto3_and_awswrangler(server):
