@@ -150,8 +150,8 @@ def main():
     servers = []
     for spec in a.endpoints:
         name, sep, url = spec.partition("=")
-        if not sep or not url:
-            sys.exit(f"endpoint {spec!r}: expected NAME=URL")
+        if not sep or not url.startswith(("http://", "https://")):
+            sys.exit(f"endpoint {spec!r}: expected NAME=URL, the URL starting with http:// or https://")
         servers.append(Server(name, url))
     for b in range(a.blocks):
         for srv in servers:
@@ -177,7 +177,7 @@ def main():
         print(f"{srv.name:<10} {ms(pct(srv.samples, 50)):>6} {ms(pct(srv.samples, 90)):>6} "
               f"{ms(pct(srv.samples, 99)):>6} {ms(pct(srv.samples, 99.9)):>6} "
               f"{ms(statistics.mean(srv.samples)):>6}  {ms(statistics.median(srv.block_max)):>16} "
-              f"{wins:>4} of {a.blocks:<3}  {ms(pct(srv.net, 50)):>15} {ms(pct(srv.net, 99)):>6} "
+              f"{(f'{wins} of {a.blocks}' if len(servers) > 1 else '-'):>10}  {ms(pct(srv.net, 50)):>15} {ms(pct(srv.net, 99)):>6} "
               f"{ms(pct(srv.net, 99.9)):>6} {srv.collected:>6}  {len(srv.late)}")
 
 
