@@ -82,14 +82,17 @@ pub enum Only<'a> {
 }
 
 struct Compiled {
-    arn: String,
-    /// The pattern as stored: a compile after a change parses only the patterns that differ.
-    pattern_text: String,
-    name: String,
-    bus_name: String,
+    /// The rule as stored, shared with the store's cache; a compile after a change parses only
+    /// the patterns whose text differs from this one's.
+    rule: Arc<Rule>,
     targets: Vec<(Value, TargetInput)>,
+}
+
+impl Compiled {
     /// `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`: read-only API calls match too.
-    read_only_calls: bool,
+    fn read_only_calls(&self) -> bool {
+        self.rule.state == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+    }
 }
 
 /// A CloudTrail event of a read-only API call: AWS hands those only to rules enabled with
@@ -182,11 +185,11 @@ impl Events {
     fn rules_for(&self, bus_arn: &str) -> Result<Arc<BusRules>> {
         let one = {
             let mut c = self.indexes();
-            let b = c.entry(bus_arn.to_string()).or_default();
-            if let Some(r) = b.current() {
+            // every PutEvents comes here: no key is allocated for a bus already compiled
+            if let Some(r) = c.get(bus_arn).and_then(BusIndex::current) {
                 return Ok(r);
             }
-            b.compiling.clone()
+            c.entry(bus_arn.to_string()).or_default().compiling.clone()
         };
         let _compiling = one.lock().unwrap_or_else(|p| p.into_inner());
         let (seen, previous) = {
@@ -204,11 +207,11 @@ impl Events {
             ..Default::default()
         })?;
         // the patterns parsed before, by rule
-        let mut parsed: HashMap<&str, (&str, &Pattern)> = HashMap::new();
+        let mut parsed: HashMap<&str, (Option<&str>, &Pattern)> = HashMap::new();
         if let Some(p) = &previous {
             for (&i, pattern) in p.matcher.patterns() {
-                let r = &p.rules[i];
-                parsed.insert(&r.arn, (&r.pattern_text, pattern));
+                let r = &p.rules[i].rule;
+                parsed.insert(&r.arn, (r.pattern.as_deref(), pattern));
             }
         }
         let mut rules = Vec::new();
@@ -216,7 +219,7 @@ impl Events {
         for r in stored.iter().filter(|r| r.enabled()) {
             let Some(text) = &r.pattern else { continue };
             let pattern = match parsed.get(r.arn.as_str()) {
-                Some((before, p)) if before == text => (*p).clone(),
+                Some((before, p)) if *before == Some(text.as_str()) => (*p).clone(),
                 // stored rules were validated by PutRule; one that no longer parses matches
                 // nothing
                 _ => match Pattern::parse(text) {
@@ -231,11 +234,7 @@ impl Events {
                 .collect();
             matcher.add(rules.len(), pattern);
             rules.push(Compiled {
-                read_only_calls: r.state == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
-                arn: r.arn.clone(),
-                pattern_text: text.clone(),
-                name: r.name.clone(),
-                bus_name: r.bus_name.clone(),
+                rule: r.clone(),
                 targets,
             });
         }
@@ -311,10 +310,11 @@ impl Events {
         }
         let read_only = read_only_call(event);
         let eligible = |r: &&Compiled| match only {
-            Only::All => !read_only || r.read_only_calls,
-            Only::Rules(arns) => arns.contains(&r.arn),
+            Only::All => !read_only || r.read_only_calls(),
+            Only::Rules(arns) => arns.contains(&r.rule.arn),
         };
-        for r in hits.into_iter().map(|&i| &rules.rules[i]).filter(eligible) {
+        for c in hits.into_iter().map(|&i| &rules.rules[i]).filter(eligible) {
+            let r = &c.rule;
             matched.push(r.name.clone());
             let ctx = RuleContext {
                 rule_name: r.name.clone(),
@@ -322,7 +322,7 @@ impl Events {
                 event_bus_name: r.bus_name.clone(),
                 ingestion_time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             };
-            for (target, input) in &r.targets {
+            for (target, input) in &c.targets {
                 let body = match input.apply(event, &ctx) {
                     Ok(b) => b,
                     Err(TransformError::Dropped(why)) | Err(TransformError::Invalid(why)) => {
