@@ -69,7 +69,6 @@ class Server:
         self.ev = client("events", url)
         self.sfn = client("stepfunctions", url)
         tag = uuid.uuid4().hex[:8]
-        self.tag = tag
         self.bus = f"bench-bus-{tag}"
         self.rule = f"glue-create-session-{tag}"
         self.ev.create_event_bus(Name=self.bus)
